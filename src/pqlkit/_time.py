@@ -1,0 +1,302 @@
+"""Timestamps and durations: everything time-like becomes aware UTC or a :class:`Duration`.
+
+Internally an instant is an ``int`` of microseconds since the Unix epoch (UTC); the event
+columns hold them as ``int64``. This module is the one place that converts to and from it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any, Final
+
+import attrs
+import numpy as np
+from dateutil import parser as _dateparser
+from dateutil import tz as _dateutil_tz
+from dateutil.relativedelta import relativedelta
+
+from pqlkit.errors import PqlkitTypeError, ValidationError
+
+__all__ = ["Duration", "as_duration", "from_epoch", "from_micros", "to_micros", "to_utc"]
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_US_PER_S: Final = 1_000_000
+US_PER_DAY: Final = 86_400 * _US_PER_S
+_EPOCH_UNITS: Final = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 0}
+
+_NAIVE_HELP = (
+    "attach a zone (datetime(..., tzinfo=timezone.utc)), write the string with 'Z' or an "
+    "offset like '+02:00', or declare the zone of naive values with tz='UTC' "
+    "(or a zone name such as 'Europe/Paris') when loading"
+)
+
+
+def _zone(tz: str | tzinfo) -> tzinfo:
+    if isinstance(tz, tzinfo):
+        return tz
+    if isinstance(tz, str):
+        if tz.upper() in ("UTC", "Z"):
+            return UTC
+        zone = _dateutil_tz.gettz(tz)
+        if zone is not None:
+            return zone
+        raise ValidationError(
+            f"unknown time zone {tz!r}; use an IANA name such as 'UTC' or 'America/New_York'"
+        )
+    raise PqlkitTypeError(f"tz must be a zone name or a tzinfo, got {tz!r} ({type(tz).__name__})")
+
+
+def from_epoch(value: Any, unit: str = "s") -> datetime:
+    """Turn an epoch number into an aware UTC datetime, with its unit said out loud.
+
+    Bare numbers are never taken as timestamps because seconds and milliseconds look alike.
+
+    >>> from_epoch(1_780_000_000)
+    datetime.datetime(2026, 5, 28, 20, 26, 40, tzinfo=datetime.timezone.utc)
+    >>> from_epoch(1_780_000_000_000, unit="ms").year
+    2026
+    """
+    if unit not in _EPOCH_UNITS:
+        raise ValidationError(f"epoch unit must be one of 's', 'ms', 'us', 'ns', got {unit!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise PqlkitTypeError(
+            f"an epoch value must be a number, got {value!r} ({type(value).__name__})"
+        )
+    if not math.isfinite(float(value)):
+        raise ValidationError(f"an epoch value must be finite, got {value!r}")
+    if unit == "ns":
+        micros = int(value) // 1000
+    elif isinstance(value, (int, np.integer)):
+        micros = int(value) * _EPOCH_UNITS[unit]
+    else:
+        micros = round(float(value) * _EPOCH_UNITS[unit])
+    return from_micros(micros)
+
+
+def to_utc(
+    value: Any,
+    *,
+    what: str = "timestamp",
+    tz: str | tzinfo | None = None,
+    epoch_unit: str | None = None,
+) -> datetime:
+    """Normalise a time-like value to an aware UTC ``datetime``.
+
+    Accepts aware datetimes, ISO-8601 strings with a zone, ``numpy.datetime64`` (read as
+    UTC) and, when ``epoch_unit`` is given, epoch numbers. Naive values are an error unless
+    ``tz`` declares their zone.
+
+    >>> to_utc("2026-06-01T12:00:00+02:00")
+    datetime.datetime(2026, 6, 1, 10, 0, tzinfo=datetime.timezone.utc)
+    >>> to_utc("2026-06-01 12:00")
+    Traceback (most recent call last):
+    ...
+    pqlkit.errors.ValidationError: timestamp '2026-06-01 12:00' has no time zone; ...
+    """
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, str):
+        text = value.strip()
+        if not text:
+            raise ValidationError(f"{what} is an empty string; expected an ISO-8601 timestamp")
+        try:
+            dt = _dateparser.isoparse(text)
+        except (ValueError, OverflowError):
+            try:
+                dt = _dateparser.parse(text)
+            except (ValueError, OverflowError) as exc:
+                raise ValidationError(
+                    f"{what} {value!r} is not a timestamp; expected ISO-8601 such as "
+                    "'2026-06-01T12:00:00Z'"
+                ) from exc
+    elif isinstance(value, np.datetime64):
+        if np.isnat(value):
+            raise ValidationError(f"{what} is NaT (not a time)")
+        micros = int(value.astype("datetime64[us]").astype(np.int64))
+        return from_micros(micros)
+    elif isinstance(value, bool):
+        raise PqlkitTypeError(f"{what} must be a datetime or an ISO-8601 string, got {value!r}")
+    elif isinstance(value, (int, float, np.integer, np.floating)):
+        if epoch_unit is None:
+            raise ValidationError(
+                f"{what} {value!r} is a bare number; epoch numbers are ambiguous (seconds? "
+                "milliseconds?): pass epoch_unit='s' (or 'ms', 'us', 'ns') when loading, or "
+                "use pqlkit.from_epoch(value, unit='s')"
+            )
+        return from_epoch(value, epoch_unit)
+    elif value is None:
+        raise ValidationError(f"{what} is missing")
+    else:
+        raise PqlkitTypeError(
+            f"{what} must be a datetime, an ISO-8601 string or a numpy.datetime64, "
+            f"got {value!r} ({type(value).__name__})"
+        )
+    if dt.tzinfo is None or dt.tzinfo.utcoffset(dt) is None:
+        if tz is None:
+            raise ValidationError(f"{what} {value!r} has no time zone; {_NAIVE_HELP}")
+        dt = dt.replace(tzinfo=_zone(tz))
+    try:
+        return dt.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValidationError(f"{what} {value!r} is out of the representable range") from exc
+
+
+def to_micros(dt: datetime) -> int:
+    """Microseconds since the epoch of an aware datetime (exact, no float rounding)."""
+    delta = dt - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * _US_PER_S + delta.microseconds
+
+
+def from_micros(micros: int) -> datetime:
+    """The aware UTC datetime of a count of microseconds since the epoch."""
+    try:
+        return _EPOCH + timedelta(microseconds=int(micros))
+    except OverflowError as exc:
+        raise ValidationError(f"timestamp {micros} µs since epoch is out of range") from exc
+
+
+_UNIT_US: Final = {
+    "w": 7 * US_PER_DAY,
+    "d": US_PER_DAY,
+    "h": 3_600 * _US_PER_S,
+    "min": 60 * _US_PER_S,
+    "s": _US_PER_S,
+    "ms": 1_000,
+    "us": 1,
+}
+_CALENDAR_UNITS: Final = ("y", "mo")
+_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(y|mo|w|d|h|min|ms|us|s)")
+_DURATION_HELP = (
+    "write durations like '14d', '2w', '12h', '30min', '3mo' or '1y' "
+    "(or pass a datetime.timedelta)"
+)
+
+
+def _fmt_number(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
+
+
+def _fixed_text(micros: int) -> str:
+    for unit in ("w", "d", "h", "min", "s", "ms"):
+        size = _UNIT_US[unit]
+        if micros % size == 0:
+            return f"{micros // size}{unit}"
+    return f"{micros}us"
+
+
+@attrs.frozen(repr=False)
+class Duration:
+    """A length of time: a fixed number of microseconds or a calendar span (months, years).
+
+    Build one with :func:`as_duration`; ``text`` is how it was written and is what ``repr``
+    shows, equality is by length (``'2w'`` equals ``'14d'``).
+    """
+
+    micros: int = 0
+    months: int = 0
+    text: str = attrs.field(default="", eq=False)
+
+    @property
+    def is_calendar(self) -> bool:
+        """True when the duration has month or year parts, whose length depends on the date."""
+        return self.months != 0
+
+    def _rd(self) -> relativedelta:
+        return relativedelta(months=self.months, microseconds=self.micros)
+
+    def before(self, micros: int) -> int:
+        """The instant this duration before ``micros`` (µs since epoch)."""
+        if not self.months:
+            return micros - self.micros
+        return to_micros(from_micros(micros) - self._rd())
+
+    def after(self, micros: int) -> int:
+        """The instant this duration after ``micros`` (µs since epoch)."""
+        if not self.months:
+            return micros + self.micros
+        return to_micros(from_micros(micros) + self._rd())
+
+    def fixed_micros(self, *, what: str) -> int:
+        """The length in µs, or an error naming ``what`` when it is a calendar span."""
+        if self.months:
+            raise ValidationError(
+                f"{what} needs a fixed length of time, got calendar duration {self.text!r}; "
+                "use days or weeks, e.g. '30d'"
+            )
+        return self.micros
+
+    def __repr__(self) -> str:
+        return repr(self.text)
+
+
+def as_duration(value: Any, *, what: str = "duration") -> Duration:
+    """Parse a duration from a string such as ``'14d'`` or a ``timedelta``.
+
+    >>> as_duration("2w") == as_duration("14d")
+    True
+    >>> as_duration("3mo").is_calendar
+    True
+    >>> as_duration("fortnight")
+    Traceback (most recent call last):
+    ...
+    pqlkit.errors.ValidationError: duration 'fortnight' is not understood; ...
+    """
+    if isinstance(value, Duration):
+        return value
+    if isinstance(value, timedelta):
+        micros = to_micros(_EPOCH + value) if value else 0
+        if micros <= 0:
+            raise ValidationError(f"{what} must be positive, got {value!r}")
+        return Duration(micros=micros, text=_fixed_text(micros))
+    if isinstance(value, relativedelta):
+        rd = value.normalized()
+        if rd.days or rd.hours or rd.minutes or rd.seconds or rd.microseconds or rd.weekday:
+            if rd.years or rd.months:
+                raise ValidationError(
+                    f"{what} mixes months/years with smaller units ({value!r}); "
+                    "use one or the other"
+                )
+            return as_duration(
+                timedelta(days=rd.days, hours=rd.hours, minutes=rd.minutes,
+                          seconds=rd.seconds, microseconds=rd.microseconds),
+                what=what,
+            )
+        months = rd.years * 12 + rd.months
+        if months <= 0:
+            raise ValidationError(f"{what} must be positive, got {value!r}")
+        return Duration(months=months, text=f"{months}mo")
+    if not isinstance(value, str):
+        raise PqlkitTypeError(
+            f"{what} must be a string like '14d' or a datetime.timedelta, "
+            f"got {value!r} ({type(value).__name__})"
+        )
+    text = value.strip().lower().replace(" ", "")
+    pos = 0
+    total_us: float = 0.0
+    months = 0
+    for m in _PART.finditer(text):
+        if m.start() != pos:
+            break
+        number, unit = float(m.group(1)), m.group(2)
+        if unit in _CALENDAR_UNITS:
+            if not number.is_integer():
+                raise ValidationError(
+                    f"{what} {value!r}: months and years must be whole numbers"
+                )
+            months += int(number) * (12 if unit == "y" else 1)
+        else:
+            total_us += number * _UNIT_US[unit]
+        pos = m.end()
+    if pos != len(text) or pos == 0:
+        raise ValidationError(f"{what} {value!r} is not understood; {_DURATION_HELP}")
+    if months and total_us:
+        raise ValidationError(
+            f"{what} {value!r} mixes months/years with smaller units; use one or the other"
+        )
+    if not float(total_us).is_integer():
+        raise ValidationError(f"{what} {value!r} is finer than a microsecond")
+    if total_us <= 0 and months <= 0:
+        raise ValidationError(f"{what} must be positive, got {value!r}")
+    return Duration(micros=int(total_us), months=months, text=value.strip())

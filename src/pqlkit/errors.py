@@ -1,0 +1,49 @@
+"""The exceptions pqlkit raises.
+
+Every error derives from :class:`PqlkitError` and from the built-in it is closest to, so
+``except ValueError`` keeps working for callers who do not know about pqlkit.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "EngineNotSupportedError",
+    "PqlkitError",
+    "PqlkitTypeError",
+    "RejectedRowError",
+    "UnknownEntityError",
+    "ValidationError",
+]
+
+
+class PqlkitError(Exception):
+    """Base class of every error pqlkit raises."""
+
+
+class ValidationError(PqlkitError, ValueError):
+    """A value was of the right kind but not acceptable (a naive timestamp, a bad duration)."""
+
+
+class PqlkitTypeError(PqlkitError, TypeError):
+    """A value was of the wrong type, or an expression was used where it cannot be."""
+
+
+class UnknownEntityError(PqlkitError, KeyError):
+    """An entity id was asked for that the result does not hold."""
+
+    def __str__(self) -> str:
+        # KeyError quotes its argument; a sentence reads better unquoted.
+        return str(self.args[0]) if self.args else ""
+
+
+class RejectedRowError(ValidationError):
+    """Raised by ``strict=True`` loads on the first row that would have been rejected."""
+
+    def __init__(self, message: str, *, reason: str, source: object) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.source = source
+
+
+class EngineNotSupportedError(PqlkitError, NotImplementedError):
+    """An engine was asked to evaluate a node kind it does not implement."""

@@ -1,0 +1,860 @@
+"""The expression tree: signals, property filters and conditions.
+
+Nodes are small frozen attrs classes holding data only; engines (:mod:`pqlkit.engine`)
+walk them. Because ``==`` on a signal builds a condition, nodes compare structurally with
+:meth:`Expr.equals`, and ``repr`` of any node is the code that builds it.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any, ClassVar, Final, Literal, cast
+
+import attrs
+
+from pqlkit._time import Duration, as_duration, to_utc
+from pqlkit.errors import PqlkitTypeError, ValidationError
+
+__all__ = [
+    "ActiveDays", "And", "Arith", "Compare", "Count", "DaysSinceFirst", "DaysSinceLast",
+    "Distinct", "DistinctUsers", "EventSignal", "Exists", "Expr", "FirstSeen", "IsIn",
+    "IsMissing", "LastSeen", "Lit", "Lower", "Not", "Or", "Prop", "Signal", "StrTest",
+    "Total", "Trait", "active_days", "active_users", "as_expr", "count", "days_since_first",
+    "days_since_last", "distinct", "distinct_users", "exists", "first_seen", "last_seen",
+    "prop", "total", "trait",
+]
+
+Kind = Literal["number", "bool", "time", "text", "any"]
+Scope = Literal["entity", "event", "const"]
+
+COMPARE_OPS: Final[dict[str, Callable[[Any, Any], bool]]] = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+    "==": operator.eq, "!=": operator.ne,
+}
+ARITH_OPS: Final[dict[str, Callable[[Any, Any], Any]]] = {
+    "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
+}
+# Python binds comparisons loosest, then |, &, + -, * /, unary ~ (tightest).
+_PRECEDENCE: Final = {"cmp": 1, "|": 2, "&": 3, "+": 4, "-": 4, "*": 5, "/": 5, "~": 6}
+
+
+def _fields(obj: object) -> tuple[Any, ...]:
+    return tuple(attrs.fields(cast(Any, type(obj))))
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, Expr):
+        return repr(value)
+    if isinstance(value, datetime):
+        return repr(value.isoformat().replace("+00:00", "Z"))
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return repr(value)
+    return repr(value)
+
+
+class Expr:
+    """Base of every expression node: operators build new nodes, nothing is evaluated here.
+
+    Subclasses are frozen attrs classes. ``kind`` says what a node's value is
+    (``number``, ``bool``, ``time``, ``text`` or ``any``), ``scope`` whether it reads an
+    entity (signals) or one event (``prop(...)`` filters).
+    """
+
+    kind: ClassVar[Kind] = "any"
+
+    @property
+    def scope(self) -> Scope:
+        scopes = {c.scope for c in self.children()}
+        scopes.discard("const")
+        if len(scopes) > 1:
+            raise PqlkitTypeError(
+                f"{self!r} mixes event properties (prop(...)) with entity signals; "
+                "property tests belong inside where=..."
+            )
+        return scopes.pop() if scopes else "const"
+
+    def children(self) -> tuple[Expr, ...]:
+        """The expression nodes directly below this one."""
+        return tuple(
+            v for f in _fields(self) if isinstance(v := getattr(self, f.name), Expr)
+        )
+
+    def walk(self) -> Iterable[Expr]:
+        """This node and every node below it, depth first."""
+        yield self
+        for child in self.children():
+            yield from child.walk()
+
+    def equals(self, other: object) -> bool:
+        """Structural equality (``==`` builds a condition instead).
+
+        >>> count("invite", within="2w").equals(count("invite", within="14d"))
+        True
+        """
+        if type(self) is not type(other):
+            return False
+        return all(
+            _value_equals(getattr(self, f.name), getattr(other, f.name))
+            for f in _fields(self)
+        )
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, repr(self)))
+
+    def __bool__(self) -> bool:
+        raise PqlkitTypeError(
+            f"the truth value of {self!r} is ambiguous: it is an expression, not a value. "
+            "Combine conditions with & (and), | (or), ~ (not) instead of and/or/not, and "
+            "compare expressions with .equals() instead of =="
+        )
+
+    # comparisons build conditions
+    def __lt__(self, other: Any) -> Compare:
+        return Compare("<", self, as_expr(other, like=self))
+
+    def __le__(self, other: Any) -> Compare:
+        return Compare("<=", self, as_expr(other, like=self))
+
+    def __gt__(self, other: Any) -> Compare:
+        return Compare(">", self, as_expr(other, like=self))
+
+    def __ge__(self, other: Any) -> Compare:
+        return Compare(">=", self, as_expr(other, like=self))
+
+    def __eq__(self, other: Any) -> Compare:  # type: ignore[override]
+        return Compare("==", self, as_expr(other, like=self))
+
+    def __ne__(self, other: Any) -> Compare:  # type: ignore[override]
+        return Compare("!=", self, as_expr(other, like=self))
+
+    # arithmetic on numbers
+    def __add__(self, other: Any) -> Arith:
+        return Arith("+", self, as_expr(other))
+
+    def __radd__(self, other: Any) -> Arith:
+        return Arith("+", as_expr(other), self)
+
+    def __sub__(self, other: Any) -> Arith:
+        return Arith("-", self, as_expr(other))
+
+    def __rsub__(self, other: Any) -> Arith:
+        return Arith("-", as_expr(other), self)
+
+    def __mul__(self, other: Any) -> Arith:
+        return Arith("*", self, as_expr(other))
+
+    def __rmul__(self, other: Any) -> Arith:
+        return Arith("*", as_expr(other), self)
+
+    def __truediv__(self, other: Any) -> Arith:
+        return Arith("/", self, as_expr(other))
+
+    # boolean logic
+    def __and__(self, other: Any) -> And:
+        return And(self, as_expr(other))
+
+    def __rand__(self, other: Any) -> And:
+        return And(as_expr(other), self)
+
+    def __or__(self, other: Any) -> Or:
+        return Or(self, as_expr(other))
+
+    def __ror__(self, other: Any) -> Or:
+        return Or(as_expr(other), self)
+
+    def __invert__(self) -> Not:
+        return Not(self)
+
+    # tests on any value
+    def isin(self, values: Iterable[Any]) -> IsIn:
+        """True when the value is one of ``values``."""
+        if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+            raise PqlkitTypeError(
+                f"isin() takes a list of values, got {values!r}; write .isin([{values!r}])"
+            )
+        return IsIn(self, tuple(values))
+
+    def is_missing(self) -> IsMissing:
+        """True when the value is missing (no trait, no property, no event)."""
+        return IsMissing(self)
+
+    def is_present(self) -> Not:
+        """True when the value is present."""
+        return Not(IsMissing(self))
+
+    # string tests (for traits and properties)
+    def startswith(self, prefix: str, *, ignore_case: bool = False) -> StrTest:
+        """True when the value is a string starting with ``prefix``."""
+        return StrTest("startswith", self, _text_arg(prefix, "startswith"), ignore_case)
+
+    def endswith(self, suffix: str, *, ignore_case: bool = False) -> StrTest:
+        """True when the value is a string ending with ``suffix``."""
+        return StrTest("endswith", self, _text_arg(suffix, "endswith"), ignore_case)
+
+    def contains(self, part: str, *, ignore_case: bool = False) -> StrTest:
+        """True when the value is a string containing ``part``."""
+        return StrTest("contains", self, _text_arg(part, "contains"), ignore_case)
+
+    def lower(self) -> Lower:
+        """The value lower-cased (when it is a string)."""
+        return Lower(self)
+
+
+def _text_arg(value: Any, method: str) -> str:
+    if not isinstance(value, str):
+        raise PqlkitTypeError(
+            f"{method}() takes a string, got {value!r} ({type(value).__name__})"
+        )
+    return value
+
+
+def _value_equals(a: Any, b: Any) -> bool:
+    if isinstance(a, Expr):
+        return a.equals(b)
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(_value_equals(x, y) for x, y in zip(a, b, strict=True))
+    if type(a) is not type(b) and not (isinstance(a, (int, float)) and isinstance(b, (int, float))):
+        return False
+    return bool(a == b)
+
+
+class Signal(Expr):
+    """Base class for custom signals (the ``pk.Signal`` protocol).
+
+    Subclass it as a frozen attrs class, set ``kind`` and implement ``evaluate(ctx)``,
+    which returns this entity's value as of ``ctx.as_of``. ``ctx.events(...)`` gives the
+    entity's events (filtered like the built-ins) and ``ctx.traits`` its traits. Evidence
+    shown in explanations comes from an optional ``evidence(ctx)`` returning events.
+    Subclasses inherit every operator, so ``MySignal() >= 3`` is a condition.
+    """
+
+    kind: ClassVar[Kind] = "number"
+
+    @property
+    def scope(self) -> Scope:
+        return "entity"
+
+    def evaluate(self, ctx: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must implement evaluate(ctx)")
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{f.name}={getattr(self, f.name)!r}"
+            for f in _fields(self) if getattr(self, f.name) != f.default
+        ) if attrs.has(type(self)) else ""
+        return f"{type(self).__name__}({fields})"
+
+
+def as_expr(value: Any, *, like: Expr | None = None) -> Expr:
+    """Turn a raw operand (number, string, datetime) into an expression node."""
+    if isinstance(value, Expr):
+        return value
+    if like is not None and like.kind == "time" and isinstance(value, (str, datetime)):
+        return Lit(to_utc(value, what="comparison value"))
+    return Lit(value)
+
+
+def _within(value: Any) -> Duration | None:
+    return None if value is None else as_duration(value, what="within")
+
+
+def _since_signup(value: Any) -> Duration | None:
+    return None if value is None else as_duration(value, what="since_signup")
+
+
+def _opt_name(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise PqlkitTypeError(f"an event name must be a non-empty string, got {value!r}")
+    return value
+
+
+def _where(value: Any) -> Expr | None:
+    if value is None:
+        return None
+    if not isinstance(value, Expr):
+        raise PqlkitTypeError(
+            f"where= takes a property condition such as prop('plan') == 'pro', got {value!r}"
+        )
+    if value.scope == "entity":
+        raise PqlkitTypeError(
+            f"where= tests event properties with prop(...); {value!r} uses entity signals"
+        )
+    return value
+
+
+def _key(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise PqlkitTypeError(f"a property or trait key must be a non-empty string, got {value!r}")
+    return value
+
+
+# -- literals and event properties ---------------------------------------------------------
+
+@attrs.frozen(eq=False, repr=False)
+class Lit(Expr):
+    """A constant operand."""
+
+    value: Any
+
+    def __attrs_post_init__(self) -> None:
+        v = self.value
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValidationError(f"comparison value must be finite, got {v!r}")
+        if not (v is None or isinstance(v, (int, float, str, bool, datetime))):
+            raise PqlkitTypeError(
+                f"cannot use {v!r} ({type(v).__name__}) in an expression; use a number, "
+                "string, boolean, datetime or another signal"
+            )
+
+    @property
+    def kind(self) -> Kind:  # type: ignore[override]
+        v = self.value
+        if isinstance(v, bool):
+            return "bool"
+        if isinstance(v, (int, float)):
+            return "number"
+        if isinstance(v, str):
+            return "text"
+        if isinstance(v, datetime):
+            return "time"
+        return "any"
+
+    @property
+    def scope(self) -> Scope:
+        return "const"
+
+    def __repr__(self) -> str:
+        return _fmt(self.value)
+
+
+@attrs.frozen(eq=False, repr=False)
+class Prop(Expr):
+    """A property of one event, for ``where=`` filters."""
+
+    key: str = attrs.field(converter=_key)
+
+    @property
+    def scope(self) -> Scope:
+        return "event"
+
+    def __repr__(self) -> str:
+        return f"prop({self.key!r})"
+
+
+def prop(key: str) -> Prop:
+    """An event property, used in ``where=`` filters.
+
+    >>> count("page_viewed", where=prop("page") == "/pricing")
+    count('page_viewed', where=prop('page') == '/pricing')
+    """
+    return Prop(key)
+
+
+# -- entity signals over events --------------------------------------------------------------
+
+def _signal_args(sig: EventSignal, first: list[str]) -> str:
+    parts = list(first)
+    if sig.within is not None:
+        parts.append(f"within={sig.within!r}")
+    if sig.since_signup is not None:
+        parts.append(f"since_signup={sig.since_signup!r}")
+    if sig.where is not None:
+        parts.append(f"where={sig.where!r}")
+    decay = getattr(sig, "decay", None)
+    if decay is not None:
+        parts.append(f"decay={decay!r}")
+    return ", ".join(parts)
+
+
+@attrs.frozen(eq=False, repr=False, kw_only=True)
+class EventSignal(Expr):
+    """A signal computed from an entity's events matching a name, windows and a filter."""
+
+    name: str | None = attrs.field(default=None, converter=_opt_name)
+    within: Duration | None = attrs.field(default=None, converter=_within)
+    since_signup: Duration | None = attrs.field(
+        default=None, converter=_since_signup
+    )
+    where: Expr | None = attrs.field(default=None, converter=_where)
+
+    builder: ClassVar[str] = ""
+
+    @property
+    def scope(self) -> Scope:
+        return "entity"
+
+    def children(self) -> tuple[Expr, ...]:
+        # The filter is evaluated per event, not per entity; it is not a child expression.
+        return ()
+
+    def with_window(self, within: Any) -> EventSignal:
+        """The same signal over events in the last ``within`` before ``as_of``."""
+        return attrs.evolve(self, within=within)
+
+    def with_since_signup(self, since_signup: Any) -> EventSignal:
+        """The same signal over events in the first ``since_signup`` after signup."""
+        return attrs.evolve(self, since_signup=since_signup)
+
+    def filtered(self, where: Expr) -> EventSignal:
+        """The same signal over events whose properties pass ``where`` (and any earlier one)."""
+        return attrs.evolve(self, where=where if self.where is None else And(self.where, where))
+
+    def _first_args(self) -> list[str]:
+        return [] if self.name is None else [repr(self.name)]
+
+    def __repr__(self) -> str:
+        return f"{self.builder}({_signal_args(self, self._first_args())})"
+
+
+def _opt_decay(value: Any) -> Any:
+    if value is None:
+        return None
+    if not callable(getattr(value, "apply", None)):
+        raise PqlkitTypeError(
+            f"decay= takes a decay such as pk.HalfLife('14d'), got {value!r}"
+        )
+    return value
+
+
+@attrs.frozen(eq=False, repr=False, kw_only=True)
+class Count(EventSignal):
+    """How many matching events (each weighted by its age when ``decay`` is given)."""
+
+    decay: Any = attrs.field(default=None, converter=_opt_decay)
+    kind: ClassVar[Kind] = "number"
+    builder: ClassVar[str] = "count"
+
+
+@attrs.frozen(eq=False, repr=False, kw_only=True)
+class Exists(EventSignal):
+    """Whether any matching event exists."""
+
+    kind: ClassVar[Kind] = "bool"
+    builder: ClassVar[str] = "exists"
+
+
+@attrs.frozen(eq=False, repr=False, kw_only=True)
+class FirstSeen(EventSignal):
+    """The timestamp of the first matching event (missing when none)."""
+
+    kind: ClassVar[Kind] = "time"
+    builder: ClassVar[str] = "first_seen"
+
+
+@attrs.frozen(eq=False, repr=False, kw_only=True)
+class LastSeen(EventSignal):
+    """The timestamp of the latest matching event (missing when none)."""
+
+    kind: ClassVar[Kind] = "time"
+    builder: ClassVar[str] = "last_seen"
+
+
+@attrs.frozen(eq=False, repr=False, kw_only=True)
+class DaysSinceLast(EventSignal):
+    """Days (fractional) from the latest matching event to ``as_of`` (missing when none)."""
+
+    kind: ClassVar[Kind] = "number"
+    builder: ClassVar[str] = "days_since_last"
+
+
+@attrs.frozen(eq=False, repr=False, kw_only=True)
+class DaysSinceFirst(EventSignal):
+    """Days (fractional) from the first matching event to ``as_of`` (missing when none)."""
+
+    kind: ClassVar[Kind] = "number"
+    builder: ClassVar[str] = "days_since_first"
+
+
+@attrs.frozen(eq=False, repr=False, kw_only=True)
+class ActiveDays(EventSignal):
+    """How many distinct UTC calendar days hold a matching event."""
+
+    kind: ClassVar[Kind] = "number"
+    builder: ClassVar[str] = "active_days"
+
+
+@attrs.frozen(eq=False, repr=False, kw_only=True)
+class Distinct(EventSignal):
+    """How many distinct non-missing values a property takes over matching events."""
+
+    property: str = attrs.field(converter=_key)
+    kind: ClassVar[Kind] = "number"
+    builder: ClassVar[str] = "distinct"
+
+    def _first_args(self) -> list[str]:
+        return [repr(self.property)] + ([] if self.name is None else [f"of={self.name!r}"])
+
+
+@attrs.frozen(eq=False, repr=False, kw_only=True)
+class Total(EventSignal):
+    """The sum of a numeric property over matching events (non-numbers are skipped)."""
+
+    property: str = attrs.field(converter=_key)
+    decay: Any = attrs.field(default=None, converter=_opt_decay)
+    kind: ClassVar[Kind] = "number"
+    builder: ClassVar[str] = "total"
+
+    def _first_args(self) -> list[str]:
+        return [repr(self.property)] + ([] if self.name is None else [f"of={self.name!r}"])
+
+
+@attrs.frozen(eq=False, repr=False, kw_only=True)
+class DistinctUsers(EventSignal):
+    """Account level: how many distinct users have a matching event."""
+
+    kind: ClassVar[Kind] = "number"
+    builder: ClassVar[str] = "distinct_users"
+    account_only: ClassVar[bool] = True
+
+    def __repr__(self) -> str:
+        if self.name is None and self.where is None and self.since_signup is None:
+            return f"active_users({_signal_args(self, [])})"
+        return super().__repr__()
+
+
+@attrs.frozen(eq=False, repr=False)
+class Trait(Expr):
+    """A trait of the entity (``email``, ``role``, ``plan`` …); missing when absent.
+
+    ``email_domain`` is derived from ``email`` when the traits do not set it.
+    """
+
+    key: str = attrs.field(converter=_key)
+
+    @property
+    def scope(self) -> Scope:
+        return "entity"
+
+    def __repr__(self) -> str:
+        return f"trait({self.key!r})"
+
+
+# -- operators -----------------------------------------------------------------------------
+
+def _wrap(node: Expr, parent: str, *, left: bool = False) -> str:
+    op = _op_of(node)
+    if op is None:
+        return repr(node)
+    tighter = _PRECEDENCE[op] > _PRECEDENCE[parent]
+    same_left = left and op == parent and op != "cmp"
+    return repr(node) if tighter or same_left else f"({node!r})"
+
+
+def _op_of(node: Expr) -> str | None:
+    if isinstance(node, Compare):
+        return "cmp"
+    if isinstance(node, Arith):
+        return node.op
+    if isinstance(node, And):
+        return "&"
+    if isinstance(node, Or):
+        return "|"
+    if isinstance(node, Not):
+        return "~"
+    return None
+
+
+def _cmp_op(value: str) -> str:
+    if value not in COMPARE_OPS:
+        raise ValidationError(f"unknown comparison {value!r}; use one of {list(COMPARE_OPS)}")
+    return value
+
+
+@attrs.frozen(eq=False, repr=False)
+class Compare(Expr):
+    """``left <op> right``; False when either side is missing or they do not compare."""
+
+    op: str = attrs.field(converter=_cmp_op)
+    left: Expr
+    right: Expr
+    kind: ClassVar[Kind] = "bool"
+
+    def __attrs_post_init__(self) -> None:
+        _ = self.scope
+        kinds = {self.left.kind, self.right.kind} - {"any"}
+        if len(kinds) > 1 and kinds != {"number", "bool"} and self.op not in ("==", "!="):
+            raise PqlkitTypeError(
+                f"cannot order a {self.left.kind} against a {self.right.kind} in {self!r}"
+            )
+
+    def __repr__(self) -> str:
+        return f"{_wrap(self.left, 'cmp')} {self.op} {_wrap(self.right, 'cmp')}"
+
+
+def _arith_op(value: str) -> str:
+    if value not in ARITH_OPS:
+        raise ValidationError(f"unknown operator {value!r}; use one of {list(ARITH_OPS)}")
+    return value
+
+
+@attrs.frozen(eq=False, repr=False)
+class Arith(Expr):
+    """``left <op> right`` on numbers (booleans count as 0/1); missing when a side is."""
+
+    op: str = attrs.field(converter=_arith_op)
+    left: Expr
+    right: Expr
+    kind: ClassVar[Kind] = "number"
+
+    def __attrs_post_init__(self) -> None:
+        _ = self.scope
+        for side in (self.left, self.right):
+            if side.kind in ("text", "time"):
+                raise PqlkitTypeError(
+                    f"arithmetic needs numbers, but {side!r} is a {side.kind} in {self!r}"
+                )
+
+    def __repr__(self) -> str:
+        return f"{_wrap(self.left, self.op, left=True)} {self.op} {_wrap(self.right, self.op)}"
+
+
+def _as_condition(node: Expr, op: str) -> Expr:
+    if node.kind in ("number", "time", "text"):
+        raise PqlkitTypeError(
+            f"{node!r} is a {node.kind}, not a condition; compare it before using {op}, "
+            f"e.g. {node!r} >= 1"
+        )
+    return node
+
+
+def _cond_and(value: Any) -> Expr:
+    return _as_condition(as_expr(value), "&")
+
+
+def _cond_or(value: Any) -> Expr:
+    return _as_condition(as_expr(value), "|")
+
+
+def _cond_not(value: Any) -> Expr:
+    return _as_condition(as_expr(value), "~")
+
+
+@attrs.frozen(eq=False, repr=False)
+class And(Expr):
+    """Both conditions hold."""
+
+    left: Expr = attrs.field(converter=_cond_and)
+    right: Expr = attrs.field(converter=_cond_and)
+    kind: ClassVar[Kind] = "bool"
+
+    def __attrs_post_init__(self) -> None:
+        _ = self.scope
+
+    def __repr__(self) -> str:
+        return f"{_wrap(self.left, '&', left=True)} & {_wrap(self.right, '&')}"
+
+
+@attrs.frozen(eq=False, repr=False)
+class Or(Expr):
+    """At least one condition holds."""
+
+    left: Expr = attrs.field(converter=_cond_or)
+    right: Expr = attrs.field(converter=_cond_or)
+    kind: ClassVar[Kind] = "bool"
+
+    def __attrs_post_init__(self) -> None:
+        _ = self.scope
+
+    def __repr__(self) -> str:
+        return f"{_wrap(self.left, '|', left=True)} | {_wrap(self.right, '|')}"
+
+
+@attrs.frozen(eq=False, repr=False)
+class Not(Expr):
+    """The condition does not hold (a missing comparison is False, so its negation is True)."""
+
+    operand: Expr = attrs.field(converter=_cond_not)
+    kind: ClassVar[Kind] = "bool"
+
+    def __repr__(self) -> str:
+        return f"~{_wrap(self.operand, '~', left=True)}"
+
+
+@attrs.frozen(eq=False, repr=False)
+class IsIn(Expr):
+    """The value is one of a fixed set."""
+
+    operand: Expr
+    values: tuple[Any, ...]
+    kind: ClassVar[Kind] = "bool"
+
+    def __repr__(self) -> str:
+        return f"{_wrap(self.operand, '~')}.isin({list(self.values)!r})"
+
+
+@attrs.frozen(eq=False, repr=False)
+class IsMissing(Expr):
+    """The value is missing."""
+
+    operand: Expr
+    kind: ClassVar[Kind] = "bool"
+
+    def __repr__(self) -> str:
+        return f"{_wrap(self.operand, '~')}.is_missing()"
+
+
+_STR_OPS: Final = ("startswith", "endswith", "contains")
+
+
+@attrs.frozen(eq=False, repr=False)
+class StrTest(Expr):
+    """A string test; False when the value is not a string."""
+
+    op: str
+    operand: Expr
+    arg: str
+    ignore_case: bool = False
+    kind: ClassVar[Kind] = "bool"
+
+    def __attrs_post_init__(self) -> None:
+        if self.op not in _STR_OPS:
+            raise ValidationError(f"unknown string test {self.op!r}; use one of {_STR_OPS}")
+
+    def __repr__(self) -> str:
+        extra = ", ignore_case=True" if self.ignore_case else ""
+        return f"{_wrap(self.operand, '~')}.{self.op}({self.arg!r}{extra})"
+
+
+@attrs.frozen(eq=False, repr=False)
+class Lower(Expr):
+    """The value lower-cased when it is a string."""
+
+    operand: Expr
+    kind: ClassVar[Kind] = "text"
+
+    def __repr__(self) -> str:
+        return f"{_wrap(self.operand, '~')}.lower()"
+
+
+# -- builders (the public vocabulary) --------------------------------------------------------
+
+def count(name: str | None = None, *, within: Any = None, since_signup: Any = None,
+          where: Expr | None = None, decay: Any = None) -> Count:
+    """How many events named ``name`` (any name when None) the entity has as of ``as_of``.
+
+    Args:
+        name: the event name, or None for every event.
+        within: only events in the last ``within`` before ``as_of`` (``"14d"``).
+        since_signup: only events in the first ``since_signup`` after signup.
+        where: only events whose properties pass this ``prop(...)`` condition.
+        decay: weight each event by its age with this decay (e.g. ``pk.HalfLife("14d")``).
+
+    >>> count("teammate_invited", within="14d") >= 2
+    count('teammate_invited', within='14d') >= 2
+    """
+    return Count(name=name, within=within, since_signup=since_signup, where=where, decay=decay)
+
+
+def exists(name: str | None = None, *, within: Any = None, since_signup: Any = None,
+           where: Expr | None = None) -> Exists:
+    """Whether the entity has any event named ``name`` (in the window, passing the filter).
+
+    >>> exists("data_source_connected", since_signup="14d")
+    exists('data_source_connected', since_signup='14d')
+    """
+    return Exists(name=name, within=within, since_signup=since_signup, where=where)
+
+
+def first_seen(name: str | None = None, *, within: Any = None, since_signup: Any = None,
+               where: Expr | None = None) -> FirstSeen:
+    """When the entity's first matching event happened (missing when none).
+
+    >>> first_seen("project_created") >= "2026-05-01T00:00:00Z"
+    first_seen('project_created') >= '2026-05-01T00:00:00Z'
+    """
+    return FirstSeen(name=name, within=within, since_signup=since_signup, where=where)
+
+
+def last_seen(name: str | None = None, *, within: Any = None, since_signup: Any = None,
+              where: Expr | None = None) -> LastSeen:
+    """When the entity's latest matching event happened (missing when none).
+
+    >>> last_seen()
+    last_seen()
+    """
+    return LastSeen(name=name, within=within, since_signup=since_signup, where=where)
+
+
+def days_since_last(name: str | None = None, *, within: Any = None, since_signup: Any = None,
+                    where: Expr | None = None) -> DaysSinceLast:
+    """Days from the entity's latest matching event to ``as_of``; missing without events.
+
+    >>> days_since_last() < 7
+    days_since_last() < 7
+    """
+    return DaysSinceLast(name=name, within=within, since_signup=since_signup, where=where)
+
+
+def days_since_first(name: str | None = None, *, within: Any = None, since_signup: Any = None,
+                     where: Expr | None = None) -> DaysSinceFirst:
+    """Days from the entity's first matching event to ``as_of``; missing without events.
+
+    >>> days_since_first("project_created") <= 30
+    days_since_first('project_created') <= 30
+    """
+    return DaysSinceFirst(name=name, within=within, since_signup=since_signup, where=where)
+
+
+def active_days(name: str | None = None, *, within: Any = None, since_signup: Any = None,
+                where: Expr | None = None) -> ActiveDays:
+    """On how many distinct UTC days the entity had a matching event.
+
+    >>> active_days(within="30d") >= 5
+    active_days(within='30d') >= 5
+    """
+    return ActiveDays(name=name, within=within, since_signup=since_signup, where=where)
+
+
+def distinct(property: str, *, of: str | None = None, within: Any = None,
+             since_signup: Any = None, where: Expr | None = None) -> Distinct:
+    """How many distinct values ``property`` takes over the entity's events named ``of``.
+
+    >>> distinct("feature", of="integration_connected") >= 2
+    distinct('feature', of='integration_connected') >= 2
+    """
+    return Distinct(property=property, name=of, within=within, since_signup=since_signup,
+                    where=where)
+
+
+def total(property: str, *, of: str | None = None, within: Any = None,
+          since_signup: Any = None, where: Expr | None = None, decay: Any = None) -> Total:
+    """The sum of numeric ``property`` over the entity's events named ``of``.
+
+    >>> total("count", of="message_sent") >= 2000
+    total('count', of='message_sent') >= 2000
+    """
+    return Total(property=property, name=of, within=within, since_signup=since_signup,
+                 where=where, decay=decay)
+
+
+def trait(key: str) -> Trait:
+    """A trait of the entity: a user's (email, role …) or, at account level, an account's.
+
+    >>> trait("email").endswith(".edu", ignore_case=True)
+    trait('email').endswith('.edu', ignore_case=True)
+    """
+    return Trait(key)
+
+
+def distinct_users(name: str | None = None, *, within: Any = None, since_signup: Any = None,
+                   where: Expr | None = None) -> DistinctUsers:
+    """Account level: how many distinct users of the account have a matching event.
+
+    >>> distinct_users("saved_query_run", within="7d") >= 3
+    distinct_users('saved_query_run', within='7d') >= 3
+    """
+    return DistinctUsers(name=name, within=within, since_signup=since_signup, where=where)
+
+
+def active_users(*, within: Any = None) -> DistinctUsers:
+    """Account level: how many distinct users of the account have any event in the window.
+
+    >>> active_users(within="30d") >= 10
+    active_users(within='30d') >= 10
+    """
+    return DistinctUsers(within=within)

@@ -1,0 +1,574 @@
+"""Rules, decays, roll-up policy and the ScoringModel that holds them.
+
+These are frozen data, validated when built; engines (:mod:`pqlkit.engine`) evaluate them.
+Models compare structurally with ``==`` (a model read from a file equals the one that
+wrote it) and their ``repr`` is the code that builds them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, Protocol, cast, runtime_checkable
+
+import attrs
+
+from pqlkit._time import Duration, as_duration
+from pqlkit.errors import PqlkitTypeError, ValidationError
+from pqlkit.expr import EventSignal, Expr, _value_equals
+
+if TYPE_CHECKING:
+    from pqlkit.eventlog import EventLog
+    from pqlkit.results import ScoreResult
+
+__all__ = [
+    "Decay", "HalfLife", "InactivityDecay", "ResetAfter", "Rollup", "Rule", "RuleLike",
+    "ScoringModel",
+]
+
+#: Column names a result table uses itself; rule names may not take them.
+RESERVED_COLUMNS: Final = frozenset({
+    "user_id", "account_id", "score", "raw_score", "tier", "is_pql", "is_pqa",
+    "disqualified", "n_users", "n_pql", "share_pql", "n_eligible",
+})
+
+
+def _is_number(value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def _number(where: str, field: str, value: Any, *, positive: bool = False) -> Any:
+    if not _is_number(value):
+        raise ValidationError(
+            f"{where}: {field} must be a finite number, got {value!r} ({type(value).__name__})"
+        )
+    if positive and value <= 0:
+        raise ValidationError(f"{where}: {field} must be positive, got {value!r}")
+    return value
+
+
+class _Structural:
+    """``==`` by fields, where expression fields compare with ``Expr.equals``."""
+
+    def __eq__(self, other: object) -> bool:
+        if type(self) is not type(other):
+            return NotImplemented
+        return all(
+            _value_equals(getattr(self, f.name), getattr(other, f.name))
+            for f in attrs.fields(cast(Any, type(self))) if f.eq
+        )
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, repr(self)))
+
+
+def _repr_call(name: str, positional: list[Any], keywords: dict[str, Any]) -> str:
+    parts = [repr(p) for p in positional]
+    parts += [f"{k}={v!r}" for k, v in keywords.items()]
+    return f"{name}({', '.join(parts)})"
+
+
+# -- decay ---------------------------------------------------------------------------------
+
+@runtime_checkable
+class Decay(Protocol):
+    """What a decay is: anything that reduces a value given an age.
+
+    ``apply(value, age)`` returns what ``value`` is worth after ``age`` (a ``timedelta``).
+    Built-ins: :class:`InactivityDecay`, :class:`HalfLife`, :class:`ResetAfter`.
+    """
+
+    def apply(self, value: float, age: timedelta) -> float: ...
+
+
+def _micros(age: timedelta) -> int:
+    return (age.days * 86_400 + age.seconds) * 1_000_000 + age.microseconds
+
+
+def _fixed(value: Any, what: str) -> Duration:
+    d = as_duration(value, what=what)
+    d.fixed_micros(what=what)
+    return d
+
+
+def _every(value: Any) -> Duration:
+    return _fixed(value, "InactivityDecay every")
+
+
+def _grace(value: Any) -> Duration | None:
+    return None if value is None else _fixed(value, "InactivityDecay grace")
+
+
+def _half_life(value: Any) -> Duration:
+    return _fixed(value, "HalfLife half_life")
+
+
+def _idle(value: Any) -> Duration:
+    return _fixed(value, "ResetAfter idle")
+
+
+def _active_within(value: Any) -> Duration | None:
+    return None if value is None else _fixed(value, "Rollup active_within")
+
+
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class InactivityDecay(_Structural):
+    """Lose ``points`` per full ``every`` of inactivity past a ``grace`` period.
+
+    >>> from datetime import timedelta
+    >>> InactivityDecay(points=5, every="7d", grace="7d").apply(60, timedelta(days=20))
+    55
+    """
+
+    points: float = attrs.field()
+    every: Duration = attrs.field(converter=_every)
+    grace: Duration | None = attrs.field(default=None, converter=_grace)
+
+    @points.validator
+    def _check_points(self, _: Any, value: Any) -> None:
+        _number("InactivityDecay", "points", value, positive=True)
+
+    def periods(self, age_us: int) -> int:
+        """How many full ``every`` periods past the grace an age of ``age_us`` holds."""
+        grace = self.grace.micros if self.grace is not None else 0
+        return max(0, (age_us - grace) // self.every.micros) if age_us > grace else 0
+
+    def apply(self, value: float, age: timedelta) -> float:
+        return value - self.points * self.periods(_micros(age))
+
+    def __repr__(self) -> str:
+        kw: dict[str, Any] = {"points": self.points, "every": self.every}
+        if self.grace is not None:
+            kw["grace"] = self.grace
+        return _repr_call("InactivityDecay", [], kw)
+
+
+@attrs.frozen(repr=False, eq=False)
+class HalfLife(_Structural):
+    """Halve the value every ``half_life`` of age: ``value * 0.5 ** (age / half_life)``.
+
+    >>> from datetime import timedelta
+    >>> HalfLife("14d").apply(40, timedelta(days=28))
+    10.0
+    """
+
+    half_life: Duration = attrs.field(converter=_half_life)
+
+    def apply(self, value: float, age: timedelta) -> float:
+        return float(value * 0.5 ** (_micros(age) / self.half_life.micros))
+
+    def __repr__(self) -> str:
+        return _repr_call("HalfLife", [self.half_life], {})
+
+
+@attrs.frozen(repr=False, eq=False)
+class ResetAfter(_Structural):
+    """Keep the full value until ``idle`` has passed, then drop it to zero.
+
+    >>> from datetime import timedelta
+    >>> ResetAfter("30d").apply(40, timedelta(days=31))
+    0
+    """
+
+    idle: Duration = attrs.field(converter=_idle)
+
+    def apply(self, value: float, age: timedelta) -> float:
+        return 0 if _micros(age) > self.idle.micros else value
+
+    def __repr__(self) -> str:
+        return _repr_call("ResetAfter", [self.idle], {})
+
+
+def _check_decay(where: str, value: Any) -> Any:
+    if value is not None and not callable(getattr(value, "apply", None)):
+        raise PqlkitTypeError(
+            f"{where}: decay must have an apply(value, age) method such as "
+            f"pk.HalfLife('14d'), got {value!r} ({type(value).__name__})"
+        )
+    return value
+
+
+# -- rules ---------------------------------------------------------------------------------
+
+@runtime_checkable
+class RuleLike(Protocol):
+    """What a rule is: a name and a way to turn an entity's evaluated signals into points.
+
+    Custom rules implement ``points_for(ctx)``, reading signals with ``ctx.evaluate(sig)``.
+    ``group`` (or None) places the rule under a model's ``group_caps``.
+    """
+
+    name: str
+
+    def points_for(self, ctx: Any) -> float: ...
+
+
+def _rule_name(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"a rule name must be a non-empty string, got {value!r}")
+    if value in RESERVED_COLUMNS:
+        raise ValidationError(
+            f"rule name {value!r} is a result column name; choose another "
+            f"(reserved: {', '.join(sorted(RESERVED_COLUMNS))})"
+        )
+    return value
+
+
+@attrs.frozen(repr=False, eq=False)
+class Rule(_Structural):
+    """Points for a condition, or per unit of a numeric signal.
+
+    >>> from pqlkit import count
+    >>> Rule("activation", count("project_created") >= 1, points=40)
+    Rule('activation', count('project_created') >= 1, points=40)
+    >>> Rule("queries", count("saved_query_run", within="30d"), points_per=2, max_points=20)
+    Rule('queries', count('saved_query_run', within='30d'), points_per=2, max_points=20)
+    """
+
+    name: str = attrs.field(converter=_rule_name)
+    when: Expr = attrs.field()
+    points: float | None = attrs.field(default=None, kw_only=True)
+    points_per: float | None = attrs.field(default=None, kw_only=True)
+    max_points: float | None = attrs.field(default=None, kw_only=True)
+    group: str | None = attrs.field(default=None, kw_only=True)
+    decay: Any = attrs.field(default=None, kw_only=True)
+
+    def __attrs_post_init__(self) -> None:
+        where = f"Rule {self.name!r}"
+        if not isinstance(self.when, Expr):
+            raise PqlkitTypeError(
+                f"{where}: the second argument must be a condition such as "
+                f"count('x') >= 1 (or a numeric signal with points_per=), got {self.when!r} "
+                f"({type(self.when).__name__})"
+            )
+        try:
+            scope = self.when.scope
+        except PqlkitTypeError as exc:
+            raise PqlkitTypeError(f"{where}: {exc}") from None
+        if scope == "event":
+            raise PqlkitTypeError(
+                f"{where}: {self.when!r} tests event properties directly; use them inside "
+                "where= of a signal, e.g. count('x', where=prop('plan') == 'pro') >= 1"
+            )
+        if (self.points is None) == (self.points_per is None):
+            raise ValidationError(
+                f"{where}: give exactly one of points= (for a condition) or points_per= "
+                f"(per unit of a numeric signal), got points={self.points!r}, "
+                f"points_per={self.points_per!r}"
+            )
+        if self.points is not None:
+            _number(where, "points", self.points)
+            if self.when.kind in ("number", "time", "text"):
+                raise PqlkitTypeError(
+                    f"{where}: {self.when!r} is a {self.when.kind}, not a condition; compare "
+                    f"it (e.g. {self.when!r} >= 1) or use points_per= to score per unit"
+                )
+            if self.max_points is not None:
+                raise ValidationError(f"{where}: max_points= goes with points_per=, not points=")
+        else:
+            _number(where, "points_per", self.points_per)
+            if self.when.kind in ("time", "text"):
+                raise PqlkitTypeError(
+                    f"{where}: points_per= needs a numeric signal, {self.when!r} is a "
+                    f"{self.when.kind}"
+                )
+            if self.max_points is not None:
+                _number(where, "max_points", self.max_points, positive=True)
+        if self.group is not None and (not isinstance(self.group, str) or not self.group):
+            raise ValidationError(f"{where}: group must be a non-empty string, got {self.group!r}")
+        _check_decay(where, self.decay)
+
+    def signals(self) -> list[Expr]:
+        """The signal nodes the rule reads."""
+        return [n for n in self.when.walk() if isinstance(n, EventSignal)]
+
+    def points_from(self, value: Any) -> float:
+        """The points this rule gives for its evaluated ``when`` value."""
+        if self.points is not None:
+            return self.points if value is True else 0
+        if value is None:
+            return 0
+        assert self.points_per is not None
+        got = float(value) * self.points_per
+        if self.max_points is not None:
+            got = max(-self.max_points, min(self.max_points, got))
+        return got
+
+    def __repr__(self) -> str:
+        kw: dict[str, Any] = {}
+        for key in ("points", "points_per", "max_points", "group", "decay"):
+            if getattr(self, key) is not None:
+                kw[key] = getattr(self, key)
+        return _repr_call("Rule", [self.name, self.when], kw)
+
+
+# -- roll-up -------------------------------------------------------------------------------
+
+ROLLUP_SCORES: Final = ("max", "sum", "mean", "top_k_mean")
+
+
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class Rollup(_Structural):
+    """How user results become account results, and when an account is a PQA.
+
+    An account is a PQA when ``share_pql >= min_share`` and ``n_pql >= min_pql``;
+    ``share_pql`` is over all its users (``denominator="all"``) or over those with an event
+    in the last ``active_within`` (``denominator="active"``). Its score aggregates the scores
+    of its users who are not disqualified: ``max`` (default), ``sum``, ``mean`` or
+    ``top_k_mean`` (mean of the ``k`` best).
+
+    >>> Rollup(min_share=0.3, score="top_k_mean", k=5)
+    Rollup(min_share=0.3, score='top_k_mean', k=5)
+    """
+
+    min_share: float | None = 0.5
+    min_pql: int = 1
+    score: Literal["max", "sum", "mean", "top_k_mean"] = "max"
+    k: int = 3
+    denominator: Literal["all", "active"] = "all"
+    active_within: Duration | None = attrs.field(
+        default=None, converter=_active_within
+    )
+
+    _defaults: ClassVar[dict[str, Any]] = {
+        "min_share": 0.5, "min_pql": 1, "score": "max", "k": 3, "denominator": "all",
+        "active_within": None,
+    }
+
+    def __attrs_post_init__(self) -> None:
+        if self.min_share is not None:
+            _number("Rollup", "min_share", self.min_share)
+            if not 0 <= self.min_share <= 1:
+                raise ValidationError(
+                    f"Rollup: min_share is a share between 0 and 1, got {self.min_share!r}"
+                )
+        if isinstance(self.min_pql, bool) or not isinstance(self.min_pql, int) or self.min_pql < 0:
+            raise ValidationError(f"Rollup: min_pql must be a whole number >= 0, got {self.min_pql!r}")
+        if self.score not in ROLLUP_SCORES:
+            raise ValidationError(
+                f"Rollup: score must be one of {', '.join(ROLLUP_SCORES)}, got {self.score!r}"
+            )
+        if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
+            raise ValidationError(f"Rollup: k must be a whole number >= 1, got {self.k!r}")
+        if self.denominator not in ("all", "active"):
+            raise ValidationError(
+                f"Rollup: denominator must be 'all' or 'active', got {self.denominator!r}"
+            )
+        if self.denominator == "active" and self.active_within is None:
+            raise ValidationError(
+                "Rollup: denominator='active' needs active_within= (e.g. '30d') to say "
+                "which users count as active"
+            )
+
+    def aggregate(self, scores: list[float]) -> float:
+        """The account score from its eligible users' scores (0 when there are none)."""
+        if not scores:
+            return 0.0
+        if self.score == "max":
+            return float(max(scores))
+        if self.score == "sum":
+            return float(math.fsum(scores))
+        if self.score == "mean":
+            return math.fsum(scores) / len(scores)
+        top = sorted(scores, reverse=True)[: self.k]
+        return math.fsum(top) / len(top)
+
+    def is_pqa(self, n_pql: int, share: float) -> bool:
+        """Whether an account with ``n_pql`` PQL users making up ``share`` is a PQA."""
+        share_ok = self.min_share is None or share >= self.min_share
+        return share_ok and n_pql >= self.min_pql
+
+    def __repr__(self) -> str:
+        kw = {k: getattr(self, k) for k, d in self._defaults.items() if getattr(self, k) != d}
+        return _repr_call("Rollup", [], kw)
+
+
+# -- the model -----------------------------------------------------------------------------
+
+def _rules(value: Any) -> tuple[Any, ...]:
+    if isinstance(value, (Rule, str)) or not isinstance(value, Iterable):
+        raise PqlkitTypeError(f"rules must be a list of rules, got {value!r}")
+    return tuple(value)
+
+
+def _disqualify(value: Any) -> tuple[Expr, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, Expr):
+        return (value,)
+    if not isinstance(value, Iterable) or isinstance(value, str):
+        raise PqlkitTypeError(f"disqualify must be a list of conditions, got {value!r}")
+    return tuple(value)
+
+
+def _tiers(value: Any) -> tuple[tuple[str, float], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        raise PqlkitTypeError(
+            f"tiers must map a tier name to its minimum score, e.g. {{'A': 80, 'B': 60}}, "
+            f"got {value!r}"
+        )
+    out = []
+    for name, bar in value.items():
+        if not isinstance(name, str) or not name:
+            raise ValidationError(f"tiers: a tier name must be a non-empty string, got {name!r}")
+        if name == "disqualified":
+            raise ValidationError("tiers: 'disqualified' is the tier of disqualified entities")
+        _number(f"tiers[{name!r}]", "the minimum score", bar)
+        out.append((name, bar))
+    return tuple(sorted(out, key=lambda nb: -nb[1]))
+
+
+def _caps(value: Any) -> tuple[tuple[str, float], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        raise PqlkitTypeError(f"group_caps must map a group name to its cap, got {value!r}")
+    return tuple(
+        sorted((g, _number(f"group_caps[{g!r}]", "the cap", cap)) for g, cap in value.items())
+    )
+
+
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class ScoringModel(_Structural):
+    """Rules, disqualifiers, decay, threshold, tiers and roll-up: a whole scoring model.
+
+    Scores are computed as: the sum of the rules' points (each rule's own decay applied, then
+    group caps), the model's ``decay`` (age = the entity's inactivity), then clamping to
+    ``floor`` and ``ceiling``. An entity is qualified (PQL, or PQA at account level) when its
+    score reaches ``threshold`` and no disqualifier holds.
+
+    >>> import pqlkit as pk
+    >>> model = pk.ScoringModel(
+    ...     name="mini", threshold=40,
+    ...     rules=[pk.Rule("activation", pk.count("project_created") >= 1, points=40)],
+    ... )
+    >>> model.threshold
+    40
+    """
+
+    name: str = attrs.field()
+    rules: tuple[Any, ...] = attrs.field(converter=_rules)
+    threshold: float = attrs.field()
+    disqualify: tuple[Expr, ...] = attrs.field(default=(), converter=_disqualify)
+    decay: Any = attrs.field(default=None)
+    tiers: tuple[tuple[str, float], ...] = attrs.field(default=None, converter=_tiers)
+    level: Literal["user", "account"] = "user"
+    rollup: Rollup = attrs.field(factory=Rollup)
+    floor: float | None = 0
+    ceiling: float | None = None
+    group_caps: tuple[tuple[str, float], ...] = attrs.field(default=None, converter=_caps)
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ValidationError(f"ScoringModel: name must be a non-empty string, got {self.name!r}")
+        where = f"ScoringModel {self.name!r}"
+        if self.level not in ("user", "account"):
+            raise ValidationError(f"{where}: level must be 'user' or 'account', got {self.level!r}")
+        _number(where, "threshold", self.threshold)
+        for field in ("floor", "ceiling"):
+            if getattr(self, field) is not None:
+                _number(where, field, getattr(self, field))
+        if self.floor is not None and self.ceiling is not None and self.floor > self.ceiling:
+            raise ValidationError(
+                f"{where}: floor ({self.floor}) is above ceiling ({self.ceiling})"
+            )
+        if not isinstance(self.rollup, Rollup):
+            raise PqlkitTypeError(f"{where}: rollup must be a pk.Rollup(...), got {self.rollup!r}")
+        _check_decay(where, self.decay)
+        seen: set[str] = set()
+        groups: set[str] = set()
+        for i, rule in enumerate(self.rules):
+            if not isinstance(rule, RuleLike) and not isinstance(rule, Rule):
+                raise PqlkitTypeError(
+                    f"{where}: rules[{i}] must be a pk.Rule (or an object with a name and "
+                    f"points_for(ctx)), got {rule!r} ({type(rule).__name__})"
+                )
+            name = getattr(rule, "name", None)
+            if not isinstance(name, str) or not name:
+                raise ValidationError(f"{where}: rules[{i}] has no name")
+            if name in seen:
+                raise ValidationError(f"{where}: two rules are named {name!r}; names must differ")
+            if name in RESERVED_COLUMNS:
+                _rule_name(name)
+            seen.add(name)
+            group = getattr(rule, "group", None)
+            if group is not None:
+                groups.add(group)
+            if isinstance(rule, Rule):
+                self._check_level(f"{where}: rule {name!r}", rule.when)
+        for i, cond in enumerate(self.disqualify):
+            if not isinstance(cond, Expr) or cond.kind in ("number", "time", "text"):
+                raise PqlkitTypeError(
+                    f"{where}: disqualify[{i}] must be a condition such as "
+                    f"trait('email').endswith('.edu'), got {cond!r}"
+                )
+            self._check_level(f"{where}: disqualify[{i}]", cond)
+        for group, _cap in self.group_caps:
+            if group not in groups:
+                raise ValidationError(
+                    f"{where}: group_caps names group {group!r}, which no rule uses "
+                    f"(groups: {', '.join(sorted(groups)) or 'none'})"
+                )
+
+    def _check_level(self, where: str, expr: Expr) -> None:
+        for node in expr.walk():
+            if getattr(node, "account_only", False) and self.level != "account":
+                raise ValidationError(
+                    f"{where}: {node!r} counts users of an account, so it needs "
+                    "level='account'"
+                )
+
+    def tier_for(self, score: float, disqualified: bool) -> str | None:
+        """The tier of a score: the highest bar it reaches, ``'disqualified'``, or None."""
+        if disqualified:
+            return "disqualified"
+        for name, bar in self.tiers:
+            if score >= bar:
+                return name
+        return None
+
+    def score(self, data: EventLog | Iterable[Any], *, as_of: Any = None,
+              engine: str = "reference") -> ScoreResult:
+        """Score every user (or account) as of ``as_of``.
+
+        Args:
+            data: an :class:`~pqlkit.EventLog`, or events (records or dicts) to load.
+            as_of: the moment to score for (aware datetime or ISO string); defaults to the
+                latest event timestamp in the data, never the wall clock.
+            engine: which engine evaluates the model (``"reference"``).
+        """
+        from pqlkit.engine import get_engine
+        from pqlkit.eventlog import EventLog
+
+        log = data if isinstance(data, EventLog) else EventLog.from_records(data)
+        return get_engine(engine).score(self, log, as_of=as_of)
+
+    def __repr__(self) -> str:
+        kw: dict[str, Any] = {"name": self.name, "rules": list(self.rules)}
+        if self.disqualify:
+            kw["disqualify"] = list(self.disqualify)
+        if self.decay is not None:
+            kw["decay"] = self.decay
+        kw["threshold"] = self.threshold
+        if self.tiers:
+            kw["tiers"] = dict(self.tiers)
+        if self.level != "user":
+            kw["level"] = self.level
+        if self.rollup != Rollup():
+            kw["rollup"] = self.rollup
+        if self.floor != 0:
+            kw["floor"] = self.floor
+        if self.ceiling is not None:
+            kw["ceiling"] = self.ceiling
+        if self.group_caps:
+            kw["group_caps"] = dict(self.group_caps)
+        return _repr_call("ScoringModel", [], kw)
+
+    def _repr_html_(self) -> str:
+        from pqlkit.results import model_html
+
+        return model_html(self)

@@ -1,0 +1,273 @@
+"""The records data arrives as: :class:`Event`, :class:`User` and :class:`Account`.
+
+Records are frozen and validated when built, so a bad field raises at once with the field
+named. Loading dict rows goes through the same checks, but a failure there becomes a
+rejection on the load report instead of an exception (see :mod:`pqlkit.eventlog`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any, Final
+
+import attrs
+import numpy as np
+
+from pqlkit._time import to_utc
+from pqlkit.errors import ValidationError
+
+__all__ = ["Account", "EntityId", "Event", "FieldError", "User"]
+
+EntityId = str | int
+MAX_NAME_LENGTH: Final = 200
+_EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
+
+
+class FieldError(ValidationError):
+    """A field of a record is invalid; ``reason`` is the load-report code for it."""
+
+    def __init__(self, message: str, *, reason: str, field: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.field = field
+
+
+def check_id(value: Any, field: str, *, required: bool) -> EntityId | None:
+    """Validate an entity or event id: a non-empty string or an integer."""
+    if value is None:
+        if required:
+            raise FieldError(f"{field} is missing", reason="missing_identity", field=field)
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        raise FieldError(
+            f"{field} must be a string or an integer, got {value!r} (bool)",
+            reason="invalid_id", field=field,
+        )
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        if not value.strip():
+            if required:
+                raise FieldError(f"{field} is empty", reason="missing_identity", field=field)
+            return None
+        return value
+    raise FieldError(
+        f"{field} must be a string or an integer, got {value!r} ({type(value).__name__})",
+        reason="invalid_id", field=field,
+    )
+
+
+def check_name(value: Any) -> str:
+    """Validate an event name: a non-empty string without control characters."""
+    if value is None:
+        raise FieldError("name is missing", reason="missing_name", field="name")
+    if not isinstance(value, str):
+        raise FieldError(
+            f"name must be a string, got {value!r} ({type(value).__name__})",
+            reason="invalid_name", field="name",
+        )
+    if not value.strip():
+        raise FieldError("name is empty", reason="missing_name", field="name")
+    if len(value) > MAX_NAME_LENGTH:
+        raise FieldError(
+            f"name is {len(value)} characters long; at most {MAX_NAME_LENGTH} are allowed",
+            reason="invalid_name", field="name",
+        )
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise FieldError(
+            f"name {value!r} contains control characters", reason="invalid_name", field="name"
+        )
+    return value
+
+
+def _check_value(value: Any, path: str) -> Any:
+    if isinstance(value, (float, np.floating)):
+        if not math.isfinite(float(value)):
+            raise FieldError(
+                f"{path} is {value!r}; numeric values must be finite (use None for missing)",
+                reason="non_finite_property", field=path,
+            )
+        return float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if value is None or isinstance(value, (str, int, bool, datetime)):
+        return value
+    if isinstance(value, Mapping):
+        return MappingProxyType({str(k): _check_value(v, f"{path}.{k}") for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return tuple(_check_value(v, f"{path}[{i}]") for i, v in enumerate(value))
+    raise FieldError(
+        f"{path} has unsupported type {type(value).__name__} ({value!r}); use strings, "
+        "numbers, booleans, None, lists or mappings",
+        reason="invalid_properties", field=path,
+    )
+
+
+def check_mapping(value: Any, field: str) -> Mapping[str, Any]:
+    """Validate a mapping of properties or traits and return a read-only copy."""
+    if value is None:
+        return _EMPTY
+    if not isinstance(value, Mapping):
+        raise FieldError(
+            f"{field} must be a mapping, got {value!r} ({type(value).__name__})",
+            reason=f"invalid_{field}", field=field,
+        )
+    out = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or not key:
+            raise FieldError(
+                f"{field} keys must be non-empty strings, got {key!r}",
+                reason=f"invalid_{field}", field=field,
+            )
+        out[key] = _check_value(item, f"{field}.{key}")
+    return MappingProxyType(out)
+
+
+def check_timestamp(value: Any, field: str = "timestamp", *, tz: Any = None,
+                    epoch_unit: str | None = None) -> datetime:
+    """Validate a timestamp and normalise it to aware UTC, mapping failures to reason codes."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise FieldError(f"{field} is missing", reason="missing_timestamp", field=field)
+    try:
+        return to_utc(value, what=field, tz=tz, epoch_unit=epoch_unit)
+    except ValidationError as exc:
+        text = str(exc)
+        if "no time zone" in text:
+            reason = "naive_timestamp"
+        elif "out of" in text:
+            reason = "timestamp_out_of_range"
+        else:
+            reason = "invalid_timestamp"
+        raise FieldError(text, reason=reason, field=field) from exc
+    except TypeError as exc:
+        raise FieldError(str(exc), reason="invalid_timestamp", field=field) from exc
+
+
+def _opt_timestamp(value: Any) -> datetime | None:
+    return None if value is None else check_timestamp(value, "created_at")
+
+
+def _event_user(value: Any) -> EntityId | None:
+    return check_id(value, "user_id", required=False)
+
+
+def _event_account(value: Any) -> EntityId | None:
+    return check_id(value, "account_id", required=False)
+
+
+def _event_id(value: Any) -> EntityId | None:
+    return check_id(value, "event_id", required=False)
+
+
+def _properties(value: Any) -> Mapping[str, Any]:
+    return check_mapping(value, "properties")
+
+
+def _traits(value: Any) -> Mapping[str, Any]:
+    return check_mapping(value, "traits")
+
+
+@attrs.frozen(kw_only=True)
+class Event:
+    """One thing a user or an account did, at an aware UTC moment.
+
+    >>> Event(name="project_created", timestamp="2026-05-01T09:30:00Z", user_id="u_1")
+    Event(name='project_created', timestamp=datetime.datetime(2026, 5, 1, 9, 30, tzinfo=datetime.timezone.utc), user_id='u_1', account_id=None, properties=mappingproxy({}), event_id=None)
+    """
+
+    name: str = attrs.field(converter=check_name)
+    timestamp: datetime = attrs.field(converter=check_timestamp)
+    user_id: EntityId | None = attrs.field(default=None, converter=_event_user)
+    account_id: EntityId | None = attrs.field(default=None, converter=_event_account)
+    properties: Mapping[str, Any] = attrs.field(
+        factory=dict, converter=_properties, eq=False, hash=False
+    )
+    event_id: EntityId | None = attrs.field(default=None, converter=_event_id)
+
+    def __attrs_post_init__(self) -> None:
+        if self.user_id is None and self.account_id is None:
+            raise FieldError(
+                f"event {self.name!r} at {self.timestamp.isoformat()} names neither a user_id "
+                "nor an account_id; every event must belong to someone",
+                reason="missing_identity", field="user_id",
+            )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Event):
+            return NotImplemented
+        return (
+            (self.name, self.timestamp, self.user_id, self.account_id, self.event_id)
+            == (other.name, other.timestamp, other.user_id, other.account_id, other.event_id)
+            and dict(self.properties) == dict(other.properties)
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.timestamp, self.user_id, self.account_id, self.event_id))
+
+
+def _required_user(value: Any) -> EntityId:
+    out = check_id(value, "user_id", required=True)
+    assert out is not None
+    return out
+
+
+def _required_account(value: Any) -> EntityId:
+    out = check_id(value, "account_id", required=True)
+    assert out is not None
+    return out
+
+
+@attrs.frozen(kw_only=True)
+class User:
+    """A person using the product; belongs to at most one account.
+
+    ``created_at`` is the signup moment; a user without one exists from the start of time.
+
+    >>> User(user_id="u_1", account_id="a_1", traits={"role": "admin"}).traits["role"]
+    'admin'
+    """
+
+    user_id: EntityId = attrs.field(converter=_required_user)
+    account_id: EntityId | None = attrs.field(default=None, converter=_event_account)
+    traits: Mapping[str, Any] = attrs.field(factory=dict, converter=_traits, eq=False, hash=False)
+    created_at: datetime | None = attrs.field(default=None, converter=_opt_timestamp)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, User):
+            return NotImplemented
+        return (self.user_id, self.account_id, self.created_at, dict(self.traits)) == (
+            other.user_id, other.account_id, other.created_at, dict(other.traits)
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.user_id, self.account_id, self.created_at))
+
+
+@attrs.frozen(kw_only=True)
+class Account:
+    """A company or workspace: the unit sales sells to.
+
+    >>> Account(account_id="a_1", traits={"employees": 40}).traits["employees"]
+    40
+    """
+
+    account_id: EntityId = attrs.field(converter=_required_account)
+    traits: Mapping[str, Any] = attrs.field(factory=dict, converter=_traits, eq=False, hash=False)
+    created_at: datetime | None = attrs.field(default=None, converter=_opt_timestamp)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Account):
+            return NotImplemented
+        return (self.account_id, self.created_at, dict(self.traits)) == (
+            other.account_id, other.created_at, dict(other.traits)
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.account_id, self.created_at))

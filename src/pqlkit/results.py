@@ -1,0 +1,426 @@
+"""Results: the per-entity tables, and explanations that decompose every score exactly.
+
+Engines produce a :class:`ScoreResult`; everything a user reads after scoring (tables,
+``explain``, notebook HTML) lives here, independent of the engine that computed it.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from pqlkit._optional import require
+from pqlkit.errors import PqlkitTypeError, UnknownEntityError
+
+if TYPE_CHECKING:
+    from pqlkit.model import ScoringModel
+
+__all__ = [
+    "EventRef", "Evidence", "Explanation", "RollupExplanation", "RuleContribution",
+    "ScoreResult", "Table",
+]
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:g}" if not value.is_integer() or abs(value) >= 1e15 else f"{value:.0f}"
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    return str(value)
+
+
+def _text_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    line = "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
+    return "\n".join(out)
+
+
+def _html_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+class Table:
+    """A result table: one row per entity, keyed by its id.
+
+    ``len(table)``, iteration (one dict per row), ``table[entity_id]`` (one row),
+    ``table.column(name)``, ``to_records()``, ``to_pandas()`` and ``to_arrow()``.
+    """
+
+    def __init__(self, columns: Mapping[str, Sequence[Any]], *, key: str) -> None:
+        self._columns = {name: list(values) for name, values in columns.items()}
+        if key not in self._columns:
+            raise PqlkitTypeError(f"table key {key!r} is not a column")
+        lengths = {len(v) for v in self._columns.values()}
+        if len(lengths) > 1:
+            raise PqlkitTypeError(f"table columns differ in length: {lengths}")
+        self.key = key
+        self._index: dict[Any, int] | None = None
+
+    @property
+    def columns(self) -> list[str]:
+        """The column names, in order."""
+        return list(self._columns)
+
+    def column(self, name: str) -> list[Any]:
+        """One column's values, in row order."""
+        try:
+            return list(self._columns[name])
+        except KeyError:
+            raise UnknownEntityError(
+                f"no column {name!r}; columns are {', '.join(self._columns)}"
+            ) from None
+
+    def __len__(self) -> int:
+        return len(self._columns[self.key])
+
+    def _row(self, i: int) -> dict[str, Any]:
+        return {name: values[i] for name, values in self._columns.items()}
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return (self._row(i) for i in range(len(self)))
+
+    def __contains__(self, entity_id: object) -> bool:
+        return entity_id in self._lookup()
+
+    def _lookup(self) -> dict[Any, int]:
+        if self._index is None:
+            self._index = {v: i for i, v in enumerate(self._columns[self.key])}
+        return self._index
+
+    def __getitem__(self, entity_id: Any) -> dict[str, Any]:
+        i = self._lookup().get(entity_id)
+        if i is None:
+            raise UnknownEntityError(
+                f"no row with {self.key} {entity_id!r} in this table of {len(self)} rows"
+                + (" (ids are integers here)" if isinstance(entity_id, str) and any(
+                    isinstance(k, int) for k in self._lookup()) else "")
+            )
+        return self._row(i)
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """Every row as a dict."""
+        return list(self)
+
+    def to_pandas(self) -> Any:
+        """The table as a ``pandas.DataFrame`` (needs the ``pandas`` extra)."""
+        pd = require("pandas", "pandas", "Table.to_pandas()")
+        return pd.DataFrame(self._columns, columns=self.columns)
+
+    def to_arrow(self) -> Any:
+        """The table as a ``pyarrow.Table`` (needs the ``arrow`` extra)."""
+        pa = require("pyarrow", "arrow", "Table.to_arrow()")
+        return pa.table(self._columns)
+
+    def sort_by(self, column: str, *, descending: bool = False) -> Table:
+        """A new table with rows ordered by ``column`` (missing values last, ties by key)."""
+        values = self.column(column)
+        keys = self._columns[self.key]
+
+        def order(i: int) -> tuple[Any, ...]:
+            v = values[i]
+            missing = v is None
+            return (missing, (-v if descending and isinstance(v, (int, float)) else v)
+                    if not missing else 0, str(keys[i]))
+
+        if descending and not all(isinstance(v, (int, float)) or v is None for v in values):
+            idx = sorted(range(len(self)), key=lambda i: (values[i] is None, values[i]),
+                         reverse=True)
+        else:
+            idx = sorted(range(len(self)), key=order)
+        return Table({n: [col[i] for i in idx] for n, col in self._columns.items()}, key=self.key)
+
+    def head(self, n: int = 5) -> Table:
+        """The first ``n`` rows."""
+        return Table({k: v[:n] for k, v in self._columns.items()}, key=self.key)
+
+    def filter(self, predicate: Callable[[dict[str, Any]], bool]) -> Table:
+        """The rows for which ``predicate(row)`` is true."""
+        idx = [i for i in range(len(self)) if predicate(self._row(i))]
+        return Table({n: [col[i] for i in idx] for n, col in self._columns.items()}, key=self.key)
+
+    def __repr__(self) -> str:
+        shown = [[self._columns[c][i] for c in self._columns] for i in range(min(len(self), 10))]
+        more = f"\n… {len(self) - 10} more rows" if len(self) > 10 else ""
+        return f"<Table {len(self)} rows>\n" + _text_table(self.columns, shown) + more
+
+    def _repr_html_(self) -> str:
+        shown = [[self._columns[c][i] for c in self._columns] for i in range(min(len(self), 50))]
+        more = f"<p>… {len(self) - 50} more rows</p>" if len(self) > 50 else ""
+        return _html_table(self.columns, shown) + more
+
+
+@attrs.frozen(kw_only=True)
+class EventRef:
+    """An event cited as evidence."""
+
+    name: str
+    timestamp: datetime
+    properties: Mapping[str, Any] = attrs.field(factory=dict)
+
+    def __str__(self) -> str:
+        return f"{self.name} at {_cell(self.timestamp)}"
+
+
+@attrs.frozen(kw_only=True)
+class Evidence:
+    """The events behind a rule: how many matched, the first and the latest."""
+
+    n_events: int = 0
+    first: EventRef | None = None
+    latest: EventRef | None = None
+    values: Mapping[str, Any] = attrs.field(factory=dict)
+
+    def __str__(self) -> str:
+        parts = []
+        if self.n_events:
+            parts.append(f"{self.n_events} matching event{'s' if self.n_events != 1 else ''}")
+            if self.latest is not None:
+                parts.append(f"latest {self.latest}")
+        parts += [f"{k} = {_cell(v) if v is not None else 'missing'}"
+                  for k, v in self.values.items()]
+        return "; ".join(parts) if parts else "no matching events"
+
+
+@attrs.frozen(kw_only=True)
+class RuleContribution:
+    """What one rule gave: its points (after its own decay) and the evidence behind them."""
+
+    rule: str
+    condition: str
+    matched: bool
+    base_points: float
+    points: float
+    group: str | None = None
+    evidence: Evidence = attrs.field(factory=Evidence)
+
+    @property
+    def decay_points(self) -> float:
+        """Points the rule's own decay took away (negative or zero)."""
+        return self.points - self.base_points
+
+
+def _pts(x: float) -> str:
+    sign = "+" if x >= 0 else "−"
+    return f"{sign}{_cell(abs(float(x)))}"
+
+
+@attrs.frozen(kw_only=True)
+class Explanation:
+    """The exact decomposition of one entity's score.
+
+    ``sum(r.points for r in rules) + sum(caps.values()) + decay + clamp == score``.
+    """
+
+    entity_id: Any
+    level: str
+    model: str
+    as_of: datetime
+    score: float
+    raw_score: float
+    rules: tuple[RuleContribution, ...]
+    caps: Mapping[str, float] = attrs.field(factory=dict)
+    decay: float = 0.0
+    decay_detail: str = ""
+    clamp: float = 0.0
+    disqualified: bool = False
+    disqualified_by: tuple[str, ...] = ()
+    tier: str | None = None
+    qualified: bool = False
+    threshold: float = 0.0
+    last_event: EventRef | None = None
+
+    def total(self) -> float:
+        """The sum of the parts; equals ``score`` (up to float rounding for decayed scores)."""
+        return (math.fsum(r.points for r in self.rules) + math.fsum(self.caps.values())
+                + self.decay + self.clamp)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The explanation as plain data."""
+        return attrs.asdict(self, recurse=True)
+
+    def text(self) -> str:
+        """The explanation as readable lines, for a sales rep or a log."""
+        label = "PQL" if self.level == "user" else "PQA"
+        verdict = (f"disqualified ({'; '.join(self.disqualified_by)})" if self.disqualified
+                   else f"{'is' if self.qualified else 'is not'} a {label}")
+        lines = [
+            f"{self.level} {self.entity_id!r} scored {_cell(self.score)} with model "
+            f"{self.model!r} as of {_cell(self.as_of)}: {verdict} "
+            f"(threshold {_cell(self.threshold)}, tier {self.tier or 'none'})",
+        ]
+        for r in self.rules:
+            mark = "✓" if r.matched else "·"
+            decay = f" (decayed from {_cell(r.base_points)})" if r.points != r.base_points else ""
+            lines.append(f"  {mark} {r.rule:<18} {_pts(r.points):>7}{decay}  {r.condition}")
+            if r.matched or r.evidence.n_events:
+                lines.append(f"      {r.evidence}")
+        for group, adj in self.caps.items():
+            lines.append(f"    cap on group {group!r}: {_pts(adj)}")
+        if self.decay:
+            lines.append(f"    decay {_pts(self.decay)}  {self.decay_detail}")
+        if self.clamp:
+            lines.append(f"    clamped {_pts(self.clamp)}")
+        if self.last_event is not None:
+            lines.append(f"  last activity: {self.last_event}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.text()
+
+    def _repr_html_(self) -> str:
+        rows = [[("✓" if r.matched else ""), r.rule, _pts(r.points), r.condition, str(r.evidence)]
+                for r in self.rules]
+        rows += [["", f"cap {g}", _pts(a), "", ""] for g, a in self.caps.items()]
+        if self.decay:
+            rows.append(["", "decay", _pts(self.decay), self.decay_detail, ""])
+        if self.clamp:
+            rows.append(["", "clamp", _pts(self.clamp), "", ""])
+        head = html.escape(self.text().splitlines()[0])
+        return f"<p>{head}</p>" + _html_table(["", "rule", "points", "condition", "evidence"], rows)
+
+
+@attrs.frozen(kw_only=True)
+class RollupExplanation:
+    """Why an account is (or is not) a PQA under a user-level model's roll-up."""
+
+    account_id: Any
+    model: str
+    as_of: datetime
+    score: float
+    n_users: int
+    n_pql: int
+    share_pql: float
+    is_pqa: bool
+    policy: str
+    users: tuple[Mapping[str, Any], ...]
+
+    def text(self) -> str:
+        """The explanation as readable lines."""
+        lines = [
+            f"account {self.account_id!r} {'is' if self.is_pqa else 'is not'} a PQA with model "
+            f"{self.model!r} as of {_cell(self.as_of)}: {self.n_pql} of {self.n_users} users "
+            f"are PQLs (share {self.share_pql:.0%}); score {_cell(self.score)}",
+            f"  policy: {self.policy}",
+        ]
+        for u in self.users:
+            flag = "PQL" if u["is_pql"] else ("disqualified" if u["disqualified"] else "")
+            lines.append(f"  {u['user_id']!s:<16} {_cell(u['score']):>8}  {flag}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.text()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The explanation as plain data."""
+        return attrs.asdict(self, recurse=True)
+
+    def _repr_html_(self) -> str:
+        rows = [[u["user_id"], u["score"], u["is_pql"], u["disqualified"]] for u in self.users]
+        head = html.escape(self.text().splitlines()[0])
+        return f"<p>{head}</p>" + _html_table(["user", "score", "is_pql", "disqualified"], rows)
+
+
+class ScoreResult:
+    """What scoring returns: ``as_of``, the ``users`` and ``accounts`` tables, ``explain``."""
+
+    def __init__(self, *, model: ScoringModel, as_of: datetime, engine: str, users: Table,
+                 accounts: Table,
+                 explainer: Callable[[str, Any], Explanation | RollupExplanation]) -> None:
+        self.model = model
+        self.as_of = as_of
+        self.engine = engine
+        self.users = users
+        self.accounts = accounts
+        self._explainer = explainer
+
+    @property
+    def level(self) -> str:
+        """The model's level: ``"user"`` or ``"account"``."""
+        return self.model.level
+
+    def explain(self, entity_id: Any, *, level: str | None = None
+                ) -> Explanation | RollupExplanation:
+        """Why ``entity_id`` scored what it did.
+
+        A user id gives the decomposition of its score; an account id gives its score
+        decomposition (account-level models) or its roll-up (user-level models). When an id
+        is both a user and an account, say which with ``level=``.
+        """
+        if level is None:
+            in_users = entity_id in self.users
+            in_accounts = entity_id in self.accounts
+            if in_users and in_accounts:
+                raise UnknownEntityError(
+                    f"{entity_id!r} is both a user and an account id; pass level='user' or "
+                    "level='account'"
+                )
+            if not in_users and not in_accounts:
+                raise UnknownEntityError(
+                    f"{entity_id!r} is neither a user nor an account scored as of "
+                    f"{_cell(self.as_of)} ({len(self.users)} users, {len(self.accounts)} "
+                    "accounts); ids are case- and type-sensitive, and entities created after "
+                    "as_of get no row"
+                )
+            level = "user" if in_users else "account"
+        if level not in ("user", "account"):
+            raise PqlkitTypeError(f"level must be 'user' or 'account', got {level!r}")
+        table = self.users if level == "user" else self.accounts
+        if entity_id not in table:
+            raise UnknownEntityError(f"no {level} {entity_id!r} in this result")
+        return self._explainer(level, entity_id)
+
+    def summary(self) -> dict[str, Any]:
+        """Headline counts: entities scored, qualified, and accounts that are PQAs."""
+        out: dict[str, Any] = {"as_of": self.as_of, "model": self.model.name}
+        if self.level == "user":
+            out["users"] = len(self.users)
+            out["pqls"] = sum(1 for v in self.users.column("is_pql") if v)
+        out["accounts"] = len(self.accounts)
+        out["pqas"] = sum(1 for v in self.accounts.column("is_pqa") if v)
+        return out
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        parts = [f"{k}={_cell(v)}" for k, v in s.items() if k not in ("model", "as_of")]
+        return (f"<ScoreResult model={self.model.name!r} as_of={_cell(self.as_of)} "
+                f"engine={self.engine!r} {' '.join(parts)}>")
+
+    def _repr_html_(self) -> str:
+        head = html.escape(repr(self))
+        main = self.users if self.level == "user" else self.accounts
+        return f"<p>{head}</p>" + main.sort_by("score", descending=True).head(20)._repr_html_()
+
+
+def model_html(model: ScoringModel) -> str:
+    """HTML for a model in a notebook: its rules as a table."""
+    rows = []
+    for rule in model.rules:
+        pts = getattr(rule, "points", None)
+        per = getattr(rule, "points_per", None)
+        shown = _pts(pts) if pts is not None else (f"{_pts(per)} each" if per is not None else "")
+        rows.append([rule.name, shown, repr(getattr(rule, "when", rule)),
+                     getattr(rule, "group", None) or ""])
+    extra = [f"threshold {_cell(model.threshold)}", f"level {model.level}"]
+    if model.tiers:
+        extra.append("tiers " + ", ".join(f"{n} ≥ {_cell(b)}" for n, b in model.tiers))
+    if model.decay is not None:
+        extra.append(f"decay {model.decay!r}")
+    if model.disqualify:
+        extra.append("disqualify if " + " or ".join(repr(d) for d in model.disqualify))
+    return (f"<p><b>{html.escape(model.name)}</b>: {html.escape('; '.join(extra))}</p>"
+            + _html_table(["rule", "points", "when", "group"], rows))
