@@ -258,10 +258,11 @@ class Explanation:
         label = "PQL" if self.level == "user" else "PQA"
         verdict = (f"disqualified ({'; '.join(self.disqualified_by)})" if self.disqualified
                    else f"{'is' if self.qualified else 'is not'} a {label}")
+        tier = f", tier {self.tier}" if self.tier and not self.disqualified else ""
         lines = [
             f"{self.level} {self.entity_id!r} scored {_cell(self.score)} with model "
             f"{self.model!r} as of {_cell(self.as_of)}: {verdict} "
-            f"(threshold {_cell(self.threshold)}, tier {self.tier or 'none'})",
+            f"(threshold {_cell(self.threshold)}{tier})",
         ]
         for r in self.rules:
             mark = "✓" if r.matched else "·"

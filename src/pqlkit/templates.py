@@ -1,0 +1,239 @@
+"""Ready-made models for the reference scenarios of published PQL practice.
+
+Each function returns a plain :class:`~pqlkit.ScoringModel` (or its parts) built from the
+public vocabulary, so a template is also an example of how to write one; print it to see
+the code. Event names follow the demo data in :mod:`pqlkit.datasets`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pqlkit.expr import (
+    Expr,
+    active_users,
+    count,
+    days_since_last,
+    distinct_users,
+    exists,
+    trait,
+)
+from pqlkit.model import InactivityDecay, Rollup, Rule, ScoringModel
+
+__all__ = [
+    "TEMPLATES", "activation_within", "get", "intent_to_pay", "message_volume",
+    "negative_qualifiers", "pqa_rollup", "team_query_milestone", "trial_scoring",
+    "weighted_signal_families", "workspace_expansion",
+]
+
+
+def negative_qualifiers(competitors: Sequence[str] = ("rival.io",)) -> list[Expr]:
+    """Disqualify students (``.edu`` addresses) and competitors, whatever their usage.
+
+    >>> negative_qualifiers()
+    [trait('email').endswith('.edu', ignore_case=True), trait('email_domain').isin(['rival.io'])]
+    """
+    return [
+        trait("email").endswith(".edu", ignore_case=True),
+        trait("email_domain").isin([c.lower() for c in competitors]),
+    ]
+
+
+def pqa_rollup(min_share: float = 0.5) -> Rollup:
+    """An account is a PQA when at least ``min_share`` of its users are PQLs (and one is).
+
+    >>> pqa_rollup()
+    Rollup()
+    """
+    return Rollup(min_share=min_share, min_pql=1)
+
+
+def trial_scoring(*, threshold: float = 60,
+                  competitors: Sequence[str] = ("rival.io",)) -> ScoringModel:
+    """The trial scoring template.
+
+    +40 first project created; +20 teammate invited; +15 pricing page viewed in the last
+    30 days; +10 active in the last 7 days; −5 per full week of inactivity after the first
+    week; PQL at ≥ 60; students and competitors disqualified; PQA when half the users are
+    PQLs.
+
+    >>> trial_scoring().threshold
+    60
+    """
+    return ScoringModel(
+        name="trial-pql",
+        rules=[
+            Rule("activation", count("project_created") >= 1, points=40),
+            Rule("collaboration", count("teammate_invited") >= 1, points=20),
+            Rule("intent", count("pricing_page_viewed", within="30d") >= 1, points=15),
+            Rule("recency", days_since_last() < 7, points=10),
+        ],
+        disqualify=negative_qualifiers(competitors),
+        decay=InactivityDecay(points=5, every="7d", grace="7d"),
+        threshold=threshold,
+        tiers={"hot": 80, "warm": 60, "cold": 30},
+        rollup=pqa_rollup(),
+    )
+
+
+def weighted_signal_families(*, threshold: float = 8) -> ScoringModel:
+    """Weighted signal families.
+
+    Weight 5: the aha event (dashboard created) in the last 14 days; weight 3: at least two
+    teammates invited in the last 14 days; weight 2: admin role; PQL at ≥ 8.
+
+    >>> [r.points for r in weighted_signal_families().rules]
+    [5, 3, 2]
+    """
+    return ScoringModel(
+        name="weighted-families",
+        rules=[
+            Rule("aha", count("dashboard_created", within="14d") >= 1, points=5, group="usage"),
+            Rule("team", count("teammate_invited", within="14d") >= 2, points=3,
+                 group="collaboration"),
+            Rule("admin", trait("role") == "admin", points=2, group="fit"),
+        ],
+        threshold=threshold,
+        rollup=pqa_rollup(),
+    )
+
+
+def activation_within(days: str = "14d") -> ScoringModel:
+    """Activation: connected a data source AND built a dashboard AND invited a teammate,
+    each within ``days`` of signup.
+
+    >>> activation_within().rules[0].when
+    exists('data_source_connected', since_signup='14d') & exists('dashboard_created', since_signup='14d') & exists('teammate_invited', since_signup='14d')
+    """
+    return ScoringModel(
+        name="activation-within-" + days,
+        rules=[
+            Rule(
+                "activated",
+                exists("data_source_connected", since_signup=days)
+                & exists("dashboard_created", since_signup=days)
+                & exists("teammate_invited", since_signup=days),
+                points=1,
+            ),
+        ],
+        threshold=1,
+    )
+
+
+def intent_to_pay() -> ScoringModel:
+    """Intent to pay: hit a usage limit, OR viewed pricing at least twice, OR tried to invite
+    beyond the free seat cap.
+
+    >>> intent_to_pay().threshold
+    1
+    """
+    return ScoringModel(
+        name="intent-to-pay",
+        rules=[
+            Rule(
+                "intent_to_pay",
+                exists("usage_limit_hit")
+                | (count("pricing_page_viewed") >= 2)
+                | exists("seat_cap_invite_blocked"),
+                points=1,
+            ),
+        ],
+        threshold=1,
+    )
+
+
+def workspace_expansion(
+    *,
+    min_active_users: int = 10,
+    active_within: str = "30d",
+    power_features: Sequence[str] = ("automation_created", "integration_connected"),
+    min_features: int = 2,
+) -> ScoringModel:
+    """Account level: at least 10 active users AND at least 2 power features adopted.
+
+    A power feature is adopted when the account has any of its events.
+
+    >>> workspace_expansion().level
+    'account'
+    """
+    adopted: Expr = exists(power_features[0])
+    for name in power_features[1:]:
+        adopted = adopted + exists(name)
+    return ScoringModel(
+        name="workspace-expansion",
+        level="account",
+        rules=[
+            Rule(
+                "expansion",
+                (active_users(within=active_within) >= min_active_users)
+                & (adopted >= min_features),
+                points=1,
+            ),
+        ],
+        threshold=1,
+    )
+
+
+def team_query_milestone(*, min_users: int = 3, within: str = "7d") -> ScoringModel:
+    """Account level: at least 3 distinct users each ran a saved query in the last 7 days.
+
+    >>> team_query_milestone().rules[0].when
+    distinct_users('saved_query_run', within='7d') >= 3
+    """
+    return ScoringModel(
+        name="team-query-milestone",
+        level="account",
+        rules=[
+            Rule("team_queries",
+                 distinct_users("saved_query_run", within=within) >= min_users, points=1),
+        ],
+        threshold=1,
+    )
+
+
+def message_volume(*, min_messages: int = 2000) -> ScoringModel:
+    """Account level: at least 2,000 messages sent AND at least one integration connected.
+
+    >>> message_volume().rules[0].when
+    (count('message_sent') >= 2000) & exists('integration_connected')
+    """
+    return ScoringModel(
+        name="message-volume",
+        level="account",
+        rules=[
+            Rule("volume",
+                 (count("message_sent") >= min_messages) & exists("integration_connected"),
+                 points=1),
+        ],
+        threshold=1,
+    )
+
+
+#: Every template by name.
+TEMPLATES: dict[str, Callable[..., ScoringModel]] = {
+    "trial": trial_scoring,
+    "weighted-families": weighted_signal_families,
+    "activation": activation_within,
+    "intent-to-pay": intent_to_pay,
+    "workspace-expansion": workspace_expansion,
+    "team-query-milestone": team_query_milestone,
+    "message-volume": message_volume,
+}
+
+
+def get(name: str, **options: Any) -> ScoringModel:
+    """The template called ``name`` (see :data:`TEMPLATES`), built with ``options``.
+
+    >>> get("intent-to-pay").name
+    'intent-to-pay'
+    """
+    try:
+        factory = TEMPLATES[name]
+    except KeyError:
+        from pqlkit.errors import ValidationError
+
+        raise ValidationError(
+            f"unknown template {name!r}; templates are {', '.join(TEMPLATES)}"
+        ) from None
+    return factory(**options)
