@@ -126,6 +126,8 @@ def _entity_row(row: Any, kind: type[User] | type[Account], allowed: frozenset[s
         )
     _unknown_fields(row, allowed, kind.__name__.lower())
     fields = dict(row)
+    # A row without its id is missing_identity, not an attrs "missing argument" TypeError.
+    fields.setdefault(f"{kind.__name__.lower()}_id", None)
     if fields.get("created_at") is not None and tz is not None:
         fields["created_at"] = check_timestamp(fields["created_at"], "created_at", tz=tz)
     return kind(**fields)
@@ -225,8 +227,11 @@ class EventLog:
                 report.reject("events", i, reason, str(exc), raw)
                 _strict_fail(report, strict)
                 continue
+            # A None property is an absent one (as log.properties(i) reads it), so that
+            # dedup, order and columns do not depend on how a row spelled "missing".
+            props = MappingProxyType({k: v for k, v in ev.properties.items() if v is not None})
             rows.append((to_micros(ev.timestamp), ev.name, ev.user_id, ev.account_id,
-                         ev.event_id, ev.properties, i))
+                         ev.event_id, props, i))
         user_rows = cls._load_entities(users, "users", User, _USER_FIELDS, report, strict, tz)
         account_rows = cls._load_entities(
             accounts, "accounts", Account, _ACCOUNT_FIELDS, report, strict, tz
@@ -391,7 +396,10 @@ class EventLog:
             col = np.empty(n, dtype=object)
             col[:] = [r[5].get(key) for r in kept_rows]
             self.props[key] = col
-        table_account = np.where(self.user >= 0, self.user_account[np.maximum(self.user, 0)], -1)
+        # Masked, not np.where: with no users at all, user_account is empty.
+        table_account = np.full(n, -1, dtype=np.int64)
+        has_user = self.user >= 0
+        table_account[has_user] = self.user_account[self.user[has_user]]
         self.owner_account = np.where(self.account >= 0, self.account, table_account)
         self._index_entities()
         return self

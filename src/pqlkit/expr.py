@@ -216,7 +216,11 @@ def _value_equals(a: Any, b: Any) -> bool:
         return a.equals(b)
     if isinstance(a, tuple) and isinstance(b, tuple):
         return len(a) == len(b) and all(_value_equals(x, y) for x, y in zip(a, b, strict=True))
-    if type(a) is not type(b) and not (isinstance(a, (int, float)) and isinstance(b, (int, float))):
+    if type(a) is not type(b) and (
+        # True is not 1 here: the engines tell them apart (isin([True]) vs isin([1])).
+        isinstance(a, bool) or isinstance(b, bool)
+        or not (isinstance(a, (int, float)) and isinstance(b, (int, float)))
+    ):
         return False
     return bool(a == b)
 

@@ -106,7 +106,7 @@ def _check_value(value: Any, path: str) -> Any:
     raise FieldError(
         f"{path} has unsupported type {type(value).__name__} ({value!r}); use strings, "
         "numbers, booleans, None, lists or mappings",
-        reason="invalid_properties", field=path,
+        reason=f"invalid_{path.split('.', 1)[0]}", field=path,
     )
 
 

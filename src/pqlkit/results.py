@@ -138,8 +138,12 @@ class Table:
                     if not missing else 0, str(keys[i]))
 
         if descending and not all(isinstance(v, (int, float)) or v is None for v in values):
-            idx = sorted(range(len(self)), key=lambda i: (values[i] is None, values[i]),
-                         reverse=True)
+            # Sort present values descending (ties by key), then put missing ones last.
+            present = sorted((i for i in range(len(self)) if values[i] is not None),
+                             key=lambda i: str(keys[i]))
+            present.sort(key=lambda i: values[i], reverse=True)
+            idx = present + sorted((i for i in range(len(self)) if values[i] is None),
+                                   key=lambda i: str(keys[i]))
         else:
             idx = sorted(range(len(self)), key=order)
         return Table({n: [col[i] for i in idx] for n, col in self._columns.items()}, key=self.key)

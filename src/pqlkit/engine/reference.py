@@ -165,6 +165,12 @@ class EntityContext:
             created = int(log.account_created[index])
         ts = log.ts
         self.all: list[int] = [int(i) for i in own if ts[i] <= as_of_us]
+        if level == "account":
+            # DESIGN §3.2: a user created after as_of does not exist yet, so its events
+            # count in no roll-up (NO_TIME, the minimum, marks users without created_at).
+            created_of = log.user_created
+            self.all = [i for i in self.all
+                        if log.user[i] < 0 or created_of[log.user[i]] <= as_of_us]
         self.traits = derived_traits(raw_traits)
         self.created_us: int | None = None if created == NO_TIME else created
         self.created_at = None if self.created_us is None else from_micros(self.created_us)
@@ -582,7 +588,8 @@ class ReferenceEngine(Engine):
             denom = n_users
         share = n_pql / denom if denom else 0.0
         score = policy.aggregate([r["score"] for r in rows if not r["disqualified"]])
-        is_pqa = policy.is_pqa(n_pql, share)
+        # DESIGN §3.9: an account with no users is never a PQA, whatever the policy.
+        is_pqa = n_users > 0 and policy.is_pqa(n_pql, share)
         account_id = log.account_ids[a]
         row = {"account_id": account_id, "score": score, "n_users": n_users, "n_pql": n_pql,
                "share_pql": share, "is_pqa": is_pqa}
