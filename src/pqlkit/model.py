@@ -110,7 +110,8 @@ def _idle(value: Any) -> Duration:
 
 
 def _active_within(value: Any) -> Duration | None:
-    return None if value is None else _fixed(value, "Rollup active_within")
+    # A window like within=: calendar spans ("1mo") work too (DESIGN §3.1).
+    return None if value is None else as_duration(value, what="Rollup active_within")
 
 
 @attrs.frozen(kw_only=True, repr=False, eq=False)
@@ -287,7 +288,8 @@ class Rule(_Structural):
     def points_from(self, value: Any) -> float:
         """The points this rule gives for its evaluated ``when`` value."""
         if self.points is not None:
-            return self.points if value is True else 0
+            # The engines' two-valued truth (a custom signal may return numpy.bool_).
+            return self.points if value is not None and bool(value) else 0
         if value is None:
             return 0
         assert self.points_per is not None
@@ -506,6 +508,11 @@ class ScoringModel(_Structural):
                     f"{where}: disqualify[{i}] must be a condition such as "
                     f"trait('email').endswith('.edu'), got {cond!r}"
                 )
+            if cond.scope == "event":
+                raise PqlkitTypeError(
+                    f"{where}: disqualify[{i}] {cond!r} tests event properties directly; use "
+                    "them inside where= of a signal, e.g. exists('x', where=prop('plan') == 'pro')"
+                )
             self._check_level(f"{where}: disqualify[{i}]", cond)
         for group, _cap in self.group_caps:
             if group not in groups:
@@ -566,7 +573,17 @@ class ScoringModel(_Structural):
             kw["ceiling"] = self.ceiling
         if self.group_caps:
             kw["group_caps"] = dict(self.group_caps)
-        return _repr_call("ScoringModel", [], kw)
+        # One argument a line, as a model file reads; lists one item a line.
+        lines = ["ScoringModel("]
+        for key, value in kw.items():
+            if isinstance(value, list) and value:
+                lines.append(f"    {key}=[")
+                lines.extend(f"        {item!r}," for item in value)
+                lines.append("    ],")
+            else:
+                lines.append(f"    {key}={value!r},")
+        lines.append(")")
+        return "\n".join(lines)
 
     def _repr_html_(self) -> str:
         from pqlkit.results import model_html
