@@ -1,0 +1,702 @@
+"""Tests of pqlkit.eventlog and pqlkit.report: loading loses nothing and is order-free."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pytest
+
+import pqlkit as pk
+from pqlkit.errors import PqlkitTypeError, RejectedRowError, ValidationError
+from pqlkit.eventlog import NO_TIME, EventLog
+from pqlkit.report import REASONS, LoadReport, Rejection
+
+T0 = "2026-05-01T09:00:00Z"
+T1 = "2026-05-02T09:00:00Z"
+T2 = "2026-05-03T09:00:00Z"
+
+
+def ev(name: str = "signup", ts: str = T0, user: Any = "u1", **extra: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {"name": name, "timestamp": ts}
+    if user is not None:
+        row["user_id"] = user
+    row.update(extra)
+    return row
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def columns(log: EventLog) -> dict[str, Any]:
+    """Everything an engine reads from a log, as comparable plain values (with dtypes)."""
+    arrays = ("ts", "name_code", "user", "account", "owner_account", "user_account",
+              "user_created", "user_in_table", "account_created", "account_in_table")
+    out: dict[str, Any] = {a: (getattr(log, a).dtype.str, getattr(log, a).tolist()) for a in arrays}
+    out["names"] = log.names
+    out["user_ids"] = log.user_ids
+    out["account_ids"] = log.account_ids
+    out["event_id"] = log.event_id.tolist()
+    out["props"] = {k: [None if v is None else (type(v).__name__, v) for v in col.tolist()]
+                    for k, col in log.props.items()}
+    out["user_traits"] = [dict(t) for t in log.user_traits]
+    out["account_traits"] = [dict(t) for t in log.account_traits]
+    return out
+
+
+def assert_accounted_for(report: LoadReport) -> None:
+    for table, c in report.tables.items():
+        assert c["input"] == c["kept"] + c["duplicates"] + c["rejected"], table
+    c = report.counts
+    assert c["input"] == c["kept"] + c["duplicates"] + c["rejected"]
+    assert c["rejected"] == len(report.rejections)
+
+
+# -- loading ------------------------------------------------------------------------------------
+
+
+def test_from_records_accepts_dicts_records_and_a_mix():
+    rows = [ev("a", T0), ev("b", T1, properties={"plan": "pro"})]
+    records = [pk.Event(**r) for r in rows]
+    mixed = [rows[0], records[1]]
+    logs = [EventLog.from_records(x) for x in (rows, records, mixed)]
+    assert columns(logs[0]) == columns(logs[1]) == columns(logs[2])
+    assert list(logs[0].events()) == records
+
+
+def test_from_records_accepts_any_iterable():
+    log = EventLog.from_records(ev(str(i)) for i in range(3))
+    assert len(log) == 3
+    assert log.report.counts == {"input": 3, "kept": 3, "duplicates": 0, "rejected": 0}
+
+
+def test_from_records_refuses_a_single_mapping_or_string():
+    with pytest.raises(PqlkitTypeError, match="iterable of Event records or dicts"):
+        EventLog.from_records(ev())  # type: ignore[arg-type]
+    with pytest.raises(PqlkitTypeError):
+        EventLog.from_records("events.jsonl")  # type: ignore[arg-type]
+    with pytest.raises(PqlkitTypeError, match="users must be an iterable"):
+        EventLog.from_records([], users={"user_id": "u"})  # type: ignore[arg-type]
+
+
+def test_an_empty_load_reports_zero_rows():
+    log = EventLog.from_records([])
+    assert len(log) == 0
+    assert log.max_timestamp is None
+    assert log.report.counts == {"input": 0, "kept": 0, "duplicates": 0, "rejected": 0}
+    assert log.report.tables["events"]["input"] == 0
+
+
+def test_the_log_exposes_sorted_integer_coded_columns():
+    log = EventLog.from_records([
+        ev("b", T1, "u2", account_id="acc", properties={"n": 2}),
+        ev("a", T0, "u1", event_id="e1"),
+    ])
+    assert log.ts.dtype == np.int64
+    assert log.name_code.dtype == np.int32
+    assert log.names == ("a", "b")
+    assert log.user_ids == ("u1", "u2")
+    assert log.account_ids == ("acc",)
+    assert log.ts.tolist() == [1777626000000000, 1777712400000000]
+    assert log.name_code.tolist() == [0, 1]
+    assert log.user.tolist() == [0, 1]
+    assert log.account.tolist() == [-1, 0]
+    assert log.event_id.tolist() == ["e1", None]
+    assert log.props["n"].tolist() == [None, 2]
+    assert log.max_timestamp == utc(2026, 5, 2, 9)
+
+
+def test_events_read_back_as_records_in_canonical_order():
+    rows = [ev("b", T1), ev("a", T0, properties={"k": [1, 2]})]
+    log = EventLog.from_records(rows)
+    assert [e.name for e in log.events()] == ["a", "b"]
+    assert log.event(0).properties["k"] == (1, 2)
+    assert log.properties(1) == {}
+    assert log.prop("k", 0) == (1, 2)
+    assert log.prop("k", 1) is None
+    assert log.prop("absent", 0) is None
+
+
+def test_repr_summarises_the_log():
+    log = EventLog.from_records([ev("a", T0), ev("b", T1, "u2")])
+    text = repr(log)
+    assert "2 events" in text and "2 names" in text and "2 users" in text
+    assert "2026-05-01T09:00:00+00:00" in text
+    assert repr(EventLog.from_records([])).startswith("<EventLog 0 events")
+
+
+def test_eventlog_cannot_be_built_directly():
+    with pytest.raises(PqlkitTypeError, match="from_records"):
+        EventLog()
+
+
+def test_none_properties_are_the_same_as_absent_ones():
+    with_none = EventLog.from_records([ev(properties={"a": None, "b": 1}), ev(properties={"z": 2})])
+    without = EventLog.from_records([ev(properties={"b": 1}), ev(properties={"z": 2})])
+    assert columns(with_none) == columns(without)
+
+
+# -- rejections and reason codes ------------------------------------------------------------
+
+BAD_EVENT_ROWS: list[tuple[Any, str]] = [
+    ("not a row", "not_a_mapping"),
+    (["signup", T0, "u1"], "not_a_mapping"),
+    (ev(colour="red"), "unknown_field"),
+    (ev(user=None), "missing_identity"),
+    (ev(user=""), "missing_identity"),
+    (ev(user=1.5), "invalid_id"),
+    (ev(user=True), "invalid_id"),
+    (ev(account_id=["a"]), "invalid_id"),
+    (ev(event_id=2.5), "invalid_id"),
+    ({"timestamp": T0, "user_id": "u1"}, "missing_name"),
+    (ev(name=""), "missing_name"),
+    ({"name": None, "timestamp": T0, "user_id": "u1"}, "missing_name"),
+    (ev(name="a\x00b"), "invalid_name"),
+    (ev(name="x" * 201), "invalid_name"),
+    (ev(name=7), "invalid_name"),
+    ({"name": "a", "user_id": "u1"}, "missing_timestamp"),
+    (ev(ts=None), "missing_timestamp"),
+    (ev(ts=""), "missing_timestamp"),
+    (ev(ts="last tuesday-ish"), "invalid_timestamp"),
+    (ev(ts=1_780_000_000), "invalid_timestamp"),
+    (ev(ts=[2026]), "invalid_timestamp"),
+    (ev(ts="2026-05-01 09:00"), "naive_timestamp"),
+    (ev(ts=datetime(2026, 5, 1, 9)), "naive_timestamp"),
+    (ev(properties={"x": float("nan")}), "non_finite_property"),
+    (ev(properties={"x": {"y": float("inf")}}), "non_finite_property"),
+    (ev(properties="plan=pro"), "invalid_properties"),
+    (ev(properties={"x": {1, 2}}), "invalid_properties"),
+]
+
+
+@pytest.mark.parametrize(("row", "reason"), BAD_EVENT_ROWS)
+def test_bad_event_rows_are_rejected_with_their_reason_code(row, reason):
+    log = EventLog.from_records([ev("ok", T0), row, ev("ok2", T1)])
+    assert len(log) == 2
+    (rejection,) = log.report.rejections
+    assert rejection.reason == reason
+    assert rejection.reason in REASONS
+    assert rejection.table == "events"
+    assert rejection.source == 1
+    assert rejection.message
+    assert rejection.sample
+    assert log.report.counts == {"input": 3, "kept": 2, "duplicates": 0, "rejected": 1}
+
+
+def test_unknown_field_rejection_names_the_field_and_points_to_properties():
+    log = EventLog.from_records([ev(colour="red")])
+    message = log.report.rejections[0].message
+    assert "'colour'" in message and "properties" in message
+
+
+def test_naive_timestamp_rejection_says_to_declare_tz():
+    log = EventLog.from_records([ev(ts="2026-05-01 09:00")])
+    assert "tz='UTC'" in log.report.rejections[0].message
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        ("u1", "not_a_mapping"),
+        ({"user_id": "u1", "email": "x@y.z"}, "unknown_field"),
+        ({"account_id": "a"}, "missing_identity"),
+        ({"user_id": None}, "missing_identity"),
+        ({"user_id": True}, "invalid_id"),
+        ({"user_id": "u1", "traits": ["admin"]}, "invalid_traits"),
+        ({"user_id": "u1", "traits": {"photo": b"\x89PNG"}}, "invalid_traits"),
+        ({"user_id": "u1", "created_at": "2026-05-01"}, "naive_timestamp"),
+        ({"user_id": "u1", "created_at": "soon"}, "invalid_timestamp"),
+    ],
+)
+def test_bad_user_rows_are_rejected_with_their_reason_code(row, reason):
+    log = EventLog.from_records([], users=[{"user_id": "ok"}, row])
+    (rejection,) = log.report.rejections
+    assert (rejection.table, rejection.source, rejection.reason) == ("users", 1, reason)
+    assert reason in REASONS
+    assert log.report.tables["users"] == {"input": 2, "kept": 1, "duplicates": 0, "rejected": 1}
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        (3, "not_a_mapping"),
+        ({}, "missing_identity"),
+        ({"account_id": ""}, "missing_identity"),
+        ({"account_id": 1.0}, "invalid_id"),
+        ({"account_id": "a", "user_id": "u"}, "unknown_field"),
+        ({"account_id": "a", "traits": {"arr": float("inf")}}, "non_finite_property"),
+    ],
+)
+def test_bad_account_rows_are_rejected_with_their_reason_code(row, reason):
+    log = EventLog.from_records([], accounts=[row])
+    (rejection,) = log.report.rejections
+    assert (rejection.table, rejection.source, rejection.reason) == ("accounts", 0, reason)
+    assert log.report.tables["accounts"]["rejected"] == 1
+
+
+def test_rejection_sources_are_positions_within_each_table():
+    log = EventLog.from_records(
+        [ev(), ev(user=None), ev(), ev(name="")],
+        users=[{"user_id": None}, {"user_id": "u1"}],
+        accounts=[{"account_id": "a"}, {"account_id": "b"}, "c"],
+    )
+    assert [(r.table, r.source) for r in log.report.rejections] == [
+        ("events", 1), ("events", 3), ("users", 0), ("accounts", 2),
+    ]
+
+
+def test_every_input_row_is_accounted_for_in_every_table():
+    events = [row for row, _ in BAD_EVENT_ROWS] + [
+        ev("a", T0, event_id=1), ev("a", T0, event_id=1), ev("b", T0, event_id=1),
+        ev("c", T1), ev("c", T1),
+    ]
+    users = [{"user_id": "u1", "account_id": "a"}, {"user_id": "u1", "account_id": "a"},
+             {"user_id": "u1", "account_id": "b"}, {"user_id": None}, "x",
+             {"user_id": "u2", "traits": ["admin"]}]
+    accounts = [{"account_id": "a"}, {"account_id": "a", "traits": {"p": 1}}, 5]
+    log = EventLog.from_records(events, users=users, accounts=accounts)
+    report = log.report
+    assert_accounted_for(report)
+    assert report.tables["events"] == {
+        "input": len(events), "kept": 3, "duplicates": 1, "rejected": len(BAD_EVENT_ROWS) + 1,
+    }
+    assert report.tables["users"] == {"input": 6, "kept": 1, "duplicates": 1, "rejected": 4}
+    assert report.tables["accounts"] == {"input": 3, "kept": 1, "duplicates": 0, "rejected": 2}
+    assert report.counts == {
+        "input": len(events) + 9, "kept": 5, "duplicates": 2,
+        "rejected": len(BAD_EVENT_ROWS) + 7,
+    }
+    used = set(report.by_reason())
+    assert used <= set(REASONS)
+    assert {"not_a_mapping", "unknown_field", "missing_identity", "invalid_id", "missing_name",
+            "invalid_name", "missing_timestamp", "invalid_timestamp", "naive_timestamp",
+            "non_finite_property", "invalid_properties", "conflicting_duplicate",
+            "invalid_traits"} <= used
+
+
+# -- strict -----------------------------------------------------------------------------------
+
+
+def test_strict_raises_on_the_first_rejection():
+    rows = [ev(), ev(name=""), ev(user=None)]
+    with pytest.raises(RejectedRowError) as info:
+        EventLog.from_records(rows, strict=True)
+    err = info.value
+    assert err.reason == "missing_name"
+    assert err.source == 1
+    assert "events[1]" in str(err) and "missing_name" in str(err)
+    assert isinstance(err, ValidationError) and isinstance(err, ValueError)
+
+
+def test_strict_raises_for_entity_tables_and_conflicting_duplicates():
+    with pytest.raises(RejectedRowError) as info:
+        EventLog.from_records([], users=[{"user_id": "u"}, {"user_id": True}], strict=True)
+    assert (info.value.reason, info.value.source) == ("invalid_id", 1)
+    with pytest.raises(RejectedRowError) as info:
+        EventLog.from_records([ev("a", event_id=1), ev("b", event_id=1)], strict=True)
+    assert info.value.reason == "conflicting_duplicate"
+
+
+def test_strict_does_not_raise_for_identical_duplicates():
+    log = EventLog.from_records([ev(event_id=1), ev(event_id=1)], strict=True)
+    assert log.report.counts["duplicates"] == 1
+
+
+# -- tz= and epoch_unit= ------------------------------------------------------------------------
+
+
+def test_tz_declares_the_zone_of_naive_timestamps():
+    log = EventLog.from_records([ev(ts="2026-05-01 09:00"), ev(ts=datetime(2026, 5, 1, 10))],
+                                tz="UTC")
+    assert [e.timestamp for e in log.events()] == [utc(2026, 5, 1, 9), utc(2026, 5, 1, 10)]
+    assert log.report.rejections == []
+
+
+def test_tz_with_a_dst_zone_name_uses_that_dates_offset():
+    log = EventLog.from_records([ev(ts="2026-07-01 12:00"), ev(ts="2026-01-15 12:00")],
+                                tz="Europe/Paris")
+    assert [e.timestamp for e in log.events()] == [utc(2026, 1, 15, 11), utc(2026, 7, 1, 10)]
+
+
+def test_tz_leaves_aware_timestamps_alone():
+    log = EventLog.from_records([ev(ts="2026-05-01T09:00:00Z")], tz="America/New_York")
+    assert log.event(0).timestamp == utc(2026, 5, 1, 9)
+
+
+def test_tz_applies_to_created_at_of_entity_rows():
+    log = EventLog.from_records(
+        [], users=[{"user_id": "u", "created_at": "2026-05-01 09:00"}],
+        accounts=[{"account_id": "a", "created_at": "2026-05-01 09:00"}], tz="Europe/Paris",
+    )
+    assert next(log.users()).created_at == utc(2026, 5, 1, 7)
+    assert next(log.accounts()).created_at == utc(2026, 5, 1, 7)
+
+
+def test_an_unknown_tz_rejects_the_rows_it_would_read():
+    log = EventLog.from_records([ev(ts="2026-05-01 09:00")], tz="Nowhere/Special")
+    assert [r.reason for r in log.report.rejections] == ["invalid_timestamp"]
+
+
+@pytest.mark.parametrize(
+    ("value", "unit"),
+    [(1_777_626_000, "s"), (1_777_626_000_000, "ms"), (1_777_626_000_000_000, "us"),
+     (1_777_626_000_000_000_000, "ns"), (1_777_626_000.0, "s")],
+)
+def test_epoch_unit_reads_numeric_timestamps(value, unit):
+    log = EventLog.from_records([ev(ts=value)], epoch_unit=unit)
+    assert log.event(0).timestamp == utc(2026, 5, 1, 9)
+
+
+def test_epoch_unit_still_accepts_iso_strings():
+    log = EventLog.from_records([ev(ts=T0), ev(ts=1_777_626_000)], epoch_unit="s")
+    assert len(log) == 2
+    assert log.ts[0] == log.ts[1]
+
+
+def test_without_epoch_unit_numbers_are_rejected_with_a_hint():
+    log = EventLog.from_records([ev(ts=1_777_626_000)])
+    (r,) = log.report.rejections
+    assert r.reason == "invalid_timestamp"
+    assert "epoch_unit='s'" in r.message
+
+
+# -- duplicates ---------------------------------------------------------------------------------
+
+
+def test_identical_rows_sharing_an_event_id_count_once():
+    log = EventLog.from_records([ev(event_id="e1"), ev(event_id="e1"), ev(event_id="e1")])
+    assert len(log) == 1
+    assert log.report.counts == {"input": 3, "kept": 1, "duplicates": 2, "rejected": 0}
+
+
+def test_a_record_and_an_equal_dict_are_duplicates():
+    row = ev(event_id=9, properties={"a": [1]})
+    log = EventLog.from_records([row, pk.Event(**row)])
+    assert log.report.counts["duplicates"] == 1
+
+
+def test_same_instant_in_different_zone_spellings_is_a_duplicate():
+    log = EventLog.from_records([ev(ts="2026-05-01T09:00:00Z", event_id=1),
+                                 ev(ts="2026-05-01T11:00:00+02:00", event_id=1)])
+    assert log.report.counts == {"input": 2, "kept": 1, "duplicates": 1, "rejected": 0}
+
+
+def test_events_without_event_id_are_all_kept_even_when_identical():
+    log = EventLog.from_records([ev(), ev(), ev()])
+    assert len(log) == 3
+    assert log.report.counts == {"input": 3, "kept": 3, "duplicates": 0, "rejected": 0}
+
+
+def test_event_ids_are_type_sensitive():
+    log = EventLog.from_records([ev(event_id=1), ev(event_id="1")])
+    assert len(log) == 2
+
+
+@pytest.mark.parametrize(
+    ("earliest", "later"),
+    [
+        (ev("b", T0, event_id=1), ev("a", T1, event_id=1)),  # by timestamp first
+        (ev("a", T0, event_id=1), ev("b", T0, event_id=1)),  # then by name
+        (ev("a", T0, event_id=1, properties={"n": 1}),
+         ev("a", T0, event_id=1, properties={"n": 2})),  # then by properties
+        (ev("a", T0, "u1", event_id=1), ev("a", T0, "u2", event_id=1)),  # then by ids
+    ],
+)
+def test_conflicting_rows_keep_the_earliest_whatever_the_order(earliest, later):
+    for rows in ([earliest, later], [later, earliest]):
+        log = EventLog.from_records(rows)
+        assert list(log.events()) == [pk.Event(**earliest)]
+        (r,) = log.report.rejections
+        assert r.reason == "conflicting_duplicate"
+        assert r.source == rows.index(later)
+        assert "event_id 1" in r.message and "kept the earliest" in r.message
+        assert log.report.counts == {"input": 2, "kept": 1, "duplicates": 0, "rejected": 1}
+
+
+def test_conflicting_rejection_points_to_the_kept_row():
+    log = EventLog.from_records([ev("b", T1, event_id=5), ev("a", T0, event_id=5)])
+    assert "events[1]" in log.report.rejections[0].message
+
+
+def test_duplicate_resolution_is_the_same_for_every_input_order():
+    rows = [
+        ev("a", T1, event_id=1), ev("a", T1, event_id=1), ev("b", T1, event_id=1),
+        ev("a", T0, event_id=1, properties={"x": 1}), ev("c", T2, event_id=2),
+        ev("c", T2, event_id=2, properties={"x": 1}), ev("d", T0), ev("d", T0),
+    ]
+    reference = None
+    for perm in itertools.islice(itertools.permutations(range(len(rows))), 0, None, 997):
+        log = EventLog.from_records([rows[i] for i in perm])
+        rejected = sorted(repr(rows[perm[r.source]]) for r in log.report.rejections)
+        outcome = (columns(log), log.report.counts, rejected)
+        if reference is None:
+            reference = outcome
+        assert outcome == reference
+    assert reference is not None
+    assert reference[1] == {"input": 8, "kept": 4, "duplicates": 0, "rejected": 4}
+
+
+# -- canonical order and chunking ---------------------------------------------------------------
+
+
+def _messy_rows() -> list[dict[str, Any]]:
+    rng = random.Random(7)
+    rows = []
+    for _ in range(40):
+        user = rng.choice(["u1", "u2", 3, None])
+        row = ev(
+            name=rng.choice(["a", "b", "c"]),
+            ts=f"2026-05-0{rng.randint(1, 3)}T0{rng.randint(0, 2)}:00:00Z",
+            user=user,
+            account_id=rng.choice(["acc", 10] if user is None else [None, "acc", 10]),
+            properties={"n": rng.randint(0, 2)} if rng.random() < 0.5 else {},
+        )
+        if rng.random() < 0.5:
+            row["event_id"] = rng.randint(0, 15)
+        rows.append(row)
+    return rows
+
+
+def test_canonical_order_is_independent_of_input_order():
+    rows = _messy_rows()
+    users = [{"user_id": "u1", "account_id": "acc"}, {"user_id": 3, "traits": {"r": "x"}}]
+    base = EventLog.from_records(rows, users=users)
+    for seed in range(5):
+        shuffled = rows[:]
+        random.Random(seed).shuffle(shuffled)
+        log = EventLog.from_records(shuffled, users=users[::-1])
+        assert columns(log) == columns(base)
+        assert log.report.counts == base.report.counts
+    assert np.all(np.diff(base.ts) >= 0)
+
+
+def test_timezone_spelling_does_not_change_the_columns():
+    a = EventLog.from_records([ev(ts="2026-05-01T09:00:00Z"), ev("b", ts="2026-05-01T10:00:00Z")])
+    b = EventLog.from_records([ev(ts="2026-05-01T11:00:00+02:00"),
+                               ev("b", ts=datetime(2026, 5, 1, 10, tzinfo=UTC))])
+    assert columns(a) == columns(b)
+
+
+def test_mixed_int_and_string_ids_sort_ints_first():
+    log = EventLog.from_records([ev(user="b"), ev(user=2), ev(user="a"), ev(user=10)])
+    assert log.user_ids == (2, 10, "a", "b")
+
+
+@pytest.mark.parametrize("cuts", [(10,), (5, 20, 30), (1, 2, 3, 39)])
+def test_concat_of_chunks_equals_one_load(cuts):
+    rows = _messy_rows()
+    users = [{"user_id": "u1", "account_id": "acc"}, {"user_id": 3}]
+    one = EventLog.from_records(rows, users=users)
+    bounds = [0, *cuts, len(rows)]
+    chunks = [EventLog.from_records(rows[a:b], users=users if i == 0 else None)
+              for i, (a, b) in enumerate(itertools.pairwise(bounds))]
+    merged = EventLog.concat(chunks)
+    assert columns(merged) == columns(one)
+    assert_accounted_for(merged.report)
+    assert merged.report.counts["input"] == one.report.counts["input"]
+    assert merged.report.counts["kept"] == one.report.counts["kept"]
+
+
+def test_concat_finds_duplicates_across_chunks():
+    a = EventLog.from_records([ev("x", T0, event_id=1), ev("y", T0)])
+    b = EventLog.from_records([ev("x", T0, event_id=1), ev("z", T1, event_id=1)])
+    merged = EventLog.concat([a, b])
+    assert [e.name for e in merged.events()] == ["x", "y"]
+    assert merged.report.tables["events"] == {"input": 4, "kept": 2, "duplicates": 1,
+                                              "rejected": 1}
+    (r,) = merged.report.rejections
+    assert (r.reason, r.source) == ("conflicting_duplicate", "1:1")
+
+
+def test_concat_keeps_chunk_rejections_with_the_chunk_position_prefixed():
+    a = EventLog.from_records([ev(), ev(name="")])
+    b = EventLog.from_records([ev(user=None), ev()])
+    merged = EventLog.concat([a, b])
+    assert [(r.reason, r.source) for r in merged.report.rejections] == [
+        ("missing_name", "0:1"), ("missing_identity", "1:0"),
+    ]
+    assert merged.report.counts == {"input": 4, "kept": 2, "duplicates": 0, "rejected": 2}
+
+
+def test_concat_merges_entity_tables_and_their_duplicates():
+    a = EventLog.from_records([], users=[{"user_id": "u", "account_id": "acc"}])
+    b = EventLog.from_records([], users=[{"user_id": "u", "account_id": "acc"},
+                                         {"user_id": "v"}])
+    merged = EventLog.concat([a, b])
+    assert merged.report.tables["users"] == {"input": 3, "kept": 2, "duplicates": 1,
+                                             "rejected": 0}
+    assert [u.user_id for u in merged.users()] == ["u", "v"]
+
+
+def test_concat_refuses_anything_but_event_logs():
+    with pytest.raises(PqlkitTypeError):
+        EventLog.concat([])
+    with pytest.raises(PqlkitTypeError):
+        EventLog.concat([[ev()]])  # type: ignore[list-item]
+
+
+# -- users, accounts and ownership --------------------------------------------------------------
+
+
+def test_users_known_only_from_events_are_not_in_the_users_table():
+    log = EventLog.from_records([ev(user="ghost")], users=[{"user_id": "u1"}])
+    assert log.user_ids == ("ghost", "u1")
+    assert log.user_in_table.tolist() == [False, True]
+    assert [u.user_id for u in log.users()] == ["u1"]
+
+
+def test_users_table_fields_become_columns():
+    log = EventLog.from_records(
+        [], users=[{"user_id": "u1", "account_id": "acc", "traits": {"role": "admin"},
+                    "created_at": T0}, {"user_id": "u2"}],
+    )
+    i = log.user_index("u1")
+    assert log.account_ids[log.user_account[i]] == "acc"
+    assert log.user_created[i] == 1777626000000000
+    assert log.user_traits[i]["role"] == "admin"
+    j = log.user_index("u2")
+    assert log.user_account[j] == -1
+    assert log.user_created[j] == NO_TIME
+    with pytest.raises(KeyError):
+        log.user_index("nobody")
+
+
+def test_accounts_come_from_the_table_users_and_events():
+    log = EventLog.from_records(
+        [ev(account_id="from_event")],
+        users=[{"user_id": "u9", "account_id": "from_user"}],
+        accounts=[{"account_id": "from_table", "traits": {"plan": "team"}}],
+    )
+    assert log.account_ids == ("from_event", "from_table", "from_user")
+    assert log.account_in_table.tolist() == [False, True, False]
+    assert [a.account_id for a in log.accounts()] == ["from_table"]
+    assert log.account_traits[log.account_index("from_table")]["plan"] == "team"
+
+
+def test_identical_duplicate_user_rows_count_once():
+    row = {"user_id": "u1", "account_id": "a", "traits": {"role": "admin"}}
+    log = EventLog.from_records([], users=[row, dict(row), pk.User(**row)])
+    assert log.report.tables["users"] == {"input": 3, "kept": 1, "duplicates": 2, "rejected": 0}
+
+
+def test_conflicting_user_rows_keep_the_same_one_whatever_the_order():
+    rows = [{"user_id": "u1", "created_at": T1, "traits": {"r": 1}},
+            {"user_id": "u1", "created_at": T0, "traits": {"r": 2}},
+            {"user_id": "u1", "created_at": T0, "traits": {"r": 3}}]
+    outcomes = set()
+    for perm in itertools.permutations(rows):
+        log = EventLog.from_records([], users=list(perm))
+        (kept,) = log.users()
+        outcomes.add((kept.created_at, kept.traits["r"]))
+        assert [r.reason for r in log.report.rejections] == ["conflicting_duplicate"] * 2
+        assert "user_id 'u1'" in log.report.rejections[0].message
+    assert outcomes == {(utc(2026, 5, 1, 9), 2)}
+
+
+def test_conflicting_account_rows_are_rejected():
+    log = EventLog.from_records([], accounts=[{"account_id": "a", "traits": {"x": 1}},
+                                              {"account_id": "a", "traits": {"x": 2}}])
+    assert log.report.tables["accounts"] == {"input": 2, "kept": 1, "duplicates": 0,
+                                             "rejected": 1}
+    assert log.report.rejections[0].source == 1
+
+
+def test_owner_account_is_the_named_account_else_the_users_table_account():
+    log = EventLog.from_records(
+        [ev("named", T0, "u1", account_id="other"), ev("inherited", T1, "u1"),
+         ev("orphan", T2, "u2"), ev("account_only", T2, None, account_id="solo")],
+        users=[{"user_id": "u1", "account_id": "home"}],
+    )
+    owner = {e.name: (None if o < 0 else log.account_ids[o])
+             for e, o in zip(log.events(), log.owner_account.tolist(), strict=True)}
+    assert owner == {"named": "other", "inherited": "home", "orphan": None,
+                     "account_only": "solo"}
+    named = {e.name: (None if a < 0 else log.account_ids[a])
+             for e, a in zip(log.events(), log.account.tolist(), strict=True)}
+    assert named["inherited"] is None
+
+
+def test_a_log_of_account_only_events_loads():
+    log = EventLog.from_records([ev("seat_limit_hit", T0, None, account_id="acc")])
+    assert log.user_ids == ()
+    assert log.owner_account.tolist() == [0]
+    assert log.account_events(0).tolist() == [0]
+
+
+def test_entity_event_indices_follow_ownership_in_time_order():
+    log = EventLog.from_records(
+        [ev("b", T1, "u1"), ev("a", T0, "u1"), ev("c", T2, "u2", account_id="acc")],
+        users=[{"user_id": "u1", "account_id": "acc"}],
+    )
+    u1 = log.user_index("u1")
+    assert [log.names[log.name_code[i]] for i in log.user_events(u1)] == ["a", "b"]
+    acc = log.account_index("acc")
+    assert [log.names[log.name_code[i]] for i in log.account_events(acc)] == ["a", "b", "c"]
+
+
+# -- the report ---------------------------------------------------------------------------------
+
+
+def _report() -> LoadReport:
+    return EventLog.from_records(
+        [ev(), ev(name=""), ev(event_id=1), ev(event_id=1), ev(ts="2026-05-01 09:00")],
+        users=[{"user_id": None}],
+    ).report
+
+
+def test_report_summary_lists_tables_and_reasons():
+    text = _report().summary()
+    assert "events: 5 in, 2 kept, 1 duplicates, 2 rejected" in text
+    assert "users: 1 in, 0 kept, 0 duplicates, 1 rejected" in text
+    assert "1 rejected as missing_name: " + REASONS["missing_name"] in text
+    assert "1 rejected as naive_timestamp" in text
+    assert LoadReport().summary() == "nothing loaded"
+
+
+def test_report_to_records_gives_plain_dicts():
+    records = _report().to_records()
+    assert [r["reason"] for r in records] == ["missing_name", "naive_timestamp",
+                                              "missing_identity"]
+    assert set(records[0]) == {"table", "source", "reason", "message", "sample"}
+    assert records[0]["table"] == "events" and records[0]["source"] == 1
+    assert "''" in records[0]["sample"]
+
+
+def test_report_by_reason_counts_each_code():
+    assert _report().by_reason() == {"missing_identity": 1, "missing_name": 1,
+                                     "naive_timestamp": 1}
+
+
+def test_report_html_and_repr():
+    report = _report()
+    html = report._repr_html_()
+    assert "<table>" in html and "events" in html and "missing_name" in html
+    assert repr(report) == "LoadReport({'input': 6, 'kept': 2, 'duplicates': 1, 'rejected': 3})"
+
+
+def test_report_html_escapes_messages():
+    log = EventLog.from_records([ev(name="<b>\x01")])
+    assert "<b>" not in log.report._repr_html_()
+
+
+def test_rejection_sample_is_truncated():
+    log = EventLog.from_records([ev(name="", properties={"long": "x" * 500})])
+    sample = log.report.rejections[0].sample
+    assert len(sample) <= 160 and sample.endswith("…")
+
+
+def test_rejection_to_dict_round_trips():
+    r = Rejection(table="events", source=3, reason="missing_name", message="name is missing")
+    assert Rejection(**r.to_dict()) == r
+
+
+def test_merge_adds_reports_and_prefixes_sources():
+    a, b = _report(), _report()
+    merged = LoadReport.merge([a, b])
+    assert merged.counts == {k: 2 * v for k, v in a.counts.items()}
+    assert [r.source for r in merged.rejections][:1] == ["0:1"]
+    assert merged.rejections[3].source == "1:1"

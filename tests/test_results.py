@@ -1,0 +1,465 @@
+"""Tests of pqlkit.results: result tables, and explanations that add up to the score."""
+
+from __future__ import annotations
+
+import importlib
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+import pqlkit as pk
+import pqlkit._optional as optional
+from pqlkit import count, days_since_last, distinct_users, exists, trait
+from pqlkit._optional import MissingDependencyError
+from pqlkit.errors import PqlkitError, PqlkitTypeError, UnknownEntityError
+from pqlkit.results import Explanation, RollupExplanation, Table
+
+AS_OF = "2026-06-01T00:00:00Z"
+AS_OF_DT = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def table(n: int = 3, **extra: list[Any]) -> Table:
+    cols: dict[str, list[Any]] = {"user_id": [f"u{i}" for i in range(n)],
+                                  "score": [float(i * 10) for i in range(n)]}
+    cols.update(extra)
+    return Table(cols, key="user_id")
+
+
+EVENTS = [
+    {"name": "project_created", "timestamp": "2026-05-20T09:00:00Z", "user_id": "u_42"},
+    {"name": "teammate_invited", "timestamp": "2026-05-21T10:30:00Z", "user_id": "u_42"},
+    {"name": "pricing_page_viewed", "timestamp": "2026-05-28T16:00:00Z", "user_id": "u_42"},
+    {"name": "pricing_page_viewed", "timestamp": "2026-05-10T16:00:00Z", "user_id": "u_42"},
+    {"name": "project_created", "timestamp": "2026-04-01T09:00:00Z", "user_id": "u_edu"},
+    {"name": "project_created", "timestamp": "2026-04-01T09:00:00Z", "user_id": "dual"},
+    {"name": "seat_limit_hit", "timestamp": "2026-05-30T09:00:00Z", "account_id": "acme"},
+]
+USERS = [
+    {"user_id": "u_42", "account_id": "acme", "traits": {"email": "ana@acme.com"}},
+    {"user_id": "u_edu", "account_id": "acme", "traits": {"email": "bob@uni.edu"}},
+    {"user_id": "u_new", "account_id": "acme", "created_at": "2026-07-01T00:00:00Z"},
+    {"user_id": "dual", "account_id": "dual"},
+]
+ACCOUNTS = [{"account_id": "empty_co"}]
+
+
+def trial_model(**kw: Any) -> pk.ScoringModel:
+    fields: dict[str, Any] = {
+        "name": "trial-pql",
+        "rules": [
+            pk.Rule("activation", count("project_created") >= 1, points=40),
+            pk.Rule("collaboration", count("teammate_invited") >= 1, points=20),
+            pk.Rule("intent", count("pricing_page_viewed", within="30d") >= 1, points=15),
+            pk.Rule("recency", days_since_last() < 7, points=10),
+        ],
+        "disqualify": [trait("email").endswith(".edu")],
+        "decay": pk.InactivityDecay(points=5, every="7d", grace="7d"),
+        "threshold": 60,
+        "tiers": {"A": 80, "B": 60},
+    }
+    fields.update(kw)
+    return pk.ScoringModel(**fields)
+
+
+@pytest.fixture(scope="module")
+def log() -> pk.EventLog:
+    return pk.EventLog.from_records(EVENTS, users=USERS, accounts=ACCOUNTS)
+
+
+@pytest.fixture(scope="module")
+def result(log: pk.EventLog) -> pk.ScoreResult:
+    return trial_model().score(log, as_of=AS_OF)
+
+
+# -- Table --------------------------------------------------------------------------------------
+
+
+def test_table_len_and_columns():
+    t = table(3, tier=["A", None, "B"])
+    assert len(t) == 3
+    assert t.columns == ["user_id", "score", "tier"]
+    assert t.key == "user_id"
+    assert len(table(0)) == 0
+
+
+def test_iterating_a_table_yields_one_dict_per_row():
+    rows = list(table(2))
+    assert rows == [{"user_id": "u0", "score": 0.0}, {"user_id": "u1", "score": 10.0}]
+    assert all(type(r) is dict for r in rows)
+
+
+def test_table_getitem_returns_the_row_of_an_id():
+    assert table(3)["u2"] == {"user_id": "u2", "score": 20.0}
+    assert "u2" in table(3)
+    assert "u9" not in table(3)
+
+
+def test_unknown_id_raises_a_key_error_with_a_helpful_message():
+    with pytest.raises(UnknownEntityError) as info:
+        table(3)["u9"]
+    assert isinstance(info.value, KeyError)
+    assert isinstance(info.value, PqlkitError)
+    assert str(info.value) == "no row with user_id 'u9' in this table of 3 rows"
+
+
+def test_unknown_string_id_in_an_integer_keyed_table_hints_at_the_type():
+    t = Table({"user_id": [1, 2], "score": [1.0, 2.0]}, key="user_id")
+    assert t[1]["score"] == 1.0
+    with pytest.raises(KeyError, match="ids are integers here"):
+        t["1"]
+
+
+def test_rows_are_copies_that_do_not_change_the_table():
+    t = table(2)
+    row = t["u1"]
+    row["score"] = 999
+    assert t["u1"]["score"] == 10.0
+    col = t.column("score")
+    col.append(1)
+    assert len(t.column("score")) == 2
+
+
+def test_column_returns_values_in_row_order():
+    assert table(3).column("score") == [0.0, 10.0, 20.0]
+    with pytest.raises(KeyError, match="no column 'points'; columns are user_id, score"):
+        table(3).column("points")
+
+
+def test_to_records_is_a_list_of_dicts():
+    t = table(2, tier=["A", None])
+    assert t.to_records() == [{"user_id": "u0", "score": 0.0, "tier": "A"},
+                              {"user_id": "u1", "score": 10.0, "tier": None}]
+
+
+def test_to_pandas_builds_a_dataframe_with_the_same_columns():
+    pd = pytest.importorskip("pandas")
+    t = table(3, tier=["A", None, "B"])
+    df = t.to_pandas()
+    assert isinstance(df, pd.DataFrame)
+    assert list(df.columns) == t.columns
+    assert df["score"].tolist() == [0.0, 10.0, 20.0]
+    assert len(df) == 3
+
+
+def test_to_pandas_without_pandas_names_the_extra_to_install(monkeypatch):
+    real_import = importlib.import_module
+
+    def no_pandas(name: str, *args: Any) -> Any:
+        if name.split(".")[0] == "pandas":
+            raise ModuleNotFoundError("No module named 'pandas'")
+        return real_import(name, *args)
+
+    monkeypatch.setattr(optional.importlib, "import_module", no_pandas)
+    with pytest.raises(MissingDependencyError) as info:
+        table(1).to_pandas()
+    message = str(info.value)
+    assert "Table.to_pandas() needs pandas" in message
+    assert "pip install 'pqlkit[pandas]'" in message
+    assert isinstance(info.value, ImportError)
+    assert isinstance(info.value, PqlkitError)
+
+
+def test_to_arrow_without_pyarrow_names_the_arrow_extra(monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "pyarrow", None)
+    with pytest.raises(MissingDependencyError, match=r"pip install 'pqlkit\[arrow\]'"):
+        table(1).to_arrow()
+
+
+def test_sort_by_ascending_puts_missing_values_last_and_breaks_ties_by_key():
+    t = Table({"user_id": ["c", "a", "b", "d"], "score": [5.0, None, 5.0, 1.0]}, key="user_id")
+    assert t.sort_by("score").column("user_id") == ["d", "b", "c", "a"]
+
+
+def test_sort_by_descending_numbers_puts_missing_values_last():
+    t = Table({"user_id": ["c", "a", "b", "d"], "score": [5.0, None, 5.0, 9.0]}, key="user_id")
+    assert t.sort_by("score", descending=True).column("user_id") == ["d", "b", "c", "a"]
+
+
+def test_sort_by_descending_text_puts_missing_values_last():
+    t = Table({"user_id": ["u1", "u2", "u3", "u4"], "tier": [None, "A", "disqualified", "A"]},
+              key="user_id")
+    out = t.sort_by("tier", descending=True)
+    assert out.column("tier") == ["disqualified", "A", "A", None]
+    assert out.column("user_id") == ["u3", "u2", "u4", "u1"]
+    assert t.sort_by("tier").column("tier") == ["A", "A", "disqualified", None]
+
+
+def test_sort_by_returns_a_new_table_and_keeps_the_original():
+    t = table(3)
+    out = t.sort_by("score", descending=True)
+    assert out is not t
+    assert out.column("user_id") == ["u2", "u1", "u0"]
+    assert t.column("user_id") == ["u0", "u1", "u2"]
+    assert out["u0"]["score"] == 0.0
+
+
+def test_sort_by_unknown_column_raises():
+    with pytest.raises(KeyError, match="no column 'nope'"):
+        table(2).sort_by("nope")
+
+
+def test_head_and_filter_return_new_tables():
+    t = table(8)
+    assert t.head(3).column("user_id") == ["u0", "u1", "u2"]
+    assert len(t.head()) == 5
+    assert len(t.head(100)) == 8
+    assert len(t) == 8
+    big = t.filter(lambda row: row["score"] >= 50)
+    assert big.column("user_id") == ["u5", "u6", "u7"]
+    assert big["u6"]["score"] == 60.0
+
+
+def test_table_repr_is_a_readable_text_table():
+    t = table(2, tier=["A", None])
+    text = repr(t)
+    lines = text.splitlines()
+    assert lines[0] == "<Table 2 rows>"
+    assert lines[1].split() == ["user_id", "score", "tier"]
+    assert lines[3].split() == ["u0", "0", "A"]
+    assert "more rows" not in text
+    assert "… 2 more rows" in repr(table(12))
+
+
+def test_table_html_escapes_and_truncates():
+    t = Table({"user_id": ["<script>"], "score": [1.5]}, key="user_id")
+    html = t._repr_html_()
+    assert "<th>user_id</th>" in html and "&lt;script&gt;" in html and "<script>" not in html
+    assert "1.5" in html
+    assert "… 10 more rows" in table(60)._repr_html_()
+
+
+def test_table_construction_is_validated():
+    with pytest.raises(PqlkitTypeError, match="table key 'id' is not a column"):
+        Table({"user_id": []}, key="id")
+    with pytest.raises(PqlkitTypeError, match="differ in length"):
+        Table({"user_id": [1, 2], "score": [1.0]}, key="user_id")
+
+
+# -- ScoreResult tables -------------------------------------------------------------------------
+
+
+def test_result_records_the_as_of_it_used(result, log):
+    assert result.as_of == AS_OF_DT
+    assert trial_model().score(log).as_of == datetime(2026, 5, 30, 9, tzinfo=UTC)
+
+
+def test_result_user_table_has_one_row_per_existing_user(result):
+    assert result.users.column("user_id") == ["dual", "u_42", "u_edu"]
+    assert result.users.columns == ["user_id", "account_id", "score", "raw_score", "tier",
+                                    "is_pql", "disqualified", "activation", "collaboration",
+                                    "intent", "recency"]
+    assert "u_new" not in result.users
+
+
+def test_result_rows_follow_the_model(result):
+    top = result.users["u_42"]
+    assert top["score"] == 85
+    assert (top["is_pql"], top["tier"], top["disqualified"]) == (True, "A", False)
+    assert top["account_id"] == "acme"
+    edu = result.users["u_edu"]
+    assert edu["disqualified"] is True
+    assert edu["tier"] == "disqualified"
+    assert edu["is_pql"] is False
+
+
+def test_result_account_table(result):
+    assert result.accounts.column("account_id") == ["acme", "dual", "empty_co"]
+    acme = result.accounts["acme"]
+    assert (acme["n_users"], acme["n_pql"], acme["share_pql"], acme["is_pqa"]) == (2, 1, 0.5, True)
+    empty = result.accounts["empty_co"]
+    assert (empty["n_users"], empty["is_pqa"]) == (0, False)
+
+
+def test_result_summary_and_repr(result):
+    summary = result.summary()
+    assert summary == {"as_of": AS_OF_DT, "model": "trial-pql", "users": 3, "pqls": 1,
+                       "accounts": 3, "pqas": 1}
+    text = repr(result)
+    assert "model='trial-pql'" in text and "as_of=2026-06-01T00:00:00Z" in text
+    assert "pqls=1" in text
+    html = result._repr_html_()
+    assert "<table>" in html and "u_42" in html
+    assert html.index("u_42") < html.index("u_edu")
+
+
+# -- explain ----------------------------------------------------------------------------------
+
+
+def test_explain_a_user_decomposes_its_score(result):
+    expl = result.explain("u_42")
+    assert isinstance(expl, Explanation)
+    assert (expl.entity_id, expl.level, expl.model) == ("u_42", "user", "trial-pql")
+    assert expl.as_of == AS_OF_DT
+    assert expl.total() == expl.score == 85
+    assert [r.rule for r in expl.rules] == ["activation", "collaboration", "intent", "recency"]
+    assert [r.points for r in expl.rules] == [40, 20, 15, 10]
+    assert expl.qualified and expl.tier == "A" and expl.threshold == 60
+
+
+def test_explanation_evidence_counts_the_matching_events(result):
+    intent = {r.rule: r for r in result.explain("u_42").rules}["intent"]
+    assert intent.matched
+    assert intent.evidence.n_events == 2
+    assert intent.evidence.latest is not None
+    assert intent.evidence.latest.name == "pricing_page_viewed"
+    assert intent.evidence.latest.timestamp == datetime(2026, 5, 28, 16, tzinfo=UTC)
+    assert intent.evidence.first is not None
+    assert intent.evidence.first.timestamp == datetime(2026, 5, 10, 16, tzinfo=UTC)
+
+
+def test_explanation_with_decay_and_clamp_still_adds_up(result):
+    expl = result.explain("u_edu")
+    assert expl.decay < 0
+    assert "idle" in expl.decay_detail
+    assert expl.total() == pytest.approx(expl.score)
+    assert expl.disqualified
+    assert expl.disqualified_by == ("trait('email').endswith('.edu')",)
+    assert expl.tier == "disqualified"
+    assert expl.score == result.users["u_edu"]["score"]
+
+
+def test_explanation_adds_up_with_caps_rule_decay_and_floor(log):
+    m = pk.ScoringModel(
+        name="capped",
+        rules=[
+            pk.Rule("activation", count("project_created") >= 1, points=40, group="g"),
+            pk.Rule("intent", exists("pricing_page_viewed"), points=30, group="g",
+                    decay=pk.HalfLife("7d")),
+            pk.Rule("penalty", exists("seat_limit_hit") | exists("project_created"),
+                    points=-100),
+        ],
+        group_caps={"g": 50},
+        threshold=10,
+        floor=-20,
+    )
+    res = m.score(log, as_of=AS_OF)
+    for uid in res.users.column("user_id"):
+        expl = res.explain(uid, level="user")
+        assert expl.total() == pytest.approx(expl.score, abs=1e-9)
+        assert expl.score == res.users[uid]["score"]
+    expl = res.explain("u_42")
+    assert expl.score == -20
+    assert expl.clamp > 0
+    intent = {r.rule: r for r in expl.rules}["intent"]
+    assert intent.points < intent.base_points == 30
+    assert intent.decay_points == intent.points - 30
+
+
+def test_explanation_text_mentions_rules_points_and_evidence(result):
+    text = result.explain("u_42").text()
+    first = text.splitlines()[0]
+    assert "user 'u_42' scored 85" in first
+    assert "'trial-pql'" in first and "2026-06-01T00:00:00Z" in first
+    assert "is a PQL" in first
+    for name in ("activation", "collaboration", "intent", "recency"):
+        assert name in text
+    assert "+40" in text
+    assert "count('project_created') >= 1" in text
+    assert "latest pricing_page_viewed at 2026-05-28T16:00:00Z" in text
+    assert "2 matching events" in text
+    assert "last activity" in text
+    assert str(result.explain("u_42")) == text
+
+
+def test_explanation_text_of_a_disqualified_decayed_user(result):
+    text = result.explain("u_edu").text()
+    assert "disqualified (trait('email').endswith('.edu'))" in text
+    assert "decay −" in text
+    assert "is a PQL" not in text
+
+
+def test_explanation_to_dict_is_plain_data(result):
+    data = result.explain("u_42").to_dict()
+    assert data["entity_id"] == "u_42"
+    assert data["score"] == 85
+    assert isinstance(data["rules"], (list, tuple))
+    assert data["rules"][0]["rule"] == "activation"
+    assert data["rules"][0]["evidence"]["n_events"] == 1
+    assert set(data) >= {"level", "model", "as_of", "raw_score", "decay", "clamp", "tier",
+                         "qualified", "disqualified", "threshold"}
+
+
+def test_explanation_html(result):
+    html = result.explain("u_42")._repr_html_()
+    assert "<table>" in html and "activation" in html
+
+
+def test_explain_an_account_of_a_user_model_gives_its_rollup(result):
+    expl = result.explain("acme")
+    assert isinstance(expl, RollupExplanation)
+    assert (expl.n_users, expl.n_pql, expl.share_pql, expl.is_pqa) == (2, 1, 0.5, True)
+    assert expl.score == result.accounts["acme"]["score"] == 85
+    assert [u["user_id"] for u in expl.users] == ["u_42", "u_edu"]
+    text = expl.text()
+    assert "account 'acme' is a PQA" in text
+    assert "1 of 2 users are PQLs" in text
+    assert "u_42" in text and "disqualified" in text
+    assert expl.to_dict()["account_id"] == "acme"
+    assert "<table>" in expl._repr_html_()
+
+
+def test_explain_an_empty_account(result):
+    expl = result.explain("empty_co")
+    assert (expl.n_users, expl.is_pqa, expl.score) == (0, False, 0)
+
+
+def test_explain_an_account_level_model(log):
+    m = pk.ScoringModel(
+        name="pqa",
+        level="account",
+        rules=[pk.Rule("team", distinct_users("project_created") >= 1, points=30),
+               pk.Rule("limit", exists("seat_limit_hit"), points=25)],
+        threshold=50,
+    )
+    res = m.score(log, as_of=AS_OF)
+    assert len(res.users) == 0
+    expl = res.explain("acme")
+    assert isinstance(expl, Explanation)
+    assert expl.level == "account"
+    assert expl.score == expl.total() == 55
+    assert expl.qualified
+    assert res.accounts["acme"]["is_pqa"] is True
+    assert "is a PQA" in expl.text()
+
+
+def test_explain_an_id_that_is_both_user_and_account_asks_for_level(result):
+    with pytest.raises(UnknownEntityError) as info:
+        result.explain("dual")
+    assert "'dual' is both a user and an account id" in str(info.value)
+    assert "level='user'" in str(info.value)
+    assert isinstance(result.explain("dual", level="user"), Explanation)
+    assert isinstance(result.explain("dual", level="account"), RollupExplanation)
+
+
+def test_explain_an_unknown_id_says_why_it_may_be_missing(result):
+    with pytest.raises(KeyError) as info:
+        result.explain("nobody")
+    message = str(info.value)
+    assert "'nobody' is neither a user nor an account" in message
+    assert "2026-06-01T00:00:00Z" in message
+    assert "case- and type-sensitive" in message
+    assert "created after as_of" in message
+
+
+def test_explain_a_user_created_after_as_of_is_unknown(result):
+    with pytest.raises(UnknownEntityError):
+        result.explain("u_new")
+
+
+def test_explain_with_a_level_that_does_not_hold_the_id(result):
+    with pytest.raises(UnknownEntityError, match="no account 'u_42' in this result"):
+        result.explain("u_42", level="account")
+    with pytest.raises(PqlkitTypeError, match="level must be 'user' or 'account'"):
+        result.explain("u_42", level="team")
+
+
+def test_explanations_add_up_for_every_user_of_the_trial_model(result):
+    for uid in result.users.column("user_id"):
+        expl = result.explain(uid, level="user")
+        assert math.isclose(expl.total(), expl.score, abs_tol=1e-9)
+        row = result.users[uid]
+        assert {r.rule: r.points for r in expl.rules} == {
+            k: row[k] for k in ("activation", "collaboration", "intent", "recency")
+        }

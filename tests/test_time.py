@@ -1,0 +1,362 @@
+"""Tests of pqlkit._time: instants become aware UTC, durations parse and compare by length."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+from dateutil.relativedelta import relativedelta
+
+from pqlkit._time import (
+    Duration,
+    as_duration,
+    from_epoch,
+    from_micros,
+    to_micros,
+    to_utc,
+)
+from pqlkit.errors import PqlkitError, PqlkitTypeError, ValidationError
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+# -- to_utc -----------------------------------------------------------------------------------
+
+
+def test_to_utc_keeps_an_aware_utc_datetime():
+    assert to_utc(utc(2026, 6, 1, 12)) == utc(2026, 6, 1, 12)
+    assert to_utc(utc(2026, 6, 1, 12)).tzinfo is UTC
+
+
+def test_to_utc_converts_an_aware_datetime_in_another_zone():
+    plus2 = datetime(2026, 6, 1, 12, tzinfo=timezone(timedelta(hours=2)))
+    out = to_utc(plus2)
+    assert out == utc(2026, 6, 1, 10)
+    assert out.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-06-01T12:00:00Z", utc(2026, 6, 1, 12)),
+        ("2026-06-01T12:00:00+02:00", utc(2026, 6, 1, 10)),
+        ("2026-06-01T12:00:00-05:30", utc(2026, 6, 1, 17, 30)),
+        ("2026-06-01T12:00:00.123456Z", datetime(2026, 6, 1, 12, 0, 0, 123456, tzinfo=UTC)),
+        ("  2026-06-01T12:00:00Z  ", utc(2026, 6, 1, 12)),
+        ("2026-06-01 12:00:00+00:00", utc(2026, 6, 1, 12)),
+    ],
+)
+def test_to_utc_parses_iso_strings_with_z_or_offset(text, expected):
+    out = to_utc(text)
+    assert out == expected
+    assert out.tzinfo is UTC
+
+
+def test_to_utc_reads_numpy_datetime64_as_utc():
+    assert to_utc(np.datetime64("2026-06-01T12:00:00")) == utc(2026, 6, 1, 12)
+
+
+def test_to_utc_truncates_numpy_nanoseconds_to_microseconds():
+    out = to_utc(np.datetime64("2026-01-01T12:00:00.123456789"))
+    assert out == datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+def test_to_utc_rejects_numpy_nat():
+    with pytest.raises(ValidationError, match="NaT"):
+        to_utc(np.datetime64("NaT"))
+
+
+@pytest.mark.parametrize(
+    "naive", [datetime(2026, 6, 1, 12), "2026-06-01T12:00:00", "2026-06-01 12:00", "2026-06-01"]
+)
+def test_to_utc_refuses_naive_values_and_says_how_to_declare_a_zone(naive):
+    with pytest.raises(ValidationError) as info:
+        to_utc(naive)
+    message = str(info.value)
+    assert "has no time zone" in message
+    assert "tz='UTC'" in message
+    assert "'Z'" in message
+    assert "tzinfo" in message
+
+
+def test_to_utc_naive_error_names_what_was_being_read():
+    with pytest.raises(ValidationError, match=r"^created_at "):
+        to_utc("2026-06-01 12:00", what="created_at")
+
+
+def test_to_utc_tz_declares_the_zone_of_naive_values():
+    assert to_utc("2026-06-01 12:00", tz="UTC") == utc(2026, 6, 1, 12)
+    assert to_utc(datetime(2026, 6, 1, 12), tz="UTC") == utc(2026, 6, 1, 12)
+    assert to_utc("2026-06-01 12:00", tz=timezone(timedelta(hours=-4))) == utc(2026, 6, 1, 16)
+
+
+def test_to_utc_tz_with_a_dst_zone_name_uses_the_offset_of_that_date():
+    # Europe/Paris is UTC+2 in summer (CEST) and UTC+1 in winter (CET).
+    assert to_utc("2026-07-01 12:00", tz="Europe/Paris") == utc(2026, 7, 1, 10)
+    assert to_utc("2026-01-15 12:00", tz="Europe/Paris") == utc(2026, 1, 15, 11)
+    assert to_utc("2026-07-01 12:00", tz="America/New_York") == utc(2026, 7, 1, 16)
+
+
+def test_to_utc_tz_does_not_override_an_explicit_offset():
+    assert to_utc("2026-06-01T12:00:00Z", tz="Europe/Paris") == utc(2026, 6, 1, 12)
+
+
+def test_to_utc_rejects_an_unknown_zone_name():
+    with pytest.raises(ValidationError, match="unknown time zone 'Mars/Olympus'"):
+        to_utc("2026-06-01 12:00", tz="Mars/Olympus")
+
+
+def test_to_utc_rejects_a_tz_that_is_not_a_zone():
+    with pytest.raises(PqlkitTypeError, match="tz must be a zone name or a tzinfo"):
+        to_utc("2026-06-01 12:00", tz=2)
+
+
+@pytest.mark.parametrize("number", [1_780_000_000, 1.78e9, np.int64(1_780_000_000)])
+def test_to_utc_rejects_bare_numbers_without_epoch_unit(number):
+    with pytest.raises(ValidationError) as info:
+        to_utc(number)
+    message = str(info.value)
+    assert "bare number" in message
+    assert "epoch_unit='s'" in message
+
+
+def test_to_utc_reads_numbers_as_epochs_when_the_unit_is_given():
+    assert to_utc(1_780_000_000, epoch_unit="s") == utc(2026, 5, 28, 20, 26, 40)
+    assert to_utc(1_780_000_000_000, epoch_unit="ms") == utc(2026, 5, 28, 20, 26, 40)
+
+
+def test_to_utc_rejects_booleans():
+    with pytest.raises(PqlkitTypeError):
+        to_utc(True, epoch_unit="s")
+
+
+@pytest.mark.parametrize("garbage", ["yesterday-ish", "2026-13-45T00:00:00Z", "not a date"])
+def test_to_utc_rejects_unparseable_strings_with_an_example(garbage):
+    with pytest.raises(ValidationError, match="is not a timestamp; expected ISO-8601"):
+        to_utc(garbage)
+
+
+def test_to_utc_rejects_empty_strings_and_none():
+    with pytest.raises(ValidationError, match="empty string"):
+        to_utc("   ")
+    with pytest.raises(ValidationError, match="is missing"):
+        to_utc(None)
+
+
+def test_to_utc_rejects_other_types_naming_the_type():
+    with pytest.raises(PqlkitTypeError, match=r"\(list\)"):
+        to_utc([2026, 6, 1])
+
+
+def test_time_errors_derive_from_pqlkit_error_and_the_matching_builtin():
+    with pytest.raises(ValueError):
+        to_utc("2026-06-01 12:00")
+    with pytest.raises(TypeError):
+        to_utc(object())
+    with pytest.raises(PqlkitError):
+        to_utc("2026-06-01 12:00")
+
+
+# -- epochs and micros ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "unit"),
+    [
+        (1_780_000_000, "s"),
+        (1_780_000_000_000, "ms"),
+        (1_780_000_000_000_000, "us"),
+        (1_780_000_000_000_000_000, "ns"),
+        (1_780_000_000.0, "s"),
+    ],
+)
+def test_from_epoch_reads_every_unit(value, unit):
+    assert from_epoch(value, unit) == utc(2026, 5, 28, 20, 26, 40)
+
+
+def test_from_epoch_keeps_fractional_seconds():
+    assert from_epoch(1.5) == datetime(1970, 1, 1, 0, 0, 1, 500000, tzinfo=UTC)
+
+
+def test_from_epoch_defaults_to_seconds():
+    assert from_epoch(0) == utc(1970, 1, 1)
+
+
+def test_from_epoch_rejects_an_unknown_unit():
+    with pytest.raises(ValidationError, match="epoch unit must be one of"):
+        from_epoch(1, "minutes")
+
+
+def test_from_epoch_rejects_non_numbers_and_non_finite_numbers():
+    with pytest.raises(PqlkitTypeError):
+        from_epoch("1780000000")
+    with pytest.raises(PqlkitTypeError):
+        from_epoch(True)
+    with pytest.raises(ValidationError, match="finite"):
+        from_epoch(float("nan"))
+
+
+def test_micros_round_trip_is_exact():
+    moment = datetime(2026, 6, 1, 12, 34, 56, 789012, tzinfo=UTC)
+    assert from_micros(to_micros(moment)) == moment
+    assert to_micros(utc(1970, 1, 1)) == 0
+    assert to_micros(utc(1969, 12, 31, 23, 59, 59)) == -1_000_000
+
+
+# -- durations --------------------------------------------------------------------------------
+
+DAY_US = 86_400_000_000
+
+
+@pytest.mark.parametrize(
+    ("text", "micros", "months"),
+    [
+        ("14d", 14 * DAY_US, 0),
+        ("2w", 14 * DAY_US, 0),
+        ("12h", 12 * 3_600_000_000, 0),
+        ("30min", 30 * 60_000_000, 0),
+        ("45s", 45_000_000, 0),
+        ("250ms", 250_000, 0),
+        ("10us", 10, 0),
+        ("1.5d", 36 * 3_600_000_000, 0),
+        ("1d12h", 36 * 3_600_000_000, 0),
+        ("3mo", 0, 3),
+        ("1y", 0, 12),
+        ("1y6mo", 0, 18),
+        ("14D", 14 * DAY_US, 0),
+        (" 2 w ", 14 * DAY_US, 0),
+    ],
+)
+def test_as_duration_parses_strings(text, micros, months):
+    d = as_duration(text)
+    assert (d.micros, d.months) == (micros, months)
+
+
+def test_as_duration_accepts_timedelta():
+    d = as_duration(timedelta(days=14))
+    assert d.micros == 14 * DAY_US
+    assert not d.is_calendar
+
+
+def test_as_duration_accepts_relativedelta_months():
+    assert as_duration(relativedelta(months=3)) == as_duration("3mo")
+    assert as_duration(relativedelta(days=2)) == as_duration("2d")
+
+
+def test_as_duration_passes_a_duration_through():
+    d = as_duration("14d")
+    assert as_duration(d) is d
+
+
+def test_durations_compare_by_length_not_spelling():
+    assert as_duration("2w") == as_duration("14d")
+    assert as_duration("2w") == as_duration(timedelta(days=14))
+    assert as_duration("1y") == as_duration("12mo")
+    assert as_duration("24h") == as_duration("1d")
+    assert hash(as_duration("2w")) == hash(as_duration("14d"))
+    assert as_duration("2w") != as_duration("15d")
+    assert as_duration("1mo") != as_duration("30d")
+
+
+def test_duration_repr_is_how_it_was_written():
+    assert repr(as_duration("2w")) == "'2w'"
+    assert repr(as_duration("3mo")) == "'3mo'"
+    assert repr(as_duration(timedelta(days=14))) == "'2w'"
+    assert repr(as_duration(timedelta(hours=36))) == "'36h'"
+
+
+def test_calendar_durations_are_marked_calendar():
+    assert as_duration("3mo").is_calendar
+    assert as_duration("1y").is_calendar
+    assert not as_duration("90d").is_calendar
+
+
+@pytest.mark.parametrize("garbage", ["fortnight", "14", "d", "14 days", "1m", "2w3", "", "14d!"])
+def test_as_duration_rejects_garbage_with_examples(garbage):
+    with pytest.raises(ValidationError) as info:
+        as_duration(garbage)
+    message = str(info.value)
+    assert "is not understood" in message
+    assert "'14d'" in message and "'3mo'" in message
+
+
+@pytest.mark.parametrize("zero", ["0d", "0h", timedelta(0)])
+def test_as_duration_rejects_zero(zero):
+    with pytest.raises(ValidationError, match="must be positive"):
+        as_duration(zero)
+
+
+def test_as_duration_rejects_negative_values():
+    with pytest.raises(ValidationError, match="must be positive"):
+        as_duration(timedelta(days=-1))
+    with pytest.raises(ValidationError):
+        as_duration("-3d")
+
+
+def test_as_duration_rejects_mixed_calendar_and_fixed_units():
+    with pytest.raises(ValidationError, match="mixes months/years with smaller units"):
+        as_duration("1mo2d")
+    with pytest.raises(ValidationError, match="mixes months/years"):
+        as_duration(relativedelta(months=1, days=2))
+
+
+def test_as_duration_rejects_fractional_months():
+    with pytest.raises(ValidationError, match="whole numbers"):
+        as_duration("1.5mo")
+
+
+def test_as_duration_rejects_sub_microsecond_lengths():
+    with pytest.raises(ValidationError, match="finer than a microsecond"):
+        as_duration("0.5us")
+
+
+def test_as_duration_rejects_other_types():
+    with pytest.raises(PqlkitTypeError, match=r"got 14 \(int\)"):
+        as_duration(14)
+
+
+def test_as_duration_errors_name_what_was_being_read():
+    with pytest.raises(ValidationError, match=r"^within 'soon'"):
+        as_duration("soon", what="within")
+
+
+def test_fixed_micros_refuses_calendar_durations_naming_the_use():
+    assert as_duration("2d").fixed_micros(what="grace") == 2 * DAY_US
+    with pytest.raises(ValidationError, match="grace needs a fixed length of time"):
+        as_duration("1mo").fixed_micros(what="grace")
+
+
+def test_fixed_duration_before_and_after_shift_by_its_length():
+    d = as_duration("2d")
+    t = to_micros(utc(2026, 6, 1))
+    assert d.before(t) == to_micros(utc(2026, 5, 30))
+    assert d.after(t) == to_micros(utc(2026, 6, 3))
+
+
+def test_calendar_month_before_march_31_is_end_of_february():
+    d = as_duration("1mo")
+    assert from_micros(d.before(to_micros(utc(2026, 3, 31, 8)))) == utc(2026, 2, 28, 8)
+    assert from_micros(d.before(to_micros(utc(2028, 3, 31)))) == utc(2028, 2, 29)
+
+
+def test_calendar_month_after_january_31_is_end_of_february():
+    assert from_micros(as_duration("1mo").after(to_micros(utc(2026, 1, 31)))) == utc(2026, 2, 28)
+
+
+def test_calendar_year_before_leap_day_is_february_28():
+    assert from_micros(as_duration("1y").before(to_micros(utc(2028, 2, 29)))) == utc(2027, 2, 28)
+
+
+def test_calendar_durations_keep_the_time_of_day():
+    d = as_duration("3mo")
+    assert from_micros(d.after(to_micros(utc(2026, 1, 15, 13, 45)))) == utc(2026, 4, 15, 13, 45)
+
+
+def test_duration_is_frozen():
+    d = as_duration("2d")
+    with pytest.raises(AttributeError):
+        d.micros = 1  # type: ignore[misc]
+    assert isinstance(d, Duration)
