@@ -731,10 +731,6 @@ class TestDecay:
         r = self._score(events, rules=rules, decay=None)
         assert r.users["u1"]["score"] == 4.0  # 16 * 0.5 ** 2
 
-    @pytest.mark.xfail(strict=True, reason=(
-        "deviation (not fixed, design question): a rule's decay age and evidence come from "
-        "every event its signals selected, including those of an | branch that did not hold; "
-        "DESIGN §3.6 says age = the rule's most recent *matching* event"))
     def test_rule_decay_age_ignores_events_of_a_branch_that_did_not_hold(self):
         # Matched through 'a' (14d old); the two 'b' events (1d old) do not make the
         # 'count("b") >= 5' branch hold, so they are not matching events of the rule.

@@ -287,8 +287,21 @@ class ReferenceEngine(Engine):
         return left and right
 
     def visit_Or(self, node: Or, ctx: Any) -> bool:
+        if not isinstance(ctx, EntityContext):
+            return truth(self.evaluate(node.left, ctx)) or truth(self.evaluate(node.right, ctx))
+        # A rule's matching events (its evidence and its decay age, DESIGN §3.6) are those of
+        # the branches that held; when neither holds, all of them are shown for context.
+        outer = ctx.touched
+        ctx.touched = set()
         left = truth(self.evaluate(node.left, ctx))
+        left_events, ctx.touched = ctx.touched, set()
         right = truth(self.evaluate(node.right, ctx))
+        right_events = ctx.touched
+        ctx.touched = outer
+        if left or not right:
+            outer.update(left_events)
+        if right or not left:
+            outer.update(right_events)
         return left or right
 
     def visit_Not(self, node: Not, ctx: Any) -> bool:
