@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "EngineNotSupportedError",
+    "FieldError",
     "PqlkitError",
     "PqlkitTypeError",
     "RejectedRowError",
@@ -43,6 +44,15 @@ class RejectedRowError(ValidationError):
         super().__init__(message)
         self.reason = reason
         self.source = source
+
+
+class FieldError(ValidationError):
+    """A field of a record is invalid; ``reason`` is the load-report code for it."""
+
+    def __init__(self, message: str, *, reason: str, field: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.field = field
 
 
 class EngineNotSupportedError(PqlkitError, NotImplementedError):

@@ -121,7 +121,7 @@ def _entity_row(row: Any, kind: type[User] | type[Account], allowed: frozenset[s
         return row
     if not isinstance(row, Mapping):
         raise FieldError(
-            f"expected a {kind.__name__} or a mapping, got {type(row).__name__}",
+            f"expected {'an' if kind is Account else 'a'} {kind.__name__} or a mapping, got {type(row).__name__}",
             reason="not_a_mapping", field="",
         )
     _unknown_fields(row, allowed, kind.__name__.lower())

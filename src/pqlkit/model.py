@@ -405,9 +405,17 @@ def _disqualify(value: Any) -> tuple[Expr, ...]:
     return tuple(value)
 
 
+def _pairs(value: Any) -> Any:
+    # attrs.evolve passes the converted form (a tuple of pairs) back through the converter.
+    if isinstance(value, tuple) and all(isinstance(p, tuple) and len(p) == 2 for p in value):
+        return dict(value)
+    return value
+
+
 def _tiers(value: Any) -> tuple[tuple[str, float], ...]:
     if value is None:
         return ()
+    value = _pairs(value)
     if not isinstance(value, Mapping):
         raise PqlkitTypeError(
             f"tiers must map a tier name to its minimum score, e.g. {{'A': 80, 'B': 60}}, "
@@ -427,6 +435,7 @@ def _tiers(value: Any) -> tuple[tuple[str, float], ...]:
 def _caps(value: Any) -> tuple[tuple[str, float], ...]:
     if value is None:
         return ()
+    value = _pairs(value)
     if not isinstance(value, Mapping):
         raise PqlkitTypeError(f"group_caps must map a group name to its cap, got {value!r}")
     return tuple(

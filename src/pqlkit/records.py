@@ -17,22 +17,13 @@ import attrs
 import numpy as np
 
 from pqlkit._time import to_utc
-from pqlkit.errors import ValidationError
+from pqlkit.errors import FieldError, ValidationError
 
 __all__ = ["Account", "EntityId", "Event", "FieldError", "User"]
 
 EntityId = str | int
 MAX_NAME_LENGTH: Final = 200
 _EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
-
-
-class FieldError(ValidationError):
-    """A field of a record is invalid; ``reason`` is the load-report code for it."""
-
-    def __init__(self, message: str, *, reason: str, field: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.field = field
 
 
 def check_id(value: Any, field: str, *, required: bool) -> EntityId | None:
