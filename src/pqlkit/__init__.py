@@ -37,6 +37,7 @@ from pqlkit.expr import (
     total,
     trait,
 )
+from pqlkit.lang import parse_expr
 from pqlkit.model import (
     Decay,
     HalfLife,
@@ -60,5 +61,5 @@ __all__ = [
     "ScoreResult", "ScoringModel", "Signal", "Table", "User", "ValidationError",
     "__version__", "active_days", "active_users", "as_duration", "count", "days_since_first",
     "days_since_last", "distinct", "distinct_users", "errors", "exists", "first_seen",
-    "from_epoch", "last_seen", "prop", "total", "trait",
+    "from_epoch", "last_seen", "parse_expr", "prop", "total", "trait",
 ]
