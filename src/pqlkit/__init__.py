@@ -48,6 +48,7 @@ from pqlkit.model import (
     RuleLike,
     ScoringModel,
 )
+from pqlkit.modelfile import ModelProblem, load_model, validate_model
 from pqlkit.records import Account, Event, User
 from pqlkit.report import LoadReport, Rejection
 from pqlkit.results import Explanation, RollupExplanation, ScoreResult, Table
@@ -56,10 +57,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Account", "Decay", "Duration", "EntityContext", "Event", "EventLog", "EventSet",
-    "Explanation", "Expr", "HalfLife", "InactivityDecay", "LoadReport", "PqlkitError",
+    "Explanation", "Expr", "HalfLife", "InactivityDecay", "LoadReport", "ModelProblem",
+    "PqlkitError",
     "Rejection", "ResetAfter", "Rollup", "RollupExplanation", "Rule", "RuleLike",
     "ScoreResult", "ScoringModel", "Signal", "Table", "User", "ValidationError",
     "__version__", "active_days", "active_users", "as_duration", "count", "days_since_first",
     "days_since_last", "distinct", "distinct_users", "errors", "exists", "first_seen",
-    "from_epoch", "last_seen", "parse_expr", "prop", "total", "trait",
+    "from_epoch", "last_seen", "load_model", "parse_expr", "prop", "total", "trait",
+    "validate_model",
 ]
