@@ -271,7 +271,8 @@ def test_an_account_only_signal_at_user_level_is_reported_on_its_rule() -> None:
      "must be an expression written as text"),
     (base(rules=[{"name": "a", "when": "first_seen('x')", "points_per": 1}]),
      "rules[0].when", "points_per needs a numeric signal"),
-    (base(rules=[{"type": "bands", "name": "a"}]), "rules[0].type", "unknown rule 'bands'"),
+    (base(rules=[{"type": "no_such_rule", "name": "a"}]), "rules[0].type",
+     "unknown rule 'no_such_rule'"),
     (base(rules=[{"type": 3}]), "rules[0].type", "must be a rule name"),
     (base(tiers=["hot"]), "tiers", "must be a table of tier names"),
 ])
@@ -411,9 +412,9 @@ PLUGIN_MODULE = """
 @pytest.fixture
 def plugin_registry(fake_dist: Callable[..., Path]) -> Registry:
     fake_dist("acme-pqlkit", {
-        "pqlkit.signals": {"seat_share": "acme_plugin:SeatShare"},
-        "pqlkit.rules": {"bands": "acme_plugin:Bands", "untyped": "acme_plugin:Untyped"},
-        "pqlkit.decays": {"linear_to_zero": "acme_plugin:LinearToZero"},
+        "pqlkit.signals": {"acme_seat_share": "acme_plugin:SeatShare"},
+        "pqlkit.rules": {"acme_bands": "acme_plugin:Bands", "acme_untyped": "acme_plugin:Untyped"},
+        "pqlkit.decays": {"acme_linear": "acme_plugin:LinearToZero"},
     }, {"acme_plugin": textwrap.dedent(PLUGIN_MODULE)})
     return Registry.discover()
 
@@ -431,10 +432,10 @@ def test_custom_signals_rules_and_decays_round_trip(plugin_registry: Registry) -
     )
     data = mf.to_dict(model, plugins=plugin_registry)
     assert data["rules"][0] == {
-        "type": "bands", "name": "queries", "signal": "count('q', within='30d')",
-        "bands": [[3, 10], [10, 30]], "decay": {"type": "linear_to_zero", "over": "60d"}}
+        "type": "acme_bands", "name": "queries", "signal": "count('q', within='30d')",
+        "bands": [[3, 10], [10, 30]], "decay": {"type": "acme_linear", "over": "60d"}}
     assert data["rules"][1]["when"] == "SeatShare(seats_trait='paid') >= 0.5"
-    assert data["decay"] == {"type": "linear_to_zero", "over": "90d"}
+    assert data["decay"] == {"type": "acme_linear", "over": "90d"}
     for fmt in FORMATS:
         text = mf.dumps(model, fmt, plugins=plugin_registry)
         assert mf.from_dict(mf.loads(text, fmt), plugins=plugin_registry) == model
@@ -442,10 +443,10 @@ def test_custom_signals_rules_and_decays_round_trip(plugin_registry: Registry) -
 
 def test_plugin_names_in_files_are_the_entry_point_names(plugin_registry: Registry) -> None:
     data = base(rules=[
-        {"name": "s", "when": "seat_share(seats_trait='paid') >= 0.5", "points": 5},
-        {"type": "bands", "name": "q", "signal": "count('q')", "bands": [[1, 2]]},
-        {"type": "untyped", "name": "u", "limit": 7},
-    ], decay={"type": "linear_to_zero", "over": "30d"})
+        {"name": "s", "when": "acme_seat_share(seats_trait='paid') >= 0.5", "points": 5},
+        {"type": "acme_bands", "name": "q", "signal": "count('q')", "bands": [[1, 2]]},
+        {"type": "acme_untyped", "name": "u", "limit": 7},
+    ], decay={"type": "acme_linear", "over": "30d"})
     model = mf.from_dict(data, plugins=plugin_registry)
     assert model.rules[1].bands == ((1, 2),)
     assert model.rules[2].limit == 7
@@ -454,15 +455,15 @@ def test_plugin_names_in_files_are_the_entry_point_names(plugin_registry: Regist
 
 def test_plugin_arguments_are_checked_by_their_annotations(plugin_registry: Registry) -> None:
     data = base(rules=[
-        {"type": "bands", "name": "q", "signal": "cuont('q')", "bands": [[1, 2, 3]]},
-        {"type": "bands", "name": "r", "signal": "count('q')", "bandz": []},
-    ], decay={"type": "linear_to_zero", "over": "soon"})
+        {"type": "acme_bands", "name": "q", "signal": "cuont('q')", "bands": [[1, 2, 3]]},
+        {"type": "acme_bands", "name": "r", "signal": "count('q')", "bandz": []},
+    ], decay={"type": "acme_linear", "over": "soon"})
     got = {p.path: p.message for p in pk.validate_model(data, plugins=plugin_registry)}
     assert got["rules[0].signal"].startswith("column 1: unknown signal 'cuont'")
     assert got["rules[0].bands[0]"] == "must hold 2 items, got 3"
-    assert got["rules[1].bandz"].startswith("unknown key 'bandz' in rule 'bands'; did you "
-                                            "mean 'bands'?")
-    assert got["rules[1].bands"] == "missing: rule 'bands' needs bands"
+    assert got["rules[1].bandz"].startswith("unknown key 'bandz' in rule 'acme_bands'; did "
+                                            "you mean 'bands'?")
+    assert got["rules[1].bands"] == "missing: rule 'acme_bands' needs bands"
     assert got["decay.over"].startswith("duration 'soon' is not understood")
 
 

@@ -210,7 +210,7 @@ class _Reader:
         out: dict[str, Any] = {}
         for key, bar in value.items():
             if not isinstance(key, str) or not key:
-                self.add(path, f"a name in {path} must be a non-empty string, got {_got(key)}")
+                self.add(path, f"names must be non-empty strings, got {_got(key)}")
                 continue
             out[key] = self.number(bar, _join(path, key))
         return _BAD if any(v is _BAD for v in out.values()) else out
