@@ -175,6 +175,14 @@ def test_a_misspelt_signal_suggests_the_closest_known_one() -> None:
         parse_expr("trait('x').ismissing()")
 
 
+def test_a_condition_split_over_lines_without_parentheses_says_how_to_fix_it() -> None:
+    with pytest.raises(ExpressionError, match="needs parentheses around the whole of it, as in Python"):
+        parse_expr("(count('a') >= 1)\n& (count('b') >= 1)\n")
+    with pytest.raises(ExpressionError) as info:
+        parse_expr("count('a') >=")
+    assert "several lines" not in str(info.value)
+
+
 def test_positions_count_characters_and_lines_of_the_original_text() -> None:
     with pytest.raises(ExpressionError) as info:
         parse_expr("trait('café') == zoë")

@@ -196,12 +196,24 @@ class _Parser:
         msg = exc.msg or "invalid syntax"
         if msg == "invalid syntax":
             msg = "this is not an expression of the language"
+        if "\n" in self.src.strip() and self._parses_in_parentheses():
+            msg += ("; an expression spread over several lines needs parentheses around "
+                    "the whole of it, as in Python")
         lineno = exc.lineno if exc.lineno and 0 < exc.lineno <= len(self.src_lines) else None
         if lineno is None:
             self.raise_at(msg, None, None, allowed=True)
         # Python reports offset 0 when the text ends too early: point past its end.
         offset = exc.offset if exc.offset and exc.offset > 0 else len(self.src_lines[lineno - 1]) + 1
         self.raise_at(msg, *self.position(lineno, offset), allowed=True)
+
+    def _parses_in_parentheses(self) -> bool:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ast.parse("(" + self.src + "\n)", mode="eval")
+        except Exception:
+            return False
+        return True
 
     # -- the walk --------------------------------------------------------------------------
 
