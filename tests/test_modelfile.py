@@ -522,3 +522,14 @@ def test_random_data_gives_problems_never_a_crash(data: Any) -> None:
     else:
         assert problems == [] and isinstance(model, pk.ScoringModel)
 
+
+
+def test_format_and_writing_failures_carry_a_problem_too(tmp_path: Path) -> None:
+    [problem] = pk.validate_model(tmp_path / "model.txt")
+    assert problem.path == "" and "cannot tell the format" in problem.message
+    with pytest.raises(ModelFileError) as info:
+        mf.dumps({"name": "m", "floor": None}, "toml")
+    assert info.value.problems == [ModelProblem(
+        "floor", "TOML has no null value; save as JSON or YAML, or leave the field at its "
+                 "default")]
+    assert str(info.value).startswith("floor: TOML has no null value")

@@ -122,6 +122,12 @@ def _error(problems: list[ModelProblem], source: Any, *, writing: str | None = N
     return ModelFileError(message, problems=list(problems), source=source)
 
 
+def _one(message: str, *, path: str = "", source: Any = None) -> ModelFileError:
+    """An error with a single problem, for failures outside the model's fields."""
+    return ModelFileError(f"{path}: {message}" if path else message,
+                          problems=[ModelProblem(path, message)], source=source)
+
+
 # -- reading: dict -> model, every problem collected -------------------------------------------
 
 class _Reader:
@@ -795,15 +801,15 @@ def _format(path: str | os.PathLike[str] | None, format: str | None) -> str:
         fmt = format.lower().lstrip(".")
         fmt = {"yml": "yaml"}.get(fmt, fmt)
         if fmt not in ("toml", "json", "yaml"):
-            raise ModelFileError(f"unknown model file format {format!r}; use 'toml', 'json' "
-                                 "or 'yaml'", problems=[], source=path)
+            raise _one(f"unknown model file format {format!r}; use 'toml', 'json' or 'yaml'",
+                       source=path)
         return fmt
     suffix = Path(path).suffix.lower() if path is not None else ""
     if suffix not in FORMATS:
-        raise ModelFileError(
+        raise _one(
             f"cannot tell the format of model file {str(path)!r} from its suffix "
             f"{suffix or '(none)'!r}; name it .toml, .json, .yaml or .yml, or pass format=",
-            problems=[], source=path)
+            source=path)
     return FORMATS[suffix]
 
 
@@ -901,7 +907,7 @@ def dumps(model: ScoringModel | Mapping[str, Any], format: str = "toml", *,
         try:
             return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
         except ValueError as exc:
-            raise ModelFileError(f"cannot write JSON: {exc}", problems=[]) from None
+            raise _one(f"cannot write JSON: {exc}") from None
     from pqlkit._optional import require
 
     yaml = require("yaml", "yaml", "YAML model files")
@@ -910,7 +916,10 @@ def dumps(model: ScoringModel | Mapping[str, Any], format: str = "toml", *,
 
 def _read(path: str | os.PathLike[str], format: str | None
           ) -> tuple[Any, list[ModelProblem]]:
-    fmt = _format(path, format)
+    try:
+        fmt = _format(path, format)
+    except ModelFileError as exc:
+        return None, [p for p in exc.problems if isinstance(p, ModelProblem)]
     try:
         text = Path(path).read_bytes().decode("utf-8")
     except OSError as exc:
@@ -985,7 +994,7 @@ _ESCAPES: Final = {"\\": "\\\\", '"': '\\"', "\b": "\\b", "\t": "\\t", "\n": "\\
 
 def _toml_key(key: Any) -> str:
     if not isinstance(key, str):
-        raise ModelFileError(f"TOML keys are strings, got {key!r}", problems=[])
+        raise _one(f"TOML keys are strings, got {key!r}")
     return key if _BARE_KEY.match(key) else _toml_str(key)
 
 
@@ -1006,8 +1015,8 @@ def _toml_value(value: Any, path: str) -> str:
         return "true" if value else "false"
     if isinstance(value, int):
         if not -(2**63) <= value < 2**63:
-            raise ModelFileError(f"{path}: {value} is too large for TOML (64-bit integers); "
-                                 "save as JSON or YAML", problems=[])
+            raise _one(f"{value} is too large for TOML (64-bit integers); save as JSON or "
+                       "YAML", path=path)
         return str(value)
     if isinstance(value, float):
         if math.isnan(value):
@@ -1024,9 +1033,9 @@ def _toml_value(value: Any, path: str) -> str:
                           for k, v in value.items())
         return "{ " + items + " }" if items else "{}"
     if value is None:
-        raise ModelFileError(f"{path}: TOML has no null value; save as JSON or YAML, or leave "
-                             "the field at its default", problems=[])
-    raise ModelFileError(f"{path}: cannot write {value!r} to TOML", problems=[])
+        raise _one("TOML has no null value; save as JSON or YAML, or leave the field at its "
+                   "default", path=path)
+    raise _one(f"cannot write {value!r} to TOML", path=path)
 
 
 def _toml_entries(table: Mapping[str, Any], path: str) -> list[str]:
