@@ -58,7 +58,8 @@ def _entity_columns(table: Any, id_column: str, traits: tuple[str, ...]) -> dict
     """Users or accounts as a mapping of columns (numpy arrays), traits nested."""
     out: dict[str, Any] = {
         c: table.column(c).to_numpy(zero_copy_only=False)
-        for c in (id_column, "account_id", "created_at") if c in table.column_names
+        for c in dict.fromkeys((id_column, "account_id", "created_at"))
+        if c in table.column_names
     }
     out["traits"] = {k: table.column(k).to_numpy(zero_copy_only=False) for k in traits}
     return out
