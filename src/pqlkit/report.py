@@ -15,11 +15,18 @@ import attrs
 
 __all__ = ["REASONS", "LoadReport", "Rejection"]
 
-#: Every reason code a rejection can carry, with what it means.
+#: Every reason code a rejection can carry, with what it means. This is the one list: the
+#: loaders produce no other code, and docs/reason-codes.md documents exactly these.
 REASONS: dict[str, str] = {
     "not_a_mapping": "the row is not a mapping (dict) or a record",
     "unknown_field": "the row has a field pqlkit does not know; put extra data in properties",
+    "invalid_record": "the row could not be read as a record",
+    "invalid_json": "the line is not valid JSON (or not UTF-8)",
+    "malformed_row": "the CSV row has more or fewer fields than the header",
+    "unsupported_message": "a vendor message of a type pqlkit does not read, or one an option excludes",
     "missing_identity": "the row names no user_id or account_id (or an empty one)",
+    "anonymous_only": "the row names only an anonymous id, which the anonymous= policy does not keep",
+    "multiple_accounts": "the row puts a user in a second account and account_policy='reject'",
     "invalid_id": "an id is not a string or an integer",
     "missing_name": "the event has no name or an empty one",
     "invalid_name": "the event name is not a string, is over-long or has control characters",
@@ -27,6 +34,7 @@ REASONS: dict[str, str] = {
     "invalid_timestamp": "the timestamp cannot be parsed",
     "naive_timestamp": "the timestamp has no time zone and none was declared (tz=)",
     "timestamp_out_of_range": "the timestamp is outside the representable range",
+    "future_timestamp": "the timestamp is later than the load moment plus future_tolerance=",
     "invalid_properties": "properties is not a mapping or holds an unsupported value",
     "non_finite_property": "a numeric property is NaN or infinite",
     "invalid_traits": "traits is not a mapping or holds an unsupported value",
