@@ -12,13 +12,27 @@ import io
 import json
 import os
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack
 from typing import IO, Any, Final, cast
 
-from pqlkit.errors import PqlkitTypeError
+from pqlkit.errors import PqlkitTypeError, ValidationError
 
-__all__ = ["BadLine", "Rows", "is_path", "open_binary", "rows_of"]
+__all__ = ["CORRUPT", "BadLine", "Rows", "corrupt", "is_path", "open_binary", "rows_of"]
+
+#: What a damaged compressed file raises while it is read.
+CORRUPT: Final = (EOFError, gzip.BadGzipFile, zlib.error, zipfile.BadZipFile)
+
+
+def corrupt(path: object, after: int | str, exc: BaseException) -> ValidationError:
+    """The error for a file whose compression is damaged: the rows after the damage cannot
+    be counted, so the load stops rather than report a partial file as complete."""
+    return ValidationError(
+        f"{os.fspath(path) if isinstance(path, (str, os.PathLike)) else path}: the file is "
+        f"truncated or corrupt after line {after} ({exc}); nothing after that point can be "
+        "read, so the load stops"
+    )
 
 _GZIP: Final = b"\x1f\x8b"
 _ZIP: Final = b"PK\x03\x04"
@@ -78,6 +92,15 @@ class _FileRows:
         return f"{self.members[member]}:{line}"
 
     def __iter__(self) -> Rows:
+        last: int | str = 0
+        try:
+            for source, row in self._rows():
+                last = self.label(source)
+                yield source, row
+        except CORRUPT as exc:
+            raise corrupt(self.path, last, exc) from exc
+
+    def _rows(self) -> Rows:
         with ExitStack() as stack:
             raw = stack.enter_context(open(self.path, "rb"))
             head = raw.peek(4)[:4]

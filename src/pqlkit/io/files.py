@@ -21,7 +21,7 @@ from pqlkit.errors import PqlkitTypeError, ValidationError
 from pqlkit.eventlog import EventLog
 from pqlkit.io._convert import Getter, id_value, mapping_value, name_value, number, timestamp_us
 from pqlkit.io._sink import Sink, check_choice
-from pqlkit.io._source import BadLine, is_path, open_binary, rows_of
+from pqlkit.io._source import CORRUPT, BadLine, corrupt, is_path, open_binary, rows_of
 from pqlkit.io.frames import _ACCOUNT, _EVENT_ID
 from pqlkit.records import FieldError
 
@@ -299,22 +299,38 @@ def read_csv(
     sink = _reader_sink(strict, future_tolerance, now, lambda s: s)
     sink.table("events")
     with ExitStack() as stack:
-        text = io.TextIOWrapper(open_binary(path, stack), encoding=encoding, newline="")
+        # Undecodable bytes stay in the text as escapes, so the one row holding them is
+        # rejected instead of the whole file failing at the decoder.
+        text = io.TextIOWrapper(open_binary(path, stack), encoding=encoding, newline="",
+                                errors="surrogateescape")
         stack.enter_context(text)
         reader = csv.reader(text, delimiter=delimiter, strict=False)
-        header = next(reader, None)
+        try:
+            header = next(reader, None)
+        except CORRUPT as exc:
+            raise corrupt(path, 0, exc) from exc
         if header is None:
             return sink.finish(users=users, accounts=accounts, tz=tz)
         start = reader.line_num + 1
-        for cells in _guarded(reader, sink):
+        for cells in _guarded(reader, sink, path):
             source, start = start, reader.line_num + 1
             if cells is None or not cells:
                 continue
+            try:
+                "\x1f".join(cells).encode(encoding)
+            except UnicodeEncodeError as exc:
+                sink.count("events")
+                sink.reject("events", source, "malformed_row",
+                            f"the row is not valid {encoding} text ({exc.reason})",
+                            delimiter.join(cells).encode(encoding, "replace"))
+                continue
             if len(cells) != len(header):
+                span = "" if reader.line_num == source else (
+                    f"; it spans lines {source} to {reader.line_num} (an unclosed quote?)")
                 sink.count("events")
                 sink.reject("events", source, "malformed_row",
                             f"the row has {len(cells)} cells but the header has "
-                            f"{len(header)}", delimiter.join(cells))
+                            f"{len(header)}{span}", delimiter.join(cells))
                 continue
             row: dict[str, Any] = {}
             bad = None
@@ -341,7 +357,7 @@ def read_csv(
     return sink.finish(users=users, accounts=accounts, tz=tz)
 
 
-def _guarded(reader: Any, sink: Sink) -> Iterable[list[str] | None]:
+def _guarded(reader: Any, sink: Sink, path: Any) -> Iterable[list[str] | None]:
     """The reader's rows; a row the csv module cannot parse (or undecodable text) is
     rejected as malformed instead of ending the load."""
     while True:
@@ -350,6 +366,8 @@ def _guarded(reader: Any, sink: Sink) -> Iterable[list[str] | None]:
             cells = next(reader)
         except StopIteration:
             return
+        except CORRUPT as exc:
+            raise corrupt(path, line - 1, exc) from exc
         except (csv.Error, UnicodeDecodeError) as exc:
             sink.count("events")
             sink.reject("events", line, "malformed_row", f"the row cannot be read: {exc}", None)

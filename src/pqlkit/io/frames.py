@@ -400,7 +400,17 @@ def from_pandas(
     pa = _pa("EventLog.from_pandas()", "pandas")
     if not isinstance(df, pd.DataFrame):
         raise PqlkitTypeError(f"from_pandas takes a pandas DataFrame, got {type(df).__name__}")
-    table = pa.Table.from_pandas(df, preserve_index=False)
+    try:
+        table = pa.Table.from_pandas(df, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError,
+            OverflowError) as exc:
+        raise PqlkitTypeError(
+            f"from_pandas: a column cannot become a typed column ({exc}); an object column "
+            "mixing kinds of values (numbers and text, booleans and numbers), or holding "
+            "integers beyond 64 bits, needs one kind: "
+            "cast it (df[col].astype(str)), or load the rows with "
+            "EventLog.from_records(df.to_dict('records'))"
+        ) from exc
     return _load_table(table, feature="from_pandas", name=name, timestamp=timestamp,
                        user_id=user_id, account_id=account_id, event_id=event_id,
                        properties=properties, users=users, accounts=accounts, strict=strict,

@@ -58,7 +58,7 @@ def _row(sink: Sink, source: int, row: Any, group_key: str | None, epoch_unit: s
                     f"expected a Mixpanel event (a JSON object), got {type(row).__name__}", row)
         return
     event = row.get("event")
-    table = "identities" if event in _IDENTITY_EVENTS else "events"
+    table = "identities" if isinstance(event, str) and event in _IDENTITY_EVENTS else "events"
     sink.count(table)
     try:
         props = mapping_value(row.get("properties"), "properties")

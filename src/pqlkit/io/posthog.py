@@ -68,7 +68,8 @@ def _row(sink: Sink, source: int, row: Any, group_type: str | None) -> None:
         sink.reject("events", source, "not_a_mapping",
                     f"expected a PostHog event (a JSON object), got {type(row).__name__}", row)
         return
-    event = row.get("event")
+    raw_event = row.get("event")
+    event = raw_event if isinstance(raw_event, str) else None  # what kind of row it is
     table = "identities" if event in _MERGES else (
         "accounts" if event == _GROUP_IDENTIFY else "events")
     sink.count(table)
@@ -108,7 +109,7 @@ def _row(sink: Sink, source: int, row: Any, group_type: str | None) -> None:
                 ops = [("seen", "account", key), ("traits", "account", key, traits, "set")]
             sink.identity_row(table, source, ts, ops, dedup=event_id, row=row)
             return
-        name = name_value(event, "event")
+        name = name_value(raw_event, "event")
         groups = json_object(props.get("$groups"), "$groups", "properties")
         account = group_account(groups, group_type, "$groups")
         kept = {k: v for k, v in props.items() if k not in _RESERVED}

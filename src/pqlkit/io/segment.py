@@ -70,7 +70,9 @@ def _message(sink: Sink, source: int, msg: Any, pages: bool) -> None:
     kind = msg.get("type")
     if kind is None and "event" in msg:
         kind = "track"  # an HTTP API /v1/track body: the endpoint, not a field, said so
-    table = _TABLES.get(kind, "events") if isinstance(kind, str) else "events"
+    if not isinstance(kind, str):
+        kind = repr(kind)
+    table = _TABLES.get(kind, "events")
     sink.count(table)
     if kind not in _TABLES or (not pages and kind in ("page", "screen")):
         why = (f"{kind} calls are excluded by pages=False" if kind in ("page", "screen")
