@@ -153,9 +153,16 @@ class LoadReport:
         rej = ""
         if self.rejections:
             shown = self.rejections[:20]
-            rej = "<p>Rejections" + (f" (first 20 of {len(self.rejections)})" if len(self.rejections) > 20 else "") + ":</p><table><tr><th>table</th><th>source</th><th>reason</th><th>message</th></tr>" + "".join(
-                f"<tr><td>{html.escape(r.table)}</td><td>{html.escape(str(r.source))}</td>"
-                f"<td>{html.escape(r.reason)}</td><td>{html.escape(r.message)}</td></tr>"
-                for r in shown
-            ) + "</table>"
+            more = f" (first 20 of {len(self.rejections)})" if len(self.rejections) > 20 else ""
+            rej = (
+                f"<p>Rejections{more}:</p><table><tr><th>table</th><th>source</th>"
+                "<th>reason</th><th>message</th><th>sample</th></tr>"
+                + "".join(
+                    f"<tr><td>{html.escape(r.table)}</td><td>{html.escape(str(r.source))}</td>"
+                    f"<td>{html.escape(r.reason)}</td><td>{html.escape(r.message)}</td>"
+                    f"<td><code>{html.escape(r.sample)}</code></td></tr>"
+                    for r in shown
+                )
+                + "</table>"
+            )
         return f"<table>{head}{rows}</table>{rej}"
