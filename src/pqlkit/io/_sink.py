@@ -580,11 +580,13 @@ class Sink:
         import numpy as np
 
         take = np.asarray(kept, dtype=np.int64)
+        everything = len(kept) == len(self._name)
 
         def column(values: list[Any]) -> Any:
             out = np.empty(len(values), dtype=object)
             out[:] = values
-            return out[take]
+            values.clear()  # the sink is done with it; the array holds the same objects
+            return out if everything else out[take]
 
         ts = np.frombuffer(self._ts, dtype=np.int64)[take].view("datetime64[us]") \
             if len(self._ts) else np.empty(0, dtype="datetime64[us]")
@@ -600,6 +602,7 @@ class Sink:
             vals[:] = values
             col[dest[present]] = vals[present]
             props[key] = col
+        self._props.clear()
         return from_columns(name=column(self._name), timestamp=ts,
                             user_id=column(self._user), account_id=column(self._account),
                             event_id=column(self._event_id), properties=props, users=users,
