@@ -146,6 +146,7 @@ class Sink:
         anonymous: AnonymousPolicy = "keep",
         account_policy: AccountPolicy = "first",
         label: Callable[[int], int | str] | None = None,
+        derive_entities: bool = True,
     ) -> None:
         if not isinstance(strict, bool):
             raise PqlkitTypeError(f"strict must be True or False, got {strict!r}")
@@ -154,6 +155,9 @@ class Sink:
         self.anonymous = check_choice(anonymous, ANONYMOUS_POLICIES, "anonymous")
         self.account_policy = check_choice(account_policy, ACCOUNT_POLICIES, "account_policy")
         self.label: Callable[[int], int | str] = label or (lambda s: s)
+        # Vendor adapters build the users and accounts tables from identify/group rows and
+        # traits; plain readers take those tables as given and derive nothing.
+        self.derive_entities = derive_entities
         self.report = LoadReport()
         self._strings: dict[str, str] = {}
         self._ts = array("q")
@@ -350,8 +354,9 @@ class Sink:
     ) -> EventLog:
         """Resolve identities, apply the account policy and build the EventLog.
 
-        ``users``/``accounts`` are input tables passed through (readers); adapters leave
-        them None and get the tables they derive from identify/group rows and traits.
+        ``users``/``accounts`` are input tables passed through by readers; adapters
+        (``derive_entities``) get the tables they derive from identify/group rows and
+        traits instead.
         """
         identity = self._dedup_identity()
         aliases = _UnionFind()
@@ -408,17 +413,19 @@ class Sink:
             else:
                 kept_identity.append(row)
 
+        if not self.derive_entities:
+            for row in kept_identity:
+                self.report.add_kept(row.table)
+            return self._build(keep, users=users, accounts=accounts, entities_are_input=True,
+                               tz=tz)
         membership = self._memberships(kept_identity, keep, resolve)
         kept_identity = [row for row in kept_identity if not row.rejected]
         for row in kept_identity:
             self.report.add_kept(row.table)
-
         derived_users, derived_accounts = self._entities(kept_identity, keep, membership,
                                                          resolve)
-        return self._build(keep, users=derived_users if users is None else users,
-                           accounts=derived_accounts if accounts is None else accounts,
-                           entities_are_input=users is not None or accounts is not None,
-                           tz=tz)
+        return self._build(keep, users=derived_users, accounts=derived_accounts,
+                           entities_are_input=False, tz=tz)
 
     def _event_sample(self, pos: int) -> dict[str, Any]:
         return {"name": self._name[pos], "timestamp": from_micros(self._ts[pos]).isoformat(),

@@ -123,7 +123,7 @@ def _reader_sink(strict: bool, future_tolerance: Any, now: Any,
                  label: Callable[[int], int | str]) -> Sink:
     # Readers have no anonymous ids: every row names its user or account itself.
     return Sink(strict=strict, future_tolerance=future_tolerance, now=now, anonymous="keep",
-                label=label)
+                label=label, derive_entities=False)
 
 
 def read_jsonl(
