@@ -265,3 +265,16 @@ def test_a_pandas_column_mixing_kinds_of_values_is_a_clear_error():
                        "junk": pd.Series([False, 0], dtype=object)})
     with pytest.raises(PqlkitTypeError, match=r"astype\(str\)"):
         EventLog.from_pandas(df)
+
+
+def test_parquet_reads_only_the_mapped_columns_and_names_missing_ones(tmp_path):
+    path = tmp_path / "e.parquet"
+    pq.write_table(pa.table({
+        "name": ["a"], "user_id": ["u"], "skip_me": [1], "keep": ["k"],
+        "timestamp": pa.array([dt.datetime(2026, 5, 1)], pa.timestamp("us", tz="UTC")),
+    }), path)
+    log = pio.read_parquet(path, properties=["keep"], future_tolerance="1d",
+                           now="2026-05-01T00:00:00Z")
+    assert dict(log.event(0).properties) == {"keep": "k"}
+    with pytest.raises(ValidationError, match="timestamp='at' is not a column"):
+        pio.read_parquet(path, timestamp="at")

@@ -393,12 +393,16 @@ def read_parquet(
     future_tolerance: str | timedelta | None = None,
     now: datetime | str | None = None,
 ) -> EventLog:
-    """Load events from a Parquet file (needs the ``arrow`` extra), a row group at a time.
+    """Load events from a Parquet file (needs the ``arrow`` extra).
 
     The same column-mapping keywords as :func:`pqlkit.io.from_arrow`: ``account_id`` and
     ``event_id`` default to those columns when the file has them, and ``properties``
     (default: every other column) lists the columns to keep as properties, or maps
     property names to columns. Rejections name the 0-based row of the file.
+
+    The file goes to :meth:`pqlkit.EventLog.from_parquet`, which reads only the mapped
+    columns, a batch at a time. With ``future_tolerance=``, or a timestamp column stored
+    without a zone (which needs ``tz=``), the mapped columns are read whole first.
 
     Example:
         >>> import pathlib, tempfile

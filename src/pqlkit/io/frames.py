@@ -487,25 +487,27 @@ def read_parquet(
     pa = _pa("pqlkit.io.read_parquet()")
     pq = require("pyarrow.parquet", "arrow", "pqlkit.io.read_parquet()")
 
+    schema = pq.read_schema(path)
+    m = _mapping(schema.names, name=name, timestamp=timestamp, user_id=user_id,
+                 account_id=account_id, event_id=event_id, properties=properties,
+                 feature="read_parquet")
+    ts_type = schema.field(m.timestamp).type
+    naive = pa.types.is_timestamp(ts_type) and ts_type.tz is None
     from_parquet = getattr(EventLog, "from_parquet", None)
-    if from_parquet is not None and future_tolerance is None:
-        schema = pq.read_schema(path)
-        if not (pa.types.is_timestamp(schema.field(timestamp).type)
-                and schema.field(timestamp).type.tz is None):
-            m = _mapping(schema.names, name=name, timestamp=timestamp, user_id=user_id,
-                         account_id=account_id, event_id=event_id,
-                         properties=properties, feature="read_parquet")
-            log: EventLog = from_parquet(
-                path, name=m.name, timestamp=m.timestamp, user_id=m.user_id,
-                account_id=m.account_id, event_id=m.event_id, properties=m.properties,
-                users=_entities(users, "read_parquet"),
-                accounts=_entities(accounts, "read_parquet"), strict=strict, tz=tz,
-                epoch_unit=epoch_unit)
-            return log
-    # A naive timestamp column or a future tolerance needs the table in hand.
-    table = pq.read_table(path)
-    return _load_table(table, feature="read_parquet", name=name, timestamp=timestamp,
-                       user_id=user_id, account_id=account_id,
-                       event_id=event_id, properties=properties, users=users,
-                       accounts=accounts, strict=strict, tz=tz, epoch_unit=epoch_unit,
+    if from_parquet is not None and future_tolerance is None and not naive:
+        log: EventLog = from_parquet(
+            path, name=m.name, timestamp=m.timestamp, user_id=m.user_id,
+            account_id=m.account_id, event_id=m.event_id, properties=m.properties,
+            users=_entities(users, "read_parquet"),
+            accounts=_entities(accounts, "read_parquet"), strict=strict, tz=tz,
+            epoch_unit=epoch_unit)
+        return log
+    # A zone-less timestamp column or a future tolerance needs the columns in hand.
+    used = {m.name, m.timestamp, m.user_id, m.account_id, m.event_id,
+            *m.properties.values()} - {None}
+    table = pq.read_table(path, columns=[c for c in schema.names if c in used])
+    return _load_table(table, feature="read_parquet", name=m.name, timestamp=m.timestamp,
+                       user_id=m.user_id, account_id=m.account_id, event_id=m.event_id,
+                       properties=m.properties, users=users, accounts=accounts,
+                       strict=strict, tz=tz, epoch_unit=epoch_unit,
                        future_tolerance=future_tolerance, now=now)
