@@ -97,7 +97,7 @@ def test_the_log_exposes_sorted_integer_coded_columns():
         ev("a", T0, "u1", event_id="e1"),
     ])
     assert log.ts.dtype == np.int64
-    assert log.name_code.dtype == np.int32
+    assert log.name_code.dtype == np.int8  # the narrowest type that holds the codes
     assert log.names == ("a", "b")
     assert log.user_ids == ("u1", "u2")
     assert log.account_ids == ("acc",)

@@ -56,7 +56,8 @@ def check_id(value: Any, field: str, *, required: bool) -> EntityId | None:
             if required:
                 raise FieldError(f"{field} is empty", reason="missing_identity", field=field)
             return None
-        return value
+        # numpy.str_ and other subclasses become plain str, so "u1" is one id however it came.
+        return value if type(value) is str else str(value)
     raise FieldError(
         f"{field} must be a string or an integer, got {value!r} ({type(value).__name__})",
         reason="invalid_id", field=field,
@@ -83,7 +84,7 @@ def check_name(value: Any) -> str:
         raise FieldError(
             f"name {value!r} contains control characters", reason="invalid_name", field="name"
         )
-    return value
+    return value if type(value) is str else str(value)
 
 
 def _check_value(value: Any, path: str) -> Any:
@@ -98,6 +99,8 @@ def _check_value(value: Any, path: str) -> Any:
         return int(value)
     if isinstance(value, np.bool_):
         return bool(value)
+    if isinstance(value, str) and type(value) is not str:
+        return str(value)
     if value is None or isinstance(value, (str, int, bool, datetime)):
         return value
     if isinstance(value, Mapping):
@@ -134,7 +137,7 @@ def check_mapping(value: Any, field: str) -> Mapping[str, Any]:
 def check_timestamp(value: Any, field: str = "timestamp", *, tz: Any = None,
                     epoch_unit: str | None = None) -> datetime:
     """Validate a timestamp and normalise it to aware UTC, mapping failures to reason codes."""
-    if value is None or (isinstance(value, str) and not value.strip()):
+    if value is None or (isinstance(value, str) and not value.strip()) or is_nat(value):
         raise FieldError(f"{field} is missing", reason="missing_timestamp", field=field)
     try:
         return to_utc(value, what=field, tz=tz, epoch_unit=epoch_unit)
@@ -186,8 +189,13 @@ def check_not_future(ts_us: int, limit: int | None, field: str = "timestamp") ->
         )
 
 
+def is_nat(value: Any) -> bool:
+    """True for ``numpy.datetime64('NaT')``, the missing value of datetime columns."""
+    return isinstance(value, np.datetime64) and bool(np.isnat(value))
+
+
 def _opt_timestamp(value: Any) -> datetime | None:
-    return None if value is None else check_timestamp(value, "created_at")
+    return None if value is None or is_nat(value) else check_timestamp(value, "created_at")
 
 
 def _event_user(value: Any) -> EntityId | None:
