@@ -220,45 +220,6 @@ def test_to_polars_makes_mixed_type_id_columns_text():
     assert frame["user_id"].to_list() == ["7", "u"]
 
 
-def test_row_readers_use_columnar_loading_when_the_eventlog_offers_it(monkeypatch):
-    """Once EventLog.from_columns exists the readers hand it columns; the log must be the
-    one the records path gives. A stand-in with from_columns' documented signature checks
-    the columns the readers build."""
-    calls = []
-
-    def from_columns(*, user_id, name, timestamp, account_id=None, event_id=None,
-                     properties=None, users=None, accounts=None, strict=False, tz=None,
-                     epoch_unit=None):
-        calls.append(len(name))
-        assert timestamp.dtype.str == "<M8[us]"
-        rows = []
-        for i in range(len(name)):
-            props = {k: col[i] for k, col in (properties or {}).items() if col[i] is not None}
-            rows.append({"name": name[i], "timestamp": timestamp[i], "user_id": user_id[i],
-                         "account_id": account_id[i], "event_id": event_id[i],
-                         "properties": props})
-        return EventLog.from_records(rows, users=users, accounts=accounts, strict=strict,
-                                     tz=tz)
-
-    messages = [
-        {"type": "track", "event": "a", "userId": "u1", "messageId": "m1",
-         "timestamp": "2026-05-01T00:00:00Z", "properties": {"p": 1}},
-        {"type": "track", "event": "b", "anonymousId": "x", "messageId": "m2",
-         "timestamp": "2026-05-01T00:00:00Z", "context": {"groupId": "g"}},
-        {"type": "track", "event": "a", "userId": "u1", "messageId": "m1",
-         "timestamp": "2026-05-01T00:00:00Z", "properties": {"p": 2}},
-        {"type": "identify", "userId": "u1", "anonymousId": "x", "messageId": "m3",
-         "timestamp": "2026-05-01T00:00:00Z", "traits": {"q": True}},
-    ]
-    want = pio.from_segment(messages)
-    monkeypatch.setattr(EventLog, "from_columns", from_columns, raising=False)
-    got = pio.from_segment(messages)
-    assert calls == [3]
-    assert snapshot(got) == snapshot(want)
-    assert [(r.source, r.reason, r.message) for r in got.report.rejections] == [
-        (r.source, r.reason, r.message) for r in want.report.rejections]
-
-
 def test_a_pandas_column_mixing_kinds_of_values_is_a_clear_error():
     df = pd.DataFrame({"name": ["a", "b"], "user_id": ["u", "u"],
                        "timestamp": pd.to_datetime(["2026-05-01"] * 2, utc=True),

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
 import attrs
+import numpy as np
 
 from pqlkit._time import from_micros
 from pqlkit.errors import PqlkitError, PqlkitTypeError, RejectedRowError, ValidationError
@@ -560,32 +561,7 @@ class Sink:
 
     def _load(self, kept: list[int], users: Iterable[Any] | None,
               accounts: Iterable[Any] | None, tz: Any) -> EventLog:
-        """One EventLog of the kept events: columnar when the EventLog can load columns,
-        else through records (the same semantics, a Python object per row)."""
-        from_columns = getattr(EventLog, "from_columns", None)
-        if from_columns is not None:
-            return self._load_columns(from_columns, kept, users, accounts, tz)
-        index = {pos: i for i, pos in enumerate(kept)}
-        props: list[dict[str, Any]] = [{} for _ in kept]
-        for key, (positions, values) in sorted(self._props.items()):
-            for pos, value in zip(positions, values, strict=True):
-                i = index.get(pos)
-                if i is not None:
-                    props[i][key] = value
-        del index
-        rows = (
-            {"name": self._name[pos], "timestamp": from_micros(self._ts[pos]),
-             "user_id": self._user[pos], "account_id": self._account[pos],
-             "event_id": self._event_id[pos], "properties": props[i]}
-            for i, pos in enumerate(kept)
-        )
-        return EventLog.from_records(rows, users=users, accounts=accounts, tz=tz)
-
-    def _load_columns(self, from_columns: Callable[..., EventLog], kept: list[int],
-                      users: Iterable[Any] | None, accounts: Iterable[Any] | None,
-                      tz: Any) -> EventLog:
-        import numpy as np
-
+        """One EventLog of the kept events, handed over as columns."""
         take = np.asarray(kept, dtype=np.int64)
         everything = len(kept) == len(self._name)
 
@@ -610,10 +586,11 @@ class Sink:
             col[dest[present]] = vals[present]
             props[key] = col
         self._props.clear()
-        return from_columns(name=column(self._name), timestamp=ts,
-                            user_id=column(self._user), account_id=column(self._account),
-                            event_id=column(self._event_id), properties=props, users=users,
-                            accounts=accounts, tz=tz)
+        return EventLog.from_columns(name=column(self._name), timestamp=ts,
+                                     user_id=column(self._user),
+                                     account_id=column(self._account),
+                                     event_id=column(self._event_id), properties=props,
+                                     users=users, accounts=accounts, tz=tz)
 
     def _build(self, keep: bytearray, *, users: Iterable[Any] | None,
                accounts: Iterable[Any] | None, entities_are_input: bool, tz: Any) -> EventLog:

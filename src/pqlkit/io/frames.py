@@ -275,40 +275,9 @@ def _entities(obj: Any, feature: str) -> Any:
 
 
 def _from_arrow(table: Any, m: _Mapping, **kw: Any) -> EventLog:
-    from_arrow = getattr(EventLog, "from_arrow", None)
-    if from_arrow is not None:
-        log: EventLog = from_arrow(table, name=m.name, timestamp=m.timestamp,
-                                   user_id=m.user_id, account_id=m.account_id,
-                                   event_id=m.event_id, properties=m.properties, **kw)
-        return log
-    return _records_fallback(table, m, **kw)
-
-
-def _records_fallback(table: Any, m: _Mapping, *, users: Any, accounts: Any, strict: bool,
-                      tz: Any, epoch_unit: Any) -> EventLog:
-    # Until EventLog.from_arrow (columnar loading) is available, rows go through
-    # from_records: the same semantics, a Python object per row.
-    cols = {c: table.column(c).to_pylist() for c in
-            {m.name, m.timestamp, m.user_id, m.account_id, m.event_id,
-             *m.properties.values()} if c}
-    n = table.num_rows
-
-    def get(col: str | None, i: int) -> Any:
-        return None if col is None else cols[col][i]
-
-    rows = []
-    for i in range(n):
-        row: dict[str, Any] = {"name": get(m.name, i), "timestamp": get(m.timestamp, i)}
-        for key, col in (("user_id", m.user_id), ("account_id", m.account_id),
-                         ("event_id", m.event_id)):
-            if col is not None:
-                row[key] = get(col, i)
-        props = {k: cols[c][i] for k, c in m.properties.items() if cols[c][i] is not None}
-        if props:
-            row["properties"] = props
-        rows.append(row)
-    return EventLog.from_records(rows, users=users, accounts=accounts, strict=strict, tz=tz,
-                                 epoch_unit=epoch_unit)
+    return EventLog.from_arrow(table, name=m.name, timestamp=m.timestamp, user_id=m.user_id,
+                               account_id=m.account_id, event_id=m.event_id,
+                               properties=m.properties, **kw)
 
 
 def from_arrow(
@@ -493,15 +462,13 @@ def read_parquet(
                  feature="read_parquet")
     ts_type = schema.field(m.timestamp).type
     naive = pa.types.is_timestamp(ts_type) and ts_type.tz is None
-    from_parquet = getattr(EventLog, "from_parquet", None)
-    if from_parquet is not None and future_tolerance is None and not naive:
-        log: EventLog = from_parquet(
+    if future_tolerance is None and not naive:
+        return EventLog.from_parquet(
             path, name=m.name, timestamp=m.timestamp, user_id=m.user_id,
             account_id=m.account_id, event_id=m.event_id, properties=m.properties,
             users=_entities(users, "read_parquet"),
             accounts=_entities(accounts, "read_parquet"), strict=strict, tz=tz,
             epoch_unit=epoch_unit)
-        return log
     # A zone-less timestamp column or a future tolerance needs the columns in hand.
     used = {m.name, m.timestamp, m.user_id, m.account_id, m.event_id,
             *m.properties.values()} - {None}
