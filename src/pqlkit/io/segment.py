@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from os import PathLike
 from typing import Any, Final
 
+from pqlkit.errors import PqlkitTypeError
 from pqlkit.eventlog import EventLog
 from pqlkit.io._convert import id_value, mapping_value, name_value, timestamp_us
 from pqlkit.io._sink import AccountPolicy, AnonymousPolicy, Sink, UserRef
@@ -210,7 +211,7 @@ def from_segment(
         {'input': 3, 'kept': 3, 'duplicates': 0, 'rejected': 0}
     """
     if not isinstance(pages, bool):
-        raise _option_error("pages", pages)
+        raise PqlkitTypeError(f"pages must be True or False, got {pages!r}")
     rows, label = rows_of(messages, what="from_segment")
     sink = Sink(strict=strict, future_tolerance=future_tolerance, now=now,
                 anonymous=anonymous, account_policy=account_policy, label=label)
@@ -233,9 +234,3 @@ def from_rudderstack(
     """Load RudderStack messages: the Segment spec, read by :func:`from_segment`."""
     return from_segment(messages, anonymous=anonymous, account_policy=account_policy,
                         pages=pages, strict=strict, future_tolerance=future_tolerance, now=now)
-
-
-def _option_error(name: str, value: Any) -> Exception:
-    from pqlkit.errors import PqlkitTypeError
-
-    return PqlkitTypeError(f"{name} must be True or False, got {value!r}")
