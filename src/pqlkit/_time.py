@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Final
 
@@ -105,7 +106,11 @@ def to_utc(
             dt = _dateparser.isoparse(text)
         except (ValueError, OverflowError):
             try:
-                dt = _dateparser.parse(text)
+                with warnings.catch_warnings():
+                    # An unknown zone name ("UT") leaves the value naive, which is then
+                    # rejected below with a message saying how to declare the zone.
+                    warnings.simplefilter("ignore", _dateparser.UnknownTimezoneWarning)
+                    dt = _dateparser.parse(text)
             except (ValueError, OverflowError) as exc:
                 raise ValidationError(
                     f"{what} {value!r} is not a timestamp; expected ISO-8601 such as "
@@ -133,7 +138,17 @@ def to_utc(
             f"{what} must be a datetime, an ISO-8601 string or a numpy.datetime64, "
             f"got {value!r} ({type(value).__name__})"
         )
-    if dt.tzinfo is None or dt.tzinfo.utcoffset(dt) is None:
+    try:
+        offset = None if dt.tzinfo is None else dt.tzinfo.utcoffset(dt)
+        # dateutil's lenient parser accepts offsets of a day or more; datetime does not.
+        bad_offset = offset is not None and abs(offset) >= timedelta(hours=24)
+    except ValueError:
+        bad_offset = True
+    if bad_offset:
+        raise ValidationError(
+            f"{what} {value!r} has an invalid time zone offset (it must be under 24 hours)"
+        )
+    if offset is None:
         if tz is None:
             raise ValidationError(f"{what} {value!r} has no time zone; {_NAIVE_HELP}")
         dt = dt.replace(tzinfo=_zone(tz))
