@@ -164,6 +164,7 @@ BAD_EVENT_ROWS: list[tuple[Any, str]] = [
     (ev(ts="last tuesday-ish"), "invalid_timestamp"),
     (ev(ts=1_780_000_000), "invalid_timestamp"),
     (ev(ts=[2026]), "invalid_timestamp"),
+    (ev(ts="2026-05-01T09:00:00+24:00"), "invalid_timestamp"),
     (ev(ts="2026-05-01 09:00"), "naive_timestamp"),
     (ev(ts=datetime(2026, 5, 1, 9)), "naive_timestamp"),
     (ev(properties={"x": float("nan")}), "non_finite_property"),

@@ -1005,7 +1005,10 @@ class Eids:
         eids = self.normalised()
         present = eids.present
         codes = np.full(len(present), -1, dtype=np.int32)
-        codes[present] = np.arange(int(present.sum()), dtype=np.int32)
+        n = int(present.sum())
+        if not n:  # as when no event has an id, whatever the column looked like
+            return codes, np.zeros(0, dtype=np.int64)
+        codes[present] = np.arange(n, dtype=np.int32)
         values = eids.values[present]
         if eids.mode == "bytes" and len(values):
             width = int(np.char.str_len(values).max()) or 1
