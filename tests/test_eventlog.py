@@ -97,7 +97,7 @@ def test_the_log_exposes_sorted_integer_coded_columns():
         ev("a", T0, "u1", event_id="e1"),
     ])
     assert log.ts.dtype == np.int64
-    assert log.name_code.dtype == np.int32
+    assert log.name_code.dtype == np.int8  # the narrowest type that holds the codes
     assert log.names == ("a", "b")
     assert log.user_ids == ("u1", "u2")
     assert log.account_ids == ("acc",)
@@ -164,6 +164,7 @@ BAD_EVENT_ROWS: list[tuple[Any, str]] = [
     (ev(ts="last tuesday-ish"), "invalid_timestamp"),
     (ev(ts=1_780_000_000), "invalid_timestamp"),
     (ev(ts=[2026]), "invalid_timestamp"),
+    (ev(ts="2026-05-01T09:00:00+24:00"), "invalid_timestamp"),
     (ev(ts="2026-05-01 09:00"), "naive_timestamp"),
     (ev(ts=datetime(2026, 5, 1, 9)), "naive_timestamp"),
     (ev(properties={"x": float("nan")}), "non_finite_property"),

@@ -211,7 +211,7 @@ class RowNumber(pk.Signal):
 
     def evaluate(self, ctx: Any) -> int | None:
         mine = ctx.events()
-        return ctx.log._sources[mine.indices[0]] if len(mine) else None
+        return ctx.log.source(mine.indices[0]) if len(mine) else None
 
 
 @attrs.frozen(eq=False, repr=False)

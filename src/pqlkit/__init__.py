@@ -15,7 +15,7 @@ True
 
 from __future__ import annotations
 
-from pqlkit import errors
+from pqlkit import errors, io
 from pqlkit._time import Duration, as_duration, from_epoch
 from pqlkit.engine.reference import EntityContext, EventSet
 from pqlkit.errors import PqlkitError, ValidationError
@@ -63,6 +63,6 @@ __all__ = [
     "ScoreResult", "ScoringModel", "Signal", "Table", "User", "ValidationError",
     "__version__", "active_days", "active_users", "as_duration", "count", "days_since_first",
     "days_since_last", "distinct", "distinct_users", "errors", "exists", "first_seen",
-    "from_epoch", "last_seen", "load_model", "parse_expr", "prop", "total", "trait",
+    "from_epoch", "io", "last_seen", "load_model", "parse_expr", "prop", "total", "trait",
     "validate_model",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Final
 
@@ -22,6 +23,8 @@ from pqlkit.errors import PqlkitTypeError, ValidationError
 __all__ = ["Duration", "as_duration", "from_epoch", "from_micros", "to_micros", "to_utc"]
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_DEFAULT_A: Final = datetime(2001, 1, 1)
+_DEFAULT_B: Final = datetime(2002, 2, 2)
 _US_PER_S: Final = 1_000_000
 US_PER_DAY: Final = 86_400 * _US_PER_S
 _EPOCH_UNITS: Final = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 0}
@@ -71,7 +74,11 @@ def from_epoch(value: Any, unit: str = "s") -> datetime:
     elif isinstance(value, (int, np.integer)):
         micros = int(value) * _EPOCH_UNITS[unit]
     else:
-        micros = round(float(value) * _EPOCH_UNITS[unit])
+        try:
+            micros = round(float(value) * _EPOCH_UNITS[unit])
+        except OverflowError as exc:  # finite, but infinite once scaled to microseconds
+            raise ValidationError(
+                f"epoch value {value!r} is out of the representable range") from exc
     return from_micros(micros)
 
 
@@ -105,12 +112,25 @@ def to_utc(
             dt = _dateparser.isoparse(text)
         except (ValueError, OverflowError):
             try:
-                dt = _dateparser.parse(text)
+                with warnings.catch_warnings():
+                    # An unknown zone name ("UT") leaves the value naive, which is then
+                    # rejected below with a message saying how to declare the zone.
+                    warnings.simplefilter("ignore", _dateparser.UnknownTimezoneWarning)
+                    dt = _dateparser.parse(text, default=_DEFAULT_A)
+                    # dateutil fills the parts a text lacks from a default date; parsing
+                    # against two defaults shows them, so "monday" or "10" never become
+                    # a date that depends on the day the data is loaded.
+                    incomplete = dt != _dateparser.parse(text, default=_DEFAULT_B)
             except (ValueError, OverflowError) as exc:
                 raise ValidationError(
                     f"{what} {value!r} is not a timestamp; expected ISO-8601 such as "
                     "'2026-06-01T12:00:00Z'"
                 ) from exc
+            if incomplete:
+                raise ValidationError(
+                    f"{what} {value!r} is not a complete timestamp (it lacks its year, month "
+                    "or day); expected ISO-8601 such as '2026-06-01T12:00:00Z'"
+                ) from None
     elif isinstance(value, np.datetime64):
         if np.isnat(value):
             raise ValidationError(f"{what} is NaT (not a time)")
@@ -133,7 +153,17 @@ def to_utc(
             f"{what} must be a datetime, an ISO-8601 string or a numpy.datetime64, "
             f"got {value!r} ({type(value).__name__})"
         )
-    if dt.tzinfo is None or dt.tzinfo.utcoffset(dt) is None:
+    try:
+        offset = None if dt.tzinfo is None else dt.tzinfo.utcoffset(dt)
+        # dateutil's lenient parser accepts offsets of a day or more; datetime does not.
+        bad_offset = offset is not None and abs(offset) >= timedelta(hours=24)
+    except ValueError:
+        bad_offset = True
+    if bad_offset:
+        raise ValidationError(
+            f"{what} {value!r} has an invalid time zone offset (it must be under 24 hours)"
+        )
+    if offset is None:
         if tz is None:
             raise ValidationError(f"{what} {value!r} has no time zone; {_NAIVE_HELP}")
         dt = dt.replace(tzinfo=_zone(tz))

@@ -1,34 +1,41 @@
 """The EventLog: the one internal form of event data that every engine reads.
 
-Readers turn records, dicts (and, later, files and frames) into an EventLog; engines only
-read it. Events are de-duplicated and sorted into a canonical order, so the same events in
-any input order give the same columns, bit for bit. Entity tables are sorted by id.
+Readers turn records, dicts, numpy columns, Arrow tables and Parquet files into an EventLog;
+engines only read it. Every loader fills the same compact columns: events de-duplicated and
+sorted into a canonical order that depends on their content only, so the same events in any
+input order, chunking or format give the same columns, bit for bit. Entity tables are
+sorted by id; properties and event ids are dictionary-encoded.
 """
 
 from __future__ import annotations
 
-import json
+import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from types import MappingProxyType
 from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 
+from pqlkit import _columns as col
+from pqlkit._columns import canonical, id_key
 from pqlkit._time import from_micros, to_micros
-from pqlkit.errors import PqlkitTypeError, RejectedRowError, ValidationError
+from pqlkit.errors import PqlkitError, PqlkitTypeError, RejectedRowError, ValidationError
 from pqlkit.records import (
     Account,
     EntityId,
     Event,
     FieldError,
     User,
+    check_not_future,
     check_timestamp,
+    future_limit,
+    is_nat,
 )
 from pqlkit.report import LoadReport
 
-__all__ = ["NO_TIME", "EventLog"]
+__all__ = ["NO_TIME", "EventLog", "PropColumn", "canonical", "id_key"]
 
 #: Sentinel in int64 time columns for "no timestamp" (a user without ``created_at``).
 NO_TIME: Final = np.iinfo(np.int64).min
@@ -36,45 +43,75 @@ _EVENT_FIELDS: Final = frozenset({"name", "timestamp", "user_id", "account_id", 
                                   "event_id"})
 _USER_FIELDS: Final = frozenset({"user_id", "account_id", "traits", "created_at"})
 _ACCOUNT_FIELDS: Final = frozenset({"account_id", "traits", "created_at"})
+_EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
 
+Array = npt.NDArray[Any]
 Int64Array = npt.NDArray[np.int64]
-ObjArray = npt.NDArray[np.object_]
-
-# A normalised event: (ts_us, name, user_id, account_id, event_id, properties, source).
-_Row = tuple[int, str, EntityId | None, EntityId | None, EntityId | None, Mapping[str, Any],
-             int | str]
-
-
-def id_key(value: EntityId | None) -> tuple[int, Any]:
-    """A sort key that orders ids of mixed types (None, then ints, then strings)."""
-    if value is None:
-        return (0, 0)
-    if isinstance(value, int):
-        return (1, value)
-    return (2, value)
+Int32Array = npt.NDArray[np.int32]
+BoolArray = npt.NDArray[np.bool_]
+# An entity table row: (id, account_id, created µs or NO_TIME, traits, source).
+_EntityRow = tuple[EntityId, EntityId | None, int, Mapping[str, Any], int | str]
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
+class PropColumn:
+    """One dictionary-encoded event column: a code per event into its distinct values.
+
+    ``codes`` is an int32 array with one entry per event, ``-1`` where the event lacks the
+    value. ``values`` holds the distinct present values in a canonical order: a typed array
+    (int64, float64, bool or str) when they are all of one kind, else an object array of
+    the Python values (tuples and mappings included). ``True``, ``1`` and ``1.0`` are
+    distinct values. Engines can evaluate a predicate once per distinct value and gather
+    the result with ``codes``.
+
+    >>> log = EventLog.from_records([
+    ...     {"name": "a", "timestamp": "2026-05-01T09:00:00Z", "user_id": "u", "properties": {"n": 2}},
+    ...     {"name": "b", "timestamp": "2026-05-02T09:00:00Z", "user_id": "u"},
+    ... ])
+    >>> col = log.props["n"]
+    >>> col.codes.tolist(), col.values.tolist(), col[0], col[1], len(col)
+    ([0, -1], [2], 2, None, 2)
+    """
+
+    __slots__ = ("codes", "values")
+
+    def __init__(self, codes: Int32Array, values: Array) -> None:
+        self.codes = codes
+        self.values = values
+
+    def __len__(self) -> int:
+        return int(self.codes.shape[0])
+
+    def __getitem__(self, i: int) -> Any:
+        code = int(self.codes[i])
+        if code < 0:
+            return None
+        return _python(self.values, code)
+
+    def python_values(self) -> list[Any]:
+        """The distinct values as Python objects (str, int, float, bool, tuple, mapping)."""
+        if self.values.dtype.kind == "S":
+            return [bytes(v).decode("utf-8") for v in self.values]
+        out: list[Any] = self.values.tolist()
+        return out
+
+    def tolist(self) -> list[Any]:
+        """One Python value per event (None where absent)."""
+        values = [*self.python_values(), None]
+        return [values[c] for c in self.codes.tolist()]
+
+    def __repr__(self) -> str:
+        return (f"PropColumn({len(self)} events, {len(self.values)} distinct values, "
+                f"dtype={self.values.dtype})")
 
 
-def canonical(mapping: Mapping[str, Any]) -> str:
-    """A canonical text of a mapping, used to order rows that tie on everything else."""
-    return json.dumps(_plain(mapping), sort_keys=True, separators=(",", ":"), default=repr)
-
-
-def _order_key(row: _Row) -> tuple[Any, ...]:
-    return (row[0], row[1], canonical(row[5]), id_key(row[2]), id_key(row[3]), id_key(row[4]))
-
-
-def _same_payload(a: _Row, b: _Row) -> bool:
-    return a[:5] == b[:5] and dict(a[5]) == dict(b[5])
+def _python(values: Array, code: int) -> Any:
+    v = values[code]
+    kind = values.dtype.kind
+    if kind == "O":
+        return v
+    if kind == "S":
+        return bytes(v).decode("utf-8")
+    return v.item()
 
 
 def _strict_fail(report: LoadReport, strict: bool) -> None:
@@ -128,24 +165,524 @@ def _entity_row(row: Any, kind: type[User] | type[Account], allowed: frozenset[s
     fields = dict(row)
     # A row without its id is missing_identity, not an attrs "missing argument" TypeError.
     fields.setdefault(f"{kind.__name__.lower()}_id", None)
-    if fields.get("created_at") is not None and tz is not None:
-        fields["created_at"] = check_timestamp(fields["created_at"], "created_at", tz=tz)
+    created = fields.get("created_at")
+    if created is not None and not is_nat(created) and tz is not None:
+        fields["created_at"] = check_timestamp(created, "created_at", tz=tz)
     return kind(**fields)
+
+
+def _internal(what: str) -> PqlkitError:
+    return PqlkitError(
+        f"internal error: {what}; please report it with the data that caused it"
+    )
+
+
+class _Events:
+    """Valid event rows of a load, before de-duplication and ordering.
+
+    Name, user and account codes point into first-seen value lists; property codes are
+    already canonical (sorted values).
+    """
+
+    __slots__ = ("account", "account_lut", "account_vals", "eids", "name", "names", "prefix",
+                 "prefixes", "props", "src", "ts", "user", "user_lut", "user_vals")
+
+    def __init__(self) -> None:
+        self.ts: Int64Array = np.zeros(0, dtype=np.int64)
+        self.name: Int32Array = np.zeros(0, dtype=np.int32)
+        self.names: list[str] = []
+        self.user: Int32Array = np.zeros(0, dtype=np.int32)
+        self.user_vals: list[EntityId] = []
+        self.account: Int32Array = np.zeros(0, dtype=np.int32)
+        self.account_vals: list[EntityId] = []
+        # Where the user/account codes are pending codes (see _columns._CodeEncoder.finish):
+        # the array mapping them to indices into user_vals / account_vals.
+        self.user_lut: Int32Array | None = None
+        self.account_lut: Int32Array | None = None
+        self.props: dict[str, tuple[Int32Array, Array | list[Any]]] = {}
+        self.eids: col.Eids | None = None
+        self.src: Int64Array | None = None  # input positions; None when 0..n-1
+        self.prefix: Int32Array | None = None  # codes into prefixes ("2:" for EventLog.concat)
+        self.prefixes: list[str] = []
+
+
+Chunks = Iterable[tuple[int, int, dict[str, Any]]]
+
+
+def _load_events(n: int, chunks: Chunks, *, fields: set[str], prop_keys: Sequence[str],
+                 tz: str | tzinfo | None, epoch_unit: str | None, strict: bool,
+                 report: LoadReport, count_input: bool = True) -> _Events:
+    """Encode chunks of event columns; reject (and report) the rows that fail the checks."""
+    if count_input:
+        report.add_input("events", n)
+    ts = np.zeros(n, dtype=np.int64)
+    name = np.zeros(n, dtype=np.int32)
+    user = np.full(n, -1, dtype=np.int32)
+    account = np.full(n, -1, dtype=np.int32)
+    valid = np.ones(n, dtype=np.bool_)
+    times = col.TimeEncoder("timestamp", tz=tz, epoch_unit=epoch_unit)
+    names = col.NameEncoder()
+    users = col.IdEncoder("user_id")
+    accounts = col.IdEncoder("account_id")
+    eids = col.EidEncoder(n) if "event_id" in fields else None
+    props = {key: col.PropEncoder(key, n) for key in prop_keys}
+    for lo, hi, cols in chunks:
+        ts[lo:hi], bad = times.feed(col.to_piece(cols["timestamp"]))
+        name[lo:hi], b = names.feed(col.to_piece(cols["name"]))
+        bad |= b
+        if "user_id" in cols:
+            user[lo:hi], b = users.feed(col.to_piece(cols["user_id"]))
+            bad |= b
+        if "account_id" in cols:
+            account[lo:hi], b = accounts.feed(col.to_piece(cols["account_id"]))
+            bad |= b
+        if eids is not None:
+            raw = cols.get("event_id")
+            got = eids.feed(lo, hi, None if raw is None else col.to_piece(raw))
+            if got is not None:
+                bad |= got
+        chunk_props = cols.get("properties", {})
+        for key, enc in props.items():
+            raw = chunk_props.get(key)
+            got = enc.feed(lo, hi, None if raw is None else col.to_piece(raw))
+            if got is not None:
+                bad |= got
+        # -1 is missing; codes below it are pending ones (see _CodeEncoder.finish).
+        bad |= (user[lo:hi] == -1) & (account[lo:hi] == -1)
+        if bad.any():
+            valid[lo:hi] = ~bad
+            for i in np.flatnonzero(bad).tolist():
+                _reject_event(cols, i, lo + i, tz, epoch_unit, report, strict)
+    keep = None if valid.all() else valid
+    ev = _Events()
+    if keep is None:
+        ev.ts, ev.name, ev.user, ev.account = ts, name, user, account
+    else:
+        ev.ts, ev.name, ev.user, ev.account = ts[keep], name[keep], user[keep], account[keep]
+        ev.src = np.flatnonzero(keep).astype(np.int64)
+    del ts, name, user, account
+    ev.user_lut, ev.account_lut = users.finish(), accounts.finish()
+    ev.names, ev.user_vals, ev.account_vals = names.values, users.values, accounts.values
+    ev.eids = None if eids is None else eids.finish(keep)
+    for key, prop in props.items():
+        encoded = prop.finish(keep)
+        if encoded is not None:
+            ev.props[key] = encoded
+    return ev
+
+
+def _raw_row(cols: Mapping[str, Any], i: int) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for field in ("name", "timestamp", "user_id", "account_id", "event_id"):
+        if field in cols:
+            row[field] = col.raw_value(cols[field], i)
+    props = {}
+    for key, raw in cols.get("properties", {}).items():
+        value = col.raw_value(raw, i)
+        if value is not None:
+            props[key] = value
+    row["properties"] = props
+    return row
+
+
+def _reject_event(cols: Mapping[str, Any], i: int, source: int, tz: str | tzinfo | None,
+                  epoch_unit: str | None, report: LoadReport, strict: bool) -> None:
+    # The vectorised checks found the row bad; the record path says why, word for word.
+    row = _raw_row(cols, i)
+    try:
+        _event_row(row, tz, epoch_unit)
+    except (FieldError, ValidationError, TypeError) as exc:
+        report.reject("events", source, getattr(exc, "reason", "invalid_record"), str(exc), row)
+        _strict_fail(report, strict)
+        return
+    raise _internal(f"events[{source}] failed a column check but passes as a record: {row!r}")
+
+
+def _column_input(value: Any, label: str) -> Any:
+    """A column argument as a numpy array, a masked array or an Arrow array."""
+    if isinstance(value, np.ndarray):
+        if value.ndim != 1:
+            raise ValidationError(
+                f"{label} must be a 1-D column, got an array of shape {value.shape}"
+            )
+        return value
+    if col.is_arrow(value):
+        if not hasattr(value, "type"):
+            raise PqlkitTypeError(
+                f"{label} must be a column (a pyarrow Array or ChunkedArray), got "
+                f"{type(value).__name__}"
+            )
+        return value
+    if value is None or isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__len__"):
+        raise PqlkitTypeError(
+            f"{label} must be a column (a numpy array, a pyarrow array or a sequence), got "
+            f"{type(value).__name__}"
+        )
+    if hasattr(value, "__array__") and not isinstance(value, (list, tuple)):
+        return _column_input(np.asarray(value), label)
+    return col.object_array(list(value))
+
+
+def _columns_length(columns: Mapping[str, Any], where: str) -> int:
+    lengths = {label: len(c) for label, c in columns.items()}
+    if len(set(lengths.values())) > 1:
+        listed = ", ".join(f"{label} has {k}" for label, k in lengths.items())
+        raise ValidationError(
+            f"{where}: every column must have the same number of rows; {listed}"
+        )
+    return next(iter(lengths.values()), 0)
+
+
+def _slices(columns: Mapping[str, Any], props: Mapping[str, Any], n: int) -> Chunks:
+    for lo in range(0, n, col.CHUNK):
+        hi = min(lo + col.CHUNK, n)
+        chunk = {f: col.slice_raw(c, lo, hi) for f, c in columns.items()}
+        chunk["properties"] = {k: col.slice_raw(c, lo, hi) for k, c in props.items()}
+        yield lo, hi, chunk
+
+
+def _entity_rows_from_records(records: list[tuple[Any, int | str]]) -> list[_EntityRow]:
+    out: list[_EntityRow] = []
+    for rec, src in records:
+        created = NO_TIME if rec.created_at is None else to_micros(rec.created_at)
+        out.append((rec.user_id if isinstance(rec, User) else rec.account_id,
+                    rec.account_id if isinstance(rec, User) else None,
+                    created, rec.traits, src))
+    return out
+
+
+def _entity_columns(data: Mapping[str, Any], kind: type[User] | type[Account], table: str,
+                    report: LoadReport, strict: bool, tz: str | tzinfo | None
+                    ) -> list[_EntityRow]:
+    """Users or accounts given as columns: vectorised checks, records only for rejections."""
+    id_field = f"{kind.__name__.lower()}_id"
+    where = f"{table}="
+    rest = dict(data)
+    if id_field not in rest:
+        raise ValidationError(
+            f"{where}: the columns must include {id_field!r}; got "
+            f"{', '.join(map(repr, rest)) or 'none'}"
+        )
+    columns: dict[str, Any] = {id_field: _column_input(rest.pop(id_field), f"{table}[{id_field!r}]")}
+    if kind is User and "account_id" in rest:
+        columns["account_id"] = _column_input(rest.pop("account_id"), f"{table}['account_id']")
+    if "created_at" in rest:
+        columns["created_at"] = _column_input(rest.pop("created_at"), f"{table}['created_at']")
+    nested = rest.pop("traits", None)
+    trait_cols: dict[str, Any] = {}
+    if nested is not None:
+        if not isinstance(nested, Mapping):
+            raise PqlkitTypeError(
+                f"{where}: 'traits' must be a mapping of trait name to column, got "
+                f"{type(nested).__name__}"
+            )
+        trait_cols.update(nested)
+    # Every other column is a trait (the flat layout of a dataframe or an Arrow table).
+    trait_cols.update(rest)
+    for key in trait_cols:
+        if not isinstance(key, str) or not key:
+            raise PqlkitTypeError(f"{where}: trait names must be non-empty strings, got {key!r}")
+    traits_in = {k: _column_input(v, f"{table} trait {k!r}") for k, v in trait_cols.items()}
+    n = _columns_length({**columns, **{f"traits[{k!r}]": v for k, v in traits_in.items()}},
+                        where)
+    report.add_input(table, n)
+    out: list[_EntityRow] = []
+    ids = col.IdEncoder(id_field, required=True)
+    accounts = col.IdEncoder("account_id")
+    created = col.TimeEncoder("created_at", tz=tz, epoch_unit=None, optional=True)
+    traits = {k: col.PropEncoder(k, n, field="traits") for k in traits_in}
+    id_codes = np.zeros(n, dtype=np.int32)
+    acc_codes = np.full(n, -1, dtype=np.int32)
+    created_us = np.full(n, NO_TIME, dtype=np.int64)
+    valid = np.ones(n, dtype=np.bool_)
+    allowed = _USER_FIELDS if kind is User else _ACCOUNT_FIELDS
+    for lo, hi, chunk in _slices(columns, traits_in, n):
+        id_codes[lo:hi], bad = ids.feed(col.to_piece(chunk[id_field]))
+        if "account_id" in chunk:
+            acc_codes[lo:hi], b = accounts.feed(col.to_piece(chunk["account_id"]))
+            bad |= b
+        if "created_at" in chunk:
+            created_us[lo:hi], b = created.feed(col.to_piece(chunk["created_at"]))
+            bad |= b
+        for key, enc in traits.items():
+            got = enc.feed(lo, hi, col.to_piece(chunk["properties"][key]))
+            if got is not None:
+                bad |= got
+        for i in np.flatnonzero(bad).tolist():
+            valid[lo + i] = False
+            row: dict[str, Any] = {f: col.raw_value(chunk[f], i) for f in chunk
+                                   if f != "properties"}
+            row["traits"] = {k: v for k, c in chunk["properties"].items()
+                             if (v := col.raw_value(c, i)) is not None}
+            try:
+                _entity_row(row, kind, allowed, tz)
+            except (FieldError, ValidationError, TypeError) as exc:
+                report.reject(table, lo + i, getattr(exc, "reason", "invalid_record"),
+                              str(exc), row)
+                _strict_fail(report, strict)
+                continue
+            raise _internal(f"{table}[{lo + i}] failed a column check but passes as a record")
+    rows = np.flatnonzero(valid)
+    for id_enc, id_col in ((ids, id_codes), (accounts, acc_codes)):
+        lut = id_enc.finish()
+        if lut is not None:
+            id_col[:] = lut[id_col]
+    id_values = col.object_array([*ids.values, None])
+    acc_values = col.object_array([*accounts.values, None])
+    finished = {k: trait.finish(None) for k, trait in traits.items()}
+    trait_lists: list[tuple[str, list[int], list[Any]]] = []
+    for key, trait_col in finished.items():
+        if trait_col is not None:
+            trait_codes, values = trait_col
+            py = values if isinstance(values, list) else values.tolist()
+            trait_lists.append((key, trait_codes[rows].tolist(), py))
+    row_ids = id_values[id_codes[rows]].tolist()
+    row_accounts = acc_values[acc_codes[rows]].tolist()
+    row_created = created_us[rows].tolist()
+    for j, i in enumerate(rows.tolist()):
+        mapping = {key: values[codes[j]] for key, codes, values in trait_lists if codes[j] >= 0}
+        out.append((row_ids[j], row_accounts[j], row_created[j],
+                    MappingProxyType(mapping) if mapping else _EMPTY, i))
+    return out
+
+
+def _entities(data: Any, kind: type[User] | type[Account], table: str, report: LoadReport,
+              strict: bool, tz: str | tzinfo | None, *, columns_ok: bool) -> list[_EntityRow]:
+    """Users or accounts as records, dicts, a mapping of columns or an Arrow table."""
+    if data is None:
+        return []
+    if columns_ok and col.is_arrow(data):
+        from pqlkit._arrow import table_columns, to_table
+
+        data = table_columns(to_table(data, f"{table}="))
+    if columns_ok and isinstance(data, Mapping):
+        return _entity_columns(data, kind, table, report, strict, tz)
+    allowed = _USER_FIELDS if kind is User else _ACCOUNT_FIELDS
+    return _entity_rows_from_records(
+        EventLog._load_entities(data, table, kind, allowed, report, strict, tz)
+    )
+
+
+def _rank(order: Sequence[int]) -> Int32Array:
+    """The inverse of a permutation, with one extra slot so code -1 maps to -1."""
+    rank = np.empty(len(order) + 1, dtype=np.int32)
+    rank[np.asarray(order, dtype=np.int64)] = np.arange(len(order), dtype=np.int32)
+    rank[-1] = -1
+    return rank
+
+
+def _sorted_ids(ids: set[EntityId]) -> list[EntityId]:
+    """Ids in :func:`id_key` order (ints, then strings), without a Python key when uniform."""
+    types = {type(v) for v in ids}
+    if len(types) <= 1:
+        return sorted(ids)
+    return sorted(ids, key=id_key)
+
+
+def _remap(codes: Int32Array, lut: Int32Array) -> Int32Array:
+    """``lut[codes]`` written back into ``codes``, a chunk at a time (no full-size copy)."""
+    for lo in range(0, len(codes), col.CHUNK):
+        part = codes[lo:lo + col.CHUNK]
+        part[...] = lut[part]
+    return codes
+
+
+def _pack(keys: Sequence[tuple[Array, int]]) -> list[npt.NDArray[np.uint64]]:
+    """Pack non-negative keys (array, max value), most significant first, into uint64 words."""
+    words: list[npt.NDArray[np.uint64]] = []
+    used = 0
+    for arr, top in keys:
+        bits = max(int(top).bit_length(), 1)
+        a = arr.astype(np.uint64)
+        if words and used + bits <= 64:
+            words[-1] = (words[-1] << np.uint64(bits)) | a
+            used += bits
+        else:
+            words.append(a)
+            used = bits
+    return words
+
+
+def _lexsort(words: Sequence[Array]) -> Int64Array:
+    if len(words) == 1:
+        out: Int64Array = np.argsort(words[0], kind="stable")
+        return out
+    out = np.lexsort(list(words)[::-1])
+    return out
+
+
+class _Rows:
+    """The event columns while a load is finished: filtered, re-coded and sorted in place."""
+
+    def __init__(self, ev: _Events, name: Int32Array, user: Int32Array, account: Int32Array,
+                 prop_keys: list[str]) -> None:
+        self.ts = ev.ts
+        self.name = name
+        self.user = user
+        self.account = account
+        self.prop_keys = prop_keys
+        self.prop_codes = [ev.props[k][0] for k in prop_keys]
+        self.prop_values = [ev.props[k][1] for k in prop_keys]
+        self.eids = ev.eids
+        # Input position of row i: i + delta[i] (None: i itself). Rows move only within
+        # runs of equal timestamps, so the deltas are small and stored narrow.
+        self.delta = None if ev.src is None else _deltas(ev.src)
+        self.prefix = ev.prefix
+        self.prefixes = ev.prefixes
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def source(self, i: int) -> int | str:
+        row = i if self.delta is None else i + int(self.delta[i])
+        return row if self.prefix is None else f"{self.prefixes[int(self.prefix[i])]}{row}"
+
+    def take(self, rows: Int64Array) -> None:
+        """Keep ``rows``, in that order (a gather of every column, one at a time)."""
+        self.ts = self.ts[rows]
+        self.name = self.name[rows]
+        self.user = self.user[rows]
+        self.account = self.account[rows]
+        self.prop_codes = [c[rows] for c in self.prop_codes]
+        if self.eids is not None:
+            self.eids = self.eids.take(rows)
+        positions = rows if self.delta is None else rows + self.delta[rows]
+        self.delta = _deltas(positions)
+        if self.prefix is not None:
+            self.prefix = self.prefix[rows]
+
+    def move(self, rows: Int64Array, new: Int64Array) -> None:
+        """Put the rows now at ``new`` at positions ``rows`` (one run of ties, in place)."""
+        for arr in (self.name, self.user, self.account, *self.prop_codes):
+            arr[rows] = arr[new]
+        if self.eids is not None:
+            self.eids.values[rows] = self.eids.values[new]
+            self.eids.present[rows] = self.eids.present[new]
+        moved = new - rows
+        if self.delta is not None:
+            moved += self.delta[new]
+        self.delta = _fit(self.delta, moved, len(self.ts))
+        self.delta[rows] = moved
+        if self.prefix is not None:
+            self.prefix[rows] = self.prefix[new]
+
+    def sort(self, n_names: int, n_users: int, n_accounts: int) -> None:
+        """Sort into the canonical order: a total order on event content (time, name,
+        properties, user, account, event id), so equal content gives equal columns.
+
+        Input in time order (the usual export) is not gathered at all: only runs of equal
+        timestamps are sorted further, a block at a time, on keys packed into 64-bit words.
+        """
+        n = len(self.ts)
+        if n < 2:
+            return
+        if not bool(np.all(self.ts[1:] >= self.ts[:-1])):
+            self.take(np.argsort(self.ts, kind="stable"))
+        tie = self.ts[1:] == self.ts[:-1]
+        if not tie.any():
+            return
+        lo = 0
+        while lo < n:
+            hi = min(lo + col.CHUNK, n)
+            if hi < n and tie[hi - 1]:
+                ends = np.flatnonzero(~tie[hi - 1:])
+                hi = n if not len(ends) else hi + int(ends[0])
+            self._sort_ties(lo, hi, tie[lo:hi - 1], n_names, n_users, n_accounts)
+            lo = hi
+
+    def _sort_ties(self, lo: int, hi: int, tie: BoolArray, n_names: int, n_users: int,
+                   n_accounts: int) -> None:
+        m = hi - lo
+        in_run = np.zeros(m, dtype=np.bool_)
+        in_run[1:] = tie
+        in_run[:-1] |= tie
+        pos = np.flatnonzero(in_run)
+        if not len(pos):
+            return
+        start = np.ones(m, dtype=np.bool_)
+        start[1:] = ~tie
+        run = np.cumsum(start)[pos]
+        rows = lo + pos
+        keys: list[tuple[Array, int]] = [(run, int(run[-1])),
+                                         (self.name[rows], max(n_names - 1, 0))]
+        keys += [(c[rows] + 1, len(v)) for c, v in zip(self.prop_codes, self.prop_values,
+                                                       strict=True)]
+        keys += [(self.user[rows] + 1, n_users), (self.account[rows] + 1, n_accounts)]
+        words = _pack(keys)
+        sub = _lexsort(words)
+        new = rows[sub]
+        if self.eids is not None and self.eids.present[rows].any():
+            words = [w[sub] for w in words]
+            full = np.ones(len(new) - 1, dtype=np.bool_)
+            for w in words:
+                full &= w[1:] == w[:-1]
+            if full.any():
+                # Events equal in everything but their id: order them by id.
+                fstart = np.ones(len(new), dtype=np.bool_)
+                fstart[1:] = ~full
+                in_f = np.zeros(len(new), dtype=np.bool_)
+                in_f[1:] = full
+                in_f[:-1] |= full
+                fpos = np.flatnonzero(in_f)
+                frows = new[fpos]
+                rank = self.eids.ranks(frows)
+                new[fpos] = frows[np.lexsort((rank, np.cumsum(fstart)[fpos]))]
+        if not np.array_equal(new, rows):
+            self.move(rows, new)
+
+
+def _narrow(lo: int, hi: int) -> type[np.signedinteger[Any]]:
+    for dtype in (np.int8, np.int16, np.int32):
+        info = np.iinfo(dtype)
+        if info.min <= lo and hi <= info.max:
+            return dtype
+    return np.int64
+
+
+def _deltas(positions: Array) -> Array | None:
+    """``positions - arange`` in the narrowest signed type, or None when all are zero."""
+    n = len(positions)
+    lo = hi = 0
+    for start in range(0, n, col.CHUNK):
+        d = positions[start:start + col.CHUNK] - np.arange(start, min(start + col.CHUNK, n))
+        lo, hi = min(lo, int(d.min())), max(hi, int(d.max()))
+    if lo == hi == 0:
+        return None
+    out = np.empty(n, dtype=_narrow(lo, hi))
+    for start in range(0, n, col.CHUNK):
+        stop = min(start + col.CHUNK, n)
+        out[start:stop] = positions[start:stop] - np.arange(start, stop)
+    return out
+
+
+def _fit(delta: Array | None, values: Array, n: int) -> Array:
+    """``delta`` (zeros when None) widened, if need be, to hold ``values`` too."""
+    lo, hi = (int(values.min()), int(values.max())) if len(values) else (0, 0)
+    if delta is not None:
+        info = np.iinfo(delta.dtype)
+        if info.min <= lo and hi <= info.max:
+            return delta
+        return delta.astype(_narrow(min(lo, int(info.min)), max(hi, int(info.max))))
+    return np.zeros(n, dtype=_narrow(lo, hi))
 
 
 class EventLog:
     """Sorted, de-duplicated, integer-coded event columns plus the user and account tables.
 
-    Build one with :meth:`from_records` (or :meth:`concat` of several). Columns, in the
-    canonical event order:
+    Build one with :meth:`from_records`, :meth:`from_columns`, :meth:`from_arrow`,
+    :meth:`from_parquet` or :meth:`concat`; the same events give the same log whichever
+    way they arrive. Columns, in the canonical event order (read-only numpy arrays):
 
     - ``ts``: int64 microseconds since the epoch (UTC)
-    - ``name_code``: int32 index into ``names`` (sorted event names)
-    - ``user``: int64 index into ``user_ids`` (-1 when the event names no user)
-    - ``account``: int64 index into ``account_ids`` of the account the event *names* (-1)
+    - ``name_code``: index into ``names`` (sorted event names), in the narrowest signed
+      integer type that holds it (int8 for up to 127 names; never wider than int32)
+    - ``user``: int32 index into ``user_ids`` (-1 when the event names no user)
+    - ``account``: int32 index into ``account_ids`` of the account the event *names* (-1)
     - ``owner_account``: the account the event belongs to: the one it names, else its
       user's account in the users table (-1)
-    - ``props``: one object column per property key (``None`` where absent)
+    - ``props``: one :class:`PropColumn` per property key
+    - ``event_id``: a :class:`PropColumn` of the event ids (string ids held as UTF-8
+      bytes, to keep millions of them compact)
 
     >>> log = EventLog.from_records([
     ...     {"name": "signup", "timestamp": "2026-05-01T09:00:00Z", "user_id": "u1"},
@@ -156,30 +693,34 @@ class EventLog:
     """
 
     ts: Int64Array
-    name_code: npt.NDArray[np.int32]
+    name_code: npt.NDArray[np.signedinteger[Any]]
     names: tuple[str, ...]
-    user: Int64Array
-    account: Int64Array
-    owner_account: Int64Array
-    event_id: ObjArray
-    props: dict[str, ObjArray]
+    user: Int32Array
+    account: Int32Array
+    owner_account: Int32Array
+    event_id: PropColumn
+    props: dict[str, PropColumn]
     user_ids: tuple[EntityId, ...]
-    user_account: Int64Array
+    user_account: Int32Array
     user_created: Int64Array
-    user_in_table: npt.NDArray[np.bool_]
+    user_in_table: BoolArray
     user_traits: tuple[Mapping[str, Any], ...]
     account_ids: tuple[EntityId, ...]
     account_created: Int64Array
-    account_in_table: npt.NDArray[np.bool_]
+    account_in_table: BoolArray
     account_traits: tuple[Mapping[str, Any], ...]
     report: LoadReport
     _user_index: dict[EntityId, int]
     _account_index: dict[EntityId, int]
-    _sources: list[int | str]
+    _src: Array | None  # input row of event i: i + _src[i]
+    _src_prefix: Int32Array | None
+    _prefixes: tuple[str, ...]
+    _csr: dict[str, tuple[Array, Int64Array]]
 
     def __init__(self) -> None:  # pragma: no cover - built by the constructors below
         raise PqlkitTypeError(
-            "build an EventLog with EventLog.from_records(...) or EventLog.concat(...)"
+            "build an EventLog with EventLog.from_records(...), from_columns(...), "
+            "from_arrow(...), from_parquet(...) or EventLog.concat(...)"
         )
 
     # -- construction -------------------------------------------------------------------
@@ -194,6 +735,8 @@ class EventLog:
         strict: bool = False,
         tz: str | tzinfo | None = None,
         epoch_unit: str | None = None,
+        future_tolerance: str | timedelta | None = None,
+        now: datetime | str | None = None,
     ) -> EventLog:
         """Load events (and optionally users and accounts) from records or dicts.
 
@@ -207,36 +750,296 @@ class EventLog:
                 naive timestamp is rejected.
             epoch_unit: read bare numbers in ``timestamp`` as epoch values in this unit
                 (``"s"``, ``"ms"``, ``"us"`` or ``"ns"``); without it they are rejected.
+            future_tolerance: reject (as ``future_timestamp``) events later than ``now``
+                plus this duration (``"1d"``, a ``timedelta``): a client clock that is wrong.
+                Off by default.
+            now: the moment ``future_tolerance`` counts from; the wall clock at load time
+                when not given.
 
         Rows that fail validation are not kept: each is listed on ``log.report`` with its
         reason and position, so ``input = kept + duplicates + rejected`` always holds.
+
+        >>> log = EventLog.from_records(
+        ...     [{"name": "signup", "timestamp": "2026-05-01T09:00:00Z", "user_id": "u1"},
+        ...      {"name": "", "timestamp": "2026-05-01T09:00:00Z", "user_id": "u1"}],
+        ...     users=[{"user_id": "u1", "account_id": "a1"}],
+        ... )
+        >>> len(log), log.report.by_reason()
+        (1, {'missing_name': 1})
         """
         if isinstance(events, (str, bytes, Mapping)):
             raise PqlkitTypeError(
                 f"events must be an iterable of Event records or dicts, got {type(events).__name__}"
             )
         report = LoadReport()
-        rows: list[_Row] = []
+        limit = future_limit(future_tolerance, now)
         report.add_input("events", 0)
+        ts: list[int] = []
+        names: list[str] = []
+        user_ids: list[EntityId | None] = []
+        account_ids: list[EntityId | None] = []
+        event_ids: list[EntityId | None] = []
+        props: list[Mapping[str, Any]] = []
+        src: list[int] = []
         for i, raw in enumerate(events):
             report.add_input("events")
             try:
                 ev = _event_row(raw, tz, epoch_unit)
+                check_not_future(to_micros(ev.timestamp), limit)
             except (FieldError, ValidationError, TypeError) as exc:
                 reason = getattr(exc, "reason", "invalid_record")
                 report.reject("events", i, reason, str(exc), raw)
                 _strict_fail(report, strict)
                 continue
-            # A None property is an absent one (as log.properties(i) reads it), so that
-            # dedup, order and columns do not depend on how a row spelled "missing".
-            props = MappingProxyType({k: v for k, v in ev.properties.items() if v is not None})
-            rows.append((to_micros(ev.timestamp), ev.name, ev.user_id, ev.account_id,
-                         ev.event_id, props, i))
-        user_rows = cls._load_entities(users, "users", User, _USER_FIELDS, report, strict, tz)
-        account_rows = cls._load_entities(
-            accounts, "accounts", Account, _ACCOUNT_FIELDS, report, strict, tz
-        )
-        return cls._build(rows, user_rows, account_rows, report, strict)
+            ts.append(to_micros(ev.timestamp))
+            names.append(ev.name)
+            user_ids.append(ev.user_id)
+            account_ids.append(ev.account_id)
+            event_ids.append(ev.event_id)
+            props.append(ev.properties)
+            src.append(i)
+        n = len(ts)
+        # A None property is an absent one (as log.properties(i) reads it), so that
+        # dedup, order and columns do not depend on how a row spelled "missing".
+        keys = sorted({k for p in props for k, v in p.items() if v is not None})
+        chunk: dict[str, Any] = {
+            "timestamp": np.array(ts, dtype=np.int64).view("datetime64[us]"),
+            "name": col.factorize_objects(names),
+            "user_id": col.factorize_objects(user_ids),
+            "account_id": col.factorize_objects(account_ids),
+            "event_id": col.Objects(col.object_array(event_ids)),
+            "properties": {k: col.factorize_objects([p.get(k) for p in props]) for k in keys},
+        }
+        ev_cols = _load_events(n, [(0, n, chunk)] if n else [], fields=set(_EVENT_FIELDS),
+                               prop_keys=keys, tz=None, epoch_unit=None, strict=strict,
+                               report=report, count_input=False)
+        ev_cols.src = np.array(src, dtype=np.int64)[
+            ev_cols.src if ev_cols.src is not None else slice(None)]
+        user_rows = _entities(users, User, "users", report, strict, tz, columns_ok=False)
+        account_rows = _entities(accounts, Account, "accounts", report, strict, tz,
+                                 columns_ok=False)
+        return cls._finish(ev_cols, user_rows, account_rows, report, strict)
+
+    @classmethod
+    def from_columns(
+        cls,
+        *,
+        user_id: Any,
+        name: Any,
+        timestamp: Any,
+        account_id: Any = None,
+        event_id: Any = None,
+        properties: Mapping[str, Any] | None = None,
+        users: Any = None,
+        accounts: Any = None,
+        strict: bool = False,
+        tz: str | tzinfo | None = None,
+        epoch_unit: str | None = None,
+    ) -> EventLog:
+        """Load events from columns: numpy arrays, pyarrow arrays or plain sequences.
+
+        Nothing is done per row in Python for typed numpy or Arrow columns; values are
+        checked once per distinct value. Rows the record path would reject are rejected
+        here with the same reason and message, their row position as ``source``.
+
+        Args:
+            user_id: user ids (str or int; None, an empty string or a masked entry for
+                none), or None when no event names a user.
+            name: event names.
+            timestamp: ``datetime64`` values (any unit, read as UTC), aware datetimes,
+                ISO-8601 strings with a zone, or numbers with ``epoch_unit``.
+            account_id: account ids, or None.
+            event_id: event ids (str or int) used to drop duplicates, or None.
+            properties: property name -> column; None, NaN-free missing entries (None,
+                masked, Arrow null) mean the event lacks the property.
+            users: :class:`~pqlkit.User` records, dicts, a pyarrow Table, or a mapping of
+                columns: ``user_id``, optional ``account_id`` and ``created_at``, and the
+                traits either under ``traits`` (a mapping of trait name -> column) or as
+                further columns. A missing trait value means the user lacks that trait.
+            accounts: the same for accounts (``account_id``, ``created_at``, traits).
+            strict: raise on the first row that would be rejected.
+            tz: the zone of naive datetimes and naive ISO strings (``datetime64`` is UTC).
+            epoch_unit: ``"s"``, ``"ms"``, ``"us"`` or ``"ns"`` for numeric timestamps.
+
+        Raises:
+            ValidationError: the columns have different lengths, or numeric timestamps
+                came without ``epoch_unit``.
+            PqlkitTypeError: a column is not a column, or has a dtype its field cannot
+                hold (float ids, datetime64 properties).
+
+        >>> import numpy as np
+        >>> log = EventLog.from_columns(
+        ...     user_id=np.array(["u1", "u2", "u1"]),
+        ...     name=np.array(["signup", "signup", "project_created"]),
+        ...     timestamp=np.array(["2026-05-01T09:00", "2026-05-01T10:00",
+        ...                         "2026-05-02T09:00"], dtype="datetime64[us]"),
+        ...     properties={"plan": ["free", None, "pro"]},
+        ...     users={"user_id": ["u1", "u2"], "account_id": ["a1", "a1"],
+        ...            "role": ["admin", "member"]},
+        ... )
+        >>> len(log), log.user_ids, log.props["plan"].tolist()
+        (3, ('u1', 'u2'), ['free', None, 'pro'])
+        """
+        columns: dict[str, Any] = {}
+        for field, value in (("user_id", user_id), ("name", name), ("timestamp", timestamp),
+                             ("account_id", account_id), ("event_id", event_id)):
+            if value is not None:
+                columns[field] = _column_input(value, field)
+        for field in ("name", "timestamp"):
+            if field not in columns:
+                raise PqlkitTypeError(f"EventLog.from_columns needs a {field} column")
+        if "user_id" not in columns and "account_id" not in columns:
+            raise PqlkitTypeError(
+                "EventLog.from_columns needs a user_id or an account_id column (or both)"
+            )
+        if properties is None:
+            properties = {}
+        if not isinstance(properties, Mapping):
+            raise PqlkitTypeError(
+                "properties must be a mapping of property name to column, got "
+                f"{type(properties).__name__}"
+            )
+        props: dict[str, Any] = {}
+        for key, value in properties.items():
+            if not isinstance(key, str) or not key:
+                raise PqlkitTypeError(f"property names must be non-empty strings, got {key!r}")
+            props[key] = _column_input(value, f"properties[{key!r}]")
+        n = _columns_length({**columns, **{f"properties[{k!r}]": v for k, v in props.items()}},
+                            "EventLog.from_columns")
+        report = LoadReport()
+        ev = _load_events(n, _slices(columns, props, n), fields=set(columns),
+                          prop_keys=list(props), tz=tz, epoch_unit=epoch_unit, strict=strict,
+                          report=report)
+        user_rows = _entities(users, User, "users", report, strict, tz, columns_ok=True)
+        account_rows = _entities(accounts, Account, "accounts", report, strict, tz,
+                                 columns_ok=True)
+        return cls._finish(ev, user_rows, account_rows, report, strict)
+
+    @classmethod
+    def from_arrow(
+        cls,
+        table: Any,
+        *,
+        user_id: str | None = "user_id",
+        name: str = "name",
+        timestamp: str = "timestamp",
+        account_id: str | None = "account_id",
+        event_id: str | None = "event_id",
+        properties: Sequence[str] | Mapping[str, str] | None = None,
+        users: Any = None,
+        accounts: Any = None,
+        strict: bool = False,
+        tz: str | tzinfo | None = None,
+        epoch_unit: str | None = None,
+    ) -> EventLog:
+        """Load events from a pyarrow Table (needs the ``arrow`` extra).
+
+        The table is read in zero-copy record batches; dictionary and string columns are
+        coded by pyarrow, numbers and timestamps viewed as numpy arrays, so no Python
+        object is made per row. Anything exposing the Arrow C stream interface (a polars
+        or DuckDB result) is accepted too.
+
+        Args:
+            table: a ``pyarrow.Table`` or ``RecordBatch``.
+            user_id: the column of user ids. It and ``account_id`` and ``event_id`` are
+                read when a column of that name exists; name another column explicitly,
+                or pass None to ignore one.
+            name: the column of event names.
+            timestamp: the column of timestamps: ``timestamp`` type (a zone-less one is
+                read as UTC, as ``datetime64`` is), ISO-8601 strings, or numbers with
+                ``epoch_unit``.
+            account_id: the column of account ids.
+            event_id: the column of event ids.
+            properties: the property columns: a list of column names, or a mapping of
+                property name -> column name. Other columns are not read.
+            users: a pyarrow Table of users (``user_id``, optional ``account_id`` and
+                ``created_at``; every other column is a trait), or anything
+                :meth:`from_columns` takes.
+            accounts: the same for accounts.
+            strict: raise on the first row that would be rejected.
+            tz: the zone of naive ISO strings.
+            epoch_unit: the unit of numeric timestamps.
+
+        >>> import pyarrow as pa
+        >>> table = pa.table({"user_id": ["u1", "u2"], "name": ["signup", "signup"],
+        ...                   "timestamp": pa.array([0, 3_600_000_000],
+        ...                                         pa.timestamp("us", tz="UTC")),
+        ...                   "plan": ["free", "pro"]})
+        >>> log = EventLog.from_arrow(table, properties=["plan"])
+        >>> len(log), log.properties(1)
+        (2, {'plan': 'pro'})
+        """
+        from pqlkit import _arrow
+
+        _arrow.pyarrow("EventLog.from_arrow")
+        data = _arrow.to_table(table, "table")
+        fields, props = _arrow.event_columns(
+            data.column_names, user_id=user_id, name=name, timestamp=timestamp,
+            account_id=account_id, event_id=event_id, properties=properties,
+            defaults=_DEFAULT_COLUMNS, where="EventLog.from_arrow")
+        n, chunks = _arrow.event_source(data, fields, props)
+        return cls._from_source(n, chunks, fields, props, users, accounts, strict, tz,
+                                epoch_unit)
+
+    @classmethod
+    def from_parquet(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        user_id: str | None = "user_id",
+        name: str = "name",
+        timestamp: str = "timestamp",
+        account_id: str | None = "account_id",
+        event_id: str | None = "event_id",
+        properties: Sequence[str] | Mapping[str, str] | None = None,
+        users: Any = None,
+        accounts: Any = None,
+        strict: bool = False,
+        tz: str | tzinfo | None = None,
+        epoch_unit: str | None = None,
+    ) -> EventLog:
+        """Load events from a Parquet file (needs the ``arrow`` extra).
+
+        Only the columns named are read, a record batch at a time, with text columns
+        taken dictionary-encoded straight from the file; peak memory is the log being
+        built plus one batch. The keywords are those of :meth:`from_arrow`; ``users`` and
+        ``accounts`` may also be paths to Parquet files.
+
+        >>> import pyarrow as pa, pyarrow.parquet as pq, tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "events.parquet")
+        >>> pq.write_table(pa.table({
+        ...     "user_id": ["u1"], "name": ["signup"],
+        ...     "timestamp": pa.array([0], pa.timestamp("us", tz="UTC"))}), path)
+        >>> EventLog.from_parquet(path).report.counts
+        {'input': 1, 'kept': 1, 'duplicates': 0, 'rejected': 0}
+        """
+        from pqlkit import _arrow
+
+        _arrow.pyarrow("EventLog.from_parquet")
+        parquet = _arrow.open_parquet(path)
+        fields, props = _arrow.event_columns(
+            parquet.schema_arrow.names, user_id=user_id, name=name, timestamp=timestamp,
+            account_id=account_id, event_id=event_id, properties=properties,
+            defaults=_DEFAULT_COLUMNS, where="EventLog.from_parquet")
+        n, chunks = _arrow.parquet_source(path, fields, props, parquet)
+        if isinstance(users, (str, os.PathLike)):
+            users = _arrow.read_table(users)
+        if isinstance(accounts, (str, os.PathLike)):
+            accounts = _arrow.read_table(accounts)
+        return cls._from_source(n, chunks, fields, props, users, accounts, strict, tz,
+                                epoch_unit)
+
+    @classmethod
+    def _from_source(cls, n: int, chunks: Chunks, fields: Mapping[str, str],
+                     props: Mapping[str, str], users: Any, accounts: Any, strict: bool,
+                     tz: str | tzinfo | None, epoch_unit: str | None) -> EventLog:
+        report = LoadReport()
+        ev = _load_events(n, chunks, fields=set(fields), prop_keys=list(props), tz=tz,
+                          epoch_unit=epoch_unit, strict=strict, report=report)
+        user_rows = _entities(users, User, "users", report, strict, tz, columns_ok=True)
+        account_rows = _entities(accounts, Account, "accounts", report, strict, tz,
+                                 columns_ok=True)
+        return cls._finish(ev, user_rows, account_rows, report, strict)
 
     @staticmethod
     def _load_entities(
@@ -271,182 +1074,320 @@ class EventLog:
         """One log holding the events and entities of several (chunks of one load).
 
         Duplicates across the logs are found as within one load; the reports add up, each
-        rejection's ``source`` prefixed with the position of its log (``"2:15"``).
+        rejection's ``source`` prefixed with the position of its log (``"2:15"``). The
+        logs' columns are joined as they are, without going back to records.
+
+        >>> a = EventLog.from_records([{"name": "x", "timestamp": "2026-05-01T09:00:00Z",
+        ...                             "user_id": "u1", "event_id": 1}])
+        >>> b = EventLog.from_records([{"name": "x", "timestamp": "2026-05-01T09:00:00Z",
+        ...                             "user_id": "u1", "event_id": 1}])
+        >>> EventLog.concat([a, b]).report.counts
+        {'input': 2, 'kept': 1, 'duplicates': 1, 'rejected': 0}
         """
         logs = list(logs)
         if not logs or not all(isinstance(log, EventLog) for log in logs):
             raise PqlkitTypeError("EventLog.concat takes a non-empty sequence of EventLogs")
         report = LoadReport.merge(log.report for log in logs)
-        # Rows already counted as kept are counted again by _build; take them back out.
-        rows: list[_Row] = []
-        users: list[tuple[Any, int | str]] = []
-        accounts: list[tuple[Any, int | str]] = []
-        for i, log in enumerate(logs):
-            for ev in log._rows():
-                rows.append((*ev[:6], f"{i}:{ev[6]}"))
-            users.extend((u, f"{i}:{k}") for k, u in enumerate(log.users()))
-            accounts.extend((a, f"{i}:{k}") for k, a in enumerate(log.accounts()))
+        # Rows already counted as kept are counted again by _finish; take them back out.
         for table in ("events", "users", "accounts"):
             if table in report.tables:
                 report.tables[table]["kept"] = 0
-        return cls._build(rows, users, accounts, report, strict)
+        n = sum(len(log) for log in logs)
+        keys = sorted({k for log in logs for k in log.props})
+        prefix_index: dict[str, int] = {}
+        src = np.zeros(n, dtype=np.int64)
+        prefix = np.zeros(n, dtype=np.int32)
+        chunks: list[tuple[int, int, dict[str, Any]]] = []
+        users: list[_EntityRow] = []
+        accounts: list[_EntityRow] = []
+        lo = 0
+        for i, log in enumerate(logs):
+            hi = lo + len(log)
+            chunks.append((lo, hi, log._chunk()))
+            mine = [f"{i}:{p}" for p in (log._prefixes or ("",))]
+            lut = np.array([prefix_index.setdefault(p, len(prefix_index)) for p in mine],
+                           dtype=np.int32)
+            src[lo:hi] = np.arange(len(log)) if log._src is None else \
+                np.arange(len(log)) + log._src
+            prefix[lo:hi] = lut[log._src_prefix] if log._src_prefix is not None else lut[0]
+            users.extend((*row[:4], f"{i}:{k}") for k, row in enumerate(log._entity_rows("user")))
+            accounts.extend((*row[:4], f"{i}:{k}")
+                            for k, row in enumerate(log._entity_rows("account")))
+            lo = hi
+        fields = {"timestamp", "name", "user_id", "account_id", "event_id"}
+        ev = _load_events(n, chunks, fields=fields, prop_keys=keys, tz=None, epoch_unit=None,
+                          strict=strict, report=report, count_input=False)
+        if ev.src is not None:
+            raise _internal("a log's own events failed the checks in EventLog.concat")
+        ev.src = src
+        ev.prefix = prefix
+        ev.prefixes = sorted(prefix_index, key=prefix_index.__getitem__)
+        return cls._finish(ev, users, accounts, report, strict)
+
+    def _chunk(self) -> dict[str, Any]:
+        """This log's columns as the encoders read them (for :meth:`concat`)."""
+        eid = self.event_id
+        if eid.values.dtype.kind in "iS":
+            missing = eid.codes < 0
+            values = eid.values[np.where(missing, 0, eid.codes)] if len(eid.values) else \
+                np.zeros(len(self), dtype=eid.values.dtype)
+            eid_piece: Any = col.Typed(values, missing)
+        else:
+            eid_piece = col.Objects(col.object_array(eid.tolist()))
+        props: dict[str, Any] = {}
+        for key, pc in self.props.items():
+            if pc.values.dtype.kind in "bif":
+                missing = pc.codes < 0
+                props[key] = col.Typed(pc.values[np.where(missing, 0, pc.codes)], missing)
+            else:
+                props[key] = col.Coded(pc.codes, pc.python_values())
+        return {
+            "timestamp": self.ts.view("datetime64[us]"),
+            "name": col.Coded(self.name_code, list(self.names)),
+            "user_id": col.Coded(self.user, list(self.user_ids)),
+            "account_id": col.Coded(self.account, list(self.account_ids)),
+            "event_id": eid_piece,
+            "properties": props,
+        }
+
+    def _entity_rows(self, level: str) -> Iterator[_EntityRow]:
+        if level == "user":
+            for i in np.flatnonzero(self.user_in_table).tolist():
+                a = int(self.user_account[i])
+                yield (self.user_ids[i], None if a < 0 else self.account_ids[a],
+                       int(self.user_created[i]), self.user_traits[i], i)
+        else:
+            for i in np.flatnonzero(self.account_in_table).tolist():
+                yield (self.account_ids[i], None, int(self.account_created[i]),
+                       self.account_traits[i], i)
+
+    # -- building -------------------------------------------------------------------------
 
     @classmethod
-    def _dedup_entities(
-        cls, rows: list[tuple[Any, int | str]], table: str, id_field: str, report: LoadReport,
-        strict: bool,
-    ) -> dict[EntityId, Any]:
-        groups: dict[EntityId, list[tuple[Any, int | str]]] = {}
-        for rec, src in rows:
-            groups.setdefault(getattr(rec, id_field), []).append((rec, src))
-        out: dict[EntityId, Any] = {}
-        for key, group in groups.items():
-            group.sort(key=lambda rs: _entity_key(rs[0]))
-            kept = group[0][0]
-            out[key] = kept
-            report.add_kept(table)
-            for rec, src in group[1:]:
-                if rec == kept:
-                    report.add_duplicates(table)
-                else:
-                    report.reject(
-                        table, src, "conflicting_duplicate",
-                        f"{id_field} {key!r} appears more than once with different fields; "
-                        f"kept the one from {table}[{group[0][1]}]", rec,
-                    )
-                    _strict_fail(report, strict)
-        return out
+    def _finish(cls, ev: _Events, user_rows: list[_EntityRow], account_rows: list[_EntityRow],
+                report: LoadReport, strict: bool) -> EventLog:
+        # Canonical codes over every candidate value: sorted names and ids. Values that
+        # only rejected rows used are dropped at the end, keeping the order.
+        name_order = sorted(range(len(ev.names)), key=ev.names.__getitem__)
+        names = [ev.names[j] for j in name_order]
+        user_set = {*ev.user_vals, *(r[0] for r in user_rows)}
+        account_set = {*ev.account_vals, *(r[0] for r in account_rows),
+                       *(r[1] for r in user_rows if r[1] is not None)}
+        user_vals = _sorted_ids(user_set)
+        account_vals = _sorted_ids(account_set)
+        uidx = {u: i for i, u in enumerate(user_vals)}
+        aidx = {a: i for i, a in enumerate(account_vals)}
+        name = _remap(ev.name, _rank(name_order))
+        user_lut = np.array([*(uidx[u] for u in ev.user_vals), -1], dtype=np.int32)
+        account_lut = np.array([*(aidx[a] for a in ev.account_vals), -1], dtype=np.int32)
+        user = _remap(ev.user, user_lut if ev.user_lut is None else user_lut[ev.user_lut])
+        account = _remap(ev.account, account_lut if ev.account_lut is None
+                         else account_lut[ev.account_lut])
+        rows = _Rows(ev, name, user, account, sorted(ev.props))
+        del ev, name, user, account
 
-    @classmethod
-    def _build(
-        cls,
-        rows: list[_Row],
-        user_rows: list[tuple[Any, int | str]],
-        account_rows: list[tuple[Any, int | str]],
-        report: LoadReport,
-        strict: bool,
-    ) -> EventLog:
-        kept_rows = cls._dedup_events(rows, report, strict)
+        if rows.eids is not None and rows.eids.present.any():
+            keep = cls._dedup_events(rows, names, user_vals, account_vals, report, strict)
+            if keep is not None:
+                rows.take(np.flatnonzero(keep))
+        n = len(rows)
+        report.add_kept("events", n)
+        rows.sort(len(names), len(user_vals), len(account_vals))
+
         users = cls._dedup_entities(user_rows, "users", "user_id", report, strict)
         accounts = cls._dedup_entities(account_rows, "accounts", "account_id", report, strict)
 
-        user_set: set[EntityId] = set(users)
-        account_set: set[EntityId] = set(accounts)
-        for u in users.values():
-            if u.account_id is not None:
-                account_set.add(u.account_id)
-        for r in kept_rows:
-            if r[2] is not None:
-                user_set.add(r[2])
-            if r[3] is not None:
-                account_set.add(r[3])
-
         self = object.__new__(cls)
         self.report = report
-        self.user_ids = tuple(sorted(user_set, key=id_key))
-        self.account_ids = tuple(sorted(account_set, key=id_key))
-        uidx = {u: i for i, u in enumerate(self.user_ids)}
-        aidx = {a: i for i, a in enumerate(self.account_ids)}
-        self._user_index = uidx
-        self._account_index = aidx
+
+        used = np.zeros(len(names) + 1, dtype=np.bool_)
+        used[rows.name] = True
+        self.names = tuple(v for v, u in zip(names, used[:-1].tolist(), strict=True) if u)
+        # A few names fit in int8: a quarter of the memory of int32 at millions of events.
+        self.name_code = _compact(rows.name, used).astype(_narrow(-1, len(self.names)))
+        rows.name = self.name_code
+
+        used_u = np.zeros(len(user_vals) + 1, dtype=np.bool_)
+        used_u[rows.user] = True
+        for uid in users:
+            used_u[uidx[uid]] = True
+        used_a = np.zeros(len(account_vals) + 1, dtype=np.bool_)
+        used_a[rows.account] = True
+        for aid in accounts:
+            used_a[aidx[aid]] = True
+        for acc, _, _ in users.values():
+            if acc is not None:
+                used_a[aidx[acc]] = True
+        self.user_ids, self._user_index = _used_ids(user_vals, uidx, used_u)
+        self.account_ids, self._account_index = _used_ids(account_vals, aidx, used_a)
+        del user_vals, account_vals, uidx, aidx
+        self.user = _compact(rows.user, used_u)
+        self.account = _compact(rows.account, used_a)
 
         nu = len(self.user_ids)
-        self.user_account = np.full(nu, -1, dtype=np.int64)
+        self.user_account = np.full(nu, -1, dtype=np.int32)
         self.user_created = np.full(nu, NO_TIME, dtype=np.int64)
         self.user_in_table = np.zeros(nu, dtype=np.bool_)
-        traits: list[Mapping[str, Any]] = [MappingProxyType({})] * nu
-        for uid, urec in users.items():
-            i = uidx[uid]
+        traits: list[Mapping[str, Any]] = [_EMPTY] * nu
+        for uid, (acc, created, utraits) in users.items():
+            i = self._user_index[uid]
             self.user_in_table[i] = True
-            traits[i] = urec.traits
-            if urec.account_id is not None:
-                self.user_account[i] = aidx[urec.account_id]
-            if urec.created_at is not None:
-                self.user_created[i] = to_micros(urec.created_at)
+            traits[i] = utraits
+            if acc is not None:
+                self.user_account[i] = self._account_index[acc]
+            self.user_created[i] = created
         self.user_traits = tuple(traits)
 
         na = len(self.account_ids)
         self.account_created = np.full(na, NO_TIME, dtype=np.int64)
         self.account_in_table = np.zeros(na, dtype=np.bool_)
-        atraits: list[Mapping[str, Any]] = [MappingProxyType({})] * na
-        for aid, arec in accounts.items():
-            i = aidx[aid]
+        atraits: list[Mapping[str, Any]] = [_EMPTY] * na
+        for aid, (_, created, a_traits) in accounts.items():
+            i = self._account_index[aid]
             self.account_in_table[i] = True
-            atraits[i] = arec.traits
-            if arec.created_at is not None:
-                self.account_created[i] = to_micros(arec.created_at)
+            atraits[i] = a_traits
+            self.account_created[i] = created
         self.account_traits = tuple(atraits)
 
-        n = len(kept_rows)
-        self.names = tuple(sorted({r[1] for r in kept_rows}))
-        name_idx = {name: i for i, name in enumerate(self.names)}
-        self.ts = np.fromiter((r[0] for r in kept_rows), dtype=np.int64, count=n)
-        self.name_code = np.fromiter((name_idx[r[1]] for r in kept_rows), dtype=np.int32,
-                                     count=n)
-        self.user = np.fromiter((-1 if r[2] is None else uidx[r[2]] for r in kept_rows),
-                                dtype=np.int64, count=n)
-        self.account = np.fromiter((-1 if r[3] is None else aidx[r[3]] for r in kept_rows),
-                                   dtype=np.int64, count=n)
-        self.event_id = np.empty(n, dtype=object)
-        self.event_id[:] = [r[4] for r in kept_rows]
-        self._sources = [r[6] for r in kept_rows]
-        keys = sorted({k for r in kept_rows for k in r[5]})
+        self.ts = rows.ts
         self.props = {}
-        for key in keys:
-            col = np.empty(n, dtype=object)
-            col[:] = [r[5].get(key) for r in kept_rows]
-            self.props[key] = col
-        # Masked, not np.where: with no users at all, user_account is empty.
-        table_account = np.full(n, -1, dtype=np.int64)
-        has_user = self.user >= 0
-        table_account[has_user] = self.user_account[self.user[has_user]]
-        self.owner_account = np.where(self.account >= 0, self.account, table_account)
-        self._index_entities()
+        for key, codes, values in zip(rows.prop_keys, rows.prop_codes, rows.prop_values,
+                                      strict=True):
+            pc = _final_prop(codes, values)
+            if pc is not None:
+                self.props[key] = pc
+        if rows.eids is None:
+            self.event_id = PropColumn(np.broadcast_to(np.int32(-1), (n,)),
+                                       np.zeros(0, dtype=np.int64))
+        else:
+            self.event_id = PropColumn(*rows.eids.final())
+        self.owner_account = self.account.copy()
+        for lo in range(0, n, col.CHUNK):
+            # Masked, not np.where: with no users at all, user_account is empty.
+            owner = self.owner_account[lo:lo + col.CHUNK]
+            user = self.user[lo:lo + col.CHUNK]
+            inherit = np.flatnonzero((owner < 0) & (user >= 0))
+            owner[inherit] = self.user_account[user[inherit]]
+        self._src = rows.delta
+        self._src_prefix = rows.prefix
+        self._prefixes = tuple(rows.prefixes)
+        self._csr = {}
+        for arr in (self.ts, self.name_code, self.user, self.account, self.owner_account,
+                    self.user_account, self.user_created, self.user_in_table,
+                    self.account_created, self.account_in_table):
+            arr.flags.writeable = False
         return self
 
     @staticmethod
-    def _dedup_events(rows: list[_Row], report: LoadReport, strict: bool) -> list[_Row]:
-        groups: dict[EntityId, list[_Row]] = {}
-        kept: list[_Row] = []
+    def _dedup_events(rows: _Rows, names: list[str], user_vals: list[EntityId],
+                      account_vals: list[EntityId], report: LoadReport,
+                      strict: bool) -> BoolArray | None:
+        """Rows sharing an event id: identical ones are duplicates, the earliest of
+        differing ones (by timestamp, name, properties, user, account) is kept and the
+        others are rejected as conflicting, whatever the input order (DESIGN §3.4)."""
+        eids = rows.eids
+        assert eids is not None
+        with_id = np.flatnonzero(eids.present)
+        groups = eids.group_keys()
+        o = np.argsort(groups, kind="stable")
+        sorted_groups = groups[o]
+        same = sorted_groups[1:] == sorted_groups[:-1]
+        del sorted_groups
+        if not same.any():
+            return None
+        in_dup = np.zeros(len(with_id), dtype=np.bool_)
+        in_dup[1:] |= same
+        in_dup[:-1] |= same
+        sel = o[in_dup]
+        dup = with_id[sel]
+        group = groups[sel]
+        content: list[Array] = [rows.ts[dup], rows.name[dup],
+                                *(c[dup] for c in rows.prop_codes), rows.user[dup],
+                                rows.account[dup]]
+        so = np.lexsort([*content[::-1], group])
+        dup, group = dup[so], group[so]
+        content = [c[so] for c in content]
+        first = np.ones(len(dup), dtype=np.bool_)
+        first[1:] = group[1:] != group[:-1]
+        head = np.maximum.accumulate(np.where(first, np.arange(len(dup)), 0))
+        identical = np.ones(len(dup), dtype=np.bool_)
+        for c in content:
+            identical &= c == c[head]
+        later = ~first
+        keep = np.ones(len(rows), dtype=np.bool_)
+        keep[dup[later]] = False
+        report.add_duplicates("events", int((later & identical).sum()))
+        conflicts = np.flatnonzero(later & ~identical)
+        pairs = sorted(zip(dup[conflicts].tolist(), dup[head[conflicts]].tolist(), strict=True))
+        ts, name, user, account = rows.ts, rows.name, rows.user, rows.account
+        for row, kept in pairs:
+            props = {k: _value(v, int(c[row])) for k, c, v in
+                     zip(rows.prop_keys, rows.prop_codes, rows.prop_values, strict=True)
+                     if c[row] >= 0}
+            u, a = int(user[row]), int(account[row])
+            report.reject(
+                "events", rows.source(row), "conflicting_duplicate",
+                f"event_id {eids.python(row)!r} is shared with a different event "
+                f"({names[name[kept]]!r} at {from_micros(int(ts[kept])).isoformat()}, "
+                f"from events[{rows.source(kept)}]); kept the earliest",
+                {"name": names[name[row]], "timestamp": from_micros(int(ts[row])).isoformat(),
+                 "user_id": None if u < 0 else user_vals[u],
+                 "account_id": None if a < 0 else account_vals[a], "properties": props},
+            )
+            _strict_fail(report, strict)
+        return keep
+
+    @classmethod
+    def _dedup_entities(
+        cls, rows: list[_EntityRow], table: str, id_field: str, report: LoadReport,
+        strict: bool,
+    ) -> dict[EntityId, tuple[EntityId | None, int, Mapping[str, Any]]]:
+        groups: dict[EntityId, list[_EntityRow]] = {}
         for row in rows:
-            if row[4] is None:
-                kept.append(row)
-            else:
-                groups.setdefault(row[4], []).append(row)
-        for event_id, group in groups.items():
-            group.sort(key=_order_key)
-            first = group[0]
-            kept.append(first)
-            for other in group[1:]:
-                if _same_payload(first, other):
-                    report.add_duplicates("events")
+            groups.setdefault(row[0], []).append(row)
+        out: dict[EntityId, tuple[EntityId | None, int, Mapping[str, Any]]] = {}
+        for key, group in groups.items():
+            if len(group) > 1:
+                group.sort(key=_entity_key)
+            kept = group[0]
+            out[key] = (kept[1], kept[2], kept[3])
+            report.add_kept(table)
+            for row in group[1:]:
+                if (row[1], row[2], dict(row[3])) == (kept[1], kept[2], dict(kept[3])):
+                    report.add_duplicates(table)
                 else:
+                    sample = {id_field: row[0], "created_at": (
+                        None if row[2] == NO_TIME else from_micros(row[2]).isoformat()),
+                        "traits": dict(row[3])}
+                    if table == "users":
+                        sample["account_id"] = row[1]
                     report.reject(
-                        "events", other[6], "conflicting_duplicate",
-                        f"event_id {event_id!r} is shared with a different event "
-                        f"({first[1]!r} at {from_micros(first[0]).isoformat()}, "
-                        f"from events[{first[6]}]); kept the earliest",
-                        {"name": other[1], "timestamp": from_micros(other[0]).isoformat(),
-                         "user_id": other[2], "account_id": other[3],
-                         "properties": dict(other[5])},
+                        table, row[4], "conflicting_duplicate",
+                        f"{id_field} {key!r} appears more than once with different fields; "
+                        f"kept the one from {table}[{kept[4]}]", sample,
                     )
                     _strict_fail(report, strict)
-        kept.sort(key=_order_key)
-        report.add_kept("events", len(kept))
-        return kept
+        return out
 
-    def _index_entities(self) -> None:
-        # Per-entity event lists in canonical order (CSR): order[offsets[i]:offsets[i+1]].
-        def csr(owner: Int64Array, n: int) -> tuple[Int64Array, Int64Array]:
-            order = np.argsort(owner, kind="stable")
-            counts = np.bincount(owner[owner >= 0], minlength=n)
-            offsets = np.zeros(n + 1, dtype=np.int64)
-            np.cumsum(counts, out=offsets[1:])
-            start = int(np.searchsorted(owner[order], 0))
-            return order[start:].astype(np.int64), offsets
-
-        self.user_order, self.user_offsets = csr(self.user, len(self.user_ids))
-        self.account_order, self.account_offsets = csr(self.owner_account, len(self.account_ids))
+    def _index_csr(self, level: str) -> tuple[Array, Int64Array]:
+        # Per-entity event lists in canonical order (CSR), built on first use:
+        # order[offsets[i]:offsets[i+1]].
+        got = self._csr.get(level)
+        if got is not None:
+            return got
+        owner = self.user if level == "user" else self.owner_account
+        n = len(self.user_ids) if level == "user" else len(self.account_ids)
+        order = np.argsort(owner, kind="stable")
+        counts = np.bincount(owner[owner >= 0], minlength=n)
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        start = int(np.searchsorted(owner[order], 0))
+        index_type = np.int32 if len(self) < 2**31 else np.int64
+        out = order[start:].astype(index_type)
+        out.flags.writeable = False
+        offsets.flags.writeable = False
+        self._csr[level] = (out, offsets)
+        return out, offsets
 
     # -- reading --------------------------------------------------------------------------
 
@@ -464,7 +1405,7 @@ class EventLog:
     @property
     def max_timestamp(self) -> datetime | None:
         """The latest event timestamp (the default ``as_of``), or None without events."""
-        return from_micros(int(self.ts.max())) if len(self) else None
+        return from_micros(int(self.ts[-1])) if len(self) else None
 
     def user_index(self, user_id: EntityId) -> int:
         """The row of ``user_id`` in the user table (KeyError when unknown)."""
@@ -474,22 +1415,36 @@ class EventLog:
         """The row of ``account_id`` in the account table (KeyError when unknown)."""
         return self._account_index[account_id]
 
-    def user_events(self, i: int) -> Int64Array:
+    def user_events(self, i: int) -> Array:
         """Indices of user row ``i``'s events, in canonical (time) order."""
-        return self.user_order[self.user_offsets[i]:self.user_offsets[i + 1]]
+        order, offsets = self._index_csr("user")
+        return order[offsets[i]:offsets[i + 1]]
 
-    def account_events(self, i: int) -> Int64Array:
+    def account_events(self, i: int) -> Array:
         """Indices of the events belonging to account row ``i``, in canonical order."""
-        return self.account_order[self.account_offsets[i]:self.account_offsets[i + 1]]
+        order, offsets = self._index_csr("account")
+        return order[offsets[i]:offsets[i + 1]]
 
     def prop(self, key: str, i: int) -> Any:
         """Property ``key`` of event ``i`` (None when absent)."""
-        col = self.props.get(key)
-        return None if col is None else col[i]
+        pc = self.props.get(key)
+        return None if pc is None else pc[i]
 
     def properties(self, i: int) -> dict[str, Any]:
         """All properties of event ``i``."""
-        return {k: col[i] for k, col in self.props.items() if col[i] is not None}
+        out = {}
+        for k, pc in self.props.items():
+            code = int(pc.codes[i])
+            if code >= 0:
+                out[k] = _python(pc.values, code)
+        return out
+
+    def source(self, i: int) -> int | str:
+        """Where event ``i`` came from: its input row (``"2:15"`` after :meth:`concat`)."""
+        row = i if self._src is None else i + int(self._src[i])
+        if self._src_prefix is None:
+            return row
+        return f"{self._prefixes[int(self._src_prefix[i])]}{row}"
 
     def event(self, i: int) -> Event:
         """Event ``i`` as a record."""
@@ -506,13 +1461,6 @@ class EventLog:
     def events(self) -> Iterator[Event]:
         """Every kept event as a record, in canonical order."""
         return (self.event(i) for i in range(len(self)))
-
-    def _rows(self) -> Iterator[_Row]:
-        for i in range(len(self)):
-            u, a = int(self.user[i]), int(self.account[i])
-            yield (int(self.ts[i]), self.names[self.name_code[i]],
-                   None if u < 0 else self.user_ids[u], None if a < 0 else self.account_ids[a],
-                   self.event_id[i], MappingProxyType(self.properties(i)), self._sources[i])
 
     def users(self) -> Iterator[User]:
         """The users of the users table, as records (users known only from events excluded)."""
@@ -531,8 +1479,125 @@ class EventLog:
             yield Account(account_id=self.account_ids[i], traits=self.account_traits[i],
                           created_at=None if c == NO_TIME else from_micros(c))
 
+    # -- frames (pqlkit.io.frames does the work; the extras are imported there, lazily) ----
 
-def _entity_key(rec: User | Account) -> tuple[Any, ...]:
-    created = to_micros(rec.created_at) if rec.created_at is not None else NO_TIME
-    return (created, canonical(rec.traits), id_key(getattr(rec, "account_id", None)))
+    @classmethod
+    def from_pandas(
+        cls,
+        df: Any,
+        *,
+        name: str = "name",
+        timestamp: str = "timestamp",
+        user_id: str = "user_id",
+        account_id: str | None = "account_id",
+        event_id: str | None = "event_id",
+        properties: Sequence[str] | Mapping[str, str] | None = None,
+        users: Any = None,
+        accounts: Any = None,
+        strict: bool = False,
+        tz: str | tzinfo | None = None,
+        epoch_unit: str | None = None,
+        future_tolerance: str | timedelta | None = None,
+        now: datetime | str | None = None,
+    ) -> EventLog:
+        """Load events from a pandas DataFrame by column mapping (the ``pandas`` extra).
 
+        Columns are mapped with ``name=``, ``timestamp=``, ``user_id=``, ``account_id=``
+        and ``event_id=`` (the last two used when present); every other column is a
+        property unless ``properties=`` lists the ones to keep. See
+        :func:`pqlkit.io.from_pandas` for every keyword.
+        """
+        from pqlkit.io.frames import from_pandas
+
+        return from_pandas(df, name=name, timestamp=timestamp, user_id=user_id,
+                           account_id=_frame_default(account_id, "account_id"),
+                           event_id=_frame_default(event_id, "event_id"),
+                           properties=properties, users=users, accounts=accounts,
+                           strict=strict, tz=tz, epoch_unit=epoch_unit,
+                           future_tolerance=future_tolerance, now=now)
+
+    @classmethod
+    def from_polars(
+        cls,
+        df: Any,
+        *,
+        name: str = "name",
+        timestamp: str = "timestamp",
+        user_id: str = "user_id",
+        account_id: str | None = "account_id",
+        event_id: str | None = "event_id",
+        properties: Sequence[str] | Mapping[str, str] | None = None,
+        users: Any = None,
+        accounts: Any = None,
+        strict: bool = False,
+        tz: str | tzinfo | None = None,
+        epoch_unit: str | None = None,
+        future_tolerance: str | timedelta | None = None,
+        now: datetime | str | None = None,
+    ) -> EventLog:
+        """Load events from a polars DataFrame by column mapping (the ``polars`` extra).
+
+        The keywords are those of :meth:`from_pandas`; see :func:`pqlkit.io.from_polars`.
+        """
+        from pqlkit.io.frames import from_polars
+
+        return from_polars(df, name=name, timestamp=timestamp, user_id=user_id,
+                           account_id=_frame_default(account_id, "account_id"),
+                           event_id=_frame_default(event_id, "event_id"),
+                           properties=properties, users=users, accounts=accounts,
+                           strict=strict, tz=tz, epoch_unit=epoch_unit,
+                           future_tolerance=future_tolerance, now=now)
+
+
+def _frame_default(column: str | None, default: str) -> str | None:
+    """The default column names of the frame loaders are used only when present."""
+    if column == default:
+        from pqlkit.io.frames import default_column
+
+        return default_column(column)
+    return column
+
+
+_DEFAULT_COLUMNS: Final = {"user_id": "user_id", "account_id": "account_id",
+                           "event_id": "event_id"}
+
+
+def _used_ids(values: list[EntityId], index: dict[EntityId, int], used: BoolArray
+              ) -> tuple[tuple[EntityId, ...], dict[EntityId, int]]:
+    """The ids still used, and their index (the one already built when all are)."""
+    if used[:-1].all():
+        return tuple(values), index
+    kept = tuple(v for v, u in zip(values, used[:-1].tolist(), strict=True) if u)
+    return kept, {v: i for i, v in enumerate(kept)}
+
+
+def _compact(codes: Int32Array, used: BoolArray) -> Int32Array:
+    """Codes into the used values only (``used`` has a last slot for code -1), in place."""
+    remap = np.cumsum(used[:-1], dtype=np.int64) - 1
+    return _remap(codes, np.append(remap, -1).astype(np.int32))
+
+
+def _value(values: Array | list[Any], code: int) -> Any:
+    if isinstance(values, list):
+        return values[code]
+    return _python(values, code)
+
+
+def _final_prop(codes: Int32Array, values: Array | list[Any]) -> PropColumn | None:
+    used = np.zeros(len(values) + 1, dtype=np.bool_)
+    used[codes] = True
+    if not used[:-1].any():
+        return None
+    compact = _compact(codes, used)
+    keep = used[:-1]
+    if isinstance(values, list):
+        typed = col.typed_values([v for v, u in zip(values, keep.tolist(), strict=True) if u])
+    else:
+        typed = values[keep]
+    typed.flags.writeable = False
+    compact.flags.writeable = False
+    return PropColumn(compact, typed)
+
+
+def _entity_key(row: _EntityRow) -> tuple[Any, ...]:
+    return (row[2], canonical(row[3]), id_key(row[1]))

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Final
 
 import attrs
 import numpy as np
 
-from pqlkit._time import to_utc
-from pqlkit.errors import FieldError, ValidationError
+from pqlkit._time import as_duration, from_micros, to_micros, to_utc
+from pqlkit.errors import FieldError, PqlkitTypeError, ValidationError
 
-__all__ = ["Account", "EntityId", "Event", "FieldError", "User"]
+__all__ = ["Account", "EntityId", "Event", "FieldError", "User", "check_not_future",
+           "future_limit"]
 
 EntityId = str | int
 MAX_NAME_LENGTH: Final = 200
@@ -46,7 +47,8 @@ def check_id(value: Any, field: str, *, required: bool) -> EntityId | None:
             if required:
                 raise FieldError(f"{field} is empty", reason="missing_identity", field=field)
             return None
-        return value
+        # numpy.str_ and other subclasses become plain str, so "u1" is one id however it came.
+        return value if type(value) is str else str(value)
     raise FieldError(
         f"{field} must be a string or an integer, got {value!r} ({type(value).__name__})",
         reason="invalid_id", field=field,
@@ -73,7 +75,7 @@ def check_name(value: Any) -> str:
         raise FieldError(
             f"name {value!r} contains control characters", reason="invalid_name", field="name"
         )
-    return value
+    return value if type(value) is str else str(value)
 
 
 def _check_value(value: Any, path: str) -> Any:
@@ -88,6 +90,8 @@ def _check_value(value: Any, path: str) -> Any:
         return int(value)
     if isinstance(value, np.bool_):
         return bool(value)
+    if isinstance(value, str) and type(value) is not str:
+        return str(value)
     if value is None or isinstance(value, (str, int, bool, datetime)):
         return value
     if isinstance(value, Mapping):
@@ -124,7 +128,7 @@ def check_mapping(value: Any, field: str) -> Mapping[str, Any]:
 def check_timestamp(value: Any, field: str = "timestamp", *, tz: Any = None,
                     epoch_unit: str | None = None) -> datetime:
     """Validate a timestamp and normalise it to aware UTC, mapping failures to reason codes."""
-    if value is None or (isinstance(value, str) and not value.strip()):
+    if value is None or (isinstance(value, str) and not value.strip()) or is_nat(value):
         raise FieldError(f"{field} is missing", reason="missing_timestamp", field=field)
     try:
         return to_utc(value, what=field, tz=tz, epoch_unit=epoch_unit)
@@ -141,8 +145,48 @@ def check_timestamp(value: Any, field: str = "timestamp", *, tz: Any = None,
         raise FieldError(str(exc), reason="invalid_timestamp", field=field) from exc
 
 
+def future_limit(future_tolerance: str | timedelta | None, now: Any = None) -> int | None:
+    """The latest acceptable event instant (µs since the epoch), or None for no limit.
+
+    ``now`` defaults to the wall clock at the moment of the load: this is the one place
+    loading reads the clock, and only when ``future_tolerance`` is given, because an event
+    from the future is a client's clock being wrong, not data to score.
+
+    >>> future_limit("1d", now="2026-06-01T00:00:00Z") == future_limit("24h", now="2026-06-01T00:00:00Z")
+    True
+    >>> future_limit(None) is None
+    True
+    """
+    if future_tolerance is None:
+        if now is not None:
+            raise PqlkitTypeError(
+                "now= only applies with future_tolerance=; pass future_tolerance='1d' (say) "
+                "to reject events later than now + 1 day"
+            )
+        return None
+    tolerance = as_duration(future_tolerance, what="future_tolerance")
+    moment = datetime.now(UTC) if now is None else to_utc(now, what="now")
+    return tolerance.after(to_micros(moment))
+
+
+def check_not_future(ts_us: int, limit: int | None, field: str = "timestamp") -> None:
+    """Reject an event instant later than ``limit`` (see :func:`future_limit`)."""
+    if limit is not None and ts_us > limit:
+        raise FieldError(
+            f"{field} {from_micros(ts_us).isoformat()} is later than the load's future "
+            f"tolerance allows (latest accepted: {from_micros(limit).isoformat()}); a client "
+            "clock is probably wrong; widen future_tolerance= if such events are real",
+            reason="future_timestamp", field=field,
+        )
+
+
+def is_nat(value: Any) -> bool:
+    """True for ``numpy.datetime64('NaT')``, the missing value of datetime columns."""
+    return isinstance(value, np.datetime64) and bool(np.isnat(value))
+
+
 def _opt_timestamp(value: Any) -> datetime | None:
-    return None if value is None else check_timestamp(value, "created_at")
+    return None if value is None or is_nat(value) else check_timestamp(value, "created_at")
 
 
 def _event_user(value: Any) -> EntityId | None:

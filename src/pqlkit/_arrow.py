@@ -1,0 +1,409 @@
+"""pyarrow adapters for the columnar loaders (the ``arrow`` extra).
+
+Arrow arrays become the pieces :mod:`pqlkit._columns` encodes: dictionary and string
+columns are coded by pyarrow compute, numbers and timestamps are viewed as numpy arrays.
+Parquet files are read in record batches and only the columns asked for, so a load holds
+one batch of input at a time beside the growing log. pyarrow is imported here only, and
+only when one of these loaders runs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from pqlkit._columns import CHUNK, Coded, Objects, Typed, object_array
+from pqlkit._optional import require
+from pqlkit.errors import PqlkitTypeError, ValidationError
+
+#: Rows per Parquet batch: with pre-buffering off, the reader then holds a few tens of MiB.
+PARQUET_BATCH = 1 << 18
+
+__all__ = ["ArrowStr", "arrow_piece", "arrow_slice", "arrow_value", "blank_strings",
+           "event_columns", "event_source", "open_parquet", "parquet_source", "pyarrow",
+           "read_table", "table_columns", "to_table", "unify"]
+
+Array = npt.NDArray[Any]
+
+
+def pyarrow(feature: str) -> Any:
+    """The pyarrow module, or an error naming the ``arrow`` extra."""
+    return require("pyarrow", "arrow", feature)
+
+
+def _pa() -> tuple[Any, Any]:
+    pa = pyarrow("loading Arrow data")
+    return pa, require("pyarrow.compute", "arrow", "loading Arrow data")
+
+
+def _np(arr: Any) -> Array:
+    """A numeric or boolean Arrow array's values as numpy, read from its buffers.
+
+    (``Array.to_numpy`` would import pandas, which costs a second and tens of MiB.) Null
+    slots hold whatever the buffer holds; callers mask them.
+    """
+    pa, _ = _pa()
+    t = arr.type
+    n = len(arr)
+    buf = arr.buffers()[1]
+    if pa.types.is_boolean(t):
+        if buf is None:
+            return np.zeros(n, dtype=np.bool_)
+        bits = np.unpackbits(np.frombuffer(buf, dtype=np.uint8), bitorder="little")
+        return bits[arr.offset:arr.offset + n].astype(np.bool_)
+    if pa.types.is_floating(t):
+        dtype = np.dtype(f"<f{t.bit_width // 8}")
+    elif pa.types.is_integer(t):
+        dtype = np.dtype(f"<{'i' if pa.types.is_signed_integer(t) else 'u'}{t.bit_width // 8}")
+    else:
+        raise TypeError(f"not a numeric Arrow type: {t}")
+    if buf is None:
+        return np.zeros(n, dtype=dtype)
+    return np.frombuffer(buf, dtype=dtype, count=arr.offset + n)[arr.offset:]
+
+
+def _codes(indices: Any) -> Array:
+    """Dictionary indices as numpy, -1 where null (without ``fill_null``, which would
+    import pandas to make its scalar)."""
+    codes = _np(indices)
+    mask = _null_mask(indices)
+    return codes if mask is None else np.where(mask, -1, codes)
+
+
+def _null_mask(arr: Any) -> npt.NDArray[np.bool_] | None:
+    if arr.null_count == 0:
+        return None
+    return _np(arr.is_null())
+
+
+def _is_text(pa: Any, t: Any) -> bool:
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t)
+                or getattr(pa.types, "is_string_view", lambda _: False)(t))
+
+
+class ArrowStr:
+    """A chunk of an Arrow string column, converted the way each encoder wants it."""
+
+    __slots__ = ("arr",)
+
+    def __init__(self, arr: Any) -> None:
+        pa, _ = _pa()
+        if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+            arr = arr.cast(pa.large_string())
+        self.arr = arr
+
+    def to_coded(self) -> Coded:
+        _, pc = _pa()
+        encoded = pc.dictionary_encode(self.arr)
+        return Coded(_codes(encoded.indices), dictionary=encoded.dictionary)
+
+    def to_list(self) -> list[Any]:
+        out: list[Any] = self.arr.to_pylist()
+        return out
+
+    def to_unicode(self) -> tuple[Array, npt.NDArray[np.bool_]]:
+        missing = _null_mask(self.arr)
+        if missing is None:
+            missing = np.zeros(len(self.arr), dtype=np.bool_)
+        utf8 = self.to_utf8()
+        if utf8 is not None and (not len(utf8[0]) or
+                                 np.frombuffer(utf8[0].tobytes(), np.uint8).max() < 0x80):
+            return utf8[0].astype(np.str_), missing
+        text = ["" if v is None else v for v in self.arr.to_pylist()]
+        return np.array(text, dtype=np.str_), missing
+
+    def to_utf8(self) -> tuple[Array, npt.NDArray[np.bool_], npt.NDArray[np.bool_]] | None:
+        """Fixed-width UTF-8 bytes per row, built from the Arrow buffers without Python.
+
+        Returns ``(data, present, blank_candidates)``, or None when a string ends with a
+        NUL byte (which an 'S' array cannot keep).
+        """
+        arr = self.arr
+        n = len(arr)
+        offsets, data = _offsets_data(arr)
+        starts = offsets[:-1]
+        lengths = offsets[1:] - offsets[:-1]
+        null = _null_mask(arr)
+        present = np.ones(n, dtype=np.bool_) if null is None else ~null
+        lengths = np.where(present, lengths, 0)
+        width = max(int(lengths.max()) if n else 0, 1)
+        out = np.zeros((n, width), dtype=np.uint8)
+        for j in range(width):
+            rows = np.flatnonzero(lengths > j)
+            if not len(rows):
+                break
+            out[rows, j] = data[starts[rows] + j]
+        nonempty = lengths > 0
+        last = out[np.flatnonzero(nonempty), lengths[nonempty] - 1]
+        if (last == 0).any():
+            return None
+        first = out[:, 0]
+        candidates = ~nonempty | (first <= 0x20) | (first >= 0x80)
+        return out.view(f"S{width}").reshape(n), present, candidates
+
+
+def _offsets_data(arr: Any) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
+    """Start offsets (n + 1) and bytes of an Arrow string array, as numpy views."""
+    pa, _ = _pa()
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        arr = arr.cast(pa.large_string())
+    n = len(arr)
+    offset_type = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    buffers = arr.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=offset_type)[arr.offset:arr.offset + n + 1]
+    data = (np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None
+            else np.zeros(0, dtype=np.uint8))
+    return offsets.astype(np.int64), data
+
+
+def blank_strings(arr: Any) -> npt.NDArray[np.bool_]:
+    """Which strings of an Arrow string array are empty or whitespace only (``str.strip``).
+
+    Only strings starting with a byte that can begin whitespace (ASCII up to space, or any
+    non-ASCII character) are decoded in Python.
+    """
+    n = len(arr)
+    out = np.zeros(n, dtype=np.bool_)
+    if not n:
+        return out
+    offsets, data = _offsets_data(arr)
+    starts, lengths = offsets[:-1], offsets[1:] - offsets[:-1]
+    nonempty = lengths > 0
+    first = np.zeros(n, dtype=np.uint8)
+    first[nonempty] = data[starts[nonempty]]
+    null = _null_mask(arr)
+    valid = None if null is None else ~null
+    candidates = ~nonempty | (first <= 0x20) | (first >= 0x80)
+    if valid is not None:
+        candidates &= valid
+    for i in np.flatnonzero(candidates).tolist():
+        out[i] = not arr[i].as_py().strip()
+    return out
+
+
+def unify(dictionaries: list[Any]
+          ) -> tuple[list[Any], npt.NDArray[np.bool_], npt.NDArray[np.int64]]:
+    """The distinct values of several Arrow string dictionaries, which of them are blank,
+    and for each entry of the dictionaries in order, its index among them (one hash pass
+    in pyarrow)."""
+    pa, pc = _pa()
+    types = {d.type for d in dictionaries}
+    if len(types) > 1:
+        dictionaries = [d.cast(pa.large_string()) for d in dictionaries]
+    joined = pa.concat_arrays(dictionaries)
+    encoded = pc.dictionary_encode(joined)
+    inverse = _np(encoded.indices).astype(np.int64)
+    distinct = encoded.dictionary
+    out = distinct.to_pylist(), blank_strings(distinct), inverse
+    del joined, encoded, distinct
+    pa.default_memory_pool().release_unused()
+    return out
+
+
+def arrow_piece(arr: Any) -> Any:
+    """The encoder piece of an Arrow array (or chunked array)."""
+    pa, _ = _pa()
+    if isinstance(arr, pa.ChunkedArray):
+        arr = _combine(pa, arr)
+    t = arr.type
+    if pa.types.is_dictionary(t):
+        return Coded(_codes(arr.indices), dictionary=arr.dictionary)
+    if _is_text(pa, t):
+        return ArrowStr(arr)
+    if pa.types.is_timestamp(t):
+        ints = _np(arr.view(pa.int64()))
+        # Arrow keeps instants as UTC whatever the zone; without one they are read as UTC,
+        # as numpy datetime64 is.
+        return Typed(ints.view(f"datetime64[{t.unit}]"), _null_mask(arr))
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t):
+        if pa.types.is_float16(t):
+            arr = arr.cast(pa.float32())
+        return Typed(_np(arr), _null_mask(arr))
+    return Objects(object_array(arr.to_pylist()))
+
+
+def _combine(pa: Any, arr: Any) -> Any:
+    if arr.num_chunks == 1:
+        return arr.chunk(0)
+    if arr.num_chunks == 0:
+        return pa.array([], type=arr.type)
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.cast(arr.type.value_type)
+    return arr.combine_chunks()
+
+
+def arrow_slice(arr: Any, lo: int, hi: int) -> Any:
+    """Rows ``lo:hi`` of an Arrow array or chunked array."""
+    return arr.slice(lo, hi - lo)
+
+
+def arrow_value(arr: Any, i: int) -> Any:
+    """Row ``i`` as a Python value; timestamps as ``numpy.datetime64`` (read as UTC)."""
+    pa, _ = _pa()
+    t = arr.type
+    if not arr[i].is_valid:
+        return None
+    if pa.types.is_timestamp(t):
+        return np.datetime64(arr[i].cast(pa.int64()).as_py(), t.unit)
+    return arr[i].as_py()
+
+
+# -- tables and files ------------------------------------------------------------------------
+
+
+def to_table(data: Any, what: str) -> Any:
+    """A pyarrow Table from a Table, a RecordBatch or any Arrow C stream (polars, duckdb...)."""
+    pa, _ = _pa()
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    if hasattr(data, "__arrow_c_stream__") or hasattr(data, "__arrow_c_array__"):
+        return pa.table(data)
+    raise PqlkitTypeError(
+        f"{what} must be a pyarrow Table or RecordBatch (or an object with the Arrow C "
+        f"stream interface), got {type(data).__name__}"
+    )
+
+
+_Mapping = dict[str, str]
+
+
+def event_columns(names: Sequence[str], *, user_id: str | None, name: str, timestamp: str,
+                  account_id: str | None, event_id: str | None,
+                  properties: Sequence[str] | Mapping[str, str] | None,
+                  defaults: Mapping[str, str], where: str) -> tuple[_Mapping, _Mapping]:
+    """Which column feeds each field, checked against the columns the data has.
+
+    A field left at its default name is read when that column exists; a name given
+    explicitly must exist. Returns ``(fields, properties)`` as field -> column maps.
+    """
+    have = set(names)
+
+    def missing(col: str, field: str) -> ValidationError:
+        return ValidationError(
+            f"{where}: no column {col!r} for {field}=; the columns are "
+            f"{', '.join(map(repr, names))} (pass {field}='<column>' to map another one)"
+        )
+
+    fields: _Mapping = {}
+    for field, col, required in (("name", name, True), ("timestamp", timestamp, True),
+                                 ("user_id", user_id, False), ("account_id", account_id, False),
+                                 ("event_id", event_id, False)):
+        if col is None:
+            continue
+        if not isinstance(col, str):
+            raise PqlkitTypeError(f"{where}: {field}= must be a column name, got {col!r}")
+        if col in have:
+            fields[field] = col
+        elif required or col != defaults.get(field):
+            raise missing(col, field)
+    if "user_id" not in fields and "account_id" not in fields:
+        raise ValidationError(
+            f"{where}: events need a user_id or an account_id column; the columns are "
+            f"{', '.join(map(repr, names))}"
+        )
+    props: _Mapping = {}
+    if properties is not None:
+        if isinstance(properties, str):
+            raise PqlkitTypeError(
+                f"{where}: properties= takes a list of column names or a mapping of property "
+                f"name to column, got the string {properties!r} (write [{properties!r}])"
+            )
+        pairs = (properties.items() if isinstance(properties, Mapping)
+                 else ((c, c) for c in properties))
+        for key, col in pairs:
+            if not isinstance(key, str) or not key:
+                raise PqlkitTypeError(
+                    f"{where}: property names must be non-empty strings, got {key!r}"
+                )
+            if col not in have:
+                raise missing(col, f"properties[{key!r}]")
+            props[key] = col
+    return fields, props
+
+
+def table_columns(table: Any) -> dict[str, Any]:
+    """A table's columns by name (entity tables: the id fields and the traits)."""
+    return {col: table.column(col) for col in table.column_names}
+
+
+def event_source(table: Any, fields: _Mapping, props: _Mapping
+                 ) -> tuple[int, Iterator[tuple[int, int, dict[str, Any]]]]:
+    """The row count and the chunks of an in-memory table (zero-copy record batches)."""
+    cols = list(dict.fromkeys([*fields.values(), *props.values()]))
+    selected = table.select(cols)
+
+    def chunks() -> Iterator[tuple[int, int, dict[str, Any]]]:
+        lo = 0
+        for batch in selected.to_batches(max_chunksize=CHUNK):
+            hi = lo + batch.num_rows
+            yield lo, hi, _chunk(batch, fields, props)
+            lo = hi
+
+    return selected.num_rows, chunks()
+
+
+def parquet_source(path: str | os.PathLike[str], fields: _Mapping, props: _Mapping,
+                   parquet: Any) -> tuple[int, Iterator[tuple[int, int, dict[str, Any]]]]:
+    """The row count and the chunks of a Parquet file, read batch by batch."""
+    pa, _ = _pa()
+    cols = list(dict.fromkeys([*fields.values(), *props.values()]))
+    schema = parquet.schema_arrow
+    # Text columns arrive dictionary-encoded straight from the file's pages (no hashing),
+    # except event ids, which are nearly all distinct.
+    text = [c for c in cols if _is_text(pa, schema.field(c).type)
+            and c != fields.get("event_id") and c != fields.get("timestamp")]
+    parquet = _reopen(path, text)
+    n = parquet.metadata.num_rows
+
+    def chunks() -> Iterator[tuple[int, int, dict[str, Any]]]:
+        lo = 0
+        pool = pa.default_memory_pool()
+        # One thread reads faster here than several: the batches are small and the work
+        # per batch is decoding, not I/O.
+        for batch in parquet.iter_batches(batch_size=PARQUET_BATCH, columns=cols,
+                                          use_threads=False):
+            hi = lo + batch.num_rows
+            yield lo, hi, _chunk(batch, fields, props)
+            lo = hi
+            del batch
+            # Arrow's allocator keeps freed pages; hand them back so that reading does not
+            # hold a row group's worth of memory on top of the log being built.
+            pool.release_unused()
+
+    return n, chunks()
+
+
+def _reopen(path: str | os.PathLike[str], text: list[str]) -> Any:
+    pq = require("pyarrow.parquet", "arrow", "EventLog.from_parquet")
+    # Without pre-buffering the reader holds one batch's pages, not a whole row group.
+    return pq.ParquetFile(path, read_dictionary=text or None, pre_buffer=False,
+                          buffer_size=1 << 20)
+
+
+def _chunk(batch: Any, fields: _Mapping, props: _Mapping) -> dict[str, Any]:
+    out: dict[str, Any] = {field: batch.column(col) for field, col in fields.items()}
+    out["properties"] = {key: batch.column(col) for key, col in props.items()}
+    return out
+
+
+def open_parquet(path: str | os.PathLike[str]) -> Any:
+    """A ``pyarrow.parquet.ParquetFile`` (to read its schema before choosing columns)."""
+    pq = require("pyarrow.parquet", "arrow", "EventLog.from_parquet")
+    try:
+        return pq.ParquetFile(path)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:
+        raise ValidationError(f"cannot read {os.fspath(path)!r} as Parquet: {exc}") from exc
+
+
+def read_table(path: str | os.PathLike[str]) -> Any:
+    """A whole Parquet file as a Table (entity tables are small)."""
+    pq = require("pyarrow.parquet", "arrow", "EventLog.from_parquet")
+    return pq.read_table(path)
