@@ -539,14 +539,16 @@ class ScoringModel(_Structural):
         return None
 
     def score(self, data: EventLog | Iterable[Any], *, as_of: Any = None,
-              engine: str = "reference") -> ScoreResult:
+              engine: str = "columnar") -> ScoreResult:
         """Score every user (or account) as of ``as_of``.
 
         Args:
             data: an :class:`~pqlkit.EventLog`, or events (records or dicts) to load.
             as_of: the moment to score for (aware datetime or ISO string); defaults to the
                 latest event timestamp in the data, never the wall clock.
-            engine: which engine evaluates the model (``"reference"``).
+            engine: which engine evaluates the model: ``"columnar"`` (the default, every
+                entity at once with numpy) or ``"reference"`` (one entity at a time in
+                plain Python, the oracle the tests compare against).
         """
         from pqlkit.engine import get_engine
         from pqlkit.eventlog import EventLog

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from pqlkit.model import ScoringModel
     from pqlkit.results import ScoreResult
 
-__all__ = ["ENGINES", "Engine", "get_engine", "resolve_as_of"]
+__all__ = ["DEFAULT_ENGINE", "ENGINES", "Engine", "get_engine", "resolve_as_of"]
 
 
 class Engine:
@@ -54,16 +54,20 @@ def resolve_as_of(log: EventLog, as_of: Any) -> tuple[datetime, int]:
 
 
 def _engines() -> dict[str, type[Engine]]:
+    from pqlkit.engine.columnar import ColumnarEngine
     from pqlkit.engine.reference import ReferenceEngine
 
-    return {"reference": ReferenceEngine}
+    return {"columnar": ColumnarEngine, "reference": ReferenceEngine}
 
 
-ENGINES = ("reference",)
+#: The engines by name; the first is the default of :meth:`ScoringModel.score`.
+ENGINES = ("columnar", "reference")
+DEFAULT_ENGINE = ENGINES[0]
 
 
 def get_engine(name: str | Engine) -> Engine:
-    """The engine called ``name`` (``"reference"``), or ``name`` itself if it is one."""
+    """The engine called ``name`` (``"columnar"`` or ``"reference"``), or ``name`` itself
+    if it is one."""
     if isinstance(name, Engine):
         return name
     engines = _engines()
