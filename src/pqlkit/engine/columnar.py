@@ -136,11 +136,14 @@ class _Time:
 class _Obj:
     """Python values: ``codes`` (-1 = missing) into ``values``, distinct by type and value."""
 
-    __slots__ = ("codes", "values")
+    __slots__ = ("codes", "memo", "values")
 
-    def __init__(self, codes: IntArray, values: list[Any]) -> None:
+    def __init__(self, codes: IntArray, values: list[Any],
+                 memo: dict[Any, Any] | None = None) -> None:
         self.codes = codes
         self.values = values
+        # Results of tests per distinct value, kept with a column that outlives one score.
+        self.memo = memo
 
 
 _Val = _Const | _Num | _Bool | _Time | _Obj
@@ -224,6 +227,14 @@ class _Encoder:
 
 
 def _encode_list(values: Sequence[Any]) -> _Obj:
+    kinds = set(map(type, values))
+    kinds.discard(type(None))
+    if len(kinds) == 1 and kinds <= {str, int, float, bool}:
+        # One type only: the value alone is a key (the common case, and much faster).
+        index: dict[Any, int] = {}
+        codes = np.fromiter((_NONE if v is None else index.setdefault(v, len(index))
+                             for v in values), dtype=np.int64, count=len(values))
+        return _Obj(codes, list(index))
     enc = _Encoder()
     codes = np.fromiter((enc.code(v) for v in values), dtype=np.int64, count=len(values))
     return _Obj(codes, enc.values)
@@ -247,9 +258,25 @@ def _to_obj(v: _Val, n: int) -> _Obj:
     return _Obj(codes, uniq.tolist())
 
 
-def _map1(v: _Val, fn: Callable[[Any], Any], n: int) -> tuple[list[Any], IntArray]:
-    """``fn`` once per distinct value (and once for missing); results and row positions."""
+_Results = list[Any] | BoolArray
+
+
+def _map1(v: _Val, fn: Callable[[Any], Any], n: int, memo: Any = None
+          ) -> tuple[_Results, IntArray]:
+    """``fn`` once per distinct value (and once for missing); results and row positions.
+
+    With a ``memo`` key and a column that keeps a memo (traits, cached per log), the
+    results are computed once per log; ``fn`` must then never raise.
+    """
     obj = _to_obj(v, n)
+    if memo is not None and obj.memo is not None:
+        found = obj.memo.get(memo)
+        if found is None:
+            results = [fn(x) for x in obj.values] + [fn(None)]
+            found = (np.array(results, dtype=np.bool_)
+                     if all(type(r) is bool for r in results) else results)
+            obj.memo[memo] = found
+        return found, np.where(obj.codes < 0, len(obj.values), obj.codes)
     # Codes of values that occur only: a column can hold many more distinct values than
     # the rows asked about (a where= over a few candidate events).
     if len(obj.values) > 2 * len(obj.codes) + 16:
@@ -263,17 +290,19 @@ def _map1(v: _Val, fn: Callable[[Any], Any], n: int) -> tuple[list[Any], IntArra
     return results, pos
 
 
-def _map2(a: _Val, b: _Val, fn: Callable[[Any, Any], Any], n: int
-          ) -> tuple[list[Any], IntArray]:
+def _map2(a: _Val, b: _Val, fn: Callable[[Any, Any], Any], n: int, memo: Any = None
+          ) -> tuple[_Results, IntArray]:
     """``fn`` once per distinct pair of values; results and row positions."""
     if isinstance(a, _Const) and isinstance(b, _Const):
         return [fn(a.value, b.value)], np.zeros(n, dtype=np.int64)
     if isinstance(a, _Const):
         left = a.value
-        return _map1(b, lambda y: fn(left, y), n)
+        key = None if memo is None else (memo, "left", _skey(left))
+        return _map1(b, lambda y: fn(left, y), n, key)
     if isinstance(b, _Const):
         right = b.value
-        return _map1(a, lambda x: fn(x, right), n)
+        key = None if memo is None else (memo, "right", _skey(right))
+        return _map1(a, lambda x: fn(x, right), n, key)
     oa, ob = _to_obj(a, n), _to_obj(b, n)
     va, vb = [*oa.values, None], [*ob.values, None]
     ia = np.where(oa.codes < 0, len(oa.values), oa.codes)
@@ -284,7 +313,9 @@ def _map2(a: _Val, b: _Val, fn: Callable[[Any, Any], Any], n: int
     return results, inverse.reshape(-1).astype(np.int64)
 
 
-def _from_results(results: list[Any], pos: IntArray) -> _Val:
+def _from_results(results: _Results, pos: IntArray) -> _Val:
+    if isinstance(results, np.ndarray):
+        return _Bool(results[pos])
     if all(type(r) is bool for r in results):
         lut = np.array(results, dtype=np.bool_)
         return _Bool(lut[pos])
@@ -394,6 +425,31 @@ def _prop_codes(log: EventLog, key: str) -> _PropCodes:
     return found
 
 
+def _trait_column(log: EventLog, level: str, key: str) -> _Obj:
+    """Trait ``key`` of every user (or account) of the log, encoded once per log.
+
+    ``email_domain`` is derived from ``email`` when not set (reference ``derived_traits``).
+    """
+    cache = _log_cache(log)
+    found = cache.get(("trait", level, key))
+    if found is None:
+        table = log.user_traits if level == "user" else log.account_traits
+        if key == "email_domain":
+            values = [t["email_domain"] if "email_domain" in t else _domain(t.get("email"))
+                      for t in table]
+        else:
+            values = [t.get(key) for t in table]
+        found = _encode_list(values)
+        found.memo = {}
+        cache[("trait", level, key)] = found
+    column: _Obj = found
+    return column
+
+
+def _domain(email: Any) -> Any:
+    return email.rsplit("@", 1)[1].lower() if isinstance(email, str) and "@" in email else None
+
+
 def _prop_numbers(log: EventLog, key: str) -> tuple[FloatArray, BoolArray]:
     """Per distinct value of ``key``: its float and whether it is a number (for total())."""
     cache = _log_cache(log)
@@ -432,12 +488,44 @@ def _prop_classes(log: EventLog, key: str) -> IntArray:
 # -- exact sums ------------------------------------------------------------------------------------
 
 
+def _granule(values: FloatArray) -> FloatArray:
+    """The value of each number's lowest set bit (inf for zero): it divides the number.
+
+    A sum of numbers that are all multiples of ``g`` is a multiple of ``g`` too, so while its
+    magnitude stays below ``2**53 · g`` every partial sum is exact, in any order.
+    """
+    mantissa, exponent = np.frexp(values)
+    whole = (mantissa * 2.0 ** 53).astype(np.int64)
+    low = (whole & -whole).astype(np.float64)
+    with np.errstate(all="ignore"):
+        out = np.ldexp(low, exponent - 53)
+    return np.where(values != 0, out, np.inf)
+
+
 def _fsum_rows(columns: Sequence[AnyArray], n: int) -> FloatArray:
     """``math.fsum`` of each row across ``columns``, bit for bit, for all rows at once.
 
     Shewchuk's partials as in CPython's ``math_fsum``, vectorised over rows: zero partials
     are kept (they do not change the exact sum) and dropped before the final rounding.
     """
+    if not columns:
+        return np.zeros(n, dtype=np.float64)
+    stacked_in = np.stack([np.broadcast_to(np.asarray(c, dtype=np.float64), (n,))
+                           for c in columns])
+    with np.errstate(all="ignore"):
+        # Rows whose absolute sum is below 2**52 times their smallest ulp add up exactly in
+        # any order (see _group_fsum): whole points, and most decayed ones.
+        mag = np.abs(stacked_in)
+        exact = mag.sum(axis=0) <= _granule(stacked_in).min(axis=0) * _EXACT53
+    plain: FloatArray = stacked_in.sum(axis=0) + 0.0
+    if exact.all():
+        return plain
+    rest = np.flatnonzero(~exact)
+    plain[rest] = _shewchuk_rows(list(stacked_in[:, rest]), len(rest))
+    return plain
+
+
+def _shewchuk_rows(columns: Sequence[AnyArray], n: int) -> FloatArray:
     partials: list[FloatArray] = []
     with np.errstate(all="ignore"):
         for col in columns:
@@ -492,9 +580,9 @@ def _fsum_rows(columns: Sequence[AnyArray], n: int) -> FloatArray:
 def _group_fsum(groups: IntArray, values: FloatArray, n: int) -> FloatArray:
     """``math.fsum`` of the values of each group, bit for bit.
 
-    Every finite double is a whole multiple of its ulp, so a group whose absolute sum is
-    below ``2**52`` times its smallest ulp adds up exactly in float64, in any order (and
-    below ``2**62`` times, exactly in an x87 long double). Other groups are summed in long
+    A group whose absolute sum is below ``2**52`` times its smallest granule (see
+    :func:`_granule`) adds up exactly in float64, in any order (and below ``2**62`` times,
+    exactly in an x87 long double). Other groups are summed in long
     double and the result kept when the error bound of that sum cannot reach a rounding
     boundary of float64, which is then the correctly rounded sum fsum returns. The rare
     groups left are summed with ``math.fsum`` itself.
@@ -505,9 +593,8 @@ def _group_fsum(groups: IntArray, values: FloatArray, n: int) -> FloatArray:
     with np.errstate(all="ignore"):
         mag = np.abs(values)
         bound = np.bincount(groups, weights=mag, minlength=n)
-        ulp = np.where(values != 0, np.spacing(mag), np.inf)
         unit = np.full(n, np.inf)
-        np.minimum.at(unit, groups, ulp)
+        np.minimum.at(unit, groups, _granule(values))
         exact = bound <= unit * _EXACT53
     plain = exact[groups]
     out += np.bincount(groups[plain], weights=values[plain], minlength=n)
@@ -812,6 +899,7 @@ class _Frame:
         self.as_of_us = as_of_us
         self.space = _Space(log, level, as_of_us)
         self.n = self.space.n
+        self.exists = exists
         self.existing = np.flatnonzero(exists)
         self.selections: dict[Any, _Selection] = {}
         self.values: dict[Any, Any] = {}
@@ -894,18 +982,10 @@ class _Frame:
         return _Selection(sp, idx=idx)
 
     def trait(self, key: str) -> _Obj:
+        """Trait ``key`` of the entities that exist (missing for the others)."""
         def make() -> _Obj:
-            table = self.log.user_traits if self.level == "user" else self.log.account_traits
-            values: list[Any] = [None] * self.n
-            for i in self.existing.tolist():
-                traits = table[i]
-                if key == "email_domain" and "email_domain" not in traits:
-                    email = traits.get("email")
-                    values[i] = (email.rsplit("@", 1)[1].lower()
-                                 if isinstance(email, str) and "@" in email else None)
-                else:
-                    values[i] = traits.get(key)
-            return _encode_list(values)
+            base = _trait_column(self.log, self.level, key)
+            return _Obj(np.where(self.exists, base.codes, _NONE), base.values, base.memo)
         return self.cached(("trait", key), make)
 
     def contexts(self) -> Any:
@@ -1006,8 +1086,9 @@ class ColumnarEngine(Engine):
             out = np.broadcast_to(np.asarray(op(ld, rd), dtype=np.bool_), (n,)).copy()
             present = _both(lp, rp)
             return _Bool(out if present is None else out & present)
-        results, pos = _map2(left, right, lambda x, y: _compare_scalar(node.op, x, y), n)
-        return _Bool(np.array(results, dtype=np.bool_)[pos])
+        results, pos = _map2(left, right, lambda x, y: _compare_scalar(node.op, x, y), n,
+                             ("compare", node.op))
+        return _Bool(np.asarray(results, dtype=np.bool_)[pos])
 
     def visit_Arith(self, node: Arith, ctx: Any) -> _Val:
         left = self.evaluate(node.left, ctx)
@@ -1077,8 +1158,9 @@ class ColumnarEngine(Engine):
             hit = np.isin(value.data, np.array(stamps, dtype=np.int64))
             return _Bool(hit & _present(value, n))
         results, pos = _map1(
-            value, lambda v: v is not None and any(same_value(v, o) for o in options), n)
-        return _Bool(np.array(results, dtype=np.bool_)[pos])
+            value, lambda v: v is not None and any(same_value(v, o) for o in options), n,
+            ("isin", _skey(options)))
+        return _Bool(np.asarray(results, dtype=np.bool_)[pos])
 
     def visit_IsMissing(self, node: IsMissing, ctx: Any) -> _Val:
         return _Bool(_missing(self.evaluate(node.operand, ctx), _rows(ctx)))
@@ -1088,15 +1170,16 @@ class ColumnarEngine(Engine):
         n = _rows(ctx)
         if isinstance(value, (_Num, _Bool, _Time)):
             return _Bool(_all(n, False))
-        results, pos = _map1(value, lambda v: _str_test_scalar(node, v), n)
-        return _Bool(np.array(results, dtype=np.bool_)[pos])
+        results, pos = _map1(value, lambda v: _str_test_scalar(node, v), n,
+                             ("str", node.op, node.arg, node.ignore_case))
+        return _Bool(np.asarray(results, dtype=np.bool_)[pos])
 
     def visit_Lower(self, node: Lower, ctx: Any) -> _Val:
         value = self.evaluate(node.operand, ctx)
         if isinstance(value, (_Num, _Bool, _Time)):
             return value
         results, pos = _map1(value, lambda v: v.lower() if isinstance(v, str) else v,
-                             _rows(ctx))
+                             _rows(ctx), ("lower",))
         return _from_results(results, pos)
 
     # -- event signals -----------------------------------------------------------------------
@@ -1561,7 +1644,7 @@ def _rule_points(rule: Rule, value: _Val, n: int) -> tuple[AnyArray, BoolArray]:
         base = np.broadcast_to(base, (n,)).astype(np.float64)
     else:
         results, pos = _map1(value, rule.points_from, n)
-        base = np.array([float(x) for x in results], dtype=np.float64)[pos]
+        base = np.array([float(x) for x in list(results)], dtype=np.float64)[pos]
     return base, base != 0
 
 
