@@ -441,6 +441,23 @@ class TestRollupPolicies:
         assert row["share_pql"] == 3 / 5
 
 
+def test_int32_entity_columns_score_the_same() -> None:
+    # The log's index columns may shrink to int32; nothing may assume int64.
+    from pqlkit.datasets import synthetic_saas
+
+    events, users, accounts = synthetic_saas(n_accounts=6, seed=5).records()
+    wide = pk.EventLog.from_records(events, users=users, accounts=accounts)
+    narrow = pk.EventLog.from_records(events, users=users, accounts=accounts)
+    for name in ("user", "account", "owner_account", "user_account", "user_order",
+                 "user_offsets", "account_order", "account_offsets"):
+        setattr(narrow, name, getattr(narrow, name).astype(np.int32))
+    for factory in TEMPLATES.values():
+        model = factory()
+        a, b = model.score(wide, as_of=None), model.score(narrow, as_of=None)
+        assert_results_equal(a, b, rel=0)
+        assert_explanations_equal(a, b, rel=0)
+
+
 def test_templates_agree_on_demo_data() -> None:
     from pqlkit.datasets import synthetic_saas
 

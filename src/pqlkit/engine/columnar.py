@@ -345,17 +345,14 @@ def _arith_scalar(op: str, left: Any, right: Any) -> Any:
                          int(right) if isinstance(right, bool) else right)
 
 
-def _str_test_scalar(node: StrTest, value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    arg = node.arg
+def _str_test(node: StrTest) -> Callable[[Any], bool]:
+    """The reference ``visit_StrTest`` for one node as a function of the value."""
+    arg = node.arg.casefold() if node.ignore_case else node.arg
+    method = {"startswith": str.startswith, "endswith": str.endswith,
+              "contains": str.__contains__}[node.op]
     if node.ignore_case:
-        value, arg = value.casefold(), arg.casefold()
-    if node.op == "startswith":
-        return bool(value.startswith(arg))
-    if node.op == "endswith":
-        return bool(value.endswith(arg))
-    return arg in value
+        return lambda v: isinstance(v, str) and method(v.casefold(), arg)
+    return lambda v: isinstance(v, str) and method(v, arg)
 
 
 def _is_number(value: Any) -> bool:
@@ -423,6 +420,31 @@ def _prop_codes(log: EventLog, key: str) -> _PropCodes:
             found = (obj.codes.astype(np.int32), obj.values)
         cache[("prop", key)] = found
     return found
+
+
+def _named_events(log: EventLog, level: str, code: int) -> IntArray:
+    """Every event of one name that belongs to an entity of ``level``, once per log."""
+    cache = _log_cache(log)
+    found = cache.get(("name", level, code))
+    if found is None:
+        owner = log.user if level == "user" else log.owner_account
+        found = np.flatnonzero((log.name_code == code) & (owner >= 0)).astype(np.int64)
+        cache[("name", level, code)] = found
+    named: IntArray = found
+    return named
+
+
+def _id_array(log: EventLog, level: str) -> AnyArray:
+    cache = _log_cache(log)
+    found = cache.get(("ids", level))
+    if found is None:
+        ids = log.user_ids if level == "user" else log.account_ids
+        found = np.empty(len(ids) + 1, dtype=object)
+        found[:-1] = ids
+        found[-1] = None
+        cache[("ids", level)] = found
+    column: AnyArray = found
+    return column
 
 
 def _trait_column(log: EventLog, level: str, key: str) -> _Obj:
@@ -749,13 +771,16 @@ class _Space:
         """Indices of the visible events of this level, of one name code (or any)."""
         found = self._names.get(code)
         if found is None:
-            vis = slice(0, self.n_vis)
-            keep = self.ent[vis] >= 0
-            if code is not None:
-                keep &= self.log.name_code[vis] == code
-            if self.excluded is not None:
-                keep &= ~self.excluded
-            found = np.flatnonzero(keep).astype(np.int64)
+            if code is None:
+                keep = self.ent[: self.n_vis] >= 0
+                if self.excluded is not None:
+                    keep &= ~self.excluded
+                found = np.flatnonzero(keep).astype(np.int64)
+            else:
+                named = _named_events(self.log, self.level, code)
+                found = named[: int(np.searchsorted(named, self.n_vis))]
+                if self.excluded is not None:
+                    found = found[~self.excluded[found]]
             self._names[code] = found
         return found
 
@@ -1170,7 +1195,7 @@ class ColumnarEngine(Engine):
         n = _rows(ctx)
         if isinstance(value, (_Num, _Bool, _Time)):
             return _Bool(_all(n, False))
-        results, pos = _map1(value, lambda v: _str_test_scalar(node, v), n,
+        results, pos = _map1(value, _str_test(node), n,
                              ("str", node.op, node.arg, node.ignore_case))
         return _Bool(np.asarray(results, dtype=np.bool_)[pos])
 
@@ -1341,19 +1366,17 @@ class ColumnarEngine(Engine):
         existing = frame.existing
         rollup: dict[str, AnyArray] = {}
         if model.level == "user":
-            member = people.member[existing]
-            account_ids = np.array([None, *log.account_ids], dtype=object)
             cols = scored.columns(existing, "is_pql")
             users = Table({
-                "user_id": _ids(log.user_ids, existing),
-                "account_id": account_ids[member + 1].tolist(),
+                "user_id": _ids(log, "user", existing),
+                "account_id": _ids(log, "account", people.member[existing]),
                 **{c: cols[c] for c in ("score", "raw_score", "tier", "is_pql",
                                         "disqualified", *rule_names)},
             }, key="user_id")
             rollup = _rollup_arrays(model.rollup, log, people, scored, as_of_us)
             shown = np.flatnonzero(people.account_exists)
             accounts = Table({
-                "account_id": _ids(log.account_ids, shown),
+                "account_id": _ids(log, "account", shown),
                 **{c: rollup[c][shown].tolist()
                    for c in ("score", "n_users", "n_pql", "share_pql", "is_pqa")},
             }, key="account_id")
@@ -1361,7 +1384,7 @@ class ColumnarEngine(Engine):
             users = Table({"user_id": [], "account_id": []}, key="user_id")
             cols = scored.columns(existing, "is_pqa")
             accounts = Table({
-                "account_id": _ids(log.account_ids, existing),
+                "account_id": _ids(log, "account", existing),
                 **{c: cols[c] for c in ("score", "raw_score", "tier", "is_pqa",
                                         "disqualified")},
                 "n_users": people.n_users[existing].tolist(),
@@ -1381,8 +1404,10 @@ class ColumnarEngine(Engine):
                            fallbacks=tuple(frame.fallbacks))
 
 
-def _ids(ids: tuple[Any, ...], index: IntArray) -> list[Any]:
-    return [ids[i] for i in index.tolist()]
+def _ids(log: EventLog, level: str, index: IntArray) -> list[Any]:
+    """The ids of entities ``index`` (-1 gives None)."""
+    out: list[Any] = _id_array(log, level)[index].tolist()
+    return out
 
 
 def _times_of(v: _Val, n: int) -> tuple[AnyArray | int, BoolArray | None] | None:
@@ -1403,26 +1428,35 @@ class _Population:
     def __init__(self, log: EventLog, as_of_us: int) -> None:
         n_vis = int(np.searchsorted(log.ts, as_of_us, side="right"))
         nu, na = len(log.user_ids), len(log.account_ids)
-        users = log.user[:n_vis]
-        seen = _count_by(users, nu) > 0
-        self.user_exists = np.where(log.user_in_table, log.user_created <= as_of_us, seen)
+        # A user known only from events exists from its first event, the first of its run
+        # in the log's per-user index; the users table answers for the others.
+        start, end = log.user_offsets[:-1], log.user_offsets[1:]
+        has = end > start
+        first = np.full(nu, NO_TIME, dtype=np.int64)
+        first[has] = log.ts[log.user_order[start[has]]]
+        self.user_exists = np.where(log.user_in_table, log.user_created <= as_of_us,
+                                    has & (first <= as_of_us))
         member = log.user_account.astype(np.int64)
         need = (member < 0) & self.user_exists
         if need.any():
+            users = log.user[:n_vis]
             named = log.account[:n_vis]
             cand = np.flatnonzero((named >= 0) & (users >= 0))
             if len(cand):
-                first = np.full(nu, n_vis, dtype=np.int64)
-                np.minimum.at(first, users[cand].astype(np.int64), cand)
-                found = need & (first < n_vis)
-                member[found] = log.account[first[found]]
+                first_named = np.full(nu, n_vis, dtype=np.int64)
+                np.minimum.at(first_named, users[cand].astype(np.int64), cand)
+                found = need & (first_named < n_vis)
+                member[found] = log.account[first_named[found]]
         member[~self.user_exists] = _NONE
         self.member = member
         has_member = np.zeros(na, dtype=np.bool_)
         has_member[member[member >= 0]] = True
-        named_any = _count_by(log.account[:n_vis], na) > 0
         self.account_exists = np.where(log.account_in_table,
-                                       log.account_created <= as_of_us, has_member | named_any)
+                                       log.account_created <= as_of_us, has_member)
+        # Accounts outside the table without members exist if an event names them.
+        unknown = ~log.account_in_table & ~has_member
+        if unknown.any():
+            self.account_exists |= unknown & (_count_by(log.account[:n_vis], na) > 0)
         # Members of existing accounts only: a user whose account does not exist yet
         # keeps its account id on its row but counts in no roll-up.
         counted = member >= 0
