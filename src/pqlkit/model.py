@@ -19,6 +19,7 @@ from pqlkit.errors import PqlkitTypeError, ValidationError
 from pqlkit.expr import EventSignal, Expr, _value_equals
 
 if TYPE_CHECKING:
+    from pqlkit.engine import Engine
     from pqlkit.eventlog import EventLog
     from pqlkit.results import ScoreResult
 
@@ -539,7 +540,7 @@ class ScoringModel(_Structural):
         return None
 
     def score(self, data: EventLog | Iterable[Any], *, as_of: Any = None,
-              engine: str = "columnar") -> ScoreResult:
+              engine: str | Engine | None = None) -> ScoreResult:
         """Score every user (or account) as of ``as_of``.
 
         Args:
@@ -547,8 +548,8 @@ class ScoringModel(_Structural):
             as_of: the moment to score for (aware datetime or ISO string); defaults to the
                 latest event timestamp in the data, never the wall clock.
             engine: which engine evaluates the model: ``"columnar"`` (the default, every
-                entity at once with numpy) or ``"reference"`` (one entity at a time in
-                plain Python, the oracle the tests compare against).
+                entity at once with numpy), ``"reference"`` (one entity at a time in plain
+                Python, the oracle the tests compare against) or an engine instance.
         """
         from pqlkit.engine import get_engine
         from pqlkit.eventlog import EventLog

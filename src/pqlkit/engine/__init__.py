@@ -60,16 +60,19 @@ def _engines() -> dict[str, type[Engine]]:
     return {"columnar": ColumnarEngine, "reference": ReferenceEngine}
 
 
-#: The engines by name; the first is the default of :meth:`ScoringModel.score`.
+#: The engines by name.
 ENGINES = ("columnar", "reference")
-DEFAULT_ENGINE = ENGINES[0]
+#: The engine :meth:`ScoringModel.score` uses when none is named.
+DEFAULT_ENGINE = "columnar"
 
 
-def get_engine(name: str | Engine) -> Engine:
-    """The engine called ``name`` (``"columnar"`` or ``"reference"``), or ``name`` itself
-    if it is one."""
+def get_engine(name: str | Engine | None = None) -> Engine:
+    """The engine called ``name`` (``"columnar"`` or ``"reference"``), ``name`` itself if
+    it is one, or the default engine (:data:`DEFAULT_ENGINE`) for None."""
     if isinstance(name, Engine):
         return name
+    if name is None:
+        name = DEFAULT_ENGINE
     engines = _engines()
     if name not in engines:
         raise ValidationError(
