@@ -169,8 +169,8 @@ def _truth(v: _Val, n: int) -> BoolArray:
         return _present(v, n).copy()
     if isinstance(v, _Const):
         return _all(n, truth(v.value))
-    lut = np.array([truth(x) for x in v.values] + [False], dtype=np.bool_)
-    out: BoolArray = lut[v.codes]
+    results, pos = _map1(v, truth, n, ("truth",))
+    out: BoolArray = np.asarray(results, dtype=np.bool_)[pos]
     return out
 
 
@@ -820,7 +820,8 @@ class _Selection:
         if self._count is None:
             sp = self.space
             if self.idx is None:
-                self._count = sp.upto(sp.n_vis) - sp.upto(self.lo)
+                self._count = (_count_by(sp.ent[self.lo: sp.n_vis], sp.n) if self.lo
+                               else sp.upto(sp.n_vis))
             else:
                 self._count = np.bincount(self.ent, minlength=sp.n).astype(np.int64)
         return self._count
