@@ -31,6 +31,10 @@ from pqlkit.testing import (
 Rows = tuple[list[Any], list[Any], list[Any]]
 Case = tuple[pk.ScoringModel, Rows, datetime | None]
 
+# Parity is the point of this module and each case is cheap: six times the profile's
+# examples (300 in CI, about 10 s for the module).
+more = settings(max_examples=6 * settings.default.max_examples)
+
 
 def load(rows: Rows) -> pk.EventLog:
     events, users, accounts = rows
@@ -61,18 +65,21 @@ def assert_parity(model: pk.ScoringModel, log: pk.EventLog, as_of: Any) -> None:
     assert_explanations_equal(ref, col, rel=rel)
 
 
+@more
 @given(case=scoring_cases())
 def test_engines_agree_on_random_models_and_logs(case: Case) -> None:
     model, rows, as_of = case
     assert_parity(model, load(rows), as_of)
 
 
+@more
 @given(case=scoring_cases(level="account"))
 def test_engines_agree_on_random_account_level_models(case: Case) -> None:
     model, rows, as_of = case
     assert_parity(model, load(rows), as_of)
 
 
+@more
 @given(case=scoring_cases(integer_points=True, max_events=40))
 def test_engines_agree_exactly_on_whole_point_models(case: Case) -> None:
     model, rows, as_of = case
@@ -85,6 +92,7 @@ def test_engines_agree_exactly_on_whole_point_models(case: Case) -> None:
     assert_explanations_equal(ref, col, rel=0)
 
 
+@more
 @given(rows=event_logs(min_events=1), model=models(), data=st.data())
 def test_columnar_scores_do_not_depend_on_row_order(rows: Rows, model: pk.ScoringModel,
                                                     data: st.DataObject) -> None:
