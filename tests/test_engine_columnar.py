@@ -180,6 +180,39 @@ class TestFallbacks:
         assert result.fallbacks
 
 
+@attrs.frozen(repr=False, eq=False)
+class SquareRule(pk.Rule):
+    """A Rule subclass with its own points: the square of the signal's value."""
+
+    def points_from(self, value: Any) -> float:
+        return 0 if value is None else float(value) ** 2
+
+
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class MedianRollup(pk.Rollup):
+    """A Rollup subclass: the median score, and a PQA when exactly one user is a PQL."""
+
+    def aggregate(self, scores: list[float]) -> float:
+        ordered = sorted(scores)
+        return float(ordered[len(ordered) // 2]) if ordered else 0.0
+
+    def is_pqa(self, n_pql: int, share: float) -> bool:
+        return n_pql == 1
+
+
+class TestOverriddenBuiltins:
+    def test_a_rule_and_a_rollup_with_their_own_methods_are_called(self):
+        users = [{"user_id": f"u{i}", "account_id": "A"} for i in range(1, 4)]
+        events = [ev("q", ago(hours=h), f"u{i}") for i in range(1, 4) for h in range(i)]
+        model = pk.ScoringModel(name="m", threshold=5, rollup=MedianRollup(), rules=[
+            SquareRule("sq", count("q"), points_per=1)])
+        result = both(model, pk.EventLog.from_records(events, users=users))
+        assert result.users.column("sq") == [1.0, 4.0, 9.0]   # 1, 2 and 3 queries, squared
+        assert result.accounts["A"]["score"] == 4.0          # the median, not the max
+        assert result.accounts["A"]["is_pqa"] is True        # one PQL (u3), share 1/3
+        assert len(result.fallbacks) == 3
+
+
 # -- one pass per slice --------------------------------------------------------------------------
 
 

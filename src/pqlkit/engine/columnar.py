@@ -64,7 +64,7 @@ from pqlkit.expr import (
     Total,
     Trait,
 )
-from pqlkit.model import HalfLife, InactivityDecay, ResetAfter, Rule
+from pqlkit.model import HalfLife, InactivityDecay, ResetAfter, Rollup, Rule
 from pqlkit.results import (
     Evidence,
     Explanation,
@@ -75,7 +75,7 @@ from pqlkit.results import (
 )
 
 if TYPE_CHECKING:
-    from pqlkit.model import Rollup, ScoringModel
+    from pqlkit.model import ScoringModel
 
 __all__ = ["ColumnarEngine"]
 
@@ -1374,7 +1374,8 @@ class ColumnarEngine(Engine):
                 **{c: cols[c] for c in ("score", "raw_score", "tier", "is_pql",
                                         "disqualified", *rule_names)},
             }, key="user_id")
-            rollup = _rollup_arrays(model.rollup, log, people, scored, as_of_us)
+            rollup = _rollup_arrays(model.rollup, log, people, scored, as_of_us,
+                                    frame.fallback)
             shown = np.flatnonzero(people.account_exists)
             accounts = Table({
                 "account_id": _ids(log, "account", shown),
@@ -1565,7 +1566,14 @@ class _Scored:
                 leaves, recorded = frame.touched, frame.recorded
             finally:
                 frame.touched = frame.recorded = None
-            base, matched = _rule_points(rule, value, n)
+            if _overrides(rule, Rule, "points_from"):
+                frame.fallback(f"rule {rule.name!r}: its own points_from, called once per "
+                               "distinct value")
+                results, pos = _map1(value, rule.points_from, n)
+                base = np.array([float(x) for x in list(results)], dtype=np.float64)[pos]
+                matched = _truth(value, n) if rule.points is not None else base != 0
+            else:
+                base, matched = _rule_points(rule, value, n)
             condition = repr(rule.when)
         else:
             custom = self._custom_rule(rule)
@@ -1659,6 +1667,11 @@ class _Scored:
         )
 
 
+def _overrides(obj: Any, base: type, method: str) -> bool:
+    """Whether ``obj``'s class replaces ``base.method`` (then only calling it is exact)."""
+    return getattr(type(obj), method) is not getattr(base, method)
+
+
 def _rule_points(rule: Rule, value: _Val, n: int) -> tuple[AnyArray, BoolArray]:
     """A rule's points per entity (``Rule.points_from``) and whether it matched."""
     if rule.points is not None:
@@ -1716,7 +1729,7 @@ def _aggregate(policy: Rollup, groups: IntArray, scores: FloatArray, n: int,
 
 
 def _rollup_arrays(policy: Rollup, log: EventLog, people: _Population, scored: _Scored,
-                   as_of_us: int) -> dict[str, AnyArray]:
+                   as_of_us: int, fallback: Callable[[str], None]) -> dict[str, AnyArray]:
     na = len(log.account_ids)
     counted = people.counted
     member = people.member
@@ -1735,10 +1748,28 @@ def _rollup_arrays(policy: Rollup, log: EventLog, people: _Population, scored: _
     share[nz] = n_pql[nz] / denom[nz]
     eligible = counted & ~scored.disqualified
     n_eligible = np.bincount(member[eligible], minlength=na).astype(np.int64)
-    score = _aggregate(policy, member[eligible], scored.score[eligible], na, n_eligible)
-    share_ok = (np.ones(na, dtype=np.bool_) if policy.min_share is None
-                else share >= policy.min_share)
-    is_pqa = (people.n_users > 0) & share_ok & (n_pql >= policy.min_pql)
+    shown = np.flatnonzero(people.account_exists).tolist()
+    if _overrides(policy, Rollup, "aggregate"):
+        fallback(f"{policy!r}: its own aggregate, called one account at a time")
+        order = np.flatnonzero(eligible)
+        order = order[np.argsort(member[order], kind="stable")]
+        starts = np.zeros(na + 1, dtype=np.int64)
+        np.cumsum(n_eligible, out=starts[1:])
+        score = np.zeros(na, dtype=np.float64)
+        for a in shown:
+            score[a] = policy.aggregate(scored.score[order[starts[a]: starts[a + 1]]].tolist())
+    else:
+        score = _aggregate(policy, member[eligible], scored.score[eligible], na, n_eligible)
+    if _overrides(policy, Rollup, "is_pqa"):
+        fallback(f"{policy!r}: its own is_pqa, called one account at a time")
+        is_pqa = np.zeros(na, dtype=np.bool_)
+        for a in shown:
+            is_pqa[a] = bool(people.n_users[a] > 0
+                             and policy.is_pqa(int(n_pql[a]), float(share[a])))
+    else:
+        share_ok = (np.ones(na, dtype=np.bool_) if policy.min_share is None
+                    else share >= policy.min_share)
+        is_pqa = (people.n_users > 0) & share_ok & (n_pql >= policy.min_pql)
     return {"score": score, "n_users": people.n_users, "n_pql": n_pql, "share_pql": share,
             "is_pqa": is_pqa}
 
