@@ -491,6 +491,33 @@ def test_int32_entity_columns_score_the_same() -> None:
         assert_explanations_equal(a, b, rel=0)
 
 
+def test_dictionary_encoded_property_columns_are_read_as_they_are() -> None:
+    # The storage layout to come: a code per event (-1 = absent) into distinct values.
+    @attrs.frozen
+    class Encoded:
+        codes: Any
+        values: Any
+
+    events = [ev("x", ago(hours=h), properties=p) for h, p in enumerate(
+        [{"plan": "pro", "n": 2}, {"plan": "free", "n": 2.5}, {"n": True}, {"plan": "pro"}],
+        start=1)]
+    model = pk.ScoringModel(name="m", threshold=1, rules=[
+        pk.Rule("pro", count("x", where=prop("plan") == "pro"), points_per=1),
+        pk.Rule("n", total("n", of="x"), points_per=10),
+        pk.Rule("kinds", distinct("n", of="x"), points_per=100)])
+    plain = pk.EventLog.from_records(events)
+    encoded = pk.EventLog.from_records(events)
+    for key, column in encoded.props.items():
+        obj = col._encode_list(column.tolist())
+        values = np.empty(len(obj.values), dtype=object)
+        values[:] = obj.values
+        encoded.props[key] = Encoded(obj.codes.astype(np.int32), values)  # type: ignore[assignment]
+    a = model.score(plain, as_of=AS_OF)
+    b = model.score(encoded, as_of=AS_OF)
+    assert_results_equal(a, b, rel=0)
+    assert a.users["u1"]["score"] == 2 + 45 + 300
+
+
 def test_templates_agree_on_demo_data() -> None:
     from pqlkit.datasets import synthetic_saas
 

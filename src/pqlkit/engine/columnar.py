@@ -407,14 +407,20 @@ def _prop_codes(log: EventLog, key: str) -> _PropCodes:
 
     The engine reads properties only through this adapter. Values must be distinct by type
     and value (``True``, ``1`` and ``1.0`` are three values), so that a filter evaluated
-    once per distinct value means what it means for each event.
+    once per distinct value means what it means for each event. A column that is already
+    dictionary-encoded (``codes`` and ``values`` attributes) is read as it is; an object
+    column (one Python value or None per event) is encoded here, once per log.
     """
     cache = _log_cache(log)
     found = cache.get(("prop", key))
     if found is None:
-        column = log.props.get(key)
+        column: Any = log.props.get(key)
         if column is None:
             found = (np.full(len(log), _NONE, dtype=np.int32), [])
+        elif hasattr(column, "codes") and hasattr(column, "values"):
+            values = column.values
+            found = (np.asarray(column.codes),
+                     values.tolist() if isinstance(values, np.ndarray) else list(values))
         else:
             obj = _encode_list(column.tolist())
             found = (obj.codes.astype(np.int32), obj.values)
