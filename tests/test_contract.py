@@ -31,6 +31,9 @@ from pqlkit import (
 )
 from pqlkit.errors import PqlkitError, RejectedRowError, ValidationError
 
+# Every test here runs on every engine (see the engine fixture in conftest.py).
+pytestmark = pytest.mark.usefixtures("engine")
+
 AS_OF = datetime(2026, 6, 1, tzinfo=UTC)
 US = timedelta(microseconds=1)
 
@@ -68,6 +71,11 @@ def holds(cond: pk.Expr, events: list, *, as_of: object = AS_OF, users: list | N
     result = model.score(log, as_of=as_of)
     table = result.users if level == "user" else result.accounts
     return table[entity]["score"] == 1
+
+
+def test_these_tests_run_on_the_engine_of_the_fixture(engine: str) -> None:
+    model = pk.ScoringModel(name="m", threshold=1, rules=[pk.Rule("a", exists("a"), points=1)])
+    assert model.score([ev("a", ago(days=1))], as_of=AS_OF).engine == engine
 
 
 # -- §3.1 Time ------------------------------------------------------------------------------

@@ -15,6 +15,9 @@ from pqlkit.engine.reference import ReferenceEngine
 from pqlkit.errors import EngineNotSupportedError, ValidationError
 from pqlkit.expr import Count, Expr
 
+# Scoring here goes through model.score: every test runs on every engine (conftest.py).
+pytestmark = pytest.mark.usefixtures("engine")
+
 AS_OF = datetime(2026, 6, 1, tzinfo=UTC)
 US = timedelta(microseconds=1)
 

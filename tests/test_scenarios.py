@@ -19,6 +19,9 @@ from pqlkit import templates as tpl
 AS_OF = datetime(2026, 6, 1, tzinfo=UTC)
 US = timedelta(microseconds=1)
 
+# Every test here runs on every engine (see the engine fixture in conftest.py).
+pytestmark = pytest.mark.usefixtures("engine")
+
 
 def ago(**delta: float) -> datetime:
     return AS_OF - timedelta(**delta)
@@ -109,7 +112,7 @@ class TestTrialScoring:
 
     @pytest.fixture(scope="class")
     @classmethod
-    def result(cls) -> pk.ScoreResult:
+    def result(cls, engine: str) -> pk.ScoreResult:
         log = pk.EventLog.from_records(cls.EVENTS, users=cls.USERS)
         return both(tpl.trial_scoring(), trial_inline(), log)
 
@@ -230,7 +233,7 @@ class TestWeightedSignalFamilies:
 
     @pytest.fixture(scope="class")
     @classmethod
-    def result(cls) -> pk.ScoreResult:
+    def result(cls, engine: str) -> pk.ScoreResult:
         log = pk.EventLog.from_records(cls.EVENTS, users=cls.USERS)
         return both(tpl.weighted_signal_families(), weighted_inline(), log)
 
@@ -300,7 +303,7 @@ class TestActivationWithin:
 
     @pytest.fixture(scope="class")
     @classmethod
-    def result(cls) -> pk.ScoreResult:
+    def result(cls, engine: str) -> pk.ScoreResult:
         log = pk.EventLog.from_records(cls.EVENTS, users=cls.USERS)
         return both(tpl.activation_within(), activation_inline(), log)
 
@@ -380,7 +383,7 @@ class TestWorkspaceExpansion:
 
     @pytest.fixture(scope="class")
     @classmethod
-    def result(cls) -> pk.ScoreResult:
+    def result(cls, engine: str) -> pk.ScoreResult:
         users, events = [], []
         for account, (n, extra, features, _) in cls.TEAMS.items():
             u, e = _team(account, n, extra, features)
@@ -434,7 +437,7 @@ class TestIntentToPay:
 
     @pytest.fixture(scope="class")
     @classmethod
-    def result(cls) -> pk.ScoreResult:
+    def result(cls, engine: str) -> pk.ScoreResult:
         return both(tpl.intent_to_pay(), intent_inline(), pk.EventLog.from_records(cls.EVENTS))
 
     def test_template_equals_inline(self):
@@ -486,7 +489,7 @@ class TestTeamQueryMilestone:
 
     @pytest.fixture(scope="class")
     @classmethod
-    def result(cls) -> pk.ScoreResult:
+    def result(cls, engine: str) -> pk.ScoreResult:
         log = pk.EventLog.from_records(cls.EVENTS, users=cls.USERS)
         return both(tpl.team_query_milestone(), team_query_inline(), log)
 
@@ -534,7 +537,7 @@ class TestMessageVolume:
 
     @pytest.fixture(scope="class")
     @classmethod
-    def result(cls) -> pk.ScoreResult:
+    def result(cls, engine: str) -> pk.ScoreResult:
         events = (cls._account("loud", 2000, True) + cls._account("almost", 1999, True)
                   + cls._account("no_integration", 2000, False))
         # 'late': 1999 messages before as_of and one after it

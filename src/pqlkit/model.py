@@ -21,6 +21,7 @@ from pqlkit.errors import PqlkitTypeError, ValidationError
 from pqlkit.expr import EventSignal, Expr, _value_equals
 
 if TYPE_CHECKING:
+    from pqlkit.engine import Engine
     from pqlkit.eventlog import EventLog
     from pqlkit.results import ScoreResult
 
@@ -550,14 +551,16 @@ class ScoringModel(_Structural):
         return None
 
     def score(self, data: EventLog | Iterable[Any], *, as_of: Any = None,
-              engine: str = "reference") -> ScoreResult:
+              engine: str | Engine | None = None) -> ScoreResult:
         """Score every user (or account) as of ``as_of``.
 
         Args:
             data: an :class:`~pqlkit.EventLog`, or events (records or dicts) to load.
             as_of: the moment to score for (aware datetime or ISO string); defaults to the
                 latest event timestamp in the data, never the wall clock.
-            engine: which engine evaluates the model (``"reference"``).
+            engine: which engine evaluates the model: ``"columnar"`` (the default, every
+                entity at once with numpy), ``"reference"`` (one entity at a time in plain
+                Python, the oracle the tests compare against) or an engine instance.
         """
         from pqlkit.engine import get_engine
         from pqlkit.eventlog import EventLog

@@ -357,16 +357,23 @@ class RollupExplanation:
 
 
 class ScoreResult:
-    """What scoring returns: ``as_of``, the ``users`` and ``accounts`` tables, ``explain``."""
+    """What scoring returns: ``as_of``, the ``users`` and ``accounts`` tables, ``explain``.
+
+    ``engine`` names the engine that computed it; ``fallbacks`` lists the parts of the model
+    it had to evaluate one entity at a time (custom signals, rules and decays under the
+    columnar engine), empty when everything ran column-wise.
+    """
 
     def __init__(self, *, model: ScoringModel, as_of: datetime, engine: str, users: Table,
                  accounts: Table,
-                 explainer: Callable[[str, Any], Explanation | RollupExplanation]) -> None:
+                 explainer: Callable[[str, Any], Explanation | RollupExplanation],
+                 fallbacks: Sequence[str] = ()) -> None:
         self.model = model
         self.as_of = as_of
         self.engine = engine
         self.users = users
         self.accounts = accounts
+        self.fallbacks: tuple[str, ...] = tuple(fallbacks)
         self._explainer = explainer
 
     @property

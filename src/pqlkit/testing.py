@@ -34,11 +34,11 @@ import attrs
 import numpy as np
 
 from pqlkit._optional import require
-from pqlkit._time import from_micros, to_micros, to_utc
+from pqlkit._time import Duration, from_micros, to_micros, to_utc
 from pqlkit.engine import resolve_as_of
 from pqlkit.engine.reference import EntityContext, ReferenceEngine
 from pqlkit.errors import PqlkitTypeError, ValidationError
-from pqlkit.eventlog import EventLog
+from pqlkit.eventlog import EventLog, id_key
 from pqlkit.expr import (
     Expr,
     active_days,
@@ -66,7 +66,7 @@ from pqlkit.model import (
     ScoringModel,
 )
 from pqlkit.records import Account, EntityId, Event, User
-from pqlkit.results import Explanation, ScoreResult, Table
+from pqlkit.results import Explanation, RollupExplanation, ScoreResult, Table
 
 try:
     from hypothesis import HealthCheck, Phase, given, settings
@@ -84,6 +84,7 @@ __all__ = [
     "MIN_TIMESTAMP",
     "USER_IDS",
     "accounts",
+    "assert_explanations_equal",
     "assert_results_equal",
     "check_signal",
     "conditions",
@@ -95,6 +96,7 @@ __all__ = [
     "junk_rows",
     "models",
     "respelled",
+    "scoring_cases",
     "signals",
     "spellings",
     "timestamps",
@@ -801,7 +803,7 @@ def _window(draw: st.DrawFn, *, since_signup: bool = True) -> dict[str, Any]:
     if draw(st.booleans()):
         kw["within"] = draw(durations(calendar=True))
     if since_signup and draw(st.integers(0, 3)) == 0:
-        kw["since_signup"] = draw(durations())
+        kw["since_signup"] = draw(durations(calendar=True))
     if draw(st.booleans()):
         kw["where"] = draw(_filters())
     return kw
@@ -1083,6 +1085,100 @@ def models(*, level: Level | None = None, integer_points: bool = False, decay: b
                    max_rules=max_rules)
 
 
+def _model_durations(model: ScoringModel) -> list[Duration]:
+    found: list[Duration] = []
+    exprs: list[Expr] = [r.when for r in model.rules if isinstance(r, Rule)]
+    exprs += list(model.disqualify)
+    for expr in exprs:
+        for node in expr.walk():
+            for key in ("within", "since_signup"):
+                d = getattr(node, key, None)
+                if isinstance(d, Duration):
+                    found.append(d)
+    if model.rollup.active_within is not None:
+        found.append(model.rollup.active_within)
+    return found
+
+
+@st.composite
+def _scoring_cases(draw: st.DrawFn, *, level: Level | None, integer_points: bool,
+                   decay: bool, max_events: int) -> tuple[ScoringModel, Rows, datetime | None]:
+    model = draw(_models(level=level, integer_points=integer_points, decay=decay,
+                         max_rules=4), label="model")
+    ev, us, ac = draw(event_logs(max_events=max_events), label="rows")
+    spans = _model_durations(model)
+    # Events exactly on (and a microsecond around) the edges of since_signup windows: an
+    # entity's event or signup shifted by one of the model's windows.
+    anchors: list[tuple[dict[str, Any], datetime]] = [
+        (dict(e), to_utc(e["timestamp"])) for e in ev if isinstance(e, Mapping)]
+    anchors += [({"name": draw(_NAMES), "user_id": u["user_id"]}, to_utc(u["created_at"]))
+                for u in us if isinstance(u, Mapping) and u.get("created_at") is not None]
+    if spans and anchors:
+        for _ in range(draw(st.integers(0, 4), label="edge events")):
+            row, moment = draw(st.sampled_from(anchors))
+            span = draw(st.sampled_from(spans))
+            nudge = draw(st.sampled_from((0, 0, -1, 1)))
+            edge = {k: v for k, v in row.items() if k != "event_id"}
+            edge["timestamp"] = from_micros(span.after(to_micros(moment)) + nudge)
+            ev = [*ev, edge]
+    rows = (ev, us, ac)
+    # Moments where the model's windows have an edge: an event's own time, and an
+    # event or a signup shifted by one of the model's windows (a tie on the edge).
+    moments = [to_utc(_get(e, "timestamp")) for e in ev]
+    signups = [to_utc(_get(u, "created_at")) for u in us if _get(u, "created_at") is not None]
+    options: list[SearchStrategy[datetime | None]] = [st.none(), timestamps()]
+    if moments:
+        options.append(st.sampled_from(moments))
+    if spans and (moments or signups):
+        shifted = [from_micros(d.after(to_micros(m))) for d in spans
+                   for m in [*moments, *signups]]
+        shifted += [from_micros(d.after(to_micros(m)) - 1) for d in spans for m in moments]
+        options.append(st.sampled_from(shifted))
+    as_of = draw(st.one_of(options), label="as_of")
+    return model, rows, as_of
+
+
+def scoring_cases(*, level: Level | None = None, integer_points: bool = False,
+                  decay: bool = True, max_events: int = 25,
+                  ) -> SearchStrategy[tuple[ScoringModel, Rows, datetime | None]]:
+    """Whole scoring problems: ``(model, (events, users, accounts), as_of)``.
+
+    The model comes from :func:`models`, the rows from :func:`event_logs` (duplicates,
+    conflicting duplicates, users with no events, users and accounts created at any
+    time); ``as_of`` is None (the latest event), a random moment, an event's own
+    timestamp, or an event or a signup shifted by one of the model's windows (so that
+    events fall exactly on, and a microsecond inside, window edges). This is what engine
+    parity is tested on: any two engines must score every case alike.
+
+    Args:
+        level: ``"user"``, ``"account"``, or None for either.
+        integer_points: whole-number points and no decay (see :func:`models`).
+        decay: allow decays.
+        max_events: the most valid events.
+
+    Returns:
+        A strategy of ``(model, rows, as_of)`` tuples.
+
+    Example:
+        >>> from hypothesis import given, settings
+        >>> import pqlkit as pk
+        >>> @settings(max_examples=5, database=None)
+        ... @given(scoring_cases(level="user"))
+        ... def test_engines_agree(case):
+        ...     model, (events, users, accounts), as_of = case
+        ...     log = pk.EventLog.from_records(events, users=users, accounts=accounts)
+        ...     if len(log) or as_of is not None:
+        ...         assert_results_equal(model.score(log, as_of=as_of, engine="reference"),
+        ...                              model.score(log, as_of=as_of, engine="columnar"))
+        >>> test_engines_agree()
+    """
+    if level is not None:
+        _check_level("scoring_cases(...)", level)
+    _check_count("scoring_cases(...)", "max_events", max_events)
+    return _scoring_cases(level=level, integer_points=integer_points, decay=decay,
+                          max_events=max_events)
+
+
 # -- comparing results -----------------------------------------------------------------------
 
 
@@ -1197,6 +1293,88 @@ def assert_results_equal(a: ScoreResult, b: ScoreResult, *, rel: float = 1e-9) -
         more = f"\n  … and {len(diffs) - 40} more" if len(diffs) > 40 else ""
         raise AssertionError(
             f"score results differ in {len(diffs)} place{'s' if len(diffs) != 1 else ''}:\n  "
+            + "\n  ".join(shown) + more
+        )
+
+
+def _diff_values(where: str, x: Any, y: Any, rel: float, out: list[str]) -> None:
+    if isinstance(x, Mapping) and isinstance(y, Mapping):
+        if list(x) != list(y):
+            out.append(f"{where}: keys {list(x)!r} in a, {list(y)!r} in b")
+            return
+        for k in x:
+            _diff_values(f"{where}[{k!r}]", x[k], y[k], rel, out)
+        return
+    if isinstance(x, (tuple, list)) and isinstance(y, (tuple, list)):
+        if len(x) != len(y):
+            out.append(f"{where}: {len(x)} items in a, {len(y)} in b")
+            return
+        for i, (p, q) in enumerate(zip(x, y, strict=True)):
+            _diff_values(f"{where}[{i}]", p, q, rel, out)
+        return
+    if attrs.has(type(x)) and type(x) is type(y):
+        for f in attrs.fields(type(x)):
+            _diff_values(f"{where}.{f.name}", getattr(x, f.name), getattr(y, f.name), rel, out)
+        return
+    if not _same(x, y, rel):
+        out.append(f"{where}: {_show(x)} in a, {_show(y)} in b")
+
+
+def assert_explanations_equal(a: ScoreResult, b: ScoreResult, *, rel: float = 1e-9) -> None:
+    """Assert that two score results explain every entity they hold the same way.
+
+    Every user and account of ``a`` is explained in both results and the explanations are
+    compared field by field, recursively: rules in order with their points, conditions and
+    evidence (matching events, the first and latest, the values of the signals read, in the
+    order they were read), caps, decay, clamping, disqualifiers, tier, the last event, and
+    for roll-ups the policy and the users behind the account. Numbers compare like
+    :func:`assert_results_equal` does (floats within ``rel``); everything else exactly.
+    A roll-up's users are compared ordered by id, since users whose scores tie within
+    ``rel`` may be listed in either order.
+
+    Args:
+        a: one result.
+        b: the other result (of the same model, log and ``as_of``).
+        rel: the relative tolerance for floats.
+
+    Raises:
+        AssertionError: they differ; the message names the entity and the field.
+
+    Example:
+        >>> import pqlkit as pk
+        >>> model = pk.ScoringModel(name="m", threshold=10,
+        ...                         rules=[pk.Rule("act", pk.count("signup") >= 1, points=10)])
+        >>> log = pk.EventLog.from_records(
+        ...     [{"name": "signup", "timestamp": "2026-01-02T00:00:00Z", "user_id": "u1"}])
+        >>> assert_explanations_equal(model.score(log, engine="reference"),
+        ...                           model.score(log, engine="columnar"), rel=0)
+    """
+    for arg, value in (("a", a), ("b", b)):
+        if not isinstance(value, ScoreResult):
+            raise PqlkitTypeError(
+                f"assert_explanations_equal() takes two ScoreResults; {arg} is {value!r} "
+                f"({type(value).__name__})"
+            )
+    diffs: list[str] = []
+    for level, table in (("user", a.users), ("account", a.accounts)):
+        for entity in table.column(table.key):
+            x = a.explain(entity, level=level)
+            y = b.explain(entity, level=level)
+            if type(x) is not type(y):
+                diffs.append(f"{level} {entity!r}: {type(x).__name__} in a, "
+                             f"{type(y).__name__} in b")
+                continue
+            if isinstance(x, RollupExplanation) and isinstance(y, RollupExplanation):
+                def by_id(users: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+                    return sorted(users, key=lambda u: id_key(u["user_id"]))
+                x = attrs.evolve(x, users=tuple(by_id(x.users)))
+                y = attrs.evolve(y, users=tuple(by_id(y.users)))
+            _diff_values(f"explain({entity!r}, level={level!r})", x, y, rel, diffs)
+    if diffs:
+        shown = diffs[:40]
+        more = f"\n  … and {len(diffs) - 40} more" if len(diffs) > 40 else ""
+        raise AssertionError(
+            f"explanations differ in {len(diffs)} place{'s' if len(diffs) != 1 else ''}:\n  "
             + "\n  ".join(shown) + more
         )
 

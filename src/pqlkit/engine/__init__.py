@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from pqlkit.model import ScoringModel
     from pqlkit.results import ScoreResult
 
-__all__ = ["ENGINES", "Engine", "get_engine", "resolve_as_of"]
+__all__ = ["DEFAULT_ENGINE", "ENGINES", "Engine", "get_engine", "resolve_as_of"]
 
 
 class Engine:
@@ -54,18 +54,25 @@ def resolve_as_of(log: EventLog, as_of: Any) -> tuple[datetime, int]:
 
 
 def _engines() -> dict[str, type[Engine]]:
+    from pqlkit.engine.columnar import ColumnarEngine
     from pqlkit.engine.reference import ReferenceEngine
 
-    return {"reference": ReferenceEngine}
+    return {"columnar": ColumnarEngine, "reference": ReferenceEngine}
 
 
-ENGINES = ("reference",)
+#: The engines by name.
+ENGINES = ("columnar", "reference")
+#: The engine :meth:`ScoringModel.score` uses when none is named.
+DEFAULT_ENGINE = "columnar"
 
 
-def get_engine(name: str | Engine) -> Engine:
-    """The engine called ``name`` (``"reference"``), or ``name`` itself if it is one."""
+def get_engine(name: str | Engine | None = None) -> Engine:
+    """The engine called ``name`` (``"columnar"`` or ``"reference"``), ``name`` itself if
+    it is one, or the default engine (:data:`DEFAULT_ENGINE`) for None."""
     if isinstance(name, Engine):
         return name
+    if name is None:
+        name = DEFAULT_ENGINE
     engines = _engines()
     if name not in engines:
         raise ValidationError(

@@ -1,0 +1,1797 @@
+"""The columnar engine: each node of a model evaluated for every entity at once, with numpy.
+
+It is the default engine. It reads the EventLog's arrays directly: a signal's slice of events
+(name, window, signup window, property filter) is found once and shared by every signal that
+reads it, and per-entity aggregates come from ``np.bincount`` and friends, so the work grows
+with the events, not with Python loops over them. Values, missing values, decay, caps,
+roll-ups and explanations follow the reference engine (:mod:`pqlkit.engine.reference`)
+exactly; custom signals, rules and decays that only have a per-entity protocol run one
+entity at a time and are listed in :attr:`pqlkit.ScoreResult.fallbacks`.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from pqlkit._time import US_PER_DAY, Duration, from_micros, to_micros
+from pqlkit.engine import Engine, resolve_as_of
+from pqlkit.engine.reference import (
+    EntityContext,
+    ReferenceEngine,
+    _decay_detail,
+    _policy_text,
+    _ref,
+    same_value,
+    toward_zero,
+    truth,
+)
+from pqlkit.errors import EngineNotSupportedError, PqlkitTypeError
+from pqlkit.eventlog import NO_TIME, EventLog, canonical, id_key
+from pqlkit.expr import (
+    ARITH_OPS,
+    COMPARE_OPS,
+    ActiveDays,
+    And,
+    Arith,
+    Compare,
+    Count,
+    DaysSinceFirst,
+    DaysSinceLast,
+    Distinct,
+    DistinctUsers,
+    EventSignal,
+    Exists,
+    Expr,
+    FirstSeen,
+    IsIn,
+    IsMissing,
+    LastSeen,
+    Lit,
+    Lower,
+    Not,
+    Or,
+    Prop,
+    Signal,
+    StrTest,
+    Total,
+    Trait,
+)
+from pqlkit.model import HalfLife, InactivityDecay, ResetAfter, Rollup, Rule
+from pqlkit.results import (
+    Evidence,
+    Explanation,
+    RollupExplanation,
+    RuleContribution,
+    ScoreResult,
+    Table,
+)
+
+if TYPE_CHECKING:
+    from pqlkit.model import ScoringModel
+
+__all__ = ["ColumnarEngine"]
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+FloatArray = npt.NDArray[np.float64]
+AnyArray = npt.NDArray[Any]
+
+_NONE: Final = -1
+_EXACT53: Final = float(2 ** 52)   # one bit of margin below float64's 53-bit mantissa
+_LONG_OK: Final = np.finfo(np.longdouble).nmant >= 63
+_EXACT64: Final = float(2 ** 62)   # the same margin below an x87 long double's 64 bits
+_LONG_U: Final = 2.0 ** -(np.finfo(np.longdouble).nmant + 1)   # its unit roundoff
+_SAFE_INT: Final = 2 ** 53
+
+
+# -- values ------------------------------------------------------------------------------------
+#
+# Every node evaluates to one of five shapes over the rows of a frame (the entities of a
+# level, or the candidate events of a where= filter): a constant, numbers, booleans,
+# timestamps, or Python objects dictionary-encoded as codes into their distinct values.
+
+
+class _Const:
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class _Num:
+    """Numbers (int64 or float64) with a present mask (None: all present)."""
+
+    __slots__ = ("data", "present")
+
+    def __init__(self, data: AnyArray, present: BoolArray | None = None) -> None:
+        self.data = data
+        self.present = present
+
+
+class _Bool:
+    __slots__ = ("data",)
+
+    def __init__(self, data: BoolArray) -> None:
+        self.data = data
+
+
+class _Time:
+    """Instants in µs since the epoch, with a present mask."""
+
+    __slots__ = ("data", "present")
+
+    def __init__(self, data: IntArray, present: BoolArray | None = None) -> None:
+        self.data = data
+        self.present = present
+
+
+class _Obj:
+    """Python values: ``codes`` (-1 = missing) into ``values``, distinct by type and value."""
+
+    __slots__ = ("codes", "memo", "values")
+
+    def __init__(self, codes: IntArray, values: list[Any],
+                 memo: dict[Any, Any] | None = None) -> None:
+        self.codes = codes
+        self.values = values
+        # Results of tests per distinct value, kept with a column that outlives one score.
+        self.memo = memo
+
+
+_Val = _Const | _Num | _Bool | _Time | _Obj
+_T = TypeVar("_T")
+
+
+def _all(n: int, value: bool) -> BoolArray:
+    return np.full(n, value, dtype=np.bool_)
+
+
+def _present(v: _Num | _Time, n: int) -> BoolArray:
+    return _all(n, True) if v.present is None else v.present
+
+
+def _truth(v: _Val, n: int) -> BoolArray:
+    """Two-valued truth per row: missing is False (reference ``truth``)."""
+    if isinstance(v, _Bool):
+        return v.data
+    if isinstance(v, _Num):
+        nonzero: BoolArray = v.data != 0
+        return nonzero if v.present is None else nonzero & v.present
+    if isinstance(v, _Time):
+        return _present(v, n).copy()
+    if isinstance(v, _Const):
+        return _all(n, truth(v.value))
+    results, pos = _map1(v, truth, n, ("truth",))
+    out: BoolArray = np.asarray(results, dtype=np.bool_)[pos]
+    return out
+
+
+def _missing(v: _Val, n: int) -> BoolArray:
+    if isinstance(v, _Bool):
+        return _all(n, False)
+    if isinstance(v, (_Num, _Time)):
+        return _all(n, False) if v.present is None else ~v.present
+    if isinstance(v, _Const):
+        return _all(n, v.value is None)
+    out: BoolArray = v.codes < 0
+    return out
+
+
+def _py(v: _Val, i: int) -> Any:
+    """The Python value of row ``i``, as the reference engine would hold it."""
+    if isinstance(v, _Const):
+        return v.value
+    if isinstance(v, _Bool):
+        return bool(v.data[i])
+    if isinstance(v, _Num):
+        if v.present is not None and not v.present[i]:
+            return None
+        return v.data[i].item()
+    if isinstance(v, _Time):
+        if v.present is not None and not v.present[i]:
+            return None
+        return from_micros(int(v.data[i]))
+    code = int(v.codes[i])
+    return None if code < 0 else v.values[code]
+
+
+class _Encoder:
+    """Codes for Python values, distinct by type and value (``True`` is not ``1`` here)."""
+
+    def __init__(self) -> None:
+        self.index: dict[Any, int] = {}
+        self.values: list[Any] = []
+
+    def code(self, value: Any) -> int:
+        if value is None:
+            return _NONE
+        key: Any = (type(value), value)
+        try:
+            found = self.index.get(key)
+        except TypeError:
+            key = (type(value), canonical({"v": value}))
+            found = self.index.get(key)
+        if found is None:
+            found = len(self.values)
+            self.index[key] = found
+            self.values.append(value)
+        return found
+
+
+def _encode_list(values: Sequence[Any]) -> _Obj:
+    kinds = set(map(type, values))
+    kinds.discard(type(None))
+    if len(kinds) == 1 and kinds <= {str, int, float, bool}:
+        # One type only: the value alone is a key (the common case, and much faster).
+        index: dict[Any, int] = {}
+        codes = np.fromiter((_NONE if v is None else index.setdefault(v, len(index))
+                             for v in values), dtype=np.int64, count=len(values))
+        return _Obj(codes, list(index))
+    enc = _Encoder()
+    codes = np.fromiter((enc.code(v) for v in values), dtype=np.int64, count=len(values))
+    return _Obj(codes, enc.values)
+
+
+def _to_obj(v: _Val, n: int) -> _Obj:
+    """Any value shape as encoded Python values (for the per-distinct-value paths)."""
+    if isinstance(v, _Obj):
+        return v
+    if isinstance(v, _Const):
+        code = _NONE if v.value is None else 0
+        return _Obj(np.full(n, code, dtype=np.int64), [] if v.value is None else [v.value])
+    if isinstance(v, _Bool):
+        return _Obj(v.data.astype(np.int64), [False, True])
+    present = _present(v, n)
+    uniq = np.unique(v.data[present])
+    codes = np.full(n, _NONE, dtype=np.int64)
+    codes[present] = np.searchsorted(uniq, v.data[present])
+    if isinstance(v, _Time):
+        return _Obj(codes, [from_micros(int(x)) for x in uniq.tolist()])
+    return _Obj(codes, uniq.tolist())
+
+
+_Results = list[Any] | BoolArray
+
+
+def _map1(v: _Val, fn: Callable[[Any], Any], n: int, memo: Any = None
+          ) -> tuple[_Results, IntArray]:
+    """``fn`` once per distinct value (and once for missing); results and row positions.
+
+    With a ``memo`` key and a column that keeps a memo (traits, cached per log), the
+    results are computed once per log; ``fn`` must then never raise.
+    """
+    obj = _to_obj(v, n)
+    if memo is not None and obj.memo is not None:
+        found = obj.memo.get(memo)
+        if found is None:
+            results = [fn(x) for x in obj.values] + [fn(None)]
+            found = (np.array(results, dtype=np.bool_)
+                     if all(type(r) is bool for r in results) else results)
+            obj.memo[memo] = found
+        return found, np.where(obj.codes < 0, len(obj.values), obj.codes)
+    # Codes of values that occur only: a column can hold many more distinct values than
+    # the rows asked about (a where= over a few candidate events).
+    if len(obj.values) > 2 * len(obj.codes) + 16:
+        used = np.unique(obj.codes[obj.codes >= 0])
+        remap = np.full(len(obj.values) + 1, len(used), dtype=np.int64)
+        remap[used] = np.arange(len(used))
+        results = [fn(obj.values[c]) for c in used.tolist()] + [fn(None)]
+        return results, remap[obj.codes]
+    results = [fn(x) for x in obj.values] + [fn(None)]
+    pos = np.where(obj.codes < 0, len(obj.values), obj.codes)
+    return results, pos
+
+
+def _map2(a: _Val, b: _Val, fn: Callable[[Any, Any], Any], n: int, memo: Any = None
+          ) -> tuple[_Results, IntArray]:
+    """``fn`` once per distinct pair of values; results and row positions."""
+    if isinstance(a, _Const) and isinstance(b, _Const):
+        return [fn(a.value, b.value)], np.zeros(n, dtype=np.int64)
+    if isinstance(a, _Const):
+        left = a.value
+        key = None if memo is None else (memo, "left", _skey(left))
+        return _map1(b, lambda y: fn(left, y), n, key)
+    if isinstance(b, _Const):
+        right = b.value
+        key = None if memo is None else (memo, "right", _skey(right))
+        return _map1(a, lambda x: fn(x, right), n, key)
+    oa, ob = _to_obj(a, n), _to_obj(b, n)
+    va, vb = [*oa.values, None], [*ob.values, None]
+    ia = np.where(oa.codes < 0, len(oa.values), oa.codes)
+    ib = np.where(ob.codes < 0, len(ob.values), ob.codes)
+    width = len(vb)
+    uniq, inverse = np.unique(ia * width + ib, return_inverse=True)
+    results = [fn(va[k // width], vb[k % width]) for k in uniq.tolist()]
+    return results, inverse.reshape(-1).astype(np.int64)
+
+
+def _from_results(results: _Results, pos: IntArray) -> _Val:
+    if isinstance(results, np.ndarray):
+        return _Bool(results[pos])
+    if all(type(r) is bool for r in results):
+        lut = np.array(results, dtype=np.bool_)
+        return _Bool(lut[pos])
+    enc = _Encoder()
+    lut_codes = np.array([enc.code(r) for r in results], dtype=np.int64)
+    return _Obj(lut_codes[pos], enc.values)
+
+
+# -- scalar semantics (the reference engine's, for the per-distinct-value paths) --------------
+
+
+def _compare_scalar(op: str, left: Any, right: Any) -> bool:
+    if left is None or right is None:
+        return False
+    try:
+        return bool(COMPARE_OPS[op](left, right))
+    except TypeError:
+        return False
+
+
+def _arith_scalar(op: str, left: Any, right: Any) -> Any:
+    if not (isinstance(left, (int, float)) and isinstance(right, (int, float))):
+        return None
+    if op == "/" and right == 0:
+        return None
+    return ARITH_OPS[op](int(left) if isinstance(left, bool) else left,
+                         int(right) if isinstance(right, bool) else right)
+
+
+def _str_test(node: StrTest) -> Callable[[Any], bool]:
+    """The reference ``visit_StrTest`` for one node as a function of the value."""
+    arg = node.arg.casefold() if node.ignore_case else node.arg
+    method = {"startswith": str.startswith, "endswith": str.endswith,
+              "contains": str.__contains__}[node.op]
+    if node.ignore_case:
+        return lambda v: isinstance(v, str) and method(v.casefold(), arg)
+    return lambda v: isinstance(v, str) and method(v, arg)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _safe_number(value: Any) -> bool:
+    """A Python number numpy compares and computes with exactly like Python does."""
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, int):
+        return abs(value) < _SAFE_INT
+    return isinstance(value, float)
+
+
+def _numeric(v: _Val, n: int) -> tuple[AnyArray | Any, BoolArray | None, bool] | None:
+    """(data, present, is_int) for number-like values (booleans count as 0/1), else None."""
+    if isinstance(v, _Num):
+        return v.data, v.present, v.data.dtype.kind in "iu"
+    if isinstance(v, _Bool):
+        return v.data.astype(np.int64), None, True
+    if isinstance(v, _Const) and v.value is not None and _safe_number(v.value):
+        value = int(v.value) if isinstance(v.value, bool) else v.value
+        return value, None, isinstance(value, int)
+    return None
+
+
+def _both(a: BoolArray | None, b: BoolArray | None) -> BoolArray | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a & b
+
+
+# -- property columns ----------------------------------------------------------------------------
+
+_PropCodes = tuple[npt.NDArray[np.integer[Any]], list[Any]]
+_prop_cache: weakref.WeakKeyDictionary[EventLog, dict[Any, Any]] = weakref.WeakKeyDictionary()
+
+
+def _log_cache(log: EventLog) -> dict[Any, Any]:
+    cache = _prop_cache.get(log)
+    if cache is None:
+        cache = {}
+        _prop_cache[log] = cache
+    return cache
+
+
+def _prop_codes(log: EventLog, key: str) -> _PropCodes:
+    """Property ``key`` dictionary-encoded: a code per event (-1 = absent) into distinct values.
+
+    The engine reads properties only through this adapter. Values must be distinct by type
+    and value (``True``, ``1`` and ``1.0`` are three values), so that a filter evaluated
+    once per distinct value means what it means for each event. A column that is already
+    dictionary-encoded (``codes`` and ``values`` attributes) is read as it is; an object
+    column (one Python value or None per event) is encoded here, once per log.
+    """
+    cache = _log_cache(log)
+    found = cache.get(("prop", key))
+    if found is None:
+        column: Any = log.props.get(key)
+        if column is None:
+            found = (np.full(len(log), _NONE, dtype=np.int32), [])
+        elif hasattr(column, "codes") and hasattr(column, "values"):
+            values = column.values
+            found = (np.asarray(column.codes),
+                     values.tolist() if isinstance(values, np.ndarray) else list(values))
+        else:
+            obj = _encode_list(column.tolist())
+            found = (obj.codes.astype(np.int32), obj.values)
+        cache[("prop", key)] = found
+    return found
+
+
+def _named_events(log: EventLog, level: str, code: int) -> IntArray:
+    """Every event of one name that belongs to an entity of ``level``, once per log."""
+    cache = _log_cache(log)
+    found = cache.get(("name", level, code))
+    if found is None:
+        owner = log.user if level == "user" else log.owner_account
+        found = np.flatnonzero((log.name_code == code) & (owner >= 0)).astype(np.int64)
+        cache[("name", level, code)] = found
+    named: IntArray = found
+    return named
+
+
+def _id_array(log: EventLog, level: str) -> AnyArray:
+    cache = _log_cache(log)
+    found = cache.get(("ids", level))
+    if found is None:
+        ids = log.user_ids if level == "user" else log.account_ids
+        found = np.empty(len(ids) + 1, dtype=object)
+        found[:-1] = ids
+        found[-1] = None
+        cache[("ids", level)] = found
+    column: AnyArray = found
+    return column
+
+
+def _trait_column(log: EventLog, level: str, key: str) -> _Obj:
+    """Trait ``key`` of every user (or account) of the log, encoded once per log.
+
+    ``email_domain`` is derived from ``email`` when not set (reference ``derived_traits``).
+    """
+    cache = _log_cache(log)
+    found = cache.get(("trait", level, key))
+    if found is None:
+        table = log.user_traits if level == "user" else log.account_traits
+        if key == "email_domain":
+            values = [t["email_domain"] if "email_domain" in t else _domain(t.get("email"))
+                      for t in table]
+        else:
+            values = [t.get(key) for t in table]
+        found = _encode_list(values)
+        found.memo = {}
+        cache[("trait", level, key)] = found
+    column: _Obj = found
+    return column
+
+
+def _domain(email: Any) -> Any:
+    return email.rsplit("@", 1)[1].lower() if isinstance(email, str) and "@" in email else None
+
+
+def _prop_numbers(log: EventLog, key: str) -> tuple[FloatArray, BoolArray]:
+    """Per distinct value of ``key``: its float and whether it is a number (for total())."""
+    cache = _log_cache(log)
+    found = cache.get(("num", key))
+    if found is None:
+        _, values = _prop_codes(log, key)
+        is_num = np.array([_is_number(v) for v in values] + [False], dtype=np.bool_)
+        as_float = np.array([float(v) if _is_number(v) else 0.0 for v in values] + [0.0],
+                            dtype=np.float64)
+        found = (as_float, is_num)
+        cache[("num", key)] = found
+    return found
+
+
+def _prop_classes(log: EventLog, key: str) -> IntArray:
+    """Per distinct value of ``key``: its class under set equality (for distinct())."""
+    cache = _log_cache(log)
+    found = cache.get(("cls", key))
+    if found is None:
+        _, values = _prop_codes(log, key)
+        # The reference counts len({_hashable(v), ...}): 1, 1.0 and True are one value.
+        classes: dict[Any, int] = {}
+        out = []
+        for v in values:
+            try:
+                k: Any = v
+                hash(k)
+            except TypeError:
+                k = canonical({"v": v})
+            out.append(classes.setdefault(k, len(classes)))
+        found = np.array([*out, _NONE], dtype=np.int64)
+        cache[("cls", key)] = found
+    return found
+
+
+# -- exact sums ------------------------------------------------------------------------------------
+
+
+def _granule(values: FloatArray) -> FloatArray:
+    """The value of each number's lowest set bit (inf for zero): it divides the number.
+
+    A sum of numbers that are all multiples of ``g`` is a multiple of ``g`` too, so while its
+    magnitude stays below ``2**53 · g`` every partial sum is exact, in any order.
+    """
+    mantissa, exponent = np.frexp(values)
+    whole = (mantissa * 2.0 ** 53).astype(np.int64)
+    low = (whole & -whole).astype(np.float64)
+    with np.errstate(all="ignore"):
+        out = np.ldexp(low, exponent - 53)
+    return np.where(values != 0, out, np.inf)
+
+
+def _fsum_rows(columns: Sequence[AnyArray], n: int) -> FloatArray:
+    """``math.fsum`` of each row across ``columns``, bit for bit, for all rows at once.
+
+    Shewchuk's partials as in CPython's ``math_fsum``, vectorised over rows: zero partials
+    are kept (they do not change the exact sum) and dropped before the final rounding.
+    """
+    if not columns:
+        return np.zeros(n, dtype=np.float64)
+    stacked_in = np.stack([np.broadcast_to(np.asarray(c, dtype=np.float64), (n,))
+                           for c in columns])
+    with np.errstate(all="ignore"):
+        # Rows whose absolute sum is below 2**52 times their smallest ulp add up exactly in
+        # any order (see _group_fsum): whole points, and most decayed ones.
+        mag = np.abs(stacked_in)
+        exact = mag.sum(axis=0) <= _granule(stacked_in).min(axis=0) * _EXACT53
+    plain: FloatArray = stacked_in.sum(axis=0) + 0.0
+    if exact.all():
+        return plain
+    rest = np.flatnonzero(~exact)
+    plain[rest] = _shewchuk_rows(list(stacked_in[:, rest]), len(rest))
+    return plain
+
+
+def _shewchuk_rows(columns: Sequence[AnyArray], n: int) -> FloatArray:
+    partials: list[FloatArray] = []
+    with np.errstate(all="ignore"):
+        for col in columns:
+            x = np.asarray(col, dtype=np.float64)
+            new: list[FloatArray] = []
+            for y in partials:
+                swap = np.abs(x) < np.abs(y)
+                big = np.where(swap, y, x)
+                small = np.where(swap, x, y)
+                hi = big + small
+                new.append(small - (hi - big))
+                x = hi
+            new.append(x)
+            partials = new
+    if not partials:
+        return np.zeros(n, dtype=np.float64)
+    if len(partials) == 1:
+        return partials[0] + 0.0
+    stacked = np.stack(partials)
+    nonzero = stacked != 0
+    order = np.argsort(~nonzero, axis=0, kind="stable")
+    q = np.take_along_axis(stacked, order, axis=0)
+    count = nonzero.sum(axis=0)
+    cols = np.arange(n)
+    hi = np.zeros(n, dtype=np.float64)
+    lo = np.zeros(n, dtype=np.float64)
+    has = count > 0
+    hi[has] = q[count[has] - 1, cols[has]]
+    rem = count - 1
+    active = np.flatnonzero(has & (rem > 0))
+    with np.errstate(all="ignore"):
+        while active.size:
+            x = hi[active]
+            y = q[rem[active] - 1, active]
+            rem[active] -= 1
+            h = x + y
+            low = y - (h - x)
+            hi[active] = h
+            lo[active] = low
+            active = active[(low == 0) & (rem[active] > 0)]
+        fix = np.flatnonzero(rem > 0)
+        if fix.size:
+            below = q[rem[fix] - 1, fix]
+            lo_f = lo[fix]
+            same_sign = ((lo_f < 0) & (below < 0)) | ((lo_f > 0) & (below > 0))
+            y2 = lo_f * 2.0
+            x2 = hi[fix] + y2
+            hi[fix[same_sign & (x2 - hi[fix] == y2)]] = x2[same_sign & (x2 - hi[fix] == y2)]
+    return hi
+
+
+def _group_fsum(groups: IntArray, values: FloatArray, n: int) -> FloatArray:
+    """``math.fsum`` of the values of each group, bit for bit.
+
+    A group whose absolute sum is below ``2**52`` times its smallest granule (see
+    :func:`_granule`) adds up exactly in float64, in any order (and below ``2**62`` times,
+    exactly in an x87 long double). Other groups are summed in long
+    double and the result kept when the error bound of that sum cannot reach a rounding
+    boundary of float64, which is then the correctly rounded sum fsum returns. The rare
+    groups left are summed with ``math.fsum`` itself.
+    """
+    out = np.zeros(n, dtype=np.float64)
+    if not len(values):
+        return out
+    with np.errstate(all="ignore"):
+        mag = np.abs(values)
+        bound = np.bincount(groups, weights=mag, minlength=n)
+        unit = np.full(n, np.inf)
+        np.minimum.at(unit, groups, _granule(values))
+        exact = bound <= unit * _EXACT53
+    plain = exact[groups]
+    out += np.bincount(groups[plain], weights=values[plain], minlength=n)
+    todo = ~exact & (bound > 0)
+    if not todo.any():
+        return out
+    take = todo[groups]
+    g, v = groups[take], values[take]
+    acc = np.zeros(n, dtype=np.longdouble)
+    np.add.at(acc, g, v.astype(np.longdouble))
+    with np.errstate(all="ignore"):
+        rounded = acc.astype(np.float64)
+        if _LONG_OK:
+            fits = todo & (bound <= unit * _EXACT64)
+            out[fits] = rounded[fits]
+            todo &= ~fits
+        # Recursive summation in long double errs by at most (k-1)·u·Σ|v|.
+        k = np.bincount(g, minlength=n)
+        err = (k * (bound * 1.001)).astype(np.longdouble) * np.longdouble(_LONG_U)
+        diff = acc - rounded.astype(np.longdouble)
+        up = (np.nextafter(rounded, np.inf) - rounded).astype(np.longdouble)
+        down = (rounded - np.nextafter(rounded, -np.inf)).astype(np.longdouble)
+        sure = (todo & np.isfinite(rounded) & (diff + err < up / 2)
+                & (diff - err > -down / 2))
+    out[sure] = rounded[sure]
+    todo &= ~sure
+    if todo.any():
+        rest = todo[groups]
+        g, v = groups[rest], values[rest]
+        order = np.argsort(g, kind="stable")
+        g, v = g[order], v[order]
+        cuts = np.flatnonzero(np.diff(g)) + 1
+        for part_g, part_v in zip(np.split(g, cuts), np.split(v, cuts), strict=True):
+            out[int(part_g[0])] = math.fsum(part_v.tolist())
+    return out
+
+
+# -- time ------------------------------------------------------------------------------------------
+
+
+def _shift_months(us: IntArray, months: int) -> IntArray:
+    """``from_micros(us) + relativedelta(months=months)`` for many instants at once."""
+    month = us.astype("datetime64[us]").astype("datetime64[M]")
+    into = us - month.astype("datetime64[us]").astype(np.int64)
+    day, time_of_day = np.divmod(into, US_PER_DAY)
+    target = month + np.timedelta64(months, "M")
+    start = target.astype("datetime64[us]").astype(np.int64)
+    length = (target + np.timedelta64(1, "M")).astype("datetime64[us]").astype(np.int64) - start
+    last_day = length // US_PER_DAY - 1
+    out: IntArray = start + np.minimum(day, last_day) * US_PER_DAY + time_of_day
+    return out
+
+
+def _after(duration: Duration, us: IntArray) -> IntArray:
+    if duration.months:
+        return _shift_months(us, duration.months)
+    return us + duration.micros
+
+
+# -- decay -----------------------------------------------------------------------------------------
+
+
+def _toward_zero(before: AnyArray, after: FloatArray) -> FloatArray:
+    """Vectorised :func:`~pqlkit.engine.reference.toward_zero`."""
+    before = before.astype(np.float64)
+    up = before >= 0
+    out = np.where(up & (after < before), np.maximum(0.0, after), after)
+    out = np.where(~up & (after > before), np.minimum(0.0, after), out)
+    return out.astype(np.float64)
+
+
+def _is_builtin_decay(decay: Any) -> bool:
+    return type(decay) in (InactivityDecay, HalfLife, ResetAfter)
+
+
+def _decay_builtin(decay: Any, value: AnyArray | float, age_us: IntArray) -> FloatArray:
+    """``float(decay.apply(value, age))`` of a built-in decay, bit for bit where numpy can.
+
+    Half-life uses numpy's ``power``, which may differ from Python's in the last bit.
+    """
+    with np.errstate(all="ignore"):
+        if type(decay) is InactivityDecay:
+            grace = decay.grace.micros if decay.grace is not None else 0
+            periods = np.where(age_us > grace,
+                               np.maximum(0, (age_us - grace) // decay.every.micros), 0)
+            out = np.asarray(value) - decay.points * periods
+        elif type(decay) is HalfLife:
+            out = np.asarray(value) * np.power(0.5, age_us / decay.half_life.micros)
+        else:
+            out = np.where(age_us > decay.idle.micros, 0.0, value)
+    return np.asarray(out, dtype=np.float64)
+
+
+# -- frames and selections -------------------------------------------------------------------------
+
+
+def _count_by(groups: AnyArray, n: int) -> IntArray:
+    """How many of ``groups`` (ints, -1 = none) fall on each of ``0..n-1``."""
+    if not len(groups):
+        return np.zeros(n, dtype=np.int64)
+    counts: IntArray = np.bincount(groups + 1, minlength=n + 1)[1:].astype(np.int64)
+    return counts
+
+
+class _Space:
+    """The events one level reads as of ``as_of``, and who owns each."""
+
+    def __init__(self, log: EventLog, level: str, as_of_us: int) -> None:
+        self.log = log
+        self.level = level
+        self.as_of_us = as_of_us
+        self.n_vis = int(np.searchsorted(log.ts, as_of_us, side="right"))
+        if level == "user":
+            self.ent = log.user
+            self.n = len(log.user_ids)
+            self.order, self.offsets = log.user_order, log.user_offsets
+            self.created = log.user_created
+        else:
+            self.ent = log.owner_account
+            self.n = len(log.account_ids)
+            self.order, self.offsets = log.account_order, log.account_offsets
+            self.created = log.account_created
+        # DESIGN §3.2: the events of a user created after as_of count in no account.
+        self.excluded: BoolArray | None = None
+        if level == "account":
+            late = log.user_created > as_of_us
+            if late.any():
+                users = log.user[: self.n_vis]
+                bad = (users >= 0) & late[np.maximum(users, 0)]
+                if bad.any():
+                    self.excluded = bad
+        self._upto: dict[int, IntArray] = {}
+        self._names: dict[int | None, IntArray] = {}
+
+    def upto(self, k: int) -> IntArray:
+        """Per entity, how many of its events have an index below ``k``."""
+        found = self._upto.get(k)
+        if found is None:
+            total = np.diff(self.offsets).astype(np.int64)
+            if k <= 0:
+                found = np.zeros(self.n, dtype=np.int64)
+            elif k >= len(self.log):
+                found = total
+            elif 2 * k >= len(self.log):
+                found = total - _count_by(self.ent[k:], self.n)
+            else:
+                found = _count_by(self.ent[:k], self.n)
+            self._upto[k] = found
+        return found
+
+    def base(self, code: int | None) -> IntArray:
+        """Indices of the visible events of this level, of one name code (or any)."""
+        found = self._names.get(code)
+        if found is None:
+            if code is None:
+                keep = self.ent[: self.n_vis] >= 0
+                if self.excluded is not None:
+                    keep &= ~self.excluded
+                found = np.flatnonzero(keep).astype(np.int64)
+            else:
+                named = _named_events(self.log, self.level, code)
+                found = named[: int(np.searchsorted(named, self.n_vis))]
+                if self.excluded is not None:
+                    found = found[~self.excluded[found]]
+            self._names[code] = found
+        return found
+
+
+class _Selection:
+    """One slice of events for every entity: the events of the range ``[lo, n_vis)``
+    (``idx`` None, read through the log's per-entity index), or the events ``idx``."""
+
+    def __init__(self, space: _Space, *, idx: IntArray | None = None, lo: int = 0) -> None:
+        self.space = space
+        self.idx = idx
+        self.lo = lo
+        self._ent: IntArray | None = None
+        self._count: IntArray | None = None
+        self._first: IntArray | None = None
+        self._last: IntArray | None = None
+        self._by_entity: tuple[IntArray, IntArray] | None = None
+
+    @property
+    def ent(self) -> IntArray:
+        """The entity of each selected event (``idx`` form only)."""
+        if self._ent is None:
+            assert self.idx is not None
+            self._ent = self.space.ent[self.idx].astype(np.int64)
+        return self._ent
+
+    def indices(self) -> IntArray:
+        """Every selected event, in canonical order."""
+        if self.idx is None:
+            sp = self.space
+            keep = sp.ent[self.lo: sp.n_vis] >= 0
+            return (np.flatnonzero(keep) + self.lo).astype(np.int64)
+        return self.idx
+
+    @property
+    def count(self) -> IntArray:
+        if self._count is None:
+            sp = self.space
+            if self.idx is None:
+                self._count = (_count_by(sp.ent[self.lo: sp.n_vis], sp.n) if self.lo
+                               else sp.upto(sp.n_vis))
+            else:
+                self._count = np.bincount(self.ent, minlength=sp.n).astype(np.int64)
+        return self._count
+
+    def _ends(self) -> None:
+        sp = self.space
+        n = sp.n
+        count = self.count
+        has = count > 0
+        first = np.full(n, _NONE, dtype=np.int64)
+        last = np.full(n, _NONE, dtype=np.int64)
+        if self.idx is None:
+            # Each entity's events are in time order in the log's index, so the range's
+            # events are one run of it: after the events before lo, up to as_of.
+            start = sp.offsets[:-1]
+            end = start + sp.upto(sp.n_vis)
+            first[has] = sp.order[(end - count)[has]]
+            last[has] = sp.order[(end - 1)[has]]
+        elif len(self.idx):
+            first[has] = np.iinfo(np.int64).max
+            np.minimum.at(first, self.ent, self.idx)
+            np.maximum.at(last, self.ent, self.idx)
+        self._first, self._last = first, last
+
+    @property
+    def first(self) -> IntArray:
+        """Per entity, the index of its first selected event (-1 when none)."""
+        if self._first is None:
+            self._ends()
+        assert self._first is not None
+        return self._first
+
+    @property
+    def last(self) -> IntArray:
+        """Per entity, the index of its latest selected event (-1 when none)."""
+        if self._last is None:
+            self._ends()
+        assert self._last is not None
+        return self._last
+
+    def events_of(self, e: int) -> IntArray:
+        """The selected events of entity ``e``, in canonical order."""
+        sp = self.space
+        c = int(self.count[e])
+        if not c:
+            return np.zeros(0, dtype=np.int64)
+        if self.idx is None:
+            end = int(sp.offsets[e]) + int(sp.upto(sp.n_vis)[e])
+            return sp.order[end - c: end].astype(np.int64)
+        if self._by_entity is None:
+            order = np.argsort(self.ent, kind="stable")
+            starts = np.zeros(sp.n + 1, dtype=np.int64)
+            np.cumsum(self.count, out=starts[1:])
+            self._by_entity = (self.idx[order], starts)
+        events, starts = self._by_entity
+        return events[starts[e]: starts[e + 1]]
+
+
+def _times(log: EventLog, index: IntArray) -> tuple[IntArray, BoolArray]:
+    has = index >= 0
+    out = np.zeros(len(index), dtype=np.int64)
+    out[has] = log.ts[index[has]]
+    return out, has
+
+
+class _Custom:
+    """A node or rule evaluated one entity at a time: its values and evidence per entity."""
+
+    def __init__(self, n: int) -> None:
+        self.value: list[Any] = [None] * n
+        self.touched: dict[int, list[int]] = {}
+        self.recorded: dict[int, dict[str, Any]] = {}
+        self.last = np.full(n, _NONE, dtype=np.int64)
+
+    def events_of(self, e: int) -> IntArray:
+        return np.array(self.touched.get(e, []), dtype=np.int64)
+
+
+class _Leaf:
+    """Evidence of a rule: a slice of events (or a custom node's), kept where ``mask`` holds."""
+
+    __slots__ = ("mask", "source")
+
+    def __init__(self, source: _Selection | _Custom, mask: BoolArray | None) -> None:
+        self.source = source
+        self.mask = mask
+
+
+_Recorded = tuple[str | None, Any]
+
+
+class _Frame:
+    """The entities of one level as of ``as_of``: what entity-level nodes evaluate over."""
+
+    def __init__(self, engine: ColumnarEngine, log: EventLog, level: str, as_of: datetime,
+                 as_of_us: int, exists: BoolArray) -> None:
+        self.engine = engine
+        self.log = log
+        self.level = level
+        self.as_of = as_of
+        self.as_of_us = as_of_us
+        self.space = _Space(log, level, as_of_us)
+        self.n = self.space.n
+        self.exists = exists
+        self.existing = np.flatnonzero(exists)
+        self.selections: dict[Any, _Selection] = {}
+        self.values: dict[Any, Any] = {}
+        self.fallbacks: list[str] = []
+        self.touched: list[_Leaf] | None = None
+        self.recorded: list[_Recorded] | None = None
+
+    # evidence and values of the rule being evaluated
+
+    def touch(self, source: _Selection | _Custom) -> None:
+        if self.touched is not None:
+            self.touched.append(_Leaf(source, None))
+
+    def record(self, node: Expr, value: _Val) -> _Val:
+        if self.recorded is not None:
+            self.recorded.append((repr(node), value))
+        return value
+
+    def fallback(self, what: str) -> None:
+        if what not in self.fallbacks:
+            self.fallbacks.append(what)
+
+    def cached(self, key: Any, make: Callable[[], _T]) -> _T:
+        if key not in self.values:
+            self.values[key] = make()
+        return self.values[key]  # type: ignore[no-any-return]
+
+    # slices of events
+
+    @property
+    def whole(self) -> _Selection:
+        """Every visible event of every entity (``ctx.all`` of the reference engine)."""
+        return self.selection(None, None, None, None)
+
+    def signup(self) -> tuple[IntArray, BoolArray]:
+        """Where ``since_signup`` windows start: ``created_at``, else the first event."""
+        def make() -> tuple[IntArray, BoolArray]:
+            created = self.space.created
+            first_ts, has_first = _times(self.log, self.whole.first)
+            has_created = created != NO_TIME
+            return (np.where(has_created, created, first_ts).astype(np.int64),
+                    has_created | has_first)
+        return self.cached("signup", make)
+
+    def selection(self, name: str | None, within: Duration | None,
+                  since_signup: Duration | None, where: Expr | None) -> _Selection:
+        key = (name, _skey(within), _skey(since_signup), _skey(where))
+        found = self.selections.get(key)
+        if found is None:
+            found = self._select(name, within, since_signup, where)
+            self.selections[key] = found
+        return found
+
+    def _select(self, name: str | None, within: Duration | None,
+                since_signup: Duration | None, where: Expr | None) -> _Selection:
+        sp, log = self.space, self.log
+        lo = 0
+        if within is not None:
+            lo = min(int(np.searchsorted(log.ts, within.before(self.as_of_us), side="right")),
+                     sp.n_vis)
+        if name is None and since_signup is None and where is None and sp.excluded is None:
+            return _Selection(sp, lo=lo)
+        if name is not None:
+            if name not in log.names:
+                return _Selection(sp, idx=np.zeros(0, dtype=np.int64))
+            base = sp.base(log.names.index(name))
+        else:
+            base = sp.base(None)
+        idx = base[np.searchsorted(base, lo):] if lo else base
+        if since_signup is not None and len(idx):
+            start, has = self.signup()
+            end = _after(since_signup, start)
+            owner = sp.ent[idx]
+            ts = log.ts[idx]
+            keep = has[owner] & (start[owner] <= ts) & (ts < end[owner])
+            idx = idx[keep]
+        if where is not None and len(idx):
+            events = _EventFrame(log, idx)
+            idx = idx[_truth(self.engine.evaluate(where, events), len(idx))]
+        return _Selection(sp, idx=idx)
+
+    def trait(self, key: str) -> _Obj:
+        """Trait ``key`` of the entities that exist (missing for the others)."""
+        def make() -> _Obj:
+            base = _trait_column(self.log, self.level, key)
+            return _Obj(np.where(self.exists, base.codes, _NONE), base.values, base.memo)
+        return self.cached(("trait", key), make)
+
+    def contexts(self) -> Any:
+        """One reference context per existing entity, for what runs one entity at a time."""
+        ref = ReferenceEngine()
+        for i in self.existing.tolist():
+            ctx = EntityContext(ref, self.log, self.level, i, self.as_of, self.as_of_us)
+            yield i, ref, ctx
+
+
+class _EventFrame:
+    """Candidate events of a where= filter: what ``prop(...)`` nodes evaluate over."""
+
+    def __init__(self, log: EventLog, idx: IntArray) -> None:
+        self.log = log
+        self.idx = idx
+        self.n = len(idx)
+
+
+def _skey(value: Any) -> Any:
+    """A structural cache key: equal for nodes that mean the same (types included)."""
+    if value is None or isinstance(value, (bool, int, float, str, datetime)):
+        return (type(value).__name__, value)
+    if isinstance(value, Duration):
+        return ("Duration", value.micros, value.months)
+    if isinstance(value, tuple):
+        return tuple(_skey(v) for v in value)
+    if isinstance(value, Expr) and attrs.has(type(value)):
+        # Frozen attrs nodes (built-in and custom signals alike) are values.
+        fields = attrs.fields(cast(Any, type(value)))
+        return (type(value), tuple(_skey(getattr(value, f.name)) for f in fields))
+    # Anything else (decays, unhashable values, other objects) stands for itself.
+    return ("id", id(value))
+
+
+def _rows(ctx: _Frame | _EventFrame) -> int:
+    return ctx.n
+
+
+# -- the engine ------------------------------------------------------------------------------------
+
+
+class ColumnarEngine(Engine):
+    """Evaluate a model for all entities at once over the EventLog's arrays (the default).
+
+    Each ``visit_<Node>`` returns the node's value for every row of the frame it is given:
+    the entities of the model's level, or the candidate events of a ``where=`` filter.
+    Custom signals and rules run one entity at a time through an
+    :class:`~pqlkit.EntityContext`, and custom decays one entity or one distinct age at a
+    time; each such node is named in the result's ``fallbacks``.
+
+    >>> import pqlkit as pk
+    >>> model = pk.ScoringModel(name="m", threshold=1,
+    ...                         rules=[pk.Rule("a", pk.count("signup") >= 1, points=1)])
+    >>> log = pk.EventLog.from_records(
+    ...     [{"name": "signup", "timestamp": "2026-01-02T00:00:00Z", "user_id": "u1"}])
+    >>> result = ColumnarEngine().score(model, log)
+    >>> result.users["u1"]["score"], result.engine, result.fallbacks
+    (1.0, 'columnar', ())
+    """
+
+    name = "columnar"
+
+    # -- constants, properties, traits ---------------------------------------------------
+
+    def visit_Lit(self, node: Lit, ctx: Any) -> _Val:
+        return _Const(node.value)
+
+    def visit_Prop(self, node: Prop, ctx: Any) -> _Val:
+        if not isinstance(ctx, _EventFrame):
+            raise PqlkitTypeError(f"{node!r} can only be used inside where=...")
+        codes, values = _prop_codes(ctx.log, node.key)
+        return _Obj(codes[ctx.idx].astype(np.int64), values)
+
+    def visit_Trait(self, node: Trait, ctx: Any) -> _Val:
+        if not isinstance(ctx, _Frame):
+            raise PqlkitTypeError(f"{node!r} is an entity signal; it cannot be used in where=")
+        return ctx.record(node, ctx.trait(node.key))
+
+    # -- operators -------------------------------------------------------------------------
+
+    def visit_Compare(self, node: Compare, ctx: Any) -> _Val:
+        left = self.evaluate(node.left, ctx)
+        right = self.evaluate(node.right, ctx)
+        n = _rows(ctx)
+        op = COMPARE_OPS[node.op]
+        a, b = _numeric(left, n), _numeric(right, n)
+        if a is not None and b is not None and not (
+                isinstance(left, _Const) and isinstance(right, _Const)):
+            out = np.asarray(op(a[0], b[0]), dtype=np.bool_)
+            present = _both(a[1], b[1])
+            out = np.broadcast_to(out, (n,)).copy()
+            return _Bool(out if present is None else out & present)
+        times = _times_of(left, n), _times_of(right, n)
+        if times[0] is not None and times[1] is not None and not (
+                isinstance(left, _Const) and isinstance(right, _Const)):
+            (ld, lp), (rd, rp) = times[0], times[1]
+            out = np.broadcast_to(np.asarray(op(ld, rd), dtype=np.bool_), (n,)).copy()
+            present = _both(lp, rp)
+            return _Bool(out if present is None else out & present)
+        results, pos = _map2(left, right, lambda x, y: _compare_scalar(node.op, x, y), n,
+                             ("compare", node.op))
+        return _Bool(np.asarray(results, dtype=np.bool_)[pos])
+
+    def visit_Arith(self, node: Arith, ctx: Any) -> _Val:
+        left = self.evaluate(node.left, ctx)
+        right = self.evaluate(node.right, ctx)
+        n = _rows(ctx)
+        a, b = _numeric(left, n), _numeric(right, n)
+        if a is None or b is None or (isinstance(left, _Const) and isinstance(right, _Const)):
+            results, pos = _map2(left, right, lambda x, y: _arith_scalar(node.op, x, y), n)
+            return _from_results(results, pos)
+        present = _both(a[1], b[1])
+        with np.errstate(all="ignore"):
+            if node.op == "/":
+                den = np.broadcast_to(np.asarray(b[0]), (n,))
+                nonzero = den != 0
+                present = nonzero if present is None else present & nonzero
+                safe = np.where(nonzero, den, 1)
+                data = np.true_divide(a[0], safe).astype(np.float64)
+            else:
+                data = np.asarray(ARITH_OPS[node.op](a[0], b[0]))
+                data = data.astype(np.int64 if a[2] and b[2] else np.float64)
+        return _Num(np.broadcast_to(data, (n,)).copy(), present)
+
+    def visit_And(self, node: And, ctx: Any) -> _Val:
+        n = _rows(ctx)
+        left = _truth(self.evaluate(node.left, ctx), n)
+        right = _truth(self.evaluate(node.right, ctx), n)
+        return _Bool(left & right)
+
+    def visit_Or(self, node: Or, ctx: Any) -> _Val:
+        n = _rows(ctx)
+        if not isinstance(ctx, _Frame) or ctx.touched is None:
+            left = _truth(self.evaluate(node.left, ctx), n)
+            return _Bool(left | _truth(self.evaluate(node.right, ctx), n))
+        # A rule's evidence is that of the branches that held (all of them when none did),
+        # per entity: each branch's slices are kept where it held or the other did not.
+        outer = ctx.touched
+        ctx.touched = []
+        left = _truth(self.evaluate(node.left, ctx), n)
+        left_leaves, ctx.touched = ctx.touched, []
+        right = _truth(self.evaluate(node.right, ctx), n)
+        right_leaves = ctx.touched
+        ctx.touched = outer
+        for leaves, keep in ((left_leaves, left | ~right), (right_leaves, right | ~left)):
+            for leaf in leaves:
+                outer.append(_Leaf(leaf.source, keep if leaf.mask is None else leaf.mask & keep))
+        return _Bool(left | right)
+
+    def visit_Not(self, node: Not, ctx: Any) -> _Val:
+        return _Bool(~_truth(self.evaluate(node.operand, ctx), _rows(ctx)))
+
+    def visit_IsIn(self, node: IsIn, ctx: Any) -> _Val:
+        value = self.evaluate(node.operand, ctx)
+        n = _rows(ctx)
+        options = node.values
+        if isinstance(value, _Num) and all(_safe_number(v) for v in options
+                                           if _is_number(v)):
+            nums = [v for v in options if _is_number(v)]
+            hit = np.isin(value.data, np.array(nums, dtype=np.float64)) if nums else _all(
+                n, False)
+            return _Bool(hit if value.present is None else hit & value.present)
+        if isinstance(value, _Bool):
+            flags = {v for v in options if isinstance(v, bool)}
+            return _Bool(np.isin(value.data, np.array(sorted(flags), dtype=np.bool_)))
+        if isinstance(value, _Time) and all(
+                v.utcoffset() is not None for v in options if isinstance(v, datetime)):
+            stamps = [to_micros(v) for v in options if isinstance(v, datetime)]
+            hit = np.isin(value.data, np.array(stamps, dtype=np.int64))
+            return _Bool(hit & _present(value, n))
+        results, pos = _map1(
+            value, lambda v: v is not None and any(same_value(v, o) for o in options), n,
+            ("isin", _skey(options)))
+        return _Bool(np.asarray(results, dtype=np.bool_)[pos])
+
+    def visit_IsMissing(self, node: IsMissing, ctx: Any) -> _Val:
+        return _Bool(_missing(self.evaluate(node.operand, ctx), _rows(ctx)))
+
+    def visit_StrTest(self, node: StrTest, ctx: Any) -> _Val:
+        value = self.evaluate(node.operand, ctx)
+        n = _rows(ctx)
+        if isinstance(value, (_Num, _Bool, _Time)):
+            return _Bool(_all(n, False))
+        results, pos = _map1(value, _str_test(node), n,
+                             ("str", node.op, node.arg, node.ignore_case))
+        return _Bool(np.asarray(results, dtype=np.bool_)[pos])
+
+    def visit_Lower(self, node: Lower, ctx: Any) -> _Val:
+        value = self.evaluate(node.operand, ctx)
+        if isinstance(value, (_Num, _Bool, _Time)):
+            return value
+        results, pos = _map1(value, lambda v: v.lower() if isinstance(v, str) else v,
+                             _rows(ctx), ("lower",))
+        return _from_results(results, pos)
+
+    # -- event signals -----------------------------------------------------------------------
+
+    def _select(self, node: EventSignal, ctx: Any) -> tuple[_Frame, _Selection]:
+        if not isinstance(ctx, _Frame):
+            raise PqlkitTypeError(f"{node!r} is an entity signal; it cannot be used in where=")
+        sel = ctx.selection(node.name, node.within, node.since_signup, node.where)
+        ctx.touch(sel)
+        return ctx, sel
+
+    def _weights(self, decay: Any, sel: _Selection, ctx: _Frame, node: Expr) -> FloatArray:
+        """Each selected event's weight: its decay at its own age, never below zero."""
+        idx = sel.indices()
+        ages = ctx.as_of_us - ctx.log.ts[idx]
+        if _is_builtin_decay(decay):
+            return _toward_zero(np.ones(len(idx)), _decay_builtin(decay, 1.0, ages))
+        ctx.fallback(f"{decay!r} in {node!r}: custom decay, applied once per distinct event age")
+        uniq, inverse = np.unique(ages, return_inverse=True)
+        weights = [toward_zero(1.0, float(decay.apply(1.0, timedelta(microseconds=a))))
+                   for a in uniq.tolist()]
+        return np.array(weights, dtype=np.float64)[inverse.reshape(-1)]
+
+    def _event_owner(self, sel: _Selection) -> IntArray:
+        return sel.ent if sel.idx is not None else sel.space.ent[sel.indices()].astype(np.int64)
+
+    def visit_Count(self, node: Count, ctx: Any) -> _Val:
+        frame, sel = self._select(node, ctx)
+        if node.decay is None:
+            return frame.record(node, _Num(sel.count))
+
+        def make() -> _Val:
+            weights = self._weights(node.decay, sel, frame, node)
+            return _Num(_group_fsum(self._event_owner(sel), weights, frame.n))
+        return frame.record(node, frame.cached(("count", _skey(node)), make))
+
+    def visit_Exists(self, node: Exists, ctx: Any) -> _Val:
+        frame, sel = self._select(node, ctx)
+        return frame.record(node, _Bool(sel.count > 0))
+
+    def visit_FirstSeen(self, node: FirstSeen, ctx: Any) -> _Val:
+        frame, sel = self._select(node, ctx)
+        data, has = _times(frame.log, sel.first)
+        return frame.record(node, _Time(data, has))
+
+    def visit_LastSeen(self, node: LastSeen, ctx: Any) -> _Val:
+        frame, sel = self._select(node, ctx)
+        data, has = _times(frame.log, sel.last)
+        return frame.record(node, _Time(data, has))
+
+    def _days_since(self, frame: _Frame, index: IntArray) -> _Num:
+        data, has = _times(frame.log, index)
+        days = (frame.as_of_us - data) / US_PER_DAY
+        return _Num(np.where(has, days, 0.0), has)
+
+    def visit_DaysSinceLast(self, node: DaysSinceLast, ctx: Any) -> _Val:
+        frame, sel = self._select(node, ctx)
+        return frame.record(node, self._days_since(frame, sel.last))
+
+    def visit_DaysSinceFirst(self, node: DaysSinceFirst, ctx: Any) -> _Val:
+        frame, sel = self._select(node, ctx)
+        return frame.record(node, self._days_since(frame, sel.first))
+
+    def _distinct_pairs(self, owner: IntArray, key: IntArray, n: int) -> IntArray:
+        """Per entity, how many distinct ``key`` values (>= 0) its selected events hold."""
+        keep = key >= 0
+        owner, key = owner[keep], key[keep]
+        if not len(key):
+            return np.zeros(n, dtype=np.int64)
+        base = key.min()
+        width = int(key.max() - base) + 1
+        pairs = np.sort(owner * width + (key - base))
+        new = np.ones(len(pairs), dtype=np.bool_)
+        new[1:] = pairs[1:] != pairs[:-1]
+        return np.bincount(pairs[new] // width, minlength=n).astype(np.int64)
+
+    def visit_ActiveDays(self, node: ActiveDays, ctx: Any) -> _Val:
+        frame, sel = self._select(node, ctx)
+
+        def make() -> _Val:
+            idx = sel.indices()
+            days = frame.log.ts[idx] // US_PER_DAY
+            return _Num(self._distinct_pairs(self._event_owner(sel), days, frame.n))
+        return frame.record(node, frame.cached(("active_days", id(sel)), make))
+
+    def visit_Distinct(self, node: Distinct, ctx: Any) -> _Val:
+        frame, sel = self._select(node, ctx)
+
+        def make() -> _Val:
+            idx = sel.indices()
+            codes, _ = _prop_codes(frame.log, node.property)
+            classes = _prop_classes(frame.log, node.property)[codes[idx]]
+            return _Num(self._distinct_pairs(self._event_owner(sel), classes, frame.n))
+        return frame.record(node, frame.cached(("distinct", id(sel), node.property), make))
+
+    def visit_Total(self, node: Total, ctx: Any) -> _Val:
+        frame, sel = self._select(node, ctx)
+
+        def make() -> _Val:
+            idx = sel.indices()
+            codes, _ = _prop_codes(frame.log, node.property)
+            as_float, is_num = _prop_numbers(frame.log, node.property)
+            picked = codes[idx]
+            keep = is_num[picked]
+            values = as_float[picked]
+            if node.decay is not None:
+                with np.errstate(all="ignore"):
+                    values = values * self._weights(node.decay, sel, frame, node)
+            owner = self._event_owner(sel)
+            return _Num(_group_fsum(owner[keep], values[keep], frame.n))
+        key = ("total", id(sel), node.property, None if node.decay is None else id(node.decay))
+        return frame.record(node, frame.cached(key, make))
+
+    def visit_DistinctUsers(self, node: DistinctUsers, ctx: Any) -> _Val:
+        if isinstance(ctx, _Frame) and ctx.level != "account":
+            raise EngineNotSupportedError(f"{node!r} needs an account-level model")
+        frame, sel = self._select(node, ctx)
+
+        def make() -> _Val:
+            users = frame.log.user[sel.indices()].astype(np.int64)
+            return _Num(self._distinct_pairs(self._event_owner(sel), users, frame.n))
+        return frame.record(node, frame.cached(("distinct_users", id(sel)), make))
+
+    def visit_Signal(self, node: Signal, ctx: Any) -> _Val:
+        # A custom signal: evaluate(ctx) one entity at a time, with its evidence.
+        if not isinstance(ctx, _Frame):
+            raise PqlkitTypeError(f"{node!r} is an entity signal; it cannot be used in where=")
+
+        def make() -> tuple[_Custom, _Val]:
+            ctx.fallback(f"{node!r}: custom signal, evaluated one entity at a time")
+            custom = _Custom(ctx.n)
+            for i, ref, ectx in ctx.contexts():
+                ectx.touched = set()
+                ectx.values = {}
+                custom.value[i] = ref.visit_Signal(node, ectx)
+                if ectx.touched:
+                    touched = sorted(ectx.touched)
+                    custom.touched[i] = touched
+                    custom.last[i] = touched[-1]
+                custom.recorded[i] = ectx.values
+            return custom, _encode_list(custom.value)
+        custom, value = ctx.cached(("custom", _skey(node)), make)
+        ctx.touch(custom)
+        if ctx.recorded is not None:
+            ctx.recorded.append((None, custom))
+        return value
+
+    # -- scoring -----------------------------------------------------------------------------
+
+    def score(self, model: ScoringModel, log: EventLog, *, as_of: Any = None) -> ScoreResult:
+        as_of_dt, as_of_us = resolve_as_of(log, as_of)
+        people = _Population(log, as_of_us)
+        if model.level == "user":
+            frame = _Frame(self, log, "user", as_of_dt, as_of_us, people.user_exists)
+        else:
+            frame = _Frame(self, log, "account", as_of_dt, as_of_us, people.account_exists)
+        scored = _Scored(self, model, frame)
+        rule_names = [r.name for r in model.rules]
+        existing = frame.existing
+        rollup: dict[str, AnyArray] = {}
+        if model.level == "user":
+            cols = scored.columns(existing, "is_pql")
+            users = Table({
+                "user_id": _ids(log, "user", existing),
+                "account_id": _ids(log, "account", people.member[existing]),
+                **{c: cols[c] for c in ("score", "raw_score", "tier", "is_pql",
+                                        "disqualified", *rule_names)},
+            }, key="user_id")
+            rollup = _rollup_arrays(model.rollup, log, people, scored, as_of_us,
+                                    frame.fallback)
+            shown = np.flatnonzero(people.account_exists)
+            accounts = Table({
+                "account_id": _ids(log, "account", shown),
+                **{c: rollup[c][shown].tolist()
+                   for c in ("score", "n_users", "n_pql", "share_pql", "is_pqa")},
+            }, key="account_id")
+        else:
+            users = Table({"user_id": [], "account_id": []}, key="user_id")
+            cols = scored.columns(existing, "is_pqa")
+            accounts = Table({
+                "account_id": _ids(log, "account", existing),
+                **{c: cols[c] for c in ("score", "raw_score", "tier", "is_pqa",
+                                        "disqualified")},
+                "n_users": people.n_users[existing].tolist(),
+                **{c: cols[c] for c in rule_names},
+            }, key="account_id")
+
+        def explain(level: str, entity_id: Any) -> Explanation | RollupExplanation:
+            if level == model.level:
+                index = (log.user_index(entity_id) if level == "user"
+                         else log.account_index(entity_id))
+                return scored.explain(index)
+            return _rollup_explanation(model, log, people, scored, rollup, as_of_dt,
+                                       log.account_index(entity_id))
+
+        return ScoreResult(model=model, as_of=as_of_dt, engine=self.name, users=users,
+                           accounts=accounts, explainer=explain,
+                           fallbacks=tuple(frame.fallbacks))
+
+
+def _ids(log: EventLog, level: str, index: IntArray) -> list[Any]:
+    """The ids of entities ``index`` (-1 gives None)."""
+    out: list[Any] = _id_array(log, level)[index].tolist()
+    return out
+
+
+def _times_of(v: _Val, n: int) -> tuple[AnyArray | int, BoolArray | None] | None:
+    if isinstance(v, _Time):
+        return v.data, v.present
+    if (isinstance(v, _Const) and isinstance(v.value, datetime)
+            and v.value.utcoffset() is not None):
+        return to_micros(v.value), None
+    return None
+
+
+# -- who exists, and what belongs to whom -----------------------------------------------------------
+
+
+class _Population:
+    """Users and accounts that exist at ``as_of``, and each user's account (DESIGN §3.9)."""
+
+    def __init__(self, log: EventLog, as_of_us: int) -> None:
+        n_vis = int(np.searchsorted(log.ts, as_of_us, side="right"))
+        nu, na = len(log.user_ids), len(log.account_ids)
+        # A user known only from events exists from its first event, the first of its run
+        # in the log's per-user index; the users table answers for the others.
+        start, end = log.user_offsets[:-1], log.user_offsets[1:]
+        has = end > start
+        first = np.full(nu, NO_TIME, dtype=np.int64)
+        first[has] = log.ts[log.user_order[start[has]]]
+        self.user_exists = np.where(log.user_in_table, log.user_created <= as_of_us,
+                                    has & (first <= as_of_us))
+        member = log.user_account.astype(np.int64)
+        need = (member < 0) & self.user_exists
+        if need.any():
+            users = log.user[:n_vis]
+            named = log.account[:n_vis]
+            cand = np.flatnonzero((named >= 0) & (users >= 0))
+            if len(cand):
+                first_named = np.full(nu, n_vis, dtype=np.int64)
+                np.minimum.at(first_named, users[cand].astype(np.int64), cand)
+                found = need & (first_named < n_vis)
+                member[found] = log.account[first_named[found]]
+        member[~self.user_exists] = _NONE
+        self.member = member
+        has_member = np.zeros(na, dtype=np.bool_)
+        has_member[member[member >= 0]] = True
+        self.account_exists = np.where(log.account_in_table,
+                                       log.account_created <= as_of_us, has_member)
+        # Accounts outside the table without members exist if an event names them.
+        unknown = ~log.account_in_table & ~has_member
+        if unknown.any():
+            self.account_exists |= unknown & (_count_by(log.account[:n_vis], na) > 0)
+        # Members of existing accounts only: a user whose account does not exist yet
+        # keeps its account id on its row but counts in no roll-up.
+        counted = member >= 0
+        counted[counted] = self.account_exists[member[counted]]
+        self.counted = counted
+        self.n_users = np.bincount(member[counted], minlength=na).astype(np.int64)
+
+
+# -- scoring one level ---------------------------------------------------------------------------
+
+
+class _RuleResult:
+    def __init__(self, rule: Any, base: AnyArray, points: AnyArray, matched: BoolArray,
+                 leaves: list[_Leaf], recorded: list[_Recorded], condition: str,
+                 custom: _Custom | None = None) -> None:
+        self.rule = rule
+        self.base = base
+        self.points = points
+        self.matched = matched
+        self.leaves = leaves
+        self.recorded = recorded
+        self.condition = condition
+        self.custom = custom
+
+
+def _latest(leaves: list[_Leaf], n: int) -> IntArray:
+    """Per entity, the latest event among a rule's evidence (-1 when none)."""
+    latest = np.full(n, _NONE, dtype=np.int64)
+    for leaf in leaves:
+        last = leaf.source.last
+        if leaf.mask is not None:
+            last = np.where(leaf.mask, last, _NONE)
+        np.maximum(latest, last, out=latest)
+    return latest
+
+
+class _Scored:
+    """A model's rules, decay, caps, clamping, disqualifiers and tiers over one frame."""
+
+    def __init__(self, engine: ColumnarEngine, model: ScoringModel, frame: _Frame) -> None:
+        self.engine = engine
+        self.model = model
+        self.frame = frame
+        n = frame.n
+        self.rules = [self._rule(rule) for rule in model.rules]
+        points = [r.points for r in self.rules]
+        self.caps: list[tuple[str, FloatArray, BoolArray]] = []
+        for group, cap in model.group_caps:
+            members = [r.points for r in self.rules if getattr(r.rule, "group", None) == group]
+            total = _fsum_rows(members, n)
+            over = total > cap
+            self.caps.append((group, np.where(over, cap - total, 0.0), over))
+        self.raw = _fsum_rows([*points, *(adj for _, adj, _ in self.caps)], n)
+        whole = frame.whole
+        self.last_event = whole.last
+        decayed = self.raw
+        self.idle = np.zeros(n, dtype=np.int64)
+        if model.decay is not None:
+            has = self.last_event >= 0
+            last_ts, _ = _times(frame.log, self.last_event)
+            self.idle = np.where(has, frame.as_of_us - last_ts, 0)
+            decayed = np.where(has, self._decay(model.decay, self.raw, self.idle, has,
+                                                "the model"), self.raw)
+        self.decayed = decayed
+        score = decayed
+        if model.floor is not None:
+            score = np.maximum(float(model.floor), score)
+        if model.ceiling is not None:
+            score = np.minimum(float(model.ceiling), score)
+        self.score = score.astype(np.float64)
+        saved = frame.touched, frame.recorded
+        frame.touched = frame.recorded = None
+        self.disqualifiers = [_truth(engine.evaluate(c, frame), n) for c in model.disqualify]
+        frame.touched, frame.recorded = saved
+        disq = np.zeros(n, dtype=np.bool_)
+        for hit in self.disqualifiers:
+            disq |= hit
+        self.disqualified = disq
+        self.qualified = (self.score >= model.threshold) & ~disq
+        tier = np.full(n, None, dtype=object)
+        for name, bar in reversed(model.tiers):
+            tier[self.score >= bar] = name
+        tier[disq] = "disqualified"
+        self.tier = tier
+
+    def _decay(self, decay: Any, value: AnyArray, age: IntArray, where: BoolArray,
+               what: str) -> FloatArray:
+        """``float(decay.apply(value, age))`` where ``where`` holds (else ``value``)."""
+        if _is_builtin_decay(decay):
+            return _decay_builtin(decay, value, age)
+        self.frame.fallback(f"{decay!r} on {what}: custom decay, applied one entity at a time")
+        out = np.asarray(value, dtype=np.float64).copy()
+        for i in np.flatnonzero(where).tolist():
+            out[i] = float(decay.apply(value[i].item(),
+                                       timedelta(microseconds=int(age[i]))))
+        return out
+
+    def _rule(self, rule: Any) -> _RuleResult:
+        frame, engine, n = self.frame, self.engine, self.frame.n
+        custom = None
+        if isinstance(rule, Rule):
+            frame.touched, frame.recorded = [], []
+            try:
+                value = engine.evaluate(rule.when, frame)
+                leaves, recorded = frame.touched, frame.recorded
+            finally:
+                frame.touched = frame.recorded = None
+            if _overrides(rule, Rule, "points_from"):
+                frame.fallback(f"rule {rule.name!r}: its own points_from, called once per "
+                               "distinct value")
+                results, pos = _map1(value, rule.points_from, n)
+                base = np.array([float(x) for x in list(results)], dtype=np.float64)[pos]
+                matched = _truth(value, n) if rule.points is not None else base != 0
+            else:
+                base, matched = _rule_points(rule, value, n)
+            condition = repr(rule.when)
+        else:
+            custom = self._custom_rule(rule)
+            base = np.array([0.0 if v is None else v for v in custom.value], dtype=np.float64)
+            matched = base != 0
+            leaves, recorded = [_Leaf(custom, None)], [(None, custom)]
+            condition = repr(rule)
+        points = base
+        decay = getattr(rule, "decay", None)
+        if decay is not None:
+            latest = _latest(leaves, n)
+            apply = (base != 0) & (latest >= 0)
+            latest_ts, _ = _times(frame.log, latest)
+            age = np.where(apply, frame.as_of_us - latest_ts, 0)
+            after = self._decay(decay, base, age, apply, f"rule {rule.name!r}")
+            points = np.where(apply, _toward_zero(base, after), base.astype(np.float64))
+        return _RuleResult(rule, base, points, matched, leaves, recorded, condition, custom)
+
+    def _custom_rule(self, rule: Any) -> _Custom:
+        frame = self.frame
+        frame.fallback(f"rule {rule.name!r}: custom rule, points_for(ctx) called one entity "
+                       "at a time")
+        custom = _Custom(frame.n)
+        for i, _ref_engine, ectx in frame.contexts():
+            ectx.touched = set()
+            ectx.values = {}
+            custom.value[i] = float(rule.points_for(ectx))
+            if ectx.touched:
+                touched = sorted(ectx.touched)
+                custom.touched[i] = touched
+                custom.last[i] = touched[-1]
+            custom.recorded[i] = ectx.values
+        return custom
+
+    def columns(self, index: IntArray, flag: str) -> dict[str, list[Any]]:
+        out: dict[str, list[Any]] = {
+            "score": self.score[index].tolist(),
+            "raw_score": self.raw[index].tolist(),
+            "tier": self.tier[index].tolist(),
+            flag: self.qualified[index].tolist(),
+            "disqualified": self.disqualified[index].tolist(),
+        }
+        for r in self.rules:
+            out[r.rule.name] = r.points[index].tolist()
+        return out
+
+    def explain(self, i: int) -> Explanation:
+        frame, log, model = self.frame, self.frame.log, self.model
+        contributions = []
+        for r in self.rules:
+            events: set[int] = set()
+            for leaf in r.leaves:
+                if leaf.mask is None or leaf.mask[i]:
+                    events.update(leaf.source.events_of(i).tolist())
+            ordered = sorted(events)
+            values: dict[str, Any] = {}
+            for key, payload in r.recorded:
+                if key is None:
+                    values.update(payload.recorded.get(i, {}))
+                else:
+                    values[key] = _py(payload, i)
+            contributions.append(RuleContribution(
+                rule=r.rule.name, condition=r.condition, matched=bool(r.matched[i]),
+                base_points=r.base[i].item(), points=r.points[i].item(),
+                group=getattr(r.rule, "group", None),
+                evidence=Evidence(
+                    n_events=len(ordered),
+                    first=_ref(log, ordered[0]) if ordered else None,
+                    latest=_ref(log, ordered[-1]) if ordered else None,
+                    values=values,
+                ),
+            ))
+        caps = {group: float(adj[i]) for group, adj, over in self.caps if over[i]}
+        raw, decayed, score = float(self.raw[i]), float(self.decayed[i]), float(self.score[i])
+        last = int(self.last_event[i])
+        detail = ""
+        if model.decay is not None and last >= 0:
+            detail = _decay_detail(model.decay, int(self.idle[i]))
+        disqualified = bool(self.disqualified[i])
+        entity_id = log.user_ids[i] if frame.level == "user" else log.account_ids[i]
+        return Explanation(
+            entity_id=entity_id, level=frame.level, model=model.name, as_of=frame.as_of,
+            score=score, raw_score=raw, rules=tuple(contributions), caps=caps,
+            decay=decayed - raw, decay_detail=detail, clamp=score - decayed,
+            disqualified=disqualified,
+            disqualified_by=tuple(repr(c) for c, hit in zip(model.disqualify,
+                                                            self.disqualifiers, strict=True)
+                                  if hit[i]),
+            tier=self.tier[i], qualified=bool(self.qualified[i]), threshold=model.threshold,
+            last_event=_ref(log, last) if last >= 0 else None,
+        )
+
+
+def _overrides(obj: Any, base: type, method: str) -> bool:
+    """Whether ``obj``'s class replaces ``base.method`` (then only calling it is exact)."""
+    return getattr(type(obj), method) is not getattr(base, method)
+
+
+def _rule_points(rule: Rule, value: _Val, n: int) -> tuple[AnyArray, BoolArray]:
+    """A rule's points per entity (``Rule.points_from``) and whether it matched."""
+    if rule.points is not None:
+        hit = _truth(value, n)
+        if isinstance(rule.points, int) and _safe_number(rule.points):
+            return np.where(hit, rule.points, 0).astype(np.int64), hit
+        return np.where(hit, float(rule.points), 0.0), hit
+    per = rule.points_per
+    assert per is not None
+    num = _numeric(value, n)
+    if num is not None and not isinstance(value, _Const) and _safe_number(per):
+        data, present, _ = num
+        with np.errstate(all="ignore"):
+            got = np.asarray(data, dtype=np.float64) * per
+            if rule.max_points is not None:
+                got = np.maximum(-rule.max_points, np.minimum(rule.max_points, got))
+        base = got if present is None else np.where(present, got, 0.0)
+        base = np.broadcast_to(base, (n,)).astype(np.float64)
+    else:
+        results, pos = _map1(value, rule.points_from, n)
+        base = np.array([float(x) for x in list(results)], dtype=np.float64)[pos]
+    return base, base != 0
+
+
+# -- roll-up ---------------------------------------------------------------------------------------
+
+
+def _aggregate(policy: Rollup, groups: IntArray, scores: FloatArray, n: int,
+               counts: IntArray) -> FloatArray:
+    """``Rollup.aggregate`` of each group's scores (0.0 for a group without any)."""
+    out = np.zeros(n, dtype=np.float64)
+    if not len(scores):
+        return out
+    has = counts > 0
+    if policy.score == "max":
+        best = np.full(n, -np.inf)
+        np.maximum.at(best, groups, scores)
+        out[has] = best[has]
+        return out
+    if policy.score == "top_k_mean":
+        order = np.lexsort((-scores, groups))
+        groups, scores = groups[order], scores[order]
+        starts = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(counts, out=starts[1:])
+        rank = np.arange(len(groups)) - starts[groups]
+        top = rank < policy.k
+        groups, scores = groups[top], scores[top]
+        counts = np.minimum(counts, policy.k)
+    total = _group_fsum(groups, scores, n)
+    if policy.score == "sum":
+        return total
+    with np.errstate(all="ignore"):
+        out[has] = total[has] / counts[has]
+    return out
+
+
+def _rollup_arrays(policy: Rollup, log: EventLog, people: _Population, scored: _Scored,
+                   as_of_us: int, fallback: Callable[[str], None]) -> dict[str, AnyArray]:
+    na = len(log.account_ids)
+    counted = people.counted
+    member = people.member
+    n_pql = np.bincount(member[counted & scored.qualified], minlength=na).astype(np.int64)
+    if policy.denominator == "active":
+        assert policy.active_within is not None
+        lo = int(np.searchsorted(log.ts, policy.active_within.before(as_of_us), side="right"))
+        hi = int(np.searchsorted(log.ts, as_of_us, side="right"))
+        active = _count_by(log.user[lo:hi] if lo < hi else log.user[:0],
+                           len(log.user_ids)) > 0
+        denom = np.bincount(member[counted & active], minlength=na).astype(np.int64)
+    else:
+        denom = people.n_users
+    share = np.zeros(na, dtype=np.float64)
+    nz = denom > 0
+    share[nz] = n_pql[nz] / denom[nz]
+    eligible = counted & ~scored.disqualified
+    n_eligible = np.bincount(member[eligible], minlength=na).astype(np.int64)
+    shown = np.flatnonzero(people.account_exists).tolist()
+    if _overrides(policy, Rollup, "aggregate"):
+        fallback(f"{policy!r}: its own aggregate, called one account at a time")
+        order = np.flatnonzero(eligible)
+        order = order[np.argsort(member[order], kind="stable")]
+        starts = np.zeros(na + 1, dtype=np.int64)
+        np.cumsum(n_eligible, out=starts[1:])
+        score = np.zeros(na, dtype=np.float64)
+        for a in shown:
+            score[a] = policy.aggregate(scored.score[order[starts[a]: starts[a + 1]]].tolist())
+    else:
+        score = _aggregate(policy, member[eligible], scored.score[eligible], na, n_eligible)
+    if _overrides(policy, Rollup, "is_pqa"):
+        fallback(f"{policy!r}: its own is_pqa, called one account at a time")
+        is_pqa = np.zeros(na, dtype=np.bool_)
+        for a in shown:
+            is_pqa[a] = bool(people.n_users[a] > 0
+                             and policy.is_pqa(int(n_pql[a]), float(share[a])))
+    else:
+        share_ok = (np.ones(na, dtype=np.bool_) if policy.min_share is None
+                    else share >= policy.min_share)
+        is_pqa = (people.n_users > 0) & share_ok & (n_pql >= policy.min_pql)
+    return {"score": score, "n_users": people.n_users, "n_pql": n_pql, "share_pql": share,
+            "is_pqa": is_pqa}
+
+
+def _rollup_explanation(model: ScoringModel, log: EventLog, people: _Population,
+                        scored: _Scored, arrays: dict[str, AnyArray], as_of: datetime,
+                        a: int) -> RollupExplanation:
+    users = np.flatnonzero(people.counted & (people.member == a)).tolist()
+    users.sort(key=lambda u: (-float(scored.score[u]), id_key(log.user_ids[u])))
+    rows = [{"user_id": log.user_ids[u], "score": float(scored.score[u]),
+             "is_pql": bool(scored.qualified[u]),
+             "disqualified": bool(scored.disqualified[u])} for u in users]
+    return RollupExplanation(
+        account_id=log.account_ids[a], model=model.name, as_of=as_of,
+        score=float(arrays["score"][a]), n_users=int(arrays["n_users"][a]),
+        n_pql=int(arrays["n_pql"][a]), share_pql=float(arrays["share_pql"][a]),
+        is_pqa=bool(arrays["is_pqa"][a]), policy=_policy_text(model.rollup),
+        users=tuple(rows),
+    )

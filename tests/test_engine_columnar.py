@@ -1,0 +1,528 @@
+"""The columnar engine: registration, fallbacks, shared slices and its numeric building blocks.
+
+Parity with the reference engine over random models is in ``test_parity.py``; here are the
+cases random models rarely reach (month ends, typed property values, roll-up policies over
+varied scores, users created after ``as_of``) and the pieces that must be exact on their own.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+import attrs
+import numpy as np
+import pytest
+from dateutil.relativedelta import relativedelta
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import pqlkit as pk
+from pqlkit import count, distinct, exists, last_seen, prop, total, trait
+from pqlkit._time import from_micros, to_micros, to_utc
+from pqlkit.engine import DEFAULT_ENGINE, ENGINES, get_engine
+from pqlkit.engine import columnar as col
+from pqlkit.engine.columnar import ColumnarEngine
+from pqlkit.errors import ValidationError
+from pqlkit.model import ROLLUP_SCORES
+from pqlkit.templates import TEMPLATES
+from pqlkit.testing import (
+    assert_explanations_equal,
+    assert_results_equal,
+    durations,
+    event_logs,
+    timestamps,
+)
+
+AS_OF = datetime(2026, 6, 1, tzinfo=UTC)
+US = timedelta(microseconds=1)
+
+
+def ago(**delta: float) -> datetime:
+    return AS_OF - timedelta(**delta)
+
+
+def ev(name: str, when: datetime, user: object = "u1", **fields: object) -> dict:
+    row: dict = {"name": name, "timestamp": when}
+    if user is not None:
+        row["user_id"] = user
+    row.update(fields)
+    return row
+
+
+def both(model: pk.ScoringModel, log: pk.EventLog, as_of: Any = AS_OF, rel: float = 0.0
+         ) -> pk.ScoreResult:
+    """Score with both engines, assert they agree (explanations too), return columnar's."""
+    ref = model.score(log, as_of=as_of, engine="reference")
+    got = model.score(log, as_of=as_of, engine="columnar")
+    assert_results_equal(ref, got, rel=rel)
+    assert_explanations_equal(ref, got, rel=rel)
+    return got
+
+
+# -- registration ------------------------------------------------------------------------------
+
+
+class TestRegistration:
+    def test_columnar_is_the_default_engine(self):
+        model = pk.ScoringModel(name="m", threshold=1,
+                                rules=[pk.Rule("a", exists("a"), points=1)])
+        result = model.score([ev("a", ago(days=1))], as_of=AS_OF)
+        assert result.engine == "columnar" == DEFAULT_ENGINE
+        assert ENGINES == ("columnar", "reference")
+
+    def test_engines_by_name_and_instance(self):
+        assert isinstance(get_engine("columnar"), ColumnarEngine)
+        engine = ColumnarEngine()
+        assert get_engine(engine) is engine
+        with pytest.raises(ValidationError, match="columnar, reference"):
+            get_engine("duckdb")
+
+    def test_reference_stays_available(self):
+        model = pk.ScoringModel(name="m", threshold=1,
+                                rules=[pk.Rule("a", exists("a"), points=1)])
+        result = model.score([ev("a", ago(days=1))], as_of=AS_OF, engine="reference")
+        assert result.engine == "reference"
+        assert result.fallbacks == ()
+
+
+# -- fallbacks -----------------------------------------------------------------------------------
+
+
+@attrs.frozen(eq=False, repr=False)
+class PagesSeen(pk.Signal):
+    """Distinct pages viewed: a custom signal with evidence."""
+
+    kind: ClassVar[str] = "number"
+    calls: ClassVar[list[Any]] = []
+
+    def evaluate(self, ctx: Any) -> int:
+        PagesSeen.calls.append(ctx.entity_id)
+        return len({p for p in ctx.events("page_viewed").values("page") if p is not None})
+
+    def evidence(self, ctx: Any) -> pk.EventSet:
+        return ctx.events("page_viewed")
+
+
+@attrs.frozen
+class Streak:
+    """A custom rule: 7 points from two queries."""
+
+    name: str = "streak"
+
+    def points_for(self, ctx: Any) -> float:
+        return 7 if ctx.evaluate(count("query")) >= 2 else 0
+
+
+@attrs.frozen
+class HalveDaily:
+    """A custom decay: half the value per full day of age."""
+
+    def apply(self, value: float, age: timedelta) -> float:
+        return value / 2 ** (age // timedelta(days=1))
+
+
+class TestFallbacks:
+    EVENTS: ClassVar[list[dict]] = [
+        ev("page_viewed", ago(days=1), properties={"page": "/pricing"}),
+        ev("page_viewed", ago(days=2), properties={"page": "/docs"}),
+        ev("query", ago(days=1)), ev("query", ago(days=3)),
+        ev("query", ago(days=1), "u2"),
+        ev("page_viewed", AS_OF + US, "u3"),  # u3 exists only after as_of
+    ]
+
+    def _log(self) -> pk.EventLog:
+        return pk.EventLog.from_records(self.EVENTS)
+
+    def test_builtins_never_fall_back(self):
+        result = both(TEMPLATES["trial"](), self._log())
+        assert result.fallbacks == ()
+
+    def test_custom_signal_is_named_and_runs_for_existing_entities_only(self):
+        PagesSeen.calls.clear()
+        model = pk.ScoringModel(name="m", threshold=1, rules=[
+            pk.Rule("pages", PagesSeen() >= 2, points=5),
+            pk.Rule("pages_again", PagesSeen() >= 1, points=1),
+        ])
+        result = both(model, self._log())
+        assert result.fallbacks == ("PagesSeen(): custom signal, evaluated one entity at a time",)
+        assert result.users["u1"]["score"] == 6
+        # Once per existing entity for the columnar run (both rules share it), once per
+        # entity and rule for the reference run.
+        assert PagesSeen.calls.count("u3") == 0
+        assert PagesSeen.calls.count("u1") == 3
+
+    def test_custom_rule_and_decays_are_named(self):
+        model = pk.ScoringModel(
+            name="m", threshold=1, decay=HalveDaily(),
+            rules=[Streak(),
+                   pk.Rule("q", exists("query"), points=8, decay=HalveDaily()),
+                   pk.Rule("w", count("query", decay=HalveDaily()), points_per=2)],
+        )
+        result = both(model, self._log())
+        assert result.fallbacks == (
+            "rule 'streak': custom rule, points_for(ctx) called one entity at a time",
+            "HalveDaily() on rule 'q': custom decay, applied one entity at a time",
+            "HalveDaily() in count('query', decay=HalveDaily()): custom decay, applied once "
+            "per distinct event age",
+            "HalveDaily() on the model: custom decay, applied one entity at a time",
+        )
+        assert result.users["u1"]["streak"] == 7
+        assert result.users["u1"]["q"] == 4.0          # latest query a day old
+        assert result.users["u1"]["w"] == 2 * (0.5 + 0.125)
+
+    def test_custom_signal_in_a_disqualifier(self):
+        model = pk.ScoringModel(name="m", threshold=1, disqualify=[PagesSeen() >= 2],
+                                rules=[pk.Rule("q", exists("query"), points=1)])
+        result = both(model, self._log())
+        assert result.users["u1"]["disqualified"] is True
+        assert result.fallbacks
+
+
+@attrs.frozen(repr=False, eq=False)
+class SquareRule(pk.Rule):
+    """A Rule subclass with its own points: the square of the signal's value."""
+
+    def points_from(self, value: Any) -> float:
+        return 0 if value is None else float(value) ** 2
+
+
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class MedianRollup(pk.Rollup):
+    """A Rollup subclass: the median score, and a PQA when exactly one user is a PQL."""
+
+    def aggregate(self, scores: list[float]) -> float:
+        ordered = sorted(scores)
+        return float(ordered[len(ordered) // 2]) if ordered else 0.0
+
+    def is_pqa(self, n_pql: int, share: float) -> bool:
+        return n_pql == 1
+
+
+class TestOverriddenBuiltins:
+    def test_a_rule_and_a_rollup_with_their_own_methods_are_called(self):
+        users = [{"user_id": f"u{i}", "account_id": "A"} for i in range(1, 4)]
+        events = [ev("q", ago(hours=h), f"u{i}") for i in range(1, 4) for h in range(i)]
+        model = pk.ScoringModel(name="m", threshold=5, rollup=MedianRollup(), rules=[
+            SquareRule("sq", count("q"), points_per=1)])
+        result = both(model, pk.EventLog.from_records(events, users=users))
+        assert result.users.column("sq") == [1.0, 4.0, 9.0]   # 1, 2 and 3 queries, squared
+        assert result.accounts["A"]["score"] == 4.0          # the median, not the max
+        assert result.accounts["A"]["is_pqa"] is True        # one PQL (u3), share 1/3
+        assert len(result.fallbacks) == 3
+
+
+# -- one pass per slice --------------------------------------------------------------------------
+
+
+class TestSharedSlices:
+    def test_signals_of_one_slice_share_one_selection(self, monkeypatch):
+        calls: list[tuple[Any, ...]] = []
+        original = col._Frame._select
+
+        def spy(self: Any, *args: Any) -> Any:
+            calls.append(args)
+            return original(self, *args)
+
+        monkeypatch.setattr(col._Frame, "_select", spy)
+        model = pk.ScoringModel(name="m", threshold=1, decay=pk.InactivityDecay(
+            points=1, every="7d"), rules=[
+            pk.Rule("a", count("query", within="30d") >= 1, points=1),
+            pk.Rule("b", exists("query", within="30d"), points=1),
+            pk.Rule("c", last_seen("query", within="30d") >= ago(days=2), points=1),
+            pk.Rule("d", pk.days_since_last("query", within="30d") < 3, points=1),
+            pk.Rule("e", pk.days_since_last() < 3, points=1),
+            pk.Rule("f", count("query", within="2w") + count("query", within="14d"),
+                    points_per=1),
+        ])
+        log = pk.EventLog.from_records(TestFallbacks.EVENTS)
+        model.score(log, as_of=AS_OF)
+        # query/30d, everything (rule e and the model decay), query/14d
+        assert len(calls) == 3
+
+
+# -- numeric building blocks ---------------------------------------------------------------------
+
+
+finite = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e300, max_value=1e300)
+awkward = st.one_of(finite, st.sampled_from([0.1, 0.2, 0.3, 1e16, -1e16, 1.0, 1e-16, 2.0 ** -53,
+                                            -0.0, 5e-324]))
+
+
+@given(st.lists(st.lists(awkward, min_size=3, max_size=3), max_size=8))
+def test_row_sums_are_fsum_bit_for_bit(rows: list[list[float]]) -> None:
+    columns = [np.array([r[j] for r in rows], dtype=np.float64) for j in range(3)]
+    got = col._fsum_rows(columns, len(rows))
+    assert got.tolist() == [math.fsum(r) for r in rows]
+
+
+@given(st.lists(st.tuples(st.integers(0, 4), awkward), max_size=40))
+def test_group_sums_are_fsum_bit_for_bit(pairs: list[tuple[int, float]]) -> None:
+    groups = np.array([g for g, _ in pairs], dtype=np.int64)
+    values = np.array([v for _, v in pairs], dtype=np.float64)
+    got = col._group_fsum(groups, values, 5)
+    want = [math.fsum(v for g, v in pairs if g == k) for k in range(5)]
+    assert got.tolist() == want
+
+
+def test_group_sums_of_many_small_weights_are_fsum() -> None:
+    rng = np.random.default_rng(1)
+    groups = rng.integers(0, 50, 20_000)
+    values = 0.5 ** (rng.random(20_000) * 40)
+    got = col._group_fsum(groups, values, 50)
+    assert got.tolist() == [math.fsum(values[groups == k].tolist()) for k in range(50)]
+
+
+@given(moment=timestamps(min_value=datetime(1990, 1, 1, tzinfo=UTC),
+                         max_value=datetime(2060, 1, 1, tzinfo=UTC)),
+       months=st.integers(-30, 30))
+def test_month_shifts_match_relativedelta(moment: datetime, months: int) -> None:
+    got = col._shift_months(np.array([to_micros(moment)], dtype=np.int64), months)
+    assert from_micros(int(got[0])) == moment + relativedelta(months=months)
+
+
+def test_month_shifts_clip_to_the_end_of_the_month() -> None:
+    jan31 = datetime(2026, 1, 31, 13, 5, tzinfo=UTC)
+    got = col._shift_months(np.array([to_micros(jan31)]), 1)
+    assert from_micros(int(got[0])) == datetime(2026, 2, 28, 13, 5, tzinfo=UTC)
+
+
+# -- cases random models rarely reach ------------------------------------------------------------
+
+
+class TestEdges:
+    def test_calendar_since_signup_at_month_ends(self):
+        users = [{"user_id": "u1", "created_at": datetime(2026, 1, 31, 10, tzinfo=UTC)},
+                 {"user_id": "u2", "created_at": datetime(2026, 3, 31, 10, tzinfo=UTC)}]
+        events = [ev("x", datetime(2026, 2, 28, 9, 59, tzinfo=UTC)),   # inside
+                  ev("x", datetime(2026, 2, 28, 10, tzinfo=UTC)),      # Jan 31 + 1mo: out
+                  ev("x", datetime(2026, 4, 30, 9, tzinfo=UTC), "u2"),
+                  ev("x", datetime(2026, 4, 30, 10, tzinfo=UTC), "u2")]
+        model = pk.ScoringModel(name="m", threshold=1, rules=[
+            pk.Rule("early", count("x", since_signup="1mo"), points_per=1)])
+        result = both(model, pk.EventLog.from_records(events, users=users))
+        assert result.users["u1"]["early"] == 1
+        assert result.users["u2"]["early"] == 1
+
+    def test_typed_property_values_in_filters(self):
+        props = [{"flag": True}, {"flag": 1}, {"flag": 1.0}, {"flag": "1"}, {"flag": [1]},
+                 {"flag": None}, {}, {"flag": {"a": 1}}, {"flag": 0}, {"flag": False}]
+        events = [ev("x", ago(hours=i + 1), properties=p) for i, p in enumerate(props)]
+        model = pk.ScoringModel(name="m", threshold=1, rules=[
+            pk.Rule("is_true", count("x", where=prop("flag").isin([True])), points_per=1),
+            pk.Rule("is_one", count("x", where=prop("flag").isin([1])), points_per=10),
+            pk.Rule("eq_one", count("x", where=prop("flag") == 1), points_per=100),
+            pk.Rule("missing", count("x", where=prop("flag").is_missing()), points_per=1000),
+            pk.Rule("kinds", distinct("flag", of="x"), points_per=10_000),
+            pk.Rule("sum", total("flag", of="x"), points_per=100_000),
+            pk.Rule("text", count("x", where=prop("flag").startswith("1")), points_per=1e6),
+        ])
+        row = both(model, pk.EventLog.from_records(events)).users["u1"]
+        assert row["is_true"] == 1           # True only
+        assert row["is_one"] == 20           # 1 and 1.0, not True
+        assert row["eq_one"] == 300          # True == 1 == 1.0 in Python
+        assert row["missing"] == 2000        # absent, None
+        assert row["kinds"] == 10_000 * 5    # as a set: {True, 1, 1.0}, "1", [1], {a: 1}, {0, False}
+        assert row["sum"] == 100_000 * 2     # 1 + 1.0 + 0 (booleans are not numbers)
+        assert row["text"] == 1e6
+
+    def test_traits_of_every_type(self):
+        users = [{"user_id": "u1", "traits": {"seats": 3, "email": "Ann@Acme.COM"}},
+                 {"user_id": "u2", "traits": {"seats": "3", "email_domain": "x.io",
+                                              "email": "b@y.io"}},
+                 {"user_id": "u3", "traits": {"seats": True, "tags": ["a", "b"]}},
+                 {"user_id": "u4", "traits": {"seats": 2.5}}]
+        events = [ev("q", ago(days=1), u) for u in ("u1", "u1", "u2", "u3", "u3", "u4")]
+        model = pk.ScoringModel(name="m", threshold=1, rules=[
+            pk.Rule("fits", trait("seats") >= count("q"), points=1),
+            pk.Rule("ratio", count("q") / trait("seats"), points_per=1),
+            pk.Rule("domain", trait("email_domain") == "acme.com", points=10),
+            pk.Rule("tags", trait("tags").isin([["a", "b"]]), points=100),
+            pk.Rule("lower", trait("email").lower().endswith("acme.com"), points=1000),
+        ])
+        result = both(model, pk.EventLog.from_records(events, users=users))
+        assert result.users["u1"]["ratio"] == pytest.approx(2 / 3)
+        assert result.users["u2"]["fits"] == 0      # '3' >= 1 is a TypeError: False
+        assert result.users["u3"]["ratio"] == 2     # True counts as 1 in arithmetic
+        assert result.users["u1"]["domain"] == 10
+
+    def test_arithmetic_edges(self):
+        events = [ev("a", ago(days=1)), ev("b", ago(days=2), "u2")]
+        model = pk.ScoringModel(name="m", threshold=1, floor=None, rules=[
+            pk.Rule("div", count("a") / count("b"), points_per=1),
+            pk.Rule("missing_div", (count("a") / count("b")).is_missing(), points=10),
+            pk.Rule("bool_arith", exists("a") + exists("b") * 2, points_per=100),
+            pk.Rule("huge", count("a") * 10**30 > 10**29, points=1000),
+            pk.Rule("days", pk.days_since_last("a") * 24 - 1, points_per=1),
+        ])
+        result = both(model, pk.EventLog.from_records(events))
+        assert result.users["u1"]["missing_div"] == 10
+        assert result.users["u2"]["div"] == 0
+        assert result.users["u1"]["huge"] == 1000
+        assert result.users["u1"]["days"] == 23
+
+    def test_account_events_of_users_created_after_as_of_are_left_out(self):
+        users = [{"user_id": "late", "account_id": "A", "created_at": AS_OF + US},
+                 {"user_id": "on_time", "account_id": "A", "created_at": ago(days=9)}]
+        events = [ev("x", ago(days=1), "late"), ev("x", ago(days=2), "on_time"),
+                  ev("x", ago(days=3), None, account_id="A"),
+                  ev("x", ago(days=4), "stranger", account_id="A")]
+        model = pk.ScoringModel(name="m", level="account", threshold=1, rules=[
+            pk.Rule("n", count("x"), points_per=1),
+            pk.Rule("users", pk.distinct_users("x"), points_per=10),
+            pk.Rule("last", pk.days_since_last() < 1.5, points=100),
+        ], decay=pk.InactivityDecay(points=1, every="1d"))
+        result = both(model, pk.EventLog.from_records(events, users=users))
+        assert result.accounts["A"]["n"] == 3
+        assert result.accounts["A"]["users"] == 20
+        assert result.accounts["A"]["last"] == 0    # the late user's event does not count
+        assert result.accounts["A"]["n_users"] == 2  # on_time and stranger
+
+    def test_group_cap_reached_exactly_is_not_a_cap(self):
+        model = pk.ScoringModel(name="m", threshold=1, group_caps={"g": 10}, rules=[
+            pk.Rule("a", exists("a"), points=6, group="g"),
+            pk.Rule("b", exists("b"), points=4, group="g"),
+            pk.Rule("c", exists("c"), points=7, group="g"),
+        ])
+        events = [ev("a", ago(days=1)), ev("b", ago(days=1)),
+                  ev("a", ago(days=1), "u2"), ev("c", ago(days=1), "u2")]
+        result = both(model, pk.EventLog.from_records(events))
+        assert result.explain("u1").caps == {}
+        assert result.explain("u2").caps == {"g": -3}
+
+    def test_negative_points_per_stops_at_minus_max_points(self):
+        model = pk.ScoringModel(name="m", threshold=1, floor=None, rules=[
+            pk.Rule("spam", count("spam"), points_per=-5, max_points=12)])
+        events = [ev("spam", ago(hours=h)) for h in range(1, 5)]
+        assert both(model, pk.EventLog.from_records(events)).users["u1"]["score"] == -12
+
+    def test_an_empty_log_with_users(self):
+        users = [{"user_id": "u1"}, {"user_id": "u2", "created_at": AS_OF + US}]
+        model = TEMPLATES["trial"]()
+        result = both(model, pk.EventLog.from_records([], users=users))
+        assert result.users.column("user_id") == ["u1"]
+        with pytest.raises(ValidationError, match="as_of"):
+            model.score(pk.EventLog.from_records([], users=users))
+
+
+# -- roll-ups over varied scores -----------------------------------------------------------------
+
+
+@st.composite
+def rollups(draw: st.DrawFn) -> pk.Rollup:
+    kw: dict[str, Any] = {"min_share": draw(st.sampled_from((None, 0.0, 0.3, 0.5, 1.0))),
+                          "min_pql": draw(st.integers(0, 2)),
+                          "score": draw(st.sampled_from(ROLLUP_SCORES)),
+                          "k": draw(st.integers(1, 3))}
+    if draw(st.booleans()):
+        kw.update(denominator="active", active_within=draw(durations(calendar=True)))
+    return pk.Rollup(**kw)
+
+
+@settings(max_examples=60)
+@given(rows=event_logs(min_events=1, max_events=30), rollup=rollups(),
+       threshold=st.integers(0, 6), data=st.data())
+def test_rollups_agree_over_varied_scores(rows: Any, rollup: pk.Rollup, threshold: int,
+                                          data: st.DataObject) -> None:
+    # Scores that differ from user to user, so that every policy's choice shows.
+    model = pk.ScoringModel(name="m", threshold=threshold, rollup=rollup, floor=None,
+                            disqualify=[trait("email").endswith(".edu")], rules=[
+        pk.Rule("n", count(), points_per=1),
+        pk.Rule("t", total("count"), points_per=0.25, max_points=7),
+        pk.Rule("minus", exists("signup"), points=-2),
+    ])
+    log = pk.EventLog.from_records(rows[0], users=rows[1], accounts=rows[2])
+    moments = [to_utc(e["timestamp"]) for e in rows[0]]
+    window = rollup.active_within
+    edges = [from_micros(window.after(to_micros(m))) for m in moments] if window else moments
+    as_of = data.draw(st.one_of(st.sampled_from(moments), st.sampled_from(edges),
+                                timestamps()))
+    both(model, log, as_of=as_of)
+
+
+class TestRollupPolicies:
+    USERS: ClassVar[list[dict]] = [
+        {"user_id": f"u{i}", "account_id": "A"} for i in range(1, 6)
+    ]
+
+    def _log(self) -> pk.EventLog:
+        # u1..u5 have 1..5 events; u1's only event is exactly 7 days before as_of.
+        events = [ev("x", ago(days=7), "u1")]
+        events += [ev("x", ago(hours=h), f"u{i}") for i in range(2, 6) for h in range(1, i + 1)]
+        return pk.EventLog.from_records(events, users=self.USERS)
+
+    def _model(self, rollup: pk.Rollup) -> pk.ScoringModel:
+        return pk.ScoringModel(name="m", threshold=3, rollup=rollup,
+                               rules=[pk.Rule("n", count("x"), points_per=1)])
+
+    def test_top_k_mean_takes_the_best_scores(self):
+        model = self._model(pk.Rollup(score="top_k_mean", k=2))
+        assert both(model, self._log()).accounts["A"]["score"] == 4.5
+
+    @pytest.mark.parametrize(("policy", "score"), [("max", 5), ("sum", 15), ("mean", 3)])
+    def test_score_policies(self, policy, score):
+        assert both(self._model(pk.Rollup(score=policy)), self._log()).accounts["A"][
+            "score"] == score
+
+    def test_active_denominator_leaves_out_an_event_on_the_window_edge(self):
+        model = self._model(pk.Rollup(denominator="active", active_within="7d"))
+        row = both(model, self._log()).accounts["A"]
+        assert row["n_pql"] == 3 and row["share_pql"] == 3 / 4   # u1 is not active
+        model = self._model(pk.Rollup(denominator="active", active_within="7d"))
+        row = both(model, self._log(), as_of=AS_OF - US).accounts["A"]
+        assert row["share_pql"] == 3 / 5
+
+
+def test_int32_entity_columns_score_the_same() -> None:
+    # The log's index columns may shrink to int32; nothing may assume int64.
+    from pqlkit.datasets import synthetic_saas
+
+    events, users, accounts = synthetic_saas(n_accounts=6, seed=5).records()
+    wide = pk.EventLog.from_records(events, users=users, accounts=accounts)
+    narrow = pk.EventLog.from_records(events, users=users, accounts=accounts)
+    for name in ("user", "account", "owner_account", "user_account", "user_order",
+                 "user_offsets", "account_order", "account_offsets"):
+        setattr(narrow, name, getattr(narrow, name).astype(np.int32))
+    for factory in TEMPLATES.values():
+        model = factory()
+        a, b = model.score(wide, as_of=None), model.score(narrow, as_of=None)
+        assert_results_equal(a, b, rel=0)
+        assert_explanations_equal(a, b, rel=0)
+
+
+def test_dictionary_encoded_property_columns_are_read_as_they_are() -> None:
+    # The storage layout to come: a code per event (-1 = absent) into distinct values.
+    @attrs.frozen
+    class Encoded:
+        codes: Any
+        values: Any
+
+    events = [ev("x", ago(hours=h), properties=p) for h, p in enumerate(
+        [{"plan": "pro", "n": 2}, {"plan": "free", "n": 2.5}, {"n": True}, {"plan": "pro"}],
+        start=1)]
+    model = pk.ScoringModel(name="m", threshold=1, rules=[
+        pk.Rule("pro", count("x", where=prop("plan") == "pro"), points_per=1),
+        pk.Rule("n", total("n", of="x"), points_per=10),
+        pk.Rule("kinds", distinct("n", of="x"), points_per=100)])
+    plain = pk.EventLog.from_records(events)
+    encoded = pk.EventLog.from_records(events)
+    for key, column in encoded.props.items():
+        obj = col._encode_list(column.tolist())
+        values = np.empty(len(obj.values), dtype=object)
+        values[:] = obj.values
+        encoded.props[key] = Encoded(obj.codes.astype(np.int32), values)  # type: ignore[assignment]
+    a = model.score(plain, as_of=AS_OF)
+    b = model.score(encoded, as_of=AS_OF)
+    assert_results_equal(a, b, rel=0)
+    assert a.users["u1"]["score"] == 2 + 45 + 300
+
+
+def test_templates_agree_on_demo_data() -> None:
+    from pqlkit.datasets import synthetic_saas
+
+    events, users, accounts = synthetic_saas(n_accounts=25, seed=11).records()
+    log = pk.EventLog.from_records(events, users=users, accounts=accounts)
+    for name, factory in TEMPLATES.items():
+        result = both(factory(), log, as_of=None)
+        assert result.fallbacks == (), name
