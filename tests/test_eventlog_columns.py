@@ -469,6 +469,14 @@ def test_bad_columns_raise_clear_errors(kwargs: dict[str, Any], error: type[Exce
         EventLog.from_columns(**args)
 
 
+def test_tables_not_given_are_not_in_the_report() -> None:
+    for log in (EventLog.from_columns(user_id=["u"], name=["a"], timestamp=[T0]),
+                EventLog.from_records([ev()])):
+        assert set(log.report.tables) == {"events"}
+    log = EventLog.from_columns(user_id=["u"], name=["a"], timestamp=[T0], users=[])
+    assert set(log.report.tables) == {"events", "users"}
+
+
 def test_an_empty_column_load() -> None:
     log = EventLog.from_columns(user_id=[], name=[], timestamp=[])
     assert len(log) == 0

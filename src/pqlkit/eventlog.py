@@ -462,7 +462,8 @@ class _Entities:
         kept = np.full(n_ids, -1, dtype=np.int64)
         present, first = np.unique(self.ids, return_index=True)
         kept[present] = first
-        report.add_kept(table, int((counts > 0).sum()))
+        if len(present):  # an absent table stays absent from the report
+            report.add_kept(table, len(present))
         repeated = np.flatnonzero(counts > 1)
         if not len(repeated):
             return kept
