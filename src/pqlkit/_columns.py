@@ -230,8 +230,9 @@ def hash_fixed(values: Array) -> npt.NDArray[np.uint64]:
     out = np.empty(n, dtype=np.uint64)
     prime = np.uint64(0x100000001B3)
     shift = np.uint64(29)
-    for lo in range(0, n, CHUNK):
-        part = np.ascontiguousarray(values[lo:lo + CHUNK])
+    step = 1 << 16  # rows hashed at a time: the padded copy stays a few MiB
+    for lo in range(0, n, step):
+        part = np.ascontiguousarray(values[lo:lo + step])
         raw = part.view(np.uint8).reshape(len(part), width)
         pad = (-width) % 8
         if pad:
@@ -289,8 +290,12 @@ def _factorize_fixed(values: Array) -> tuple[I64, Array]:
     group = np.cumsum(new) - 1
     codes = np.empty(n, dtype=np.int64)
     codes[order] = group
+    del group
     uniq = values[order[new]]
-    if not np.array_equal(uniq[codes], values):
+    del order, new
+    step = 1 << 16
+    if not all(np.array_equal(uniq[codes[lo:lo + step]], values[lo:lo + step])
+               for lo in range(0, n, step)):
         uniq, inverse = np.unique(values, return_inverse=True)
         codes = inverse.reshape(-1).astype(np.int64)
     return codes, uniq
