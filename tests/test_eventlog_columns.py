@@ -452,7 +452,7 @@ def test_columns_of_different_lengths_are_an_error_naming_them() -> None:
     [
         ({"name": "signup"}, PqlkitTypeError, "name must be a column"),
         ({"user_id": None, "account_id": None}, PqlkitTypeError, "user_id or an account_id"),
-        ({"user_id": np.array([1.0])}, PqlkitTypeError, "nullable integer"),
+        ({"user_id": np.array([1.0])}, PqlkitTypeError, "becomes float"),
         ({"timestamp": np.array([1_777_626_000])}, ValidationError, "epoch_unit='s'"),
         ({"timestamp": np.array([True])}, PqlkitTypeError, "timestamp column has dtype bool"),
         ({"properties": {"p": np.array(["2026-05-01"], dtype="datetime64[D]")}},
@@ -467,6 +467,15 @@ def test_bad_columns_raise_clear_errors(kwargs: dict[str, Any], error: type[Exce
     args: dict[str, Any] = {"user_id": ["u1"], "name": ["a"], "timestamp": [T0], **kwargs}
     with pytest.raises(error, match=match):
         EventLog.from_columns(**args)
+
+
+def test_pandas_columns_load_as_their_numpy_arrays() -> None:
+    pd = pytest.importorskip("pandas")
+    ts = pd.to_datetime(["2026-05-01T09:00Z", None], utc=True)
+    log = EventLog.from_columns(user_id=pd.Series(["u1", "u2"], dtype=object),
+                                name=pd.Series(["a", "b"]), timestamp=pd.Series(ts))
+    assert [e.timestamp for e in log.events()] == [datetime(2026, 5, 1, 9, tzinfo=UTC)]
+    assert log.report.by_reason() == {"missing_timestamp": 1}
 
 
 def test_tables_not_given_are_not_in_the_report() -> None:

@@ -332,8 +332,8 @@ def _coded(piece: Piece, label: str, *, allow_int: bool) -> Coded:
 def _dtype_error(label: str, dtype: Any) -> PqlkitTypeError:
     hint = ""
     if getattr(dtype, "kind", "") == "f":
-        hint = (" (a dataframe integer column with missing values becomes float: use a "
-                "nullable integer type, or strings)")
+        hint = (" (an integer column with missing values becomes float when converted to "
+                "numpy: pass a masked array, a pyarrow array, or strings)")
     return PqlkitTypeError(
         f"{label} column has dtype {dtype}; {label} values must be strings or integers{hint}"
     )
