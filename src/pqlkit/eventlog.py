@@ -861,8 +861,8 @@ class EventLog:
     account_in_table: BoolArray
     account_traits: tuple[Mapping[str, Any], ...]
     report: LoadReport
-    _user_index: dict[EntityId, int]
-    _account_index: dict[EntityId, int]
+    _user_index: dict[EntityId, int] | None  # built on first use
+    _account_index: dict[EntityId, int] | None
     _src: Array | None  # input row of event i: i + _src[i]
     _src_prefix: Int32Array | None
     _prefixes: tuple[str, ...]
@@ -1309,15 +1309,19 @@ class EventLog:
         # only rejected rows used are dropped at the end, keeping the order.
         name_order = sorted(range(len(ev.names)), key=ev.names.__getitem__)
         names = [ev.names[j] for j in name_order]
-        user_set = {*ev.user_vals, *user_rows.id_vals}
-        account_set = {*ev.account_vals, *account_rows.id_vals, *user_rows.account_vals}
-        user_vals = _sorted_ids(user_set)
-        account_vals = _sorted_ids(account_set)
+        user_vals = _sorted_ids({*ev.user_vals, *user_rows.id_vals})
+        account_vals = _sorted_ids({*ev.account_vals, *account_rows.id_vals,
+                                    *user_rows.account_vals})
         uidx = {u: i for i, u in enumerate(user_vals)}
         aidx = {a: i for i, a in enumerate(account_vals)}
         name = _remap(ev.name, _rank(name_order))
         user_lut = np.array([*(uidx[u] for u in ev.user_vals), -1], dtype=np.int32)
         account_lut = np.array([*(aidx[a] for a in ev.account_vals), -1], dtype=np.int32)
+        # Where each table row's id and account go (the tables are de-duplicated below).
+        user_at_all = np.array([uidx[v] for v in user_rows.id_vals], dtype=np.int64)
+        account_at_all = np.array([aidx[v] for v in account_rows.id_vals], dtype=np.int64)
+        user_acc_at = np.array([*(aidx[v] for v in user_rows.account_vals), -1], dtype=np.int64)
+        del uidx, aidx
         user = _remap(ev.user, user_lut if ev.user_lut is None else user_lut[ev.user_lut])
         account = _remap(ev.account, account_lut if ev.account_lut is None
                          else account_lut[ev.account_lut])
@@ -1334,13 +1338,9 @@ class EventLog:
 
         user_kept = user_rows.dedup("users", "user_id", report, strict)
         account_kept = account_rows.dedup("accounts", "account_id", report, strict)
-        # Table rows kept (one per id) and where their ids and accounts go.
-        user_at = np.array([uidx[v] for v in user_rows.id_vals], dtype=np.int64)
-        account_at = np.array([aidx[v] for v in account_rows.id_vals], dtype=np.int64)
-        user_acc_at = np.array([*(aidx[v] for v in user_rows.account_vals), -1], dtype=np.int64)
         has_u, has_a = user_kept >= 0, account_kept >= 0
-        user_at, user_kept = user_at[has_u], user_kept[has_u]
-        account_at, account_kept = account_at[has_a], account_kept[has_a]
+        user_at, user_kept = user_at_all[has_u], user_kept[has_u]
+        account_at, account_kept = account_at_all[has_a], account_kept[has_a]
         user_acc = user_acc_at[user_rows.accounts[user_kept]]
 
         self = object.__new__(cls)
@@ -1360,9 +1360,10 @@ class EventLog:
         used_a[rows.account] = True
         used_a[account_at] = True
         used_a[user_acc] = True  # -1 (no account) marks the spare last slot
-        self.user_ids, self._user_index = _used_ids(user_vals, uidx, used_u)
-        self.account_ids, self._account_index = _used_ids(account_vals, aidx, used_a)
-        del user_vals, account_vals, uidx, aidx
+        self.user_ids = _used_ids(user_vals, used_u)
+        self.account_ids = _used_ids(account_vals, used_a)
+        self._user_index = self._account_index = None
+        del user_vals, account_vals
         self.user = _compact(rows.user, used_u)
         self.account = _compact(rows.account, used_a)
 
@@ -1504,10 +1505,14 @@ class EventLog:
 
     def user_index(self, user_id: EntityId) -> int:
         """The row of ``user_id`` in the user table (KeyError when unknown)."""
+        if self._user_index is None:
+            self._user_index = {u: i for i, u in enumerate(self.user_ids)}
         return self._user_index[user_id]
 
     def account_index(self, account_id: EntityId) -> int:
         """The row of ``account_id`` in the account table (KeyError when unknown)."""
+        if self._account_index is None:
+            self._account_index = {a: i for i, a in enumerate(self.account_ids)}
         return self._account_index[account_id]
 
     def user_events(self, i: int) -> Array:
@@ -1579,13 +1584,11 @@ _DEFAULT_COLUMNS: Final = {"user_id": "user_id", "account_id": "account_id",
                            "event_id": "event_id"}
 
 
-def _used_ids(values: list[EntityId], index: dict[EntityId, int], used: BoolArray
-              ) -> tuple[tuple[EntityId, ...], dict[EntityId, int]]:
-    """The ids still used, and their index (the one already built when all are)."""
+def _used_ids(values: list[EntityId], used: BoolArray) -> tuple[EntityId, ...]:
+    """The ids still used (``used`` has a spare last slot)."""
     if used[:-1].all():
-        return tuple(values), index
-    kept = tuple(v for v, u in zip(values, used[:-1].tolist(), strict=True) if u)
-    return kept, {v: i for i, v in enumerate(kept)}
+        return tuple(values)
+    return tuple(v for v, u in zip(values, used[:-1].tolist(), strict=True) if u)
 
 
 def _compact(codes: Int32Array, used: BoolArray) -> Int32Array:
