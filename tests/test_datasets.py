@@ -308,6 +308,30 @@ def test_events_per_user_sets_the_volume() -> None:
     assert len(b.events) / len(b.users) == pytest.approx(80, rel=0.1)
 
 
+@pytest.mark.parametrize("seed", [1, 8])
+def test_n_events_aims_for_a_total(seed: int) -> None:
+    ds = synthetic_saas(n_accounts=300, n_events=60_000, seed=seed)
+    assert len(ds.events) == pytest.approx(60_000, rel=0.01)
+    again = synthetic_saas(n_accounts=300, n_events=60_000, seed=seed)
+    for key, column in arrays(ds).items():
+        assert np.array_equal(column, arrays(again)[key]), key
+    check_invariants(ds, 90)
+
+
+def test_n_events_keeps_the_entities_and_scales_the_events() -> None:
+    small = synthetic_saas(n_accounts=200, n_events=20_000, seed=4)
+    large = synthetic_saas(n_accounts=200, n_events=80_000, seed=4)
+    def who(ds: SaasDataset) -> list[tuple[Any, ...]]:
+        # Names and emails are drawn after the events, so only who signed up where and when
+        # is shared between the two.
+        return [(u["user_id"], u["account_id"], u["created_at"], u["traits"]["role"])
+                for u in ds.users]
+
+    assert who(small) == who(large)
+    assert [a["created_at"] for a in small.accounts] == [a["created_at"] for a in large.accounts]
+    assert len(large.events) / len(small.events) == pytest.approx(4, rel=0.02)
+
+
 # -- records --------------------------------------------------------------------------------------
 
 
@@ -354,6 +378,10 @@ def test_records_load_into_an_event_log() -> None:
         ({"events_per_user": -1.0}, ValueError),
         ({"events_per_user": float("inf")}, ValueError),
         ({"events_per_user": "40"}, TypeError),
+        ({"n_events": -1}, ValueError),
+        ({"n_events": 1e6}, TypeError),
+        ({"n_events": True}, TypeError),
+        ({"n_events": 1000, "events_per_user": 40}, ValueError),
         ({"end": "2026-06-01T00:00:00"}, ValueError),
         ({"end": datetime(2026, 6, 1)}, ValueError),
         ({"end": "yesterday"}, ValueError),

@@ -365,7 +365,7 @@ def test_combining_a_number_with_and_or_not_says_compare_first(build, op):
 
 
 def test_ordering_a_time_against_a_number_is_refused():
-    with pytest.raises(PqlkitTypeError, match="cannot order a time against a number"):
+    with pytest.raises(PqlkitTypeError, match="cannot compare a time with a number"):
         _ = first_seen("a") >= 5
 
 
@@ -540,3 +540,27 @@ def test_a_custom_signal_composes_and_prints_its_fields():
     assert sig.scope == "entity"
     assert sig.equals(StorageUsed(unit="TB"))
     assert not sig.equals(StorageUsed())
+
+
+def test_comparing_a_moment_with_a_number_is_refused() -> None:
+    with pytest.raises(PqlkitTypeError, match="cannot compare a number with a time"):
+        _ = count("x") == datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_repr_of_a_custom_signal_with_an_expression_field() -> None:
+    @attrs.frozen(eq=False, repr=False)
+    class Filtered(pk.Signal):
+        where: Any = None
+
+        def evaluate(self, ctx: Any) -> Any:
+            return 0
+
+    assert repr(Filtered(where=prop("plan") == "pro")) == "Filtered(where=prop('plan') == 'pro')"
+    assert repr(Filtered()) == "Filtered()"
+
+
+def test_field_error_lives_in_errors() -> None:
+    from pqlkit.errors import FieldError
+    from pqlkit.records import FieldError as Again
+
+    assert FieldError is Again

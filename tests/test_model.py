@@ -605,3 +605,16 @@ def test_model_score_accepts_plain_records():
         [{"name": "project_created", "timestamp": "2026-05-01T00:00:00Z", "user_id": "u"}]
     )
     assert result.users["u"]["score"] == 40
+
+
+def test_attrs_evolve_gives_a_variant_of_a_model_with_tiers_and_caps() -> None:
+    import attrs
+
+    model = pk.ScoringModel(
+        name="m", threshold=10, tiers={"A": 20, "B": 10}, group_caps={"intent": 15},
+        rules=[pk.Rule("r", count("x") >= 1, points=10, group="intent")],
+    )
+    variant = attrs.evolve(model, threshold=20)
+    assert variant.threshold == 20
+    assert variant.tiers == model.tiers and variant.group_caps == model.group_caps
+    assert attrs.evolve(model) == model

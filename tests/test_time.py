@@ -360,3 +360,19 @@ def test_duration_is_frozen():
     with pytest.raises(AttributeError):
         d.micros = 1  # type: ignore[misc]
     assert isinstance(d, Duration)
+
+
+@pytest.mark.parametrize("text", ["monday", "10", "may", "sat 3pm", "3pm", "May 5"])
+def test_a_text_lacking_its_date_is_not_completed_from_today(text):
+    with pytest.raises(ValidationError, match="not a complete timestamp"):
+        to_utc(text, tz="UTC")
+
+
+def test_a_text_with_its_date_but_no_time_of_day_is_midnight():
+    assert to_utc("May 5 2026", tz="UTC") == datetime(2026, 5, 5, tzinfo=UTC)
+
+
+def test_a_huge_finite_epoch_float_is_out_of_range_not_an_overflow():
+    # finite, but infinite once scaled by 10**6 to microseconds
+    with pytest.raises(ValidationError, match="out of the representable range"):
+        from_epoch(1.7976931348623157e305, unit="s")

@@ -74,3 +74,10 @@ def test_repr_is_the_code_that_builds_it_and_compares_structurally() -> None:
     assert signal.equals(StorageQuotaProximity(within="30d"))
     assert not signal.equals(StorageQuotaProximity())
     assert repr(signal >= 0.8) == "StorageQuotaProximity(within='30d') >= 0.8"
+
+
+def test_keeps_the_contract_every_pqlkit_signal_keeps() -> None:
+    # The same check the built-ins pass: repr, equality, operators, kind, order, as_of.
+    from pqlkit.testing import check_signal
+
+    check_signal(StorageQuotaProximity(), level="account")

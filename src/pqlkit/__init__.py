@@ -15,7 +15,7 @@ True
 
 from __future__ import annotations
 
-from pqlkit import errors
+from pqlkit import errors, io
 from pqlkit._time import Duration, as_duration, from_epoch
 from pqlkit.engine.reference import EntityContext, EventSet
 from pqlkit.errors import PqlkitError, ValidationError
@@ -37,6 +37,7 @@ from pqlkit.expr import (
     total,
     trait,
 )
+from pqlkit.lang import parse_expr
 from pqlkit.model import (
     Decay,
     HalfLife,
@@ -47,6 +48,7 @@ from pqlkit.model import (
     RuleLike,
     ScoringModel,
 )
+from pqlkit.modelfile import ModelProblem, load_model, validate_model
 from pqlkit.records import Account, Event, User
 from pqlkit.report import LoadReport, Rejection
 from pqlkit.results import Explanation, RollupExplanation, ScoreResult, Table
@@ -55,10 +57,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Account", "Decay", "Duration", "EntityContext", "Event", "EventLog", "EventSet",
-    "Explanation", "Expr", "HalfLife", "InactivityDecay", "LoadReport", "PqlkitError",
+    "Explanation", "Expr", "HalfLife", "InactivityDecay", "LoadReport", "ModelProblem",
+    "PqlkitError",
     "Rejection", "ResetAfter", "Rollup", "RollupExplanation", "Rule", "RuleLike",
     "ScoreResult", "ScoringModel", "Signal", "Table", "User", "ValidationError",
     "__version__", "active_days", "active_users", "as_duration", "count", "days_since_first",
     "days_since_last", "distinct", "distinct_users", "errors", "exists", "first_seen",
-    "from_epoch", "last_seen", "prop", "total", "trait",
+    "from_epoch", "io", "last_seen", "load_model", "parse_expr", "prop", "total", "trait",
+    "validate_model",
 ]

@@ -23,6 +23,8 @@ from pqlkit.errors import PqlkitTypeError, ValidationError
 __all__ = ["Duration", "as_duration", "from_epoch", "from_micros", "to_micros", "to_utc"]
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_DEFAULT_A: Final = datetime(2001, 1, 1)
+_DEFAULT_B: Final = datetime(2002, 2, 2)
 _US_PER_S: Final = 1_000_000
 US_PER_DAY: Final = 86_400 * _US_PER_S
 _EPOCH_UNITS: Final = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 0}
@@ -72,7 +74,11 @@ def from_epoch(value: Any, unit: str = "s") -> datetime:
     elif isinstance(value, (int, np.integer)):
         micros = int(value) * _EPOCH_UNITS[unit]
     else:
-        micros = round(float(value) * _EPOCH_UNITS[unit])
+        try:
+            micros = round(float(value) * _EPOCH_UNITS[unit])
+        except OverflowError as exc:  # finite, but infinite once scaled to microseconds
+            raise ValidationError(
+                f"epoch value {value!r} is out of the representable range") from exc
     return from_micros(micros)
 
 
@@ -110,12 +116,21 @@ def to_utc(
                     # An unknown zone name ("UT") leaves the value naive, which is then
                     # rejected below with a message saying how to declare the zone.
                     warnings.simplefilter("ignore", _dateparser.UnknownTimezoneWarning)
-                    dt = _dateparser.parse(text)
+                    dt = _dateparser.parse(text, default=_DEFAULT_A)
+                    # dateutil fills the parts a text lacks from a default date; parsing
+                    # against two defaults shows them, so "monday" or "10" never become
+                    # a date that depends on the day the data is loaded.
+                    incomplete = dt != _dateparser.parse(text, default=_DEFAULT_B)
             except (ValueError, OverflowError) as exc:
                 raise ValidationError(
                     f"{what} {value!r} is not a timestamp; expected ISO-8601 such as "
                     "'2026-06-01T12:00:00Z'"
                 ) from exc
+            if incomplete:
+                raise ValidationError(
+                    f"{what} {value!r} is not a complete timestamp (it lacks its year, month "
+                    "or day); expected ISO-8601 such as '2026-06-01T12:00:00Z'"
+                ) from None
     elif isinstance(value, np.datetime64):
         if np.isnat(value):
             raise ValidationError(f"{what} is NaT (not a time)")

@@ -1,23 +1,58 @@
-"""The ``pqlkit`` command line (core dependencies only).
+"""The ``pqlkit`` command line: score, explain, validate, schema and demo.
 
-``pqlkit demo`` scores the built-in synthetic SaaS data with the trial template and prints
-a summary. Errors print as one line (exit 1 for bad input, 2 for usage) unless ``--debug``.
+It is a thin layer over the library — model files through :func:`pqlkit.load_model`,
+event files through :mod:`pqlkit.io` — so a file scores from the shell exactly as it does
+from Python. Exit codes: 0 success, 1 bad input, 2 usage. Errors print as one line on
+stderr unless ``--debug``; progress goes to stderr only when it is a terminal.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import gzip
+import json
+import math
 import sys
 import time
-from collections.abc import Sequence
-from typing import Any, TextIO
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any, TextIO
 
 from pqlkit import __version__
 from pqlkit.errors import PqlkitError
+from pqlkit.results import _text_table
 
 __all__ = ["main"]
 
-_DEMO_HELP = """\
+_EXAMPLES = {
+    "score": """\
+examples:
+  pqlkit score examples/models/trial.toml events.jsonl.gz --users users.csv
+  pqlkit score model.toml events.csv --as-of 2026-06-01T00:00:00Z --top 20
+  pqlkit score model.toml events.parquet --users-out users.parquet --accounts-out acc.csv
+  pqlkit score model.toml events.csv --timestamp-col ts --epoch-unit s --user-col uid
+""",
+    "explain": """\
+examples:
+  pqlkit explain examples/models/trial.toml events.jsonl u_42 --users users.csv
+  pqlkit explain model.toml events.jsonl acme --level account
+""",
+    "validate": """\
+Report every problem in the model files at once, each with its path (rules[2].points).
+Exit 0 when all are valid, 1 when any is not.
+
+examples:
+  pqlkit validate examples/models/*.toml
+""",
+    "schema": """\
+Print the JSON Schema of model files (for editors: add "#:schema <file>" to a TOML file
+or "$schema" to a JSON one).
+
+examples:
+  pqlkit schema > pqlkit-model.schema.json
+""",
+    "demo": """\
 Score the built-in synthetic SaaS data set with a template model and print a summary:
 users scored, PQLs, PQAs, the top accounts and the explanation of one top user.
 
@@ -25,22 +60,106 @@ examples:
   pqlkit demo
   pqlkit demo --accounts 2000 --seed 3
   pqlkit demo --template weighted-families --top 5
-"""
+""",
+}
+
+_EVENT_FORMATS = ("jsonl", "csv", "parquet")
+_OUTPUT_FORMATS = ("csv", "jsonl", "parquet")
+
+
+class _UsageError(Exception):
+    """A command line that cannot run as written (exit 2)."""
+
+
+class _BadInput(Exception):
+    """Input that cannot be used, found by the command line itself (exit 1)."""
+
+
+# -- the parser ---------------------------------------------------------------------------
+
+def _sub(sub: Any, name: str, help: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name, help=help, description=help[0].upper() + help[1:] + ".",
+        epilog=_EXAMPLES[name], formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
+
+
+def _data_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help="model file (.toml, .json, .yaml)")
+    p.add_argument("events", metavar="EVENTS",
+                   help="events file: JSON lines (.jsonl, .ndjson, gzip allowed), CSV "
+                        "(.csv, gzip allowed) or Parquet (.parquet, needs pqlkit[arrow])")
+    p.add_argument("--users", metavar="FILE",
+                   help="users table (CSV or JSON lines): user_id, account_id, created_at; "
+                        "other columns are traits")
+    p.add_argument("--accounts", metavar="FILE",
+                   help="accounts table (CSV or JSON lines): account_id, created_at; other "
+                        "columns are traits")
+    p.add_argument("--as-of", metavar="TIMESTAMP",
+                   help="score as of this moment, e.g. 2026-06-01T00:00:00Z "
+                        "(default: the latest event)")
+    p.add_argument("--engine", default=None, help="engine to score with (default: the "
+                   "library default)")
+    g = p.add_argument_group("reading the events file")
+    g.add_argument("--input-format", choices=_EVENT_FORMATS,
+                   help="format of EVENTS when its name does not say")
+    g.add_argument("--name-col", default="name", metavar="COL",
+                   help="column of the event name (default: name)")
+    g.add_argument("--timestamp-col", default="timestamp", metavar="COL",
+                   help="column of the timestamp (default: timestamp)")
+    g.add_argument("--user-col", default="user_id", metavar="COL",
+                   help="column of the user id (default: user_id)")
+    g.add_argument("--account-col", default="account_id", metavar="COL",
+                   help="column of the account id (default: account_id)")
+    g.add_argument("--event-id-col", default="event_id", metavar="COL",
+                   help="column of the event id used to drop duplicates (default: event_id)")
+    g.add_argument("--timestamp-format", metavar="FMT",
+                   help="strptime format of text timestamps (default: ISO 8601)")
+    g.add_argument("--epoch-unit", choices=("s", "ms", "us", "ns"),
+                   help="read numeric timestamps as epoch values in this unit")
+    g.add_argument("--tz", metavar="ZONE",
+                   help="zone of timestamps written without one (e.g. UTC, Europe/Paris)")
+    g.add_argument("--strict", action="store_true",
+                   help="stop at the first rejected row instead of reporting it")
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pqlkit",
         description="Score Product Qualified Leads and Accounts from product event data.",
-        epilog="Run 'pqlkit demo' to see a model score the built-in demo data.",
+        epilog="Run 'pqlkit demo' to see a model score the built-in demo data, and "
+               "'pqlkit COMMAND --help' for a command's options and examples.",
     )
     parser.add_argument("--version", action="version", version=f"pqlkit {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    demo = sub.add_parser(
-        "demo", help="score the built-in demo data and print a summary",
-        description=_DEMO_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+
+    score = _sub(sub, "score", "score the users and accounts of an events file with a model")
+    _data_options(score)
+    out = score.add_argument_group("output (default: readable tables on stdout)")
+    out.add_argument("--users-out", metavar="FILE",
+                     help="write the user results here (.csv, .jsonl or .parquet)")
+    out.add_argument("--accounts-out", metavar="FILE",
+                     help="write the account results here (.csv, .jsonl or .parquet)")
+    out.add_argument("--output-format", choices=_OUTPUT_FORMATS,
+                     help="format of the output files when their names do not say")
+    out.add_argument("--top", type=int, default=None, metavar="N",
+                     help="on stdout, show only the N best-scored rows of each table")
+
+    explain = _sub(sub, "explain", "explain the score of one user or account")
+    _data_options(explain)
+    explain.add_argument("entity", metavar="ENTITY_ID", help="the user (or account) id")
+    explain.add_argument("--level", choices=("user", "account"), default=None,
+                         help="whether ENTITY_ID is a user or an account (default: the "
+                              "model's level)")
+
+    validate = _sub(sub, "validate", "check model files and report every problem")
+    validate.add_argument("models", nargs="+", metavar="MODEL", help="model files")
+
+    _sub(sub, "schema", "print the JSON Schema of model files")
+
+    demo = _sub(sub, "demo", "score the built-in demo data and print a summary")
     demo.add_argument("--accounts", type=int, default=200, metavar="N",
                       help="how many accounts to generate (default: 200)")
     demo.add_argument("--seed", type=int, default=7, help="random seed (default: 7)")
@@ -53,10 +172,252 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# -- progress -----------------------------------------------------------------------------
+
+class _Progress:
+    """Stage lines on stderr with their timings, only when stderr is a terminal."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def step(self, label: str, work: Callable[[], Any], done: Callable[[Any], str]
+             ) -> Any:
+        if not self.enabled:
+            return work()
+        print(f"pqlkit: {label} ...", end="", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        value = work()
+        print(f" {done(value)} ({time.perf_counter() - started:.1f} s)", file=sys.stderr,
+              flush=True)
+        return value
+
+
+# -- reading ------------------------------------------------------------------------------
+
+def _suffixes(path: str) -> list[str]:
+    parts = [s.lower() for s in Path(path).suffixes]
+    return parts[:-1] if parts and parts[-1] == ".gz" else parts
+
+
+def _event_format(path: str, given: str | None) -> str:
+    if given:
+        return given
+    ext = _suffixes(path)[-1:] or [""]
+    fmt = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv",
+           ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet"}.get(ext[0])
+    if fmt is None:
+        raise _UsageError(
+            f"cannot tell the format of {path!r} from its name; name it .jsonl, .csv or "
+            ".parquet (optionally .gz), or pass --input-format"
+        )
+    return fmt
+
+
+def _open_text(path: str) -> IO[str]:
+    with open(path, "rb") as probe:
+        gzipped = probe.read(2) == b"\x1f\x8b"
+    if gzipped:
+        return gzip.open(path, "rt", encoding="utf-8", newline="")
+    return open(path, encoding="utf-8", newline="")
+
+
+def _cell(text: str) -> Any:
+    # CSV has no types: a cell that reads as a finite number is one, an empty cell is absent.
+    if text == "":
+        return None
+    try:
+        number = int(text)
+    except ValueError:
+        try:
+            value = float(text)
+        except ValueError:
+            return text
+        return value if math.isfinite(value) else text
+    return number
+
+
+def _entity_rows(path: str, id_field: str, fields: tuple[str, ...]) -> Iterator[Any]:
+    """Rows of a users/accounts file as dicts: known fields, the other columns as traits."""
+    fmt = _event_format(path, None)
+    if fmt == "parquet":
+        raise _UsageError(f"{path}: give the users and accounts tables as CSV or JSON lines")
+    with _open_text(path) as stream:
+        if fmt == "jsonl":
+            for number, line in enumerate(stream, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise _BadInput(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+                if isinstance(row, dict) and "traits" not in row:
+                    traits = {k: v for k, v in row.items() if k not in fields}
+                    row = {k: v for k, v in row.items() if k in fields}
+                    if traits:
+                        row["traits"] = traits
+                yield row
+            return
+        reader = csv.DictReader(stream, delimiter="\t" if ".tsv" in _suffixes(path) else ",")
+        if reader.fieldnames is None or id_field not in reader.fieldnames:
+            raise _BadInput(f"{path}: the header must name a {id_field!r} column, got "
+                            f"{reader.fieldnames}")
+        for record in reader:
+            row = {k: (v if k in (id_field, "account_id") else _cell(v))
+                   for k, v in record.items() if k in fields and v not in ("", None)}
+            traits = {k: _cell(v) for k, v in record.items()
+                      if k not in fields and k is not None and v not in ("", None)}
+            if traits:
+                row["traits"] = traits
+            yield row
+
+
+def _load(args: argparse.Namespace, progress: _Progress) -> Any:
+    import pqlkit as pk
+    from pqlkit import io
+
+    model = progress.step(f"reading model {args.model}", lambda: pk.load_model(args.model),
+                          lambda m: repr(m.name))
+    users = (list(_entity_rows(args.users, "user_id", ("user_id", "account_id", "created_at")))
+             if args.users else None)
+    accounts = (list(_entity_rows(args.accounts, "account_id", ("account_id", "created_at")))
+                if args.accounts else None)
+    fmt = _event_format(args.events, args.input_format)
+    common: dict[str, Any] = {
+        "name": args.name_col, "timestamp": args.timestamp_col, "user_id": args.user_col,
+        "account_id": args.account_col, "event_id": args.event_id_col, "tz": args.tz,
+        "epoch_unit": args.epoch_unit, "users": users, "accounts": accounts,
+        "strict": args.strict,
+    }
+    if fmt == "parquet":
+        if args.timestamp_format:
+            raise _UsageError("--timestamp-format applies to text files, not Parquet")
+        reader: Callable[..., Any] = io.read_parquet
+    else:
+        common["timestamp_format"] = args.timestamp_format
+        reader = io.read_jsonl if fmt == "jsonl" else io.read_csv
+        if fmt == "csv" and ".tsv" in _suffixes(args.events):
+            common["delimiter"] = "\t"
+    log = progress.step(f"reading events {args.events}", lambda: reader(args.events, **common),
+                        lambda lg: f"{len(lg):,} events")
+    counts = log.report.counts
+    if counts.get("rejected") or counts.get("duplicates"):
+        print(f"pqlkit: {args.events}: {log.report.summary()}", file=sys.stderr)
+    kw: dict[str, Any] = {"as_of": args.as_of}
+    if args.engine:
+        kw["engine"] = args.engine
+    result = progress.step("scoring", lambda: model.score(log, **kw),
+                           lambda r: f"{len(r.users):,} users, {len(r.accounts):,} accounts")
+    return model, log, result
+
+
+# -- writing ------------------------------------------------------------------------------
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _write(table: Any, path: str, given: str | None) -> None:
+    ext = (_suffixes(path)[-1:] or [""])[0]
+    fmt = given or {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
+                    ".parquet": "parquet", ".pq": "parquet"}.get(ext)
+    if fmt is None:
+        raise _UsageError(f"cannot tell the format of {path!r} from its name; name it .csv, "
+                          ".jsonl or .parquet, or pass --output-format")
+    if fmt == "parquet":
+        from pqlkit._optional import require
+
+        pq = require("pyarrow.parquet", "arrow", "writing Parquet results")
+        pq.write_table(table.to_arrow(), path)
+        return
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "wt", encoding="utf-8", newline="") as stream:
+        if fmt == "jsonl":
+            for row in table:
+                stream.write(json.dumps({k: _plain(v) for k, v in row.items()}) + "\n")
+        else:
+            writer = csv.writer(stream)
+            writer.writerow(table.columns)
+            for row in table:
+                writer.writerow(["" if row[c] is None else _plain(row[c])
+                                 for c in table.columns])
+
+
+def _show(title: str, table: Any, top: int | None, out: TextIO) -> None:
+    shown = table.sort_by("score", descending=True).head(top) if top else table
+    more = f" (top {len(shown)} of {len(table)})" if top and len(table) > len(shown) else ""
+    print(f"{title}: {len(table)} rows{more}", file=out)
+    rows = [[f"{v:.0%}" if c == "share_pql" else v for c, v in row.items()] for row in shown]
+    print(_text_table(shown.columns, rows), file=out)
+
+
+# -- commands -----------------------------------------------------------------------------
+
+def _score(args: argparse.Namespace, out: TextIO, progress: _Progress) -> int:
+    model, _log, result = _load(args, progress)
+    wrote = False
+    if args.users_out:
+        _write(result.users, args.users_out, args.output_format)
+        wrote = True
+    if args.accounts_out:
+        _write(result.accounts, args.accounts_out, args.output_format)
+        wrote = True
+    summary = result.summary()
+    as_of = result.as_of.isoformat().replace("+00:00", "Z")
+    head = (f"model {model.name!r} as of {as_of}: {summary['users']} users, "
+            f"{summary['pqls']} PQLs; {summary['accounts']} accounts, {summary['pqas']} PQAs")
+    if wrote:
+        print(head, file=sys.stderr)
+        return 0
+    print(head, file=out)
+    if model.level == "user":
+        _show("\nusers", result.users, args.top, out)
+    _show("\naccounts", result.accounts, args.top, out)
+    return 0
+
+
+def _explain(args: argparse.Namespace, out: TextIO, progress: _Progress) -> int:
+    model, _log, result = _load(args, progress)
+    level = args.level or model.level
+    table = result.users if level == "user" else result.accounts
+    entity: Any = args.entity
+    if entity not in table and args.entity.lstrip("-").isdigit() and int(entity) in table:
+        entity = int(args.entity)   # ids may be integers in the data
+    if entity not in table:
+        raise _BadInput(f"no {level} {args.entity!r} in the results as of "
+                        f"{result.as_of.isoformat()} (it may not exist yet, or have no events)")
+    print(result.explain(entity, level=level), file=out)
+    return 0
+
+
+def _validate(args: argparse.Namespace, out: TextIO) -> int:
+    import pqlkit as pk
+
+    bad = 0
+    for path in args.models:
+        problems = pk.validate_model(path)
+        if not problems:
+            print(f"{path}: ok", file=out)
+            continue
+        bad += 1
+        print(f"{path}: {len(problems)} problem{'s' if len(problems) != 1 else ''}", file=out)
+        for problem in problems:
+            where = f" (line {problem.line}, column {problem.column})" if problem.line else ""
+            print(f"  {problem}{where}", file=out)
+    return 1 if bad else 0
+
+
+def _schema(out: TextIO) -> int:
+    from pqlkit.modelfile import json_schema
+
+    print(json.dumps(json_schema(), indent=2), file=out)
+    return 0
+
+
 def _demo(args: argparse.Namespace, out: TextIO) -> int:
     from pqlkit import datasets, templates
     from pqlkit.eventlog import EventLog
-    from pqlkit.results import _text_table
 
     if args.accounts < 1:
         raise _UsageError("--accounts must be at least 1")
@@ -102,8 +463,17 @@ def _top_user(result: Any) -> Any:
     return next(iter(ranked))["user_id"]
 
 
-class _UsageError(Exception):
-    pass
+def _run(args: argparse.Namespace, out: TextIO) -> int:
+    progress = _Progress(sys.stderr.isatty())
+    if args.command == "score":
+        return _score(args, out, progress)
+    if args.command == "explain":
+        return _explain(args, out, progress)
+    if args.command == "validate":
+        return _validate(args, out)
+    if args.command == "schema":
+        return _schema(out)
+    return _demo(args, out)
 
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
@@ -118,15 +488,16 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         parser.print_help(out)
         return 2
     try:
-        return _demo(args, out)
+        return _run(args, out)
     except _UsageError as exc:
         parser.print_usage(sys.stderr)
         print(f"pqlkit: error: {exc}", file=sys.stderr)
         return 2
-    except (PqlkitError, OSError, ValueError) as exc:
+    except (PqlkitError, _BadInput, OSError, ValueError, KeyError) as exc:
         if args.debug:
             raise
-        print(f"pqlkit: error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"pqlkit: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("pqlkit: interrupted", file=sys.stderr)

@@ -38,6 +38,8 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from pqlkit.errors import PqlkitTypeError, ValidationError
+
 __all__ = ["EVENT_NAMES", "PERSONAS", "Columns", "SaasDataset", "synthetic_saas"]
 
 ObjArray = npt.NDArray[np.object_]
@@ -429,7 +431,8 @@ def synthetic_saas(
     days: int = 90,
     end: datetime | str = "2026-06-01T00:00:00Z",
     seed: int = 7,
-    events_per_user: float = 40.0,
+    events_per_user: float | None = None,
+    n_events: int | None = None,
 ) -> SaasDataset:
     """Generate a deterministic, realistic synthetic SaaS product-event dataset.
 
@@ -452,9 +455,15 @@ def synthetic_saas(
         end: the end of the window: an aware datetime or an ISO 8601 string with a zone.
         seed: the seed of :func:`numpy.random.default_rng`; equal arguments give
             byte-identical data.
-        events_per_user: the mean number of events per user. Every user has at least a
-            first session and the milestones of their persona, so very small values are
-            not reached.
+        events_per_user: the mean number of events per user (40 when neither this nor
+            ``n_events`` is given). Every user has at least a first session and the
+            milestones of their persona, so very small values are not reached.
+        n_events: the total number of events to aim for instead of a per-user mean, for
+            data of a given size (benchmarks): the result holds ``n_events`` within about
+            1% (usage-limit hits after a conversion are dropped, and every user keeps a
+            first session and their milestones). Pair it with
+            ``n_accounts`` of about ``n_events / 180`` to keep the usual activity per user.
+            Give at most one of ``events_per_user`` and ``n_events``.
 
     Returns:
         A :class:`SaasDataset`.
@@ -470,10 +479,27 @@ def synthetic_saas(
     True
     >>> bool((ds.events.timestamp[:-1] <= ds.events.timestamp[1:]).all())
     True
+    >>> abs(len(synthetic_saas(n_accounts=60, n_events=10_000, seed=1).events) - 10_000) < 100
+    True
     """
     n_accounts = _check_int(n_accounts, "n_accounts", 0)
     days = _check_int(days, "days", 1)
     seed = _check_int(seed, "seed", 0)
+    if n_events is not None:
+        if events_per_user is not None:
+            raise ValidationError(
+                "synthetic_saas: give at most one of events_per_user= and n_events=, got "
+                f"events_per_user={events_per_user!r} and n_events={n_events!r}"
+            )
+        if isinstance(n_events, bool) or not isinstance(n_events, (int, np.integer)):
+            raise PqlkitTypeError(
+                f"synthetic_saas: n_events must be an integer, got {n_events!r} "
+                f"({type(n_events).__name__})"
+            )
+        if n_events < 0:
+            raise ValidationError(f"synthetic_saas: n_events must be >= 0, got {n_events!r}")
+    if events_per_user is None:
+        events_per_user = 40.0
     if isinstance(events_per_user, bool) or not isinstance(
         events_per_user, (int, float, np.integer, np.floating)
     ):
@@ -484,11 +510,13 @@ def synthetic_saas(
     end_us = (end_dt - _EPOCH) // timedelta(microseconds=1)
     start_us = end_us - days * _DAY
     rng = np.random.default_rng(seed)
-    return _generate(rng, n_accounts, start_us, end_us, float(events_per_user), end_dt, seed)
+    return _generate(rng, n_accounts, start_us, end_us, float(events_per_user),
+                     None if n_events is None else int(n_events), end_dt, seed)
 
 
 def _generate(rng: np.random.Generator, n_acc: int, start_us: int, end_us: int,
-              events_per_user: float, end_dt: datetime, seed: int) -> SaasDataset:
+              events_per_user: float, n_events: int | None, end_dt: datetime,
+              seed: int) -> SaasDataset:
     # ---------------------------------------------------------------- accounts
     # pow is only used on this constant table, pinned to 12 significant digits so that a
     # last-bit difference between C libraries cannot change it.
@@ -579,7 +607,8 @@ def _generate(rng: np.random.Generator, n_acc: int, start_us: int, end_us: int,
 
     # The power-law bulk: each user's share of the remaining budget, over their active span.
     weight = activity * (active_len / _DAY + 0.05)
-    budget = max(events_per_user * n_users - n_fixed, 0.0)
+    target = events_per_user * n_users if n_events is None else float(n_events)
+    budget = max(target - n_fixed, 0.0)
     total_weight = math.fsum(weight.tolist())
     scale = budget / total_weight if total_weight > 0 else 0.0
     n_mix = np.floor(weight * scale + rng.random(n_users)).astype(np.int64)

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 __all__ = [
     "EngineNotSupportedError",
+    "ExpressionError",
+    "FieldError",
+    "ModelFileError",
+    "PluginError",
     "PqlkitError",
     "PqlkitTypeError",
     "RejectedRowError",
@@ -45,5 +49,49 @@ class RejectedRowError(ValidationError):
         self.source = source
 
 
+class FieldError(ValidationError):
+    """A field of a record is invalid; ``reason`` is the load-report code for it."""
+
+    def __init__(self, message: str, *, reason: str, field: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.field = field
+
+
 class EngineNotSupportedError(PqlkitError, NotImplementedError):
     """An engine was asked to evaluate a node kind it does not implement."""
+
+
+class ExpressionError(ValidationError):
+    """An expression text (a condition in a model file) was refused by the parser.
+
+    ``path`` is the model-file field it came from (``rules[2].when``) or ``""``; ``line``
+    and ``column`` (1-based, in characters) point into ``text``; ``reason`` is the message
+    without the position.
+    """
+
+    def __init__(self, message: str, *, text: str, reason: str, path: str = "",
+                 line: int | None = None, column: int | None = None) -> None:
+        super().__init__(message)
+        self.text = text
+        self.reason = reason
+        self.path = path
+        self.line = line
+        self.column = column
+
+
+class PluginError(PqlkitError, LookupError):
+    """A signal, rule or decay name is unknown, claimed by two plugins, or failed to load."""
+
+
+class ModelFileError(ValidationError):
+    """A model file (or model dict) has problems; ``problems`` lists every one, with its path.
+
+    Each problem is a :class:`pqlkit.modelfile.ModelProblem` (``path``, ``message``,
+    ``line``, ``column``); ``source`` is the file it came from, when there is one.
+    """
+
+    def __init__(self, message: str, *, problems: list[object], source: object = None) -> None:
+        super().__init__(message)
+        self.problems = problems
+        self.source = source

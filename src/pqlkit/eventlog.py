@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -28,7 +28,9 @@ from pqlkit.records import (
     Event,
     FieldError,
     User,
+    check_not_future,
     check_timestamp,
+    future_limit,
     is_nat,
 )
 from pqlkit.report import LoadReport
@@ -193,7 +195,7 @@ def _entity_row(row: Any, kind: type[User] | type[Account], allowed: frozenset[s
         return row
     if not isinstance(row, Mapping):
         raise FieldError(
-            f"expected a {kind.__name__} or a mapping, got {type(row).__name__}",
+            f"expected {'an' if kind is Account else 'a'} {kind.__name__} or a mapping, got {type(row).__name__}",
             reason="not_a_mapping", field="",
         )
     _unknown_fields(row, allowed, kind.__name__.lower())
@@ -886,6 +888,8 @@ class EventLog:
         strict: bool = False,
         tz: str | tzinfo | None = None,
         epoch_unit: str | None = None,
+        future_tolerance: str | timedelta | None = None,
+        now: datetime | str | None = None,
     ) -> EventLog:
         """Load events (and optionally users and accounts) from records or dicts.
 
@@ -899,6 +903,11 @@ class EventLog:
                 naive timestamp is rejected.
             epoch_unit: read bare numbers in ``timestamp`` as epoch values in this unit
                 (``"s"``, ``"ms"``, ``"us"`` or ``"ns"``); without it they are rejected.
+            future_tolerance: reject (as ``future_timestamp``) events later than ``now``
+                plus this duration (``"1d"``, a ``timedelta``): a client clock that is wrong.
+                Off by default.
+            now: the moment ``future_tolerance`` counts from; the wall clock at load time
+                when not given.
 
         Rows that fail validation are not kept: each is listed on ``log.report`` with its
         reason and position, so ``input = kept + duplicates + rejected`` always holds.
@@ -916,6 +925,7 @@ class EventLog:
                 f"events must be an iterable of Event records or dicts, got {type(events).__name__}"
             )
         report = LoadReport()
+        limit = future_limit(future_tolerance, now)
         report.add_input("events", 0)
         ts: list[int] = []
         names: list[str] = []
@@ -928,6 +938,7 @@ class EventLog:
             report.add_input("events")
             try:
                 ev = _event_row(raw, tz, epoch_unit)
+                check_not_future(to_micros(ev.timestamp), limit)
             except (FieldError, ValidationError, TypeError) as exc:
                 reason = getattr(exc, "reason", "invalid_record")
                 report.reject("events", i, reason, str(exc), raw)
@@ -1578,6 +1589,84 @@ class EventLog:
             c = int(self.account_created[i])
             yield Account(account_id=self.account_ids[i], traits=self.account_traits[i],
                           created_at=None if c == NO_TIME else from_micros(c))
+
+    # -- frames (pqlkit.io.frames does the work; the extras are imported there, lazily) ----
+
+    @classmethod
+    def from_pandas(
+        cls,
+        df: Any,
+        *,
+        name: str = "name",
+        timestamp: str = "timestamp",
+        user_id: str = "user_id",
+        account_id: str | None = "account_id",
+        event_id: str | None = "event_id",
+        properties: Sequence[str] | Mapping[str, str] | None = None,
+        users: Any = None,
+        accounts: Any = None,
+        strict: bool = False,
+        tz: str | tzinfo | None = None,
+        epoch_unit: str | None = None,
+        future_tolerance: str | timedelta | None = None,
+        now: datetime | str | None = None,
+    ) -> EventLog:
+        """Load events from a pandas DataFrame by column mapping (the ``pandas`` extra).
+
+        Columns are mapped with ``name=``, ``timestamp=``, ``user_id=``, ``account_id=``
+        and ``event_id=`` (the last two used when present); every other column is a
+        property unless ``properties=`` lists the ones to keep. See
+        :func:`pqlkit.io.from_pandas` for every keyword.
+        """
+        from pqlkit.io.frames import from_pandas
+
+        return from_pandas(df, name=name, timestamp=timestamp, user_id=user_id,
+                           account_id=_frame_default(account_id, "account_id"),
+                           event_id=_frame_default(event_id, "event_id"),
+                           properties=properties, users=users, accounts=accounts,
+                           strict=strict, tz=tz, epoch_unit=epoch_unit,
+                           future_tolerance=future_tolerance, now=now)
+
+    @classmethod
+    def from_polars(
+        cls,
+        df: Any,
+        *,
+        name: str = "name",
+        timestamp: str = "timestamp",
+        user_id: str = "user_id",
+        account_id: str | None = "account_id",
+        event_id: str | None = "event_id",
+        properties: Sequence[str] | Mapping[str, str] | None = None,
+        users: Any = None,
+        accounts: Any = None,
+        strict: bool = False,
+        tz: str | tzinfo | None = None,
+        epoch_unit: str | None = None,
+        future_tolerance: str | timedelta | None = None,
+        now: datetime | str | None = None,
+    ) -> EventLog:
+        """Load events from a polars DataFrame by column mapping (the ``polars`` extra).
+
+        The keywords are those of :meth:`from_pandas`; see :func:`pqlkit.io.from_polars`.
+        """
+        from pqlkit.io.frames import from_polars
+
+        return from_polars(df, name=name, timestamp=timestamp, user_id=user_id,
+                           account_id=_frame_default(account_id, "account_id"),
+                           event_id=_frame_default(event_id, "event_id"),
+                           properties=properties, users=users, accounts=accounts,
+                           strict=strict, tz=tz, epoch_unit=epoch_unit,
+                           future_tolerance=future_tolerance, now=now)
+
+
+def _frame_default(column: str | None, default: str) -> str | None:
+    """The default column names of the frame loaders are used only when present."""
+    if column == default:
+        from pqlkit.io.frames import default_column
+
+        return default_column(column)
+    return column
 
 
 _DEFAULT_COLUMNS: Final = {"user_id": "user_id", "account_id": "account_id",

@@ -247,7 +247,8 @@ class Signal(Expr):
     def __repr__(self) -> str:
         fields = ", ".join(
             f"{f.name}={getattr(self, f.name)!r}"
-            for f in _fields(self) if getattr(self, f.name) != f.default
+            # _value_equals, not !=: a field may hold an expression, whose != builds a node.
+            for f in _fields(self) if not _value_equals(getattr(self, f.name), f.default)
         ) if attrs.has(type(self)) else ""
         return f"{type(self).__name__}({fields})"
 
@@ -581,6 +582,13 @@ class Compare(Expr):
     def __attrs_post_init__(self) -> None:
         _ = self.scope
         kinds = {self.left.kind, self.right.kind} - {"any"}
+        if "time" in kinds and len(kinds) > 1:
+            # A moment never equals a number or a text: the comparison could only be False.
+            raise PqlkitTypeError(
+                f"cannot compare a {self.left.kind} with a {self.right.kind} in {self!r}; "
+                "compare first_seen()/last_seen() with a moment, or days_since_*() with a "
+                "number of days"
+            )
         if len(kinds) > 1 and kinds != {"number", "bool"} and self.op not in ("==", "!="):
             raise PqlkitTypeError(
                 f"cannot order a {self.left.kind} against a {self.right.kind} in {self!r}"

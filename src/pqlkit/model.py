@@ -8,8 +8,10 @@ wrote it) and their ``repr`` is the code that builds them.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, Protocol, cast, runtime_checkable
 
 import attrs
@@ -405,9 +407,17 @@ def _disqualify(value: Any) -> tuple[Expr, ...]:
     return tuple(value)
 
 
+def _pairs(value: Any) -> Any:
+    # attrs.evolve passes the converted form (a tuple of pairs) back through the converter.
+    if isinstance(value, tuple) and all(isinstance(p, tuple) and len(p) == 2 for p in value):
+        return dict(value)
+    return value
+
+
 def _tiers(value: Any) -> tuple[tuple[str, float], ...]:
     if value is None:
         return ()
+    value = _pairs(value)
     if not isinstance(value, Mapping):
         raise PqlkitTypeError(
             f"tiers must map a tier name to its minimum score, e.g. {{'A': 80, 'B': 60}}, "
@@ -427,6 +437,7 @@ def _tiers(value: Any) -> tuple[tuple[str, float], ...]:
 def _caps(value: Any) -> tuple[tuple[str, float], ...]:
     if value is None:
         return ()
+    value = _pairs(value)
     if not isinstance(value, Mapping):
         raise PqlkitTypeError(f"group_caps must map a group name to its cap, got {value!r}")
     return tuple(
@@ -553,6 +564,36 @@ class ScoringModel(_Structural):
 
         log = data if isinstance(data, EventLog) else EventLog.from_records(data)
         return get_engine(engine).score(self, log, as_of=as_of)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The model as a model-file table (see :mod:`pqlkit.modelfile`).
+
+        >>> from pqlkit import templates
+        >>> model = templates.trial_scoring()
+        >>> model.to_dict()["decay"]
+        {'type': 'InactivityDecay', 'points': 5, 'every': '7d', 'grace': '7d'}
+        >>> ScoringModel.from_dict(model.to_dict()) == model
+        True
+        """
+        from pqlkit.modelfile import to_dict
+
+        return to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ScoringModel:
+        """Build a model from a model-file table; every problem is listed, with its path."""
+        from pqlkit.modelfile import from_dict
+
+        return from_dict(data)
+
+    def save(self, path: str | os.PathLike[str], *, format: str | None = None) -> Path:
+        """Write the model to a ``.toml``, ``.json`` or ``.yaml`` file (or ``format=``).
+
+        The file reads back (:func:`pqlkit.load_model`) as a model equal to this one.
+        """
+        from pqlkit.modelfile import save_model
+
+        return save_model(self, path, format=format)
 
     def __repr__(self) -> str:
         kw: dict[str, Any] = {"name": self.name, "rules": list(self.rules)}

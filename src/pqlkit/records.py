@@ -9,30 +9,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Final
 
 import attrs
 import numpy as np
 
-from pqlkit._time import to_utc
-from pqlkit.errors import ValidationError
+from pqlkit._time import as_duration, from_micros, to_micros, to_utc
+from pqlkit.errors import FieldError, PqlkitTypeError, ValidationError
 
-__all__ = ["Account", "EntityId", "Event", "FieldError", "User"]
+__all__ = ["Account", "EntityId", "Event", "FieldError", "User", "check_not_future",
+           "future_limit"]
 
 EntityId = str | int
 MAX_NAME_LENGTH: Final = 200
 _EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
-
-
-class FieldError(ValidationError):
-    """A field of a record is invalid; ``reason`` is the load-report code for it."""
-
-    def __init__(self, message: str, *, reason: str, field: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.field = field
 
 
 def check_id(value: Any, field: str, *, required: bool) -> EntityId | None:
@@ -151,6 +143,41 @@ def check_timestamp(value: Any, field: str = "timestamp", *, tz: Any = None,
         raise FieldError(text, reason=reason, field=field) from exc
     except TypeError as exc:
         raise FieldError(str(exc), reason="invalid_timestamp", field=field) from exc
+
+
+def future_limit(future_tolerance: str | timedelta | None, now: Any = None) -> int | None:
+    """The latest acceptable event instant (µs since the epoch), or None for no limit.
+
+    ``now`` defaults to the wall clock at the moment of the load: this is the one place
+    loading reads the clock, and only when ``future_tolerance`` is given, because an event
+    from the future is a client's clock being wrong, not data to score.
+
+    >>> future_limit("1d", now="2026-06-01T00:00:00Z") == future_limit("24h", now="2026-06-01T00:00:00Z")
+    True
+    >>> future_limit(None) is None
+    True
+    """
+    if future_tolerance is None:
+        if now is not None:
+            raise PqlkitTypeError(
+                "now= only applies with future_tolerance=; pass future_tolerance='1d' (say) "
+                "to reject events later than now + 1 day"
+            )
+        return None
+    tolerance = as_duration(future_tolerance, what="future_tolerance")
+    moment = datetime.now(UTC) if now is None else to_utc(now, what="now")
+    return tolerance.after(to_micros(moment))
+
+
+def check_not_future(ts_us: int, limit: int | None, field: str = "timestamp") -> None:
+    """Reject an event instant later than ``limit`` (see :func:`future_limit`)."""
+    if limit is not None and ts_us > limit:
+        raise FieldError(
+            f"{field} {from_micros(ts_us).isoformat()} is later than the load's future "
+            f"tolerance allows (latest accepted: {from_micros(limit).isoformat()}); a client "
+            "clock is probably wrong; widen future_tolerance= if such events are real",
+            reason="future_timestamp", field=field,
+        )
 
 
 def is_nat(value: Any) -> bool:

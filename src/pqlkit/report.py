@@ -15,11 +15,18 @@ import attrs
 
 __all__ = ["REASONS", "LoadReport", "Rejection"]
 
-#: Every reason code a rejection can carry, with what it means.
+#: Every reason code a rejection can carry, with what it means. This is the one list: the
+#: loaders produce no other code, and docs/reason-codes.md documents exactly these.
 REASONS: dict[str, str] = {
     "not_a_mapping": "the row is not a mapping (dict) or a record",
     "unknown_field": "the row has a field pqlkit does not know; put extra data in properties",
+    "invalid_record": "the row could not be read as a record",
+    "invalid_json": "the line is not valid JSON (or not UTF-8)",
+    "malformed_row": "the CSV row has more or fewer fields than the header",
+    "unsupported_message": "a vendor message of a type pqlkit does not read, or one an option excludes",
     "missing_identity": "the row names no user_id or account_id (or an empty one)",
+    "anonymous_only": "the row names only an anonymous id, which the anonymous= policy does not keep",
+    "multiple_accounts": "the row puts a user in a second account and account_policy='reject'",
     "invalid_id": "an id is not a string or an integer",
     "missing_name": "the event has no name or an empty one",
     "invalid_name": "the event name is not a string, is over-long or has control characters",
@@ -27,6 +34,7 @@ REASONS: dict[str, str] = {
     "invalid_timestamp": "the timestamp cannot be parsed",
     "naive_timestamp": "the timestamp has no time zone and none was declared (tz=)",
     "timestamp_out_of_range": "the timestamp is outside the representable range",
+    "future_timestamp": "the timestamp is later than the load moment plus future_tolerance=",
     "invalid_properties": "properties is not a mapping or holds an unsupported value",
     "non_finite_property": "a numeric property is NaN or infinite",
     "invalid_traits": "traits is not a mapping or holds an unsupported value",
@@ -145,9 +153,16 @@ class LoadReport:
         rej = ""
         if self.rejections:
             shown = self.rejections[:20]
-            rej = "<p>Rejections" + (f" (first 20 of {len(self.rejections)})" if len(self.rejections) > 20 else "") + ":</p><table><tr><th>table</th><th>source</th><th>reason</th><th>message</th></tr>" + "".join(
-                f"<tr><td>{html.escape(r.table)}</td><td>{html.escape(str(r.source))}</td>"
-                f"<td>{html.escape(r.reason)}</td><td>{html.escape(r.message)}</td></tr>"
-                for r in shown
-            ) + "</table>"
+            more = f" (first 20 of {len(self.rejections)})" if len(self.rejections) > 20 else ""
+            rej = (
+                f"<p>Rejections{more}:</p><table><tr><th>table</th><th>source</th>"
+                "<th>reason</th><th>message</th><th>sample</th></tr>"
+                + "".join(
+                    f"<tr><td>{html.escape(r.table)}</td><td>{html.escape(str(r.source))}</td>"
+                    f"<td>{html.escape(r.reason)}</td><td>{html.escape(r.message)}</td>"
+                    f"<td><code>{html.escape(r.sample)}</code></td></tr>"
+                    for r in shown
+                )
+                + "</table>"
+            )
         return f"<table>{head}{rows}</table>{rej}"

@@ -58,7 +58,8 @@ class Table:
     """A result table: one row per entity, keyed by its id.
 
     ``len(table)``, iteration (one dict per row), ``table[entity_id]`` (one row),
-    ``table.column(name)``, ``to_records()``, ``to_pandas()`` and ``to_arrow()``.
+    ``table.column(name)``, ``to_records()``, ``to_pandas()``, ``to_polars()`` and
+    ``to_arrow()``.
     """
 
     def __init__(self, columns: Mapping[str, Sequence[Any]], *, key: str) -> None:
@@ -125,6 +126,21 @@ class Table:
         """The table as a ``pyarrow.Table`` (needs the ``arrow`` extra)."""
         pa = require("pyarrow", "arrow", "Table.to_arrow()")
         return pa.table(self._columns)
+
+    def to_polars(self) -> Any:
+        """The table as a ``polars.DataFrame`` (needs the ``polars`` extra).
+
+        Columns keep their order; a column holding both integers and strings (ids of
+        mixed types) becomes a string column, as polars columns have one type.
+        """
+        pl = require("polars", "polars", "Table.to_polars()")
+        columns = {}
+        for name, values in self._columns.items():
+            kinds = {type(v) for v in values if v is not None}
+            if len(kinds) > 1 and str in kinds:
+                values = [None if v is None else str(v) for v in values]
+            columns[name] = values
+        return pl.DataFrame(columns, strict=False)
 
     def sort_by(self, column: str, *, descending: bool = False) -> Table:
         """A new table with rows ordered by ``column`` (missing values last, ties by key)."""

@@ -1,0 +1,480 @@
+"""pandas, polars and Arrow tables onto an EventLog, through one Arrow path.
+
+Every frame becomes a ``pyarrow.Table`` (pandas via ``Table.from_pandas``, polars via
+``to_arrow``, anything else via the Arrow C stream interface) and is loaded by
+:meth:`pqlkit.EventLog.from_arrow`, column by column, so the same data through any frame
+library gives the same log. This module only maps columns, settles zones and the future
+tolerance, and keeps the report's sources as row positions of the caller's frame.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, tzinfo
+from typing import Any, Final
+
+import attrs
+
+from pqlkit._optional import require
+from pqlkit.errors import PqlkitTypeError, RejectedRowError, ValidationError
+from pqlkit.eventlog import EventLog
+from pqlkit.records import FieldError, check_not_future, future_limit
+from pqlkit.report import LoadReport, Rejection
+
+__all__ = ["from_arrow", "from_pandas", "from_polars", "read_parquet"]
+
+
+class _Default(str):
+    """A default column name: used when the frame has that column, skipped when not."""
+
+
+_ACCOUNT: Final = _Default("account_id")
+_EVENT_ID: Final = _Default("event_id")
+
+
+def default_column(name: str) -> str:
+    """``name`` marked as a default column: used when the frame has it, skipped when not."""
+    return _Default(name)
+Columns = Sequence[str] | Mapping[str, str] | None
+
+
+def _pa(feature: str, extra: str = "arrow") -> Any:
+    return require("pyarrow", extra, feature)
+
+
+def _compute() -> Any:
+    return require("pyarrow.compute", "arrow", "pyarrow.compute")
+
+
+def _as_table(obj: Any, feature: str, extra: str) -> Any:
+    pa = _pa(feature, extra)
+    if isinstance(obj, pa.Table):
+        return obj
+    if isinstance(obj, pa.RecordBatch):
+        return pa.Table.from_batches([obj])
+    if isinstance(obj, pa.RecordBatchReader):
+        return obj.read_all()
+    if hasattr(obj, "__arrow_c_stream__"):
+        return pa.RecordBatchReader.from_stream(obj).read_all()
+    if hasattr(obj, "__arrow_c_array__"):
+        return pa.table(obj)
+    raise PqlkitTypeError(
+        f"{feature} takes a pyarrow Table, RecordBatch or RecordBatchReader, or an object "
+        f"exposing the Arrow C stream interface (__arrow_c_stream__), got {type(obj).__name__}"
+    )
+
+
+@attrs.frozen
+class _Mapping:
+    name: str
+    timestamp: str
+    user_id: str
+    account_id: str | None
+    event_id: str | None
+    properties: dict[str, str]  # property name -> column
+
+
+def _mapping(columns: Sequence[str], *, name: str, timestamp: str, user_id: str,
+             account_id: str | None, event_id: str | None, properties: Columns,
+             feature: str) -> _Mapping:
+    have = set(columns)
+
+    def column(what: str, value: Any) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value:
+            raise PqlkitTypeError(f"{feature}: {what}= must be a column name, got {value!r}")
+        if value not in have:
+            if isinstance(value, _Default):
+                return None
+            raise ValidationError(
+                f"{feature}: {what}={value!r} is not a column; the columns are "
+                f"{', '.join(map(repr, columns))}"
+            )
+        return value
+
+    name_col = column("name", name)
+    ts_col = column("timestamp", timestamp)
+    user_col = column("user_id", user_id)
+    account_col = column("account_id", account_id)
+    event_col = column("event_id", event_id)
+    assert name_col and ts_col and user_col
+    mapped = {c for c in (name_col, ts_col, user_col, account_col, event_col) if c}
+    if properties is None:
+        props = {c: c for c in columns if c not in mapped}
+    elif isinstance(properties, Mapping):
+        props = {str(k): column(f"properties[{k!r}]", v) or "" for k, v in properties.items()}
+    elif isinstance(properties, str):
+        raise PqlkitTypeError(
+            f"{feature}: properties= takes a list of column names (or a mapping of property "
+            f"name to column), got the string {properties!r}; write [{properties!r}]"
+        )
+    else:
+        props = {c: column("properties", c) or "" for c in properties}
+    return _Mapping(name=name_col, timestamp=ts_col, user_id=user_col,
+                    account_id=account_col, event_id=event_col, properties=props)
+
+
+def _zoned(table: Any, col: str, tz: str | tzinfo | None, feature: str) -> Any:
+    """The table with a naive timestamp column given its declared zone (or an error)."""
+    pa = _pa(feature)
+    pc = _compute()
+
+    field = table.schema.field(col)
+    if not pa.types.is_timestamp(field.type) or field.type.tz is not None:
+        return table
+    if tz is None:
+        raise ValidationError(
+            f"{feature}: column {col!r} holds timestamps without a time zone ({field.type}); "
+            "declare their zone with tz='UTC' (or a zone name such as 'Europe/Paris'), or "
+            "store them zone-aware"
+        )
+    zone = tz if isinstance(tz, str) else getattr(tz, "key", None) or str(tz)
+    try:
+        local = pc.assume_timezone(table.column(col), zone, ambiguous="earliest",
+                                   nonexistent="earliest")
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise ValidationError(f"{feature}: cannot read column {col!r} in zone {tz!r}: {exc}") \
+            from exc
+    return table.set_column(table.schema.get_field_index(col), col, local)
+
+
+def _future_rows(table: Any, col: str, limit: int, epoch_unit: str | None
+                 ) -> list[tuple[int, int]]:
+    """(position, µs) of the rows whose timestamp is later than ``limit`` (µs).
+
+    Values that do not parse here are left to the load, which rejects them for what they
+    are; only instants known to be too late are taken out.
+    """
+    pa = _pa("future_tolerance")
+    pc = _compute()
+
+    column = table.column(col)
+    kind = column.type
+    micros = None
+    if pa.types.is_timestamp(kind):
+        micros = pc.cast(column, pa.timestamp("us", tz="UTC")).cast(pa.int64())
+    elif (pa.types.is_integer(kind) or pa.types.is_floating(kind)) and epoch_unit:
+        scale = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 0.001}[epoch_unit]
+        micros = pc.multiply(column.cast(pa.float64()), scale)
+    elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        try:
+            micros = pc.cast(column, pa.timestamp("us", tz="UTC")).cast(pa.int64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            micros = _parse_strings(column)
+    if micros is None:
+        return []
+    mask = pc.fill_null(pc.greater(micros, limit), False)
+    rows = pc.indices_nonzero(mask)
+    late = pc.take(micros, rows).to_pylist()
+    return [(int(i), int(t)) for i, t in zip(rows.to_pylist(), late, strict=True)]
+
+
+def _parse_strings(column: Any) -> Any:
+    """Micros of each string timestamp (null where it does not parse), one parse per
+    distinct value."""
+    from pqlkit.io._convert import timestamp_us
+
+    pa, pc = _pa("future_tolerance"), _compute()
+    encoded = pc.dictionary_encode(column).combine_chunks()
+    parsed: list[int | None] = []
+    for text in encoded.dictionary.to_pylist():
+        try:
+            parsed.append(timestamp_us(text))
+        except (FieldError, ValidationError, TypeError):
+            parsed.append(None)
+    return pc.take(pa.array(parsed, pa.int64()), encoded.indices)
+
+
+def _load_table(table: Any, *, feature: str, name: str, timestamp: str, user_id: str,
+                account_id: str | None, event_id: str | None, properties: Columns,
+                users: Any, accounts: Any, strict: bool, tz: str | tzinfo | None,
+                epoch_unit: str | None, future_tolerance: Any, now: Any) -> EventLog:
+    pa = _pa(feature)
+    limit = future_limit(future_tolerance, now)
+    m = _mapping(table.column_names, name=name, timestamp=timestamp, user_id=user_id,
+                 account_id=account_id, event_id=event_id, properties=properties,
+                 feature=feature)
+    table = _zoned(table, m.timestamp, tz, feature)
+    n = table.num_rows
+    future: list[tuple[int, int]] = []
+    kept_rows = None
+    if limit is not None and n:
+        future = _future_rows(table, m.timestamp, limit, epoch_unit)
+        if future:
+            mask = [True] * n
+            for i, _ in future:
+                mask[i] = False
+            kept_rows = [i for i in range(n) if mask[i]]
+            table = table.filter(pa.array(mask))
+    log = _from_arrow(table, m, users=_entities(users, feature), accounts=_entities(
+        accounts, feature), strict=strict and not future, tz=tz, epoch_unit=epoch_unit)
+    if kept_rows is None:
+        return log
+    assert limit is not None
+    return _with_future(log, future, kept_rows, limit, strict, m)
+
+
+def _with_future(log: EventLog, future: list[tuple[int, int]], kept_rows: list[int],
+                 limit: int, strict: bool, m: _Mapping) -> EventLog:
+    """Add the rows taken out before the load as too far in the future, and map the
+    sources of the built log's rejections back to positions in the caller's frame."""
+    report = LoadReport()
+    report.tables = {table: dict(counts) for table, counts in log.report.tables.items()}
+    events = report.tables.setdefault("events", {"input": 0, "kept": 0, "duplicates": 0,
+                                                 "rejected": 0})
+    rejections = [attrs.evolve(r, source=kept_rows[int(r.source)]) if r.table == "events"
+                  else r for r in log.report.rejections]
+    for row, ts in future:
+        try:
+            check_not_future(ts, limit, m.timestamp)
+        except FieldError as exc:
+            events["input"] += 1
+            events["rejected"] += 1
+            rejections.append(Rejection(table="events", source=row, reason=exc.reason,
+                                        message=str(exc), sample=f"row {row}"))
+    rejections.sort(key=lambda r: (r.table != "events", r.table, r.source))
+    report.rejections = rejections
+    if strict and rejections:
+        first = rejections[0]
+        raise RejectedRowError(
+            f"{first.table}[{first.source}] rejected ({first.reason}): {first.message}",
+            reason=first.reason, source=first.source,
+        )
+    log.report = report
+    return log
+
+
+def _entities(obj: Any, feature: str) -> Any:
+    """A users/accounts table given as a frame becomes dict rows; columns other than the
+    record fields become traits (missing values dropped)."""
+    if obj is None or isinstance(obj, (list, tuple)):
+        return obj
+    if not (hasattr(obj, "__arrow_c_stream__") or type(obj).__module__.startswith(
+            ("pandas", "polars", "pyarrow"))):
+        return obj
+    pa = _pa(feature)
+    if type(obj).__module__.startswith("pandas"):
+        table = pa.Table.from_pandas(obj, preserve_index=False)
+    elif type(obj).__module__.startswith("polars"):
+        table = obj.to_arrow()
+    else:
+        table = _as_table(obj, feature, "arrow")
+    fields = {"user_id", "account_id", "created_at"}
+    rows = []
+    for rec in table.to_pylist():
+        row = {k: v for k, v in rec.items() if k in fields and v is not None}
+        traits = {k: v for k, v in rec.items() if k not in fields and v is not None}
+        if "traits" in rec and isinstance(rec["traits"], Mapping):
+            traits = {**{k: v for k, v in traits.items() if k != "traits"}, **rec["traits"]}
+        if traits:
+            row["traits"] = traits
+        rows.append(row)
+    return rows
+
+
+def _from_arrow(table: Any, m: _Mapping, **kw: Any) -> EventLog:
+    return EventLog.from_arrow(table, name=m.name, timestamp=m.timestamp, user_id=m.user_id,
+                               account_id=m.account_id, event_id=m.event_id,
+                               properties=m.properties, **kw)
+
+
+def from_arrow(
+    data: Any,
+    *,
+    name: str = "name",
+    timestamp: str = "timestamp",
+    user_id: str = "user_id",
+    account_id: str | None = _ACCOUNT,
+    event_id: str | None = _EVENT_ID,
+    properties: Columns = None,
+    users: Any = None,
+    accounts: Any = None,
+    strict: bool = False,
+    tz: str | tzinfo | None = None,
+    epoch_unit: str | None = None,
+    future_tolerance: str | timedelta | None = None,
+    now: datetime | str | None = None,
+) -> EventLog:
+    """Load events from a pyarrow Table (or RecordBatch, RecordBatchReader, or any object
+    exposing the Arrow C stream interface, e.g. a DuckDB result), column by column.
+
+    Args:
+        data: the table.
+        name, timestamp, user_id: the columns of those event attributes.
+        account_id, event_id: their columns; by default ``"account_id"`` and
+            ``"event_id"`` when the table has them.
+        properties: the columns to keep as properties (a list, or a mapping of property
+            name to column); by default every column not mapped above.
+        users, accounts: user and account tables: records, dicts, or a frame whose
+            ``user_id``/``account_id``/``created_at`` columns are the record fields and
+            whose other columns are traits.
+        strict: raise :class:`~pqlkit.errors.RejectedRowError` at the first rejected row.
+        tz: the zone of a timestamp column stored without one (or of naive strings);
+            without it such a column is an error.
+        epoch_unit: the unit of a numeric timestamp column (``"s"``, ``"ms"``, ``"us"``,
+            ``"ns"``).
+        future_tolerance: reject events later than ``now`` plus this (e.g. ``"1d"``).
+        now: what ``future_tolerance`` counts from (default: the wall clock at load).
+
+    Returns:
+        An EventLog; rejections name the 0-based row of the table. Missing values
+        (nulls) in property columns are absent properties.
+    """
+    table = _as_table(data, "pqlkit.io.from_arrow()", "arrow")
+    return _load_table(table, feature="from_arrow", name=name, timestamp=timestamp,
+                       user_id=user_id, account_id=account_id, event_id=event_id,
+                       properties=properties, users=users, accounts=accounts, strict=strict,
+                       tz=tz, epoch_unit=epoch_unit, future_tolerance=future_tolerance,
+                       now=now)
+
+
+def from_pandas(
+    df: Any,
+    *,
+    name: str = "name",
+    timestamp: str = "timestamp",
+    user_id: str = "user_id",
+    account_id: str | None = _ACCOUNT,
+    event_id: str | None = _EVENT_ID,
+    properties: Columns = None,
+    users: Any = None,
+    accounts: Any = None,
+    strict: bool = False,
+    tz: str | tzinfo | None = None,
+    epoch_unit: str | None = None,
+    future_tolerance: str | timedelta | None = None,
+    now: datetime | str | None = None,
+) -> EventLog:
+    """Load events from a pandas DataFrame (needs the ``pandas`` extra).
+
+    The keywords are those of :func:`from_arrow`. A tz-aware ``datetime64`` column is
+    read as is; a naive one needs ``tz=``. ``NaN`` in a float column is a missing value
+    (pandas' own convention), so it is an absent property, not a rejected row.
+
+    Example:
+        >>> import pandas as pd
+        >>> import pqlkit as pk
+        >>> df = pd.DataFrame({
+        ...     "event": ["signup", "invite"], "uid": ["u1", "u1"],
+        ...     "at": pd.to_datetime(["2026-05-01 09:00", "2026-05-01 10:00"], utc=True),
+        ...     "seats": [1.0, float("nan")],
+        ... })
+        >>> log = pk.EventLog.from_pandas(df, name="event", user_id="uid", timestamp="at")
+        >>> [(e.name, dict(e.properties)) for e in log.events()]
+        [('signup', {'seats': 1.0}), ('invite', {})]
+    """
+    pd = require("pandas", "pandas", "EventLog.from_pandas()")
+    pa = _pa("EventLog.from_pandas()", "pandas")
+    if not isinstance(df, pd.DataFrame):
+        raise PqlkitTypeError(f"from_pandas takes a pandas DataFrame, got {type(df).__name__}")
+    try:
+        table = pa.Table.from_pandas(df, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError,
+            OverflowError) as exc:
+        raise PqlkitTypeError(
+            f"from_pandas: a column cannot become a typed column ({exc}); an object column "
+            "mixing kinds of values (numbers and text, booleans and numbers), or holding "
+            "integers beyond 64 bits, needs one kind: "
+            "cast it (df[col].astype(str)), or load the rows with "
+            "EventLog.from_records(df.to_dict('records'))"
+        ) from exc
+    return _load_table(table, feature="from_pandas", name=name, timestamp=timestamp,
+                       user_id=user_id, account_id=account_id, event_id=event_id,
+                       properties=properties, users=users, accounts=accounts, strict=strict,
+                       tz=tz, epoch_unit=epoch_unit, future_tolerance=future_tolerance,
+                       now=now)
+
+
+def from_polars(
+    df: Any,
+    *,
+    name: str = "name",
+    timestamp: str = "timestamp",
+    user_id: str = "user_id",
+    account_id: str | None = _ACCOUNT,
+    event_id: str | None = _EVENT_ID,
+    properties: Columns = None,
+    users: Any = None,
+    accounts: Any = None,
+    strict: bool = False,
+    tz: str | tzinfo | None = None,
+    epoch_unit: str | None = None,
+    future_tolerance: str | timedelta | None = None,
+    now: datetime | str | None = None,
+) -> EventLog:
+    """Load events from a polars DataFrame (needs the ``polars`` extra).
+
+    The keywords are those of :func:`from_arrow`. A ``LazyFrame`` must be collected
+    first. Polars tells ``null`` (missing: an absent property) from ``NaN`` (a value: the
+    row is rejected as ``non_finite_property``, as it would be from records).
+
+    Example:
+        >>> import datetime as dt
+        >>> import polars as pl
+        >>> import pqlkit as pk
+        >>> df = pl.DataFrame({
+        ...     "name": ["signup", "invite"], "user_id": ["u1", "u1"],
+        ...     "timestamp": [dt.datetime(2026, 5, 1, 9), dt.datetime(2026, 5, 1, 10)],
+        ... })
+        >>> log = pk.EventLog.from_polars(df, tz="UTC")
+        >>> len(log), log.report.counts["kept"]
+        (2, 2)
+    """
+    pl = require("polars", "polars", "EventLog.from_polars()")
+    _pa("EventLog.from_polars()", "polars")
+    if isinstance(df, pl.LazyFrame):
+        raise PqlkitTypeError("from_polars takes a DataFrame; call .collect() on the LazyFrame")
+    if not isinstance(df, pl.DataFrame):
+        raise PqlkitTypeError(f"from_polars takes a polars DataFrame, got {type(df).__name__}")
+    return _load_table(df.to_arrow(), feature="from_polars", name=name, timestamp=timestamp,
+                       user_id=user_id, account_id=account_id, event_id=event_id,
+                       properties=properties, users=users, accounts=accounts, strict=strict,
+                       tz=tz, epoch_unit=epoch_unit, future_tolerance=future_tolerance,
+                       now=now)
+
+
+def read_parquet(
+    path: str | os.PathLike[str],
+    *,
+    name: str = "name",
+    timestamp: str = "timestamp",
+    user_id: str = "user_id",
+    account_id: str | None = _ACCOUNT,
+    event_id: str | None = _EVENT_ID,
+    properties: Columns = None,
+    tz: str | tzinfo | None = None,
+    epoch_unit: str | None = None,
+    users: Any = None,
+    accounts: Any = None,
+    strict: bool = False,
+    future_tolerance: str | timedelta | None = None,
+    now: datetime | str | None = None,
+) -> EventLog:
+    """See :func:`pqlkit.io.read_parquet`."""
+    pa = _pa("pqlkit.io.read_parquet()")
+    pq = require("pyarrow.parquet", "arrow", "pqlkit.io.read_parquet()")
+
+    schema = pq.read_schema(path)
+    m = _mapping(schema.names, name=name, timestamp=timestamp, user_id=user_id,
+                 account_id=account_id, event_id=event_id, properties=properties,
+                 feature="read_parquet")
+    ts_type = schema.field(m.timestamp).type
+    naive = pa.types.is_timestamp(ts_type) and ts_type.tz is None
+    if future_tolerance is None and not naive:
+        return EventLog.from_parquet(
+            path, name=m.name, timestamp=m.timestamp, user_id=m.user_id,
+            account_id=m.account_id, event_id=m.event_id, properties=m.properties,
+            users=_entities(users, "read_parquet"),
+            accounts=_entities(accounts, "read_parquet"), strict=strict, tz=tz,
+            epoch_unit=epoch_unit)
+    # A zone-less timestamp column or a future tolerance needs the columns in hand.
+    used = {m.name, m.timestamp, m.user_id, m.account_id, m.event_id,
+            *m.properties.values()} - {None}
+    table = pq.read_table(path, columns=[c for c in schema.names if c in used])
+    return _load_table(table, feature="read_parquet", name=m.name, timestamp=m.timestamp,
+                       user_id=m.user_id, account_id=m.account_id, event_id=m.event_id,
+                       properties=m.properties, users=users, accounts=accounts,
+                       strict=strict, tz=tz, epoch_unit=epoch_unit,
+                       future_tolerance=future_tolerance, now=now)

@@ -1,0 +1,219 @@
+"""The ``pqlkit`` command line, driven as a user would."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import shutil
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from pqlkit.cli import main
+
+
+def _run(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    code = main(list(argv), out=out)
+    return code, out.getvalue()
+
+
+def test_demo_prints_the_summary_the_top_accounts_and_one_explanation() -> None:
+    code, text = _run("demo", "--accounts", "30", "--seed", "3", "--top", "4")
+    assert code == 0
+    assert "model 'trial-pql'" in text
+    assert "users scored:" in text and "PQLs:" in text and "PQAs:" in text
+    assert "top 4 accounts:" in text
+    assert "scored what it did" in text and "threshold 60" in text
+
+
+def test_demo_is_deterministic_for_a_seed() -> None:
+    first = _run("demo", "--accounts", "20", "--seed", "5")[1]
+    second = _run("demo", "--accounts", "20", "--seed", "5")[1]
+    # Everything but the elapsed time is the same.
+    assert [ln for ln in first.splitlines() if "scored in" not in ln] == [
+        ln for ln in second.splitlines() if "scored in" not in ln]
+
+
+def test_demo_with_an_account_level_template() -> None:
+    code, text = _run("demo", "--accounts", "20", "--template", "team-query-milestone")
+    assert code == 0
+    assert "accounts scored:" in text and "why" not in text
+
+
+def test_unknown_template_is_one_line_and_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _ = _run("demo", "--accounts", "5", "--template", "nope")
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("pqlkit: error:") and "nope" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run("demo", "--accounts", "0")[0] == 2
+    assert "--accounts must be at least 1" in capsys.readouterr().err
+    assert _run("demo", "--no-such-flag")[0] == 2
+    assert _run()[0] == 2
+
+
+def test_debug_shows_the_traceback() -> None:
+    with pytest.raises(Exception, match="nope"):
+        main(["--debug", "demo", "--accounts", "5", "--template", "nope"], out=io.StringIO())
+
+
+def test_console_script_runs_from_a_shell() -> None:
+    exe = shutil.which("pqlkit")
+    cmd = [exe] if exe else [sys.executable, "-m", "pqlkit.cli"]
+    done = subprocess.run([*cmd, "demo", "--accounts", "10"], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "PQLs:" in done.stdout
+
+
+# -- score, explain, validate, schema on files --------------------------------------------
+
+TRIAL = "examples/models/trial.toml"
+
+
+@pytest.fixture
+def files(tmp_path: Any) -> dict[str, str]:
+    """A small events file (JSON lines, gzipped), a users CSV and an accounts JSONL."""
+    events = [
+        {"name": "project_created", "timestamp": "2026-05-20T10:00:00Z", "user_id": "u1",
+         "account_id": "acme"},
+        {"name": "teammate_invited", "timestamp": "2026-05-21T10:00:00Z", "user_id": "u1"},
+        {"name": "pricing_page_viewed", "timestamp": "2026-05-30T10:00:00Z",
+         "user_id": "u1", "event_id": "e1"},
+        {"name": "pricing_page_viewed", "timestamp": "2026-05-30T10:00:00Z",
+         "user_id": "u1", "event_id": "e1"},
+        {"name": "project_created", "timestamp": "2026-05-25T10:00:00Z", "user_id": "u2"},
+        {"name": "project_created", "timestamp": "not a time", "user_id": "u3"},
+    ]
+    ev = tmp_path / "events.jsonl.gz"
+    with gzip.open(ev, "wt", encoding="utf-8") as f:
+        f.writelines(json.dumps(e) + "\n" for e in events)
+    users = tmp_path / "users.csv"
+    users.write_text("user_id,account_id,email,employees\nu1,acme,ann@acme.com,50\n"
+                     "u2,acme,bob@school.edu,\n", encoding="utf-8")
+    accounts = tmp_path / "accounts.jsonl"
+    accounts.write_text(json.dumps({"account_id": "acme", "plan": "free"}) + "\n",
+                        encoding="utf-8")
+    return {"events": str(ev), "users": str(users), "accounts": str(accounts),
+            "dir": str(tmp_path)}
+
+
+def test_score_prints_tables_and_reports_rejected_rows(
+        files: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, text = _run("score", TRIAL, files["events"], "--users", files["users"],
+                      "--accounts", files["accounts"], "--as-of", "2026-06-01T00:00:00Z")
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "2 users, 1 PQLs; 1 accounts, 1 PQAs" in text
+    assert "u1" in text and "acme" in text
+    # The bad timestamp and the duplicate are reported on stderr, not lost.
+    assert "1 rejected" in err or "rejected: 1" in err
+    assert "duplicate" in err
+
+
+def test_score_writes_csv_jsonl_and_parquet(files: dict[str, str]) -> None:
+    out = files["dir"]
+    code, _ = _run("score", TRIAL, files["events"], "--users", files["users"],
+                   "--as-of", "2026-06-01T00:00:00Z", "--users-out", f"{out}/users.csv",
+                   "--accounts-out", f"{out}/accounts.jsonl")
+    assert code == 0
+    with open(f"{out}/users.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    by_id = {r["user_id"]: r for r in rows}
+    # u1: 40 + 20 + 15 + 10 = 85; u2 is a student (.edu): disqualified, keeps its 40 + 10.
+    assert by_id["u1"]["score"] == "85" and by_id["u1"]["is_pql"] == "True"
+    assert by_id["u2"]["disqualified"] == "True" and by_id["u2"]["tier"] == "disqualified"
+    with open(f"{out}/accounts.jsonl", encoding="utf-8") as f:
+        accounts = [json.loads(line) for line in f]
+    assert accounts == [{"account_id": "acme", "score": 85, "n_users": 2, "n_pql": 1,
+                         "share_pql": 0.5, "is_pqa": True}]
+    pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    assert _run("score", TRIAL, files["events"], "--users", files["users"],
+                "--users-out", f"{out}/users.parquet")[0] == 0
+    assert sorted(pq.read_table(f"{out}/users.parquet").column("user_id").to_pylist()) == [
+        "u1", "u2"]
+
+
+def test_score_reads_csv_with_mapped_columns_and_epoch_seconds(tmp_path: Any) -> None:
+    events = tmp_path / "events.csv"
+    events.write_text("uid,event,ts\nu1,project_created,1779868800\n"
+                      "u1,teammate_invited,1779872400\n", encoding="utf-8")
+    code, text = _run("score", TRIAL, str(events), "--user-col", "uid", "--name-col", "event",
+                      "--timestamp-col", "ts", "--epoch-unit", "s")
+    assert code == 0
+    assert "1 users" in text
+
+
+def test_explain_one_user(files: dict[str, str]) -> None:
+    code, text = _run("explain", TRIAL, files["events"], "u1", "--users", files["users"],
+                      "--as-of", "2026-06-01T00:00:00Z")
+    assert code == 0
+    assert "user 'u1' scored 85" in text and "activation" in text
+
+
+def test_explain_unknown_entity_is_bad_input(
+        files: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run("explain", TRIAL, files["events"], "nobody")[0] == 1
+    assert "no user 'nobody'" in capsys.readouterr().err
+
+
+def test_validate_reports_every_problem_with_its_path(tmp_path: Any) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "m"\nthreshold = "high"\n[[rules]]\nname = "r"\n'
+                   'when = "cuont(\'x\') >= 1"\npoints = 10\n', encoding="utf-8")
+    code, text = _run("validate", TRIAL, str(bad))
+    assert code == 1
+    assert f"{TRIAL}: ok" in text
+    assert "threshold" in text and "rules[0].when" in text and "did you mean 'count'" in text
+
+
+def test_schema_prints_json_schema() -> None:
+    code, text = _run("schema")
+    assert code == 0
+    schema = json.loads(text)
+    assert schema["$schema"].startswith("https://json-schema.org/")
+
+
+def test_bad_model_file_is_one_line_and_exit_1(
+        files: dict[str, str], tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "m"\nthreshold = 1\nrules = 3\n', encoding="utf-8")
+    assert _run("score", str(bad), files["events"])[0] == 1
+    err = capsys.readouterr().err
+    assert err.startswith("pqlkit: error:") and len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+
+
+def test_missing_file_and_unknown_format(
+        files: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run("score", TRIAL, f"{files['dir']}/none.jsonl")[0] == 1
+    assert "none.jsonl" in capsys.readouterr().err
+    assert _run("score", TRIAL, f"{files['dir']}/events.xyz")[0] == 2
+    assert "--input-format" in capsys.readouterr().err
+
+
+def test_help_shows_examples() -> None:
+    done = subprocess.run([sys.executable, "-m", "pqlkit.cli", "score", "--help"],
+                          capture_output=True, text=True, check=False, timeout=60)
+    assert done.returncode == 0
+    assert "examples:" in done.stdout and "pqlkit score" in done.stdout
+
+
+def test_score_from_a_shell_on_files(files: dict[str, str]) -> None:
+    exe = shutil.which("pqlkit")
+    cmd = [exe] if exe else [sys.executable, "-m", "pqlkit.cli"]
+    done = subprocess.run([*cmd, "score", TRIAL, files["events"], "--users", files["users"],
+                           "--top", "1"], capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert "users: 2 rows (top 1 of 2)" in done.stdout

@@ -1,0 +1,241 @@
+"""Tests of pqlkit.io.frames: pandas, polars and Arrow tables load like records, and results
+go back out as frames."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+import pqlkit.io as pio
+from pqlkit import templates
+from pqlkit.datasets import synthetic_saas
+from pqlkit.errors import PqlkitTypeError, RejectedRowError, ValidationError
+from pqlkit.eventlog import EventLog
+
+pd = pytest.importorskip("pandas")
+pl = pytest.importorskip("polars")
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+
+UTC = dt.UTC
+
+
+def snapshot(log: EventLog) -> dict[str, Any]:
+    return {
+        "events": [(e.name, e.timestamp, e.user_id, e.account_id, e.event_id,
+                    dict(e.properties)) for e in log.events()],
+        "users": [(u.user_id, u.account_id, dict(u.traits), u.created_at) for u in log.users()],
+        "accounts": [(a.account_id, dict(a.traits), a.created_at) for a in log.accounts()],
+        "report": log.report.tables,
+    }
+
+
+@pytest.fixture(scope="module")
+def dataset() -> dict[str, Any]:
+    events, users, accounts = synthetic_saas(n_accounts=12, seed=11).records()
+    flat: dict[str, list[Any]] = {k: [] for k in ("name", "timestamp", "user_id",
+                                                  "account_id", "event_id")}
+    keys = sorted({k for e in events for k in e["properties"]})
+    for k in keys:
+        flat[k] = []
+    for e in events:
+        for k in ("name", "timestamp", "user_id", "account_id", "event_id"):
+            flat[k].append(e[k])
+        for k in keys:
+            flat[k].append(e["properties"].get(k))
+    return {"events": events, "users": users, "accounts": accounts, "flat": flat}
+
+
+def test_pandas_polars_arrow_and_records_give_the_same_log_and_scores(dataset):
+    records = EventLog.from_records(dataset["events"], users=dataset["users"],
+                                    accounts=dataset["accounts"])
+    table = pa.table(dataset["flat"])
+    logs = {
+        "arrow": pio.from_arrow(table, users=dataset["users"], accounts=dataset["accounts"]),
+        "pandas": EventLog.from_pandas(table.to_pandas(), users=dataset["users"],
+                                       accounts=dataset["accounts"]),
+        "polars": EventLog.from_polars(pl.from_arrow(table), users=dataset["users"],
+                                       accounts=dataset["accounts"]),
+        "c-stream": pio.from_arrow(pl.from_arrow(table), users=dataset["users"],
+                                   accounts=dataset["accounts"]),
+    }
+    want = snapshot(records)
+    model = templates.trial_scoring()
+    scores = model.score(records).users.to_records()
+    for path, log in logs.items():
+        assert snapshot(log) == want, path
+        assert model.score(log).users.to_records() == scores, path
+
+
+def test_frame_users_and_accounts_tables_give_traits(dataset):
+    users = pd.DataFrame(dataset["users"][:3]).drop(columns=["traits"])
+    users["role"] = ["admin", None, "editor"]
+    log = EventLog.from_pandas(pd.DataFrame({
+        "name": ["x"], "timestamp": [dt.datetime(2026, 5, 1, tzinfo=UTC)], "user_id": ["u"]}),
+        users=users)
+    by_id = {u.user_id: dict(u.traits) for u in log.users()}
+    first, second, third = (row["user_id"] for row in dataset["users"][:3])
+    assert by_id[first] == {"role": "admin"}
+    assert by_id[second] == {}
+    assert by_id[third] == {"role": "editor"}
+
+
+def test_column_mapping_and_property_selection():
+    df = pd.DataFrame({
+        "event": ["signup", "invite"], "uid": ["u1", "u1"], "org": ["acme", "acme"],
+        "at": pd.to_datetime(["2026-05-01 09:00", "2026-05-01 10:00"], utc=True),
+        "seats": [1, 2], "utm": ["ads", None], "internal": ["x", "y"],
+    })
+    mapped = dict(name="event", user_id="uid", account_id="org", timestamp="at")
+    log = EventLog.from_pandas(df, **mapped, properties=["seats", "utm"])
+    assert [(e.account_id, dict(e.properties)) for e in log.events()] == [
+        ("acme", {"seats": 1, "utm": "ads"}), ("acme", {"seats": 2})]
+    renamed = EventLog.from_pandas(df, **mapped, properties={"n_seats": "seats"})
+    assert dict(renamed.event(0).properties) == {"n_seats": 1}
+    every = EventLog.from_pandas(df, **mapped)
+    assert set(every.event(0).properties) == {"seats", "utm", "internal"}
+    with pytest.raises(ValidationError, match="user_id='user' is not a column"):
+        EventLog.from_pandas(df, name="event", user_id="user", timestamp="at")
+    with pytest.raises(PqlkitTypeError, match=r"write \['seats'\]"):
+        EventLog.from_pandas(df, **mapped, properties="seats")
+
+
+def test_naive_timestamp_columns_need_a_zone():
+    df = pd.DataFrame({"name": ["x"], "user_id": ["u"],
+                       "timestamp": [dt.datetime(2026, 5, 1, 9)]})
+    with pytest.raises(ValidationError, match=r"without a time zone.*tz='UTC'"):
+        EventLog.from_pandas(df)
+    paris = EventLog.from_pandas(df, tz="Europe/Paris")
+    assert paris.event(0).timestamp == dt.datetime(2026, 5, 1, 7, tzinfo=UTC)
+    polars = EventLog.from_polars(pl.from_pandas(df), tz="Europe/Paris")
+    assert polars.event(0).timestamp == paris.event(0).timestamp
+
+
+def test_missing_values_follow_each_library():
+    # pandas writes missing floats as NaN: a missing value, so an absent property
+    df = pd.DataFrame({"name": ["a", "b"], "user_id": ["u", "u"],
+                       "timestamp": pd.to_datetime(["2026-05-01", "2026-05-02"], utc=True),
+                       "score": [1.5, float("nan")]})
+    log = EventLog.from_pandas(df)
+    assert [dict(e.properties) for e in log.events()] == [{"score": 1.5}, {}]
+    # polars tells null (missing) from NaN (a value, not finite: rejected)
+    pdf = pl.DataFrame({"name": ["a", "b", "c"], "user_id": ["u", "u", "u"],
+                        "timestamp": [dt.datetime(2026, 5, d, tzinfo=UTC) for d in (1, 2, 3)],
+                        "score": [1.5, None, float("nan")]})
+    plog = EventLog.from_polars(pdf)
+    assert [dict(e.properties) for e in plog.events()] == [{"score": 1.5}, {}]
+    assert [(r.source, r.reason) for r in plog.report.rejections] == [
+        (2, "non_finite_property")]
+
+
+def test_rejected_rows_are_named_by_their_row_in_the_frame():
+    df = pd.DataFrame({"name": ["ok", "", "ok2", "late"], "user_id": ["u", "u", None, "u"],
+                       "timestamp": pd.to_datetime(["2026-05-01", "2026-05-01", "2026-05-01",
+                                                    "2026-07-01"], utc=True)})
+    log = EventLog.from_pandas(df, future_tolerance="1d", now="2026-05-01T00:00:00Z")
+    assert [(r.source, r.reason) for r in log.report.rejections] == [
+        (1, "missing_name"), (2, "missing_identity"), (3, "future_timestamp")]
+    assert log.report.counts == {"input": 4, "kept": 1, "duplicates": 0, "rejected": 3}
+    with pytest.raises(RejectedRowError) as info:
+        EventLog.from_pandas(df, future_tolerance="1d", now="2026-05-01T00:00:00Z",
+                             strict=True)
+    assert info.value.source == 1
+
+
+@pytest.mark.parametrize("column", [
+    pa.array(["2026-05-01T00:00:00Z", "2026-07-01T00:00:00+02:00", "junk"]),
+    pa.array([1777593600, 1782856800, None], pa.int64()),
+    pa.array([1777593600.0, 1782856800.0, None], pa.float64()),
+])
+def test_future_tolerance_reads_text_and_epoch_columns(column):
+    table = pa.table({"name": ["a", "b", "c"], "user_id": ["u"] * 3, "timestamp": column})
+    log = pio.from_arrow(table, epoch_unit="s", future_tolerance="1d",
+                         now="2026-05-01T00:00:00Z")
+    assert [e.name for e in log.events()] == ["a"]
+    assert log.report.rejections[0].source == 1
+    assert log.report.rejections[0].reason == "future_timestamp"
+    assert [r.source for r in log.report.rejections] == [1, 2]  # row 2 is junk or missing
+    assert log.report.counts["input"] == 3
+
+
+def test_parquet_file(tmp_path):
+    path = tmp_path / "e.parquet"
+    pq.write_table(pa.table({
+        "event": ["signup", "invite", ""], "uid": ["u1", "u1", "u2"],
+        "at": pa.array([dt.datetime(2026, 5, 1, 9), dt.datetime(2026, 5, 1, 10),
+                        dt.datetime(2026, 5, 1, 11)], pa.timestamp("ms")),
+        "plan": ["trial", None, "pro"],
+    }), path)
+    with pytest.raises(ValidationError, match="tz="):
+        pio.read_parquet(path, name="event", user_id="uid", timestamp="at")
+    log = pio.read_parquet(path, name="event", user_id="uid", timestamp="at", tz="UTC")
+    assert [(e.name, dict(e.properties)) for e in log.events()] == [
+        ("signup", {"plan": "trial"}), ("invite", {})]
+    assert [(r.source, r.reason) for r in log.report.rejections] == [(2, "missing_name")]
+
+
+def test_frame_loaders_refuse_other_objects():
+    with pytest.raises(PqlkitTypeError, match="pandas DataFrame"):
+        EventLog.from_pandas({"name": ["x"]})
+    with pytest.raises(PqlkitTypeError, match="collect"):
+        EventLog.from_polars(pl.DataFrame({"name": ["x"]}).lazy())
+    with pytest.raises(PqlkitTypeError, match="Arrow C stream"):
+        pio.from_arrow([{"name": "x"}])
+
+
+def test_arrow_record_batches_and_readers_load():
+    table = pa.table({"name": ["x", "y"], "user_id": ["u", "u"],
+                      "timestamp": pa.array([dt.datetime(2026, 5, 1, tzinfo=UTC)] * 2,
+                                            pa.timestamp("us", tz="UTC"))})
+    want = snapshot(pio.from_arrow(table))
+    assert snapshot(pio.from_arrow(table.to_batches()[0])) == want
+    assert snapshot(pio.from_arrow(pa.RecordBatchReader.from_batches(
+        table.schema, table.to_batches()))) == want
+
+
+def test_results_come_back_as_each_librarys_frame(dataset):
+    log = EventLog.from_records(dataset["events"], users=dataset["users"],
+                                accounts=dataset["accounts"])
+    result = templates.trial_scoring().score(log)
+    records = result.users.to_records()
+    frames = {
+        "pandas": result.users.to_pandas().to_dict("records"),
+        "polars": result.users.to_polars().to_dicts(),
+        "arrow": result.users.to_arrow().to_pylist(),
+    }
+    for library, rows in frames.items():
+        assert [r["user_id"] for r in rows] == [r["user_id"] for r in records], library
+        assert [r["score"] for r in rows] == [r["score"] for r in records], library
+    assert result.accounts.to_polars().columns == result.accounts.columns
+
+
+def test_to_polars_makes_mixed_type_id_columns_text():
+    log = EventLog.from_records([
+        {"name": "x", "timestamp": "2026-05-01T00:00:00Z", "user_id": 7},
+        {"name": "x", "timestamp": "2026-05-01T00:00:00Z", "user_id": "u"},
+    ])
+    frame = templates.trial_scoring().score(log).users.to_polars()
+    assert frame["user_id"].to_list() == ["7", "u"]
+
+
+def test_a_pandas_column_mixing_kinds_of_values_is_a_clear_error():
+    df = pd.DataFrame({"name": ["a", "b"], "user_id": ["u", "u"],
+                       "timestamp": pd.to_datetime(["2026-05-01"] * 2, utc=True),
+                       "junk": pd.Series([False, 0], dtype=object)})
+    with pytest.raises(PqlkitTypeError, match=r"astype\(str\)"):
+        EventLog.from_pandas(df)
+
+
+def test_parquet_reads_only_the_mapped_columns_and_names_missing_ones(tmp_path):
+    path = tmp_path / "e.parquet"
+    pq.write_table(pa.table({
+        "name": ["a"], "user_id": ["u"], "skip_me": [1], "keep": ["k"],
+        "timestamp": pa.array([dt.datetime(2026, 5, 1)], pa.timestamp("us", tz="UTC")),
+    }), path)
+    log = pio.read_parquet(path, properties=["keep"], future_tolerance="1d",
+                           now="2026-05-01T00:00:00Z")
+    assert dict(log.event(0).properties) == {"keep": "k"}
+    with pytest.raises(ValidationError, match="timestamp='at' is not a column"):
+        pio.read_parquet(path, timestamp="at")

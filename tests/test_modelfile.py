@@ -1,0 +1,535 @@
+"""Model files: exact round trips in every format, every problem reported with its path."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import textwrap
+import tomllib
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import pqlkit as pk
+from pqlkit import datasets, templates
+from pqlkit import modelfile as mf
+from pqlkit._optional import MissingDependencyError
+from pqlkit.errors import ModelFileError
+from pqlkit.modelfile import ModelProblem
+from pqlkit.plugins import Registry
+from pqlkit.testing import assert_results_equal, event_logs, models
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = ROOT / "examples" / "models"
+FORMATS = ("toml", "json", "yaml")
+
+#: Each example model file and the template it must equal.
+EXAMPLES: dict[str, Callable[[], pk.ScoringModel]] = {
+    "trial.toml": templates.trial_scoring,
+    "weighted_families.toml": templates.weighted_signal_families,
+    "activation.json": templates.activation_within,
+    "intent_to_pay.yaml": templates.intent_to_pay,
+    "workspace_expansion.toml": templates.workspace_expansion,
+    "team_query_milestone.yml": templates.team_query_milestone,
+    "message_volume.json": templates.message_volume,
+}
+
+
+def problems_of(data: Any) -> dict[str, str]:
+    return {p.path: p.message for p in pk.validate_model(data)}
+
+
+def base(**extra: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "name": "m", "threshold": 10,
+        "rules": [{"name": "a", "when": "count('x') >= 1", "points": 10}],
+    }
+    data.update(extra)
+    return data
+
+
+# -- round trips -----------------------------------------------------------------------------
+
+
+@given(models())
+def test_every_model_round_trips_through_a_dict(model: pk.ScoringModel) -> None:
+    assert pk.ScoringModel.from_dict(model.to_dict()) == model
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@given(model=models())
+def test_every_model_round_trips_through_file_text(fmt: str, model: pk.ScoringModel) -> None:
+    text = mf.dumps(model, fmt)
+    assert mf.from_dict(mf.loads(text, fmt)) == model
+
+
+@settings(max_examples=15, suppress_health_check=[HealthCheck.too_slow])
+@given(model=models(), rows=event_logs(min_events=1, max_events=12),
+       fmt=st.sampled_from(FORMATS))
+def test_a_model_read_back_from_a_file_scores_identically(
+        tmp_path_factory: pytest.TempPathFactory, model: pk.ScoringModel, rows: Any,
+        fmt: str) -> None:
+    path = tmp_path_factory.mktemp("models") / f"model.{fmt}"
+    model.save(path)
+    back = pk.load_model(path)
+    assert back == model
+    events, users, accounts = rows
+    log = pk.EventLog.from_records(events, users=users, accounts=accounts)
+    assert_results_equal(model.score(log), back.score(log))
+
+
+def test_the_written_file_is_the_readable_form_of_the_model() -> None:
+    text = mf.dumps(templates.trial_scoring(), "toml")
+    assert text.startswith('name = "trial-pql"\nthreshold = 60\ndisqualify = [\n')
+    assert '[decay]\ntype = "InactivityDecay"\npoints = 5\nevery = "7d"\ngrace = "7d"\n' in text
+    assert "[[rules]]\nname = \"intent\"\nwhen = \"count('pricing_page_viewed', within='30d') " \
+           ">= 1\"\npoints = 15\n" in text
+
+
+def test_fields_at_their_defaults_are_left_out_and_none_is_spelled_false() -> None:
+    model = pk.ScoringModel(
+        name="m", threshold=1, floor=None, ceiling=50,
+        rules=[pk.Rule("a", pk.count("x"), points_per=2.5, max_points=10,
+                       decay=pk.HalfLife("14d"))],
+        rollup=pk.Rollup(min_share=None, min_pql=2, denominator="active",
+                         active_within="1mo"),
+    )
+    data = model.to_dict()
+    assert data == {
+        "name": "m", "threshold": 1, "floor": False, "ceiling": 50,
+        "rollup": {"min_share": False, "min_pql": 2, "denominator": "active",
+                   "active_within": "1mo"},
+        "rules": [{"name": "a", "when": "count('x')", "points_per": 2.5, "max_points": 10,
+                   "decay": {"type": "HalfLife", "half_life": "14d"}}],
+    }
+    assert pk.ScoringModel.from_dict(data) == model
+    with_nulls = json.loads(json.dumps(data).replace("false", "null"))
+    assert pk.ScoringModel.from_dict(with_nulls) == model
+
+
+def test_a_decay_may_also_be_written_as_a_call() -> None:
+    table = base(decay={"type": "InactivityDecay", "points": 5, "every": "7d"})
+    text = base(decay="InactivityDecay(points=5, every='7d')")
+    assert pk.ScoringModel.from_dict(table) == pk.ScoringModel.from_dict(text)
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".json", ".yaml", ".yml"])
+def test_save_and_load_by_suffix(tmp_path: Path, suffix: str) -> None:
+    model = templates.weighted_signal_families()
+    path = model.save(tmp_path / f"model{suffix}")
+    assert pk.load_model(path) == model
+    assert pk.validate_model(path) == []
+
+
+def test_format_can_be_given_when_the_suffix_says_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "model.conf"
+    with pytest.raises(ModelFileError, match=r"cannot tell the format .* name it \.toml"):
+        templates.trial_scoring().save(path)
+    templates.trial_scoring().save(path, format="json")
+    assert pk.load_model(path, format="json") == templates.trial_scoring()
+    with pytest.raises(ModelFileError, match="unknown model file format 'xml'"):
+        pk.load_model(path, format="xml")
+
+
+@given(st.dictionaries(
+    st.text(min_size=1, max_size=8),
+    st.recursive(
+        st.one_of(st.booleans(), st.integers(-(2**63), 2**63 - 1), st.text(max_size=10),
+                  st.floats(allow_nan=False)),
+        lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                st.dictionaries(st.text(max_size=5), inner, max_size=3)),
+        max_leaves=8),
+    max_size=5))
+def test_the_toml_writer_writes_what_tomllib_reads_back(data: dict[str, Any]) -> None:
+    assert tomllib.loads(mf._toml(data)) == data
+
+
+# -- the reference models ship as files --------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_each_example_model_file_equals_its_template(name: str) -> None:
+    assert pk.load_model(MODELS / name) == EXAMPLES[name]()
+
+
+def test_every_example_file_is_tested_and_every_template_has_a_file() -> None:
+    files = {p.name for p in MODELS.iterdir()
+             if p.suffix in mf.FORMATS and not p.name.endswith(".schema.json")}
+    assert files == set(EXAMPLES)
+    assert {f().name for f in EXAMPLES.values()} == {f().name for f in
+                                                      templates.TEMPLATES.values()}
+    assert {Path(n).suffix for n in EXAMPLES} >= {".toml", ".json", ".yaml", ".yml"}
+
+
+@pytest.fixture(scope="module")
+def demo_log() -> pk.EventLog:
+    data = datasets.synthetic_saas(n_accounts=40, seed=5)
+    events, users, accounts = data.records()
+    return pk.EventLog.from_records(events, users=users, accounts=accounts)
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_each_example_model_file_scores_the_demo_data_like_its_template(
+        name: str, demo_log: pk.EventLog) -> None:
+    got = pk.load_model(MODELS / name).score(demo_log)
+    want = EXAMPLES[name]().score(demo_log)
+    assert_results_equal(got, want)
+
+
+# -- validation: every problem at once, each with its path -----------------------------------
+
+
+def test_validate_reports_every_problem_with_its_path() -> None:
+    data = {
+        "name": "", "treshold": 60, "level": "users",
+        "tiers": {"hot": "80", "disqualified": 1},
+        "disqualify": ["trait('email').endswith('.edu')", "count('x')"],
+        "decay": {"type": "InactivityDecay", "points": -5, "every": "week"},
+        "rollup": {"min_share": 1.5, "score": "median", "k": 0},
+        "group_caps": {"usage": 30},
+        "rules": [
+            {"name": "a", "when": "count('x') >= 1", "points": "ten"},
+            {"name": "b", "when": "cuont('x') >= 1", "point": 5},
+            {"name": "a", "when": "count('y')", "points": 5},
+            {"name": "c", "when": "distinct_users('q') >= 3", "points": 1, "group": "fit"},
+            "not a table",
+        ],
+    }
+    got = problems_of(data)
+    assert set(got) == {
+        "name", "treshold", "threshold", "level", "tiers.hot", "tiers.disqualified",
+        "disqualify[1]", "decay.points", "decay.every", "rollup.min_share", "rollup.score",
+        "rollup.k", "group_caps.usage", "rules[0].points", "rules[1].when", "rules[1].point",
+        "rules[1]", "rules[2].name", "rules[2].when", "rules[4]",
+    }
+    assert got["treshold"].startswith("unknown key 'treshold' in the model; did you mean "
+                                      "'threshold'?")
+    assert got["threshold"] == "missing: every model needs a threshold (the PQL bar)"
+    assert got["level"] == "must be one of 'user', 'account', got 'users' (str); did you mean 'user'?"
+    assert got["tiers.hot"] == ("must be a finite number, got '80' (str); write numbers "
+                                "without quotes")
+    assert got["rules[0].points"] == "must be a finite number, got 'ten' (str)"
+    assert got["rules[1].when"].startswith("column 1: unknown signal 'cuont'; did you mean "
+                                           "'count'?")
+    assert got["rules[1].point"].startswith("unknown key 'point' in a rule; did you mean "
+                                            "'points'?")
+    assert got["rules[2].name"] == "rules[0] is already named 'a'; names must differ"
+    assert "is a number, not a condition" in got["rules[2].when"]
+    assert got["decay.points"] == "InactivityDecay: points must be positive, got -5"
+    assert got["group_caps.usage"] == "no rule is in group 'usage' (groups: fit)"
+    assert got["decay.every"].startswith("duration 'week' is not understood")
+    assert got["rollup.score"].startswith("must be one of 'max', 'sum', 'mean', 'top_k_mean'")
+
+
+def test_an_account_only_signal_at_user_level_is_reported_on_its_rule() -> None:
+    data = base(rules=[{"name": "t", "when": "distinct_users('q') >= 3", "points": 1}])
+    assert problems_of(data) == {
+        "rules[0].when": "distinct_users('q') counts users of an account, so it needs "
+                         "level = 'account'"}
+    assert problems_of({**data, "level": "account"}) == {}
+
+
+@pytest.mark.parametrize(("data", "path", "message"), [
+    ([1, 2], "", "a model file holds a table of the model's fields at the top"),
+    (base(rules={"name": "a"}), "rules", "must be a list of rule tables"),
+    (base(disqualify="trait('a') == 1"), "disqualify", "must be a list of conditions"),
+    (base(disqualify=["prop('plan') == 'pro'"]), "disqualify[0]", "tests event properties"),
+    (base(decay={"points": 5}), "decay", "a decay table needs a type"),
+    (base(decay={"type": "HalfLfe", "half_life": "7d"}), "decay.type",
+     "unknown decay 'HalfLfe'; did you mean 'HalfLife'?"),
+    (base(decay={"type": "HalfLife"}), "decay.half_life", "missing: decay 'HalfLife' needs"),
+    (base(decay={"type": "HalfLife", "half_life": "3mo"}), "decay.half_life",
+     "needs a fixed length of time"),
+    (base(decay={"type": "HalfLife", "half_life": "7d", "every": "1d"}), "decay.every",
+     "unknown key 'every' in decay 'HalfLife'"),
+    (base(decay="HalfLife(7)"), "decay", "must be a string like '14d'"),
+    (base(decay=5), "decay", "must be a decay table such as"),
+    (base(floor=5, ceiling=1), "ceiling", "is below floor (5)"),
+    (base(rollup={"denominator": "active"}), "rollup.active_within",
+     "denominator = 'active' needs active_within"),
+    (base(rollup={"min_pql": True}), "rollup.min_pql", "must be a whole number"),
+    (base(rollup=[]), "rollup", "must be a roll-up table"),
+    (base(threshold=float("nan")), "threshold", "must be a finite number"),
+    (base(threshold=True), "threshold", "must be a finite number, got True (bool)"),
+    (base(**{"$schema": 3}), "$schema", "must be the address of the schema"),
+    (base(rules=[{"name": "a", "when": "count('x')", "points_per": 1, "points": 2}]),
+     "rules[0]", "give exactly one of points"),
+    (base(rules=[{"name": "a", "when": "count('x') >= 1", "points": 1, "max_points": 2}]),
+     "rules[0].max_points", "max_points goes with points_per"),
+    (base(rules=[{"name": "score", "when": "count('x') >= 1", "points": 1}]),
+     "rules[0].name", "'score' is a result column name"),
+    (base(rules=[{"when": "count('x') >= 1", "points": 1}]), "rules[0].name",
+     "missing: every rule needs a name"),
+    (base(rules=[{"name": "a", "points": 1}]), "rules[0].when", "missing: a rule needs when"),
+    (base(rules=[{"name": "a", "when": 5, "points": 1}]), "rules[0].when",
+     "must be an expression written as text"),
+    (base(rules=[{"name": "a", "when": "first_seen('x')", "points_per": 1}]),
+     "rules[0].when", "points_per needs a numeric signal"),
+    (base(rules=[{"type": "no_such_rule", "name": "a"}]), "rules[0].type",
+     "unknown rule 'no_such_rule'"),
+    (base(rules=[{"type": 3}]), "rules[0].type", "must be a rule name"),
+    (base(tiers=["hot"]), "tiers", "must be a table of tier names"),
+])
+def test_each_mistake_is_reported_where_it_is(data: Any, path: str, message: str) -> None:
+    got = problems_of(data)
+    assert path in got, got
+    assert message in got[path]
+
+
+def test_load_model_raises_one_error_listing_every_problem(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('name = "m"\nthreshold = "60"\n\n[[rules]]\nname = "a"\n'
+                    'when = "count(\'x\') >= 1"\npoint = 5\n')
+    with pytest.raises(ModelFileError) as info:
+        pk.load_model(path)
+    err = info.value
+    assert isinstance(err, ValueError) and isinstance(err, pk.PqlkitError)
+    assert [p.path for p in err.problems] == ["threshold", "rules[0].point", "rules[0]"]
+    assert str(err).startswith(f"model file {str(path)!r} has 3 problems:\n  threshold: ")
+    assert err.source == path
+
+
+def test_a_single_problem_reads_as_one_line() -> None:
+    with pytest.raises(ModelFileError) as info:
+        pk.ScoringModel.from_dict(base(threshold="x"))
+    assert str(info.value) == "model: threshold: must be a finite number, got 'x' (str)"
+    assert info.value.problems == [ModelProblem("threshold", "must be a finite number, got "
+                                                "'x' (str)")]
+
+
+@pytest.mark.parametrize(("suffix", "text", "line"), [
+    (".toml", 'name = "m"\nthreshold = \n', 2),
+    (".json", '{"name": "m",\n "threshold": }', 2),
+    (".yaml", "name: m\nrules: [\n", 3),
+])
+def test_a_file_that_does_not_parse_says_where(tmp_path: Path, suffix: str, text: str,
+                                               line: int) -> None:
+    path = tmp_path / f"m{suffix}"
+    path.write_text(text)
+    [problem] = pk.validate_model(path)
+    assert problem.path == "" and problem.line == line
+    assert problem.message.startswith(f"not valid {suffix[1:].upper()}")
+
+
+@pytest.mark.parametrize(("suffix", "text"), [
+    (".json", '{"name": "m", "threshold": 1, "threshold": 2, "rules": []}'),
+    (".yaml", "name: m\nthreshold: 1\nthreshold: 2\nrules: []\n"),
+])
+def test_a_key_written_twice_is_refused_not_silently_dropped(tmp_path: Path, suffix: str,
+                                                             text: str) -> None:
+    path = tmp_path / f"m{suffix}"
+    path.write_text(text)
+    [problem] = pk.validate_model(path)
+    assert "the key 'threshold' appears twice" in problem.message
+
+
+def test_unreadable_files_are_problems_too(tmp_path: Path) -> None:
+    [missing] = pk.validate_model(tmp_path / "nope.toml")
+    assert missing.message.startswith("cannot read the file")
+    binary = tmp_path / "m.toml"
+    binary.write_bytes(b"name = \"\xff\"\n")
+    [not_text] = pk.validate_model(binary)
+    assert "not UTF-8" in not_text.message
+    empty = tmp_path / "m.yaml"
+    empty.write_text("")
+    assert "a model file holds a table" in pk.validate_model(empty)[0].message
+
+
+def test_yaml_needs_the_yaml_extra_and_says_so(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text("name: m\n")
+    monkeypatch.setitem(sys.modules, "yaml", None)
+    with pytest.raises(MissingDependencyError, match=r"pip install 'pqlkit\[yaml\]'"):
+        pk.load_model(path)
+
+
+def test_yaml_is_read_safely(tmp_path: Path) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text("name: !!python/object/apply:os.system ['true']\nthreshold: 1\nrules: []\n")
+    [problem] = pk.validate_model(path)
+    assert "not valid YAML" in problem.message and "python/object/apply" in problem.message
+
+
+# -- plugins in model files --------------------------------------------------------------------
+
+PLUGIN_MODULE = """
+    from datetime import timedelta
+    from typing import Any, ClassVar
+
+    import attrs
+
+    import pqlkit as pk
+
+
+    @attrs.frozen(eq=False, repr=False, kw_only=True)
+    class SeatShare(pk.Signal):
+        seats_trait: str = "seats"
+        kind: ClassVar[str] = "number"
+
+        def evaluate(self, ctx: Any) -> Any:
+            seats = ctx.traits.get(self.seats_trait)
+            return None if not seats else len(ctx.events()) / seats
+
+
+    @attrs.frozen(kw_only=True)
+    class Bands:
+        name: str
+        signal: pk.Expr = attrs.field(eq=attrs.cmp_using(eq=lambda a, b: a.equals(b)))
+        bands: tuple[tuple[float, float], ...]
+        group: str | None = None
+        decay: Any = None
+
+        def points_for(self, ctx: Any) -> float:
+            value = ctx.evaluate(self.signal)
+            return max((p for bar, p in self.bands if value is not None and value >= bar),
+                       default=0)
+
+
+    @attrs.frozen
+    class LinearToZero:
+        over: timedelta
+
+        def apply(self, value: float, age: timedelta) -> float:
+            return value * max(0.0, 1 - age / self.over)
+
+
+    class Untyped:
+        def __init__(self, name, limit=3):
+            self.name, self.limit = name, limit
+
+        def points_for(self, ctx):
+            return self.limit
+"""
+
+
+@pytest.fixture
+def plugin_registry(fake_dist: Callable[..., Path]) -> Registry:
+    fake_dist("acme-pqlkit", {
+        "pqlkit.signals": {"acme_seat_share": "acme_plugin:SeatShare"},
+        "pqlkit.rules": {"acme_bands": "acme_plugin:Bands", "acme_untyped": "acme_plugin:Untyped"},
+        "pqlkit.decays": {"acme_linear": "acme_plugin:LinearToZero"},
+    }, {"acme_plugin": textwrap.dedent(PLUGIN_MODULE)})
+    return Registry.discover()
+
+
+def test_custom_signals_rules_and_decays_round_trip(plugin_registry: Registry) -> None:
+    mod = importlib.import_module("acme_plugin")
+    model = pk.ScoringModel(
+        name="custom", threshold=10, level="account",
+        rules=[
+            mod.Bands(name="queries", signal=pk.count("q", within="30d"),
+                      bands=((3, 10), (10, 30)), decay=mod.LinearToZero(timedelta(days=60))),
+            pk.Rule("seats", mod.SeatShare(seats_trait="paid") >= 0.5, points=5),
+        ],
+        decay=mod.LinearToZero(timedelta(days=90)),
+    )
+    data = mf.to_dict(model, plugins=plugin_registry)
+    assert data["rules"][0] == {
+        "type": "acme_bands", "name": "queries", "signal": "count('q', within='30d')",
+        "bands": [[3, 10], [10, 30]], "decay": {"type": "acme_linear", "over": "60d"}}
+    assert data["rules"][1]["when"] == "SeatShare(seats_trait='paid') >= 0.5"
+    assert data["decay"] == {"type": "acme_linear", "over": "90d"}
+    for fmt in FORMATS:
+        text = mf.dumps(model, fmt, plugins=plugin_registry)
+        assert mf.from_dict(mf.loads(text, fmt), plugins=plugin_registry) == model
+
+
+def test_plugin_names_in_files_are_the_entry_point_names(plugin_registry: Registry) -> None:
+    data = base(rules=[
+        {"name": "s", "when": "acme_seat_share(seats_trait='paid') >= 0.5", "points": 5},
+        {"type": "acme_bands", "name": "q", "signal": "count('q')", "bands": [[1, 2]]},
+        {"type": "acme_untyped", "name": "u", "limit": 7},
+    ], decay={"type": "acme_linear", "over": "30d"})
+    model = mf.from_dict(data, plugins=plugin_registry)
+    assert model.rules[1].bands == ((1, 2),)
+    assert model.rules[2].limit == 7
+    assert repr(model.decay) == "LinearToZero(over=datetime.timedelta(days=30))"
+
+
+def test_plugin_arguments_are_checked_by_their_annotations(plugin_registry: Registry) -> None:
+    data = base(rules=[
+        {"type": "acme_bands", "name": "q", "signal": "cuont('q')", "bands": [[1, 2, 3]]},
+        {"type": "acme_bands", "name": "r", "signal": "count('q')", "bandz": []},
+    ], decay={"type": "acme_linear", "over": "soon"})
+    got = {p.path: p.message for p in pk.validate_model(data, plugins=plugin_registry)}
+    assert got["rules[0].signal"].startswith("column 1: unknown signal 'cuont'")
+    assert got["rules[0].bands[0]"] == "must hold 2 items, got 3"
+    assert got["rules[1].bandz"].startswith("unknown key 'bandz' in rule 'acme_bands'; did "
+                                            "you mean 'bands'?")
+    assert got["rules[1].bands"] == "missing: rule 'acme_bands' needs bands"
+    assert got["decay.over"].startswith("duration 'soon' is not understood")
+
+
+def test_writing_refuses_what_could_not_be_read_back(plugin_registry: Registry) -> None:
+    @pk.model.attrs.frozen
+    class Halving:
+        days: float
+
+        def apply(self, value: float, age: Any) -> float:
+            return value / 2
+
+    model = base_model(decay=Halving(3.0))
+    with pytest.raises(ModelFileError, match=r"decay: Halving is not a registered decay; "
+                       r"register it under the 'pqlkit\.decays' entry-point group"):
+        model.to_dict()
+    mod = importlib.import_module("acme_plugin")
+    untyped = mod.Untyped("u")
+    with pytest.raises(ModelFileError, match=r"rules\[1\]: Untyped is not an attrs class"):
+        mf.to_dict(base_model(rules=[pk.Rule("a", pk.exists("x"), points=1), untyped]),
+                   plugins=plugin_registry)
+    with pytest.raises(ModelFileError, match=r"rules\[0\]\.when: .*unknown signal 'SeatShare'"):
+        base_model(rules=[pk.Rule("a", mod.SeatShare() >= 1, points=1)]).to_dict()
+
+
+def base_model(**extra: Any) -> pk.ScoringModel:
+    kw: dict[str, Any] = {"name": "m", "threshold": 1,
+                          "rules": [pk.Rule("a", pk.exists("x"), points=1)]}
+    kw.update(extra)
+    return pk.ScoringModel(**kw)
+
+
+# -- fuzz: random data never raises anything but the library's own error -----------------------
+
+_JSONISH = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=12),
+              st.sampled_from(["count('x') >= 1", "HalfLife", "InactivityDecay", "Rule", "7d",
+                               "trial", "account", "max", "active"])),
+    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                            st.dictionaries(st.sampled_from([
+                                "name", "threshold", "rules", "when", "points", "points_per",
+                                "type", "decay", "rollup", "tiers", "level", "every",
+                                "half_life", "min_share", "group_caps", "group", "floor",
+                            ]) | st.text(max_size=5), inner, max_size=5)),
+    max_leaves=15,
+)
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(_JSONISH)
+def test_random_data_gives_problems_never_a_crash(data: Any) -> None:
+    problems = pk.validate_model(data) if isinstance(data, dict) else mf._check(data, None)[1]
+    try:
+        model = mf.from_dict(data)
+    except ModelFileError as exc:
+        assert exc.problems == problems and problems
+    else:
+        assert problems == [] and isinstance(model, pk.ScoringModel)
+
+
+
+def test_format_and_writing_failures_carry_a_problem_too(tmp_path: Path) -> None:
+    [problem] = pk.validate_model(tmp_path / "model.txt")
+    assert problem.path == "" and "cannot tell the format" in problem.message
+    with pytest.raises(ModelFileError) as info:
+        mf.dumps({"name": "m", "floor": None}, "toml")
+    assert info.value.problems == [ModelProblem(
+        "floor", "TOML has no null value; save as JSON or YAML, or leave the field at its "
+                 "default")]
+    assert str(info.value).startswith("floor: TOML has no null value")

@@ -1,0 +1,155 @@
+"""Plugin discovery: built-ins and third-party plugins found the same way, failures by name."""
+
+from __future__ import annotations
+
+import textwrap
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import pqlkit as pk
+from pqlkit import plugins
+from pqlkit.errors import ExpressionError, PluginError
+from pqlkit.lang import parse_expr
+from pqlkit.plugins import BUILTINS, GROUPS, PluginInfo, Registry
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SIGNAL_MODULE = textwrap.dedent("""
+    from typing import Any, ClassVar
+
+    import attrs
+
+    import pqlkit as pk
+
+
+    @attrs.frozen(eq=False, repr=False, kw_only=True)
+    class SeatShare(pk.Signal):
+        seats_trait: str = "seats"
+        kind: ClassVar[str] = "number"
+
+        def evaluate(self, ctx: Any) -> Any:
+            seats = ctx.traits.get(self.seats_trait)
+            return None if not seats else len(ctx.events()) / seats
+""")
+
+FakeDist = Callable[..., Path]
+
+
+def test_builtins_come_from_pqlkits_own_entry_points() -> None:
+    reg = Registry.discover()
+    for kind, table in BUILTINS.items():
+        for name in table:
+            assert [c.distribution for c in reg.claims(kind, name)] == ["pqlkit"], name
+
+
+def test_the_fallback_table_is_exactly_the_pyproject_entry_points() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    declared = project["project"]["entry-points"]
+    for kind, group in GROUPS.items():
+        assert declared[group] == BUILTINS[kind], group
+
+
+def test_an_uninstalled_checkout_falls_back_to_the_builtin_table(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.metadata
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda **_: [])
+    reg = Registry.discover()
+    assert reg.claims("signal", "count")[0].distribution == "pqlkit (source checkout)"
+    assert reg.get("decay", "HalfLife") is pk.HalfLife
+    assert parse_expr("count('x') >= 1", plugins=reg).equals(pk.count("x") >= 1)
+
+
+def test_a_plugin_signal_is_found_by_its_entry_point_and_its_class_name(
+        fake_dist: FakeDist) -> None:
+    fake_dist("seat-signals", {"pqlkit.signals": {"seat_share": "seat_mod_a:SeatShare"}},
+              {"seat_mod_a": SIGNAL_MODULE})
+    reg = Registry.discover()
+    assert reg.claims("signal", "seat_share") == [
+        PluginInfo("signal", "seat_share", "seat_mod_a:SeatShare", "seat-signals")]
+    by_entry = parse_expr("seat_share(seats_trait='paid_seats') >= 0.5", plugins=reg)
+    by_class = parse_expr(repr(by_entry), plugins=reg)
+    assert repr(by_entry) == "SeatShare(seats_trait='paid_seats') >= 0.5"
+    assert by_class.equals(by_entry)
+    assert reg.name_of("signal", type(by_entry.left)) == "seat_share"
+
+
+def test_a_broken_plugin_is_reported_by_name_without_hiding_the_others(
+        fake_dist: FakeDist) -> None:
+    fake_dist("mixed-bag", {
+        "pqlkit.signals": {"broken": "broken_mod_b:Nope", "seat_share": "seat_mod_b:SeatShare"},
+        "pqlkit.decays": {"not_callable": "seat_mod_b:LIMIT"},
+    }, {"broken_mod_b": "raise ImportError('needs libfoo')",
+        "seat_mod_b": SIGNAL_MODULE + "\nLIMIT = 3\n"})
+    reg = Registry.discover()
+    with pytest.raises(ExpressionError, match=r"signal 'broken' from 'mixed-bag' "
+                       r"\(broken_mod_b:Nope\) failed to load: ImportError: needs libfoo"):
+        parse_expr("broken() >= 1", plugins=reg)
+    assert parse_expr("seat_share() >= 1", plugins=reg).kind == "bool"
+    assert parse_expr("count('x') >= 1", plugins=reg).kind == "bool"
+    problems = reg.problems()
+    assert any("'broken'" in p and "needs libfoo" in p for p in problems)
+    assert any("'not_callable'" in p and "not a class or function" in p for p in problems)
+    assert len(problems) == 2
+
+
+def test_two_distributions_claiming_one_name_is_an_error_naming_both(
+        fake_dist: FakeDist) -> None:
+    fake_dist("alpha-plugins", {"pqlkit.signals": {"seat_share": "seat_mod_c:SeatShare"}},
+              {"seat_mod_c": SIGNAL_MODULE})
+    fake_dist("beta-plugins", {"pqlkit.signals": {"seat_share": "seat_mod_d:SeatShare"}},
+              {"seat_mod_d": SIGNAL_MODULE})
+    reg = Registry.discover()
+    with pytest.raises(PluginError) as info:
+        reg.get("signal", "seat_share")
+    message = str(info.value)
+    assert "'alpha-plugins'" in message and "'beta-plugins'" in message
+    assert "seat_share" in reg.describe("signal")
+    assert any("claimed by two distributions" in p for p in reg.problems())
+    assert reg.get("signal", "count") is pk.count
+
+
+def test_a_plugin_claiming_a_builtin_name_conflicts_with_pqlkit(fake_dist: FakeDist) -> None:
+    fake_dist("greedy", {"pqlkit.signals": {"count": "seat_mod_e:SeatShare"}},
+              {"seat_mod_e": SIGNAL_MODULE})
+    reg = Registry.discover()
+    with pytest.raises(ExpressionError, match="claimed by two distributions") as info:
+        parse_expr("count('x') >= 1", plugins=reg)
+    assert "'pqlkit' (pqlkit.expr:count)" in str(info.value)
+    assert "'greedy' (seat_mod_e:SeatShare)" in str(info.value)
+
+
+def test_an_unknown_name_suggests_the_closest_and_lists_what_is_installed(
+        fake_dist: FakeDist) -> None:
+    fake_dist("seat-signals", {"pqlkit.signals": {"seat_share": "seat_mod_f:SeatShare"}},
+              {"seat_mod_f": SIGNAL_MODULE})
+    reg = Registry.discover()
+    with pytest.raises(PluginError) as info:
+        reg.get("signal", "seat_shares")
+    message = str(info.value)
+    assert "unknown signal 'seat_shares'; did you mean 'seat_share'?" in message
+    assert "seat_share (seat-signals)" in message
+    assert "count" in message and "active_users" in message
+
+
+def test_the_cached_registry_is_read_again_by_refresh(fake_dist: FakeDist) -> None:
+    before = plugins.registry()
+    assert plugins.registry() is before
+    try:
+        fake_dist("late-plugins", {"pqlkit.decays": {"late": "seat_mod_g:SeatShare"}},
+                  {"seat_mod_g": SIGNAL_MODULE})
+        assert "late" not in plugins.registry().names("decay")
+        assert "late" in plugins.refresh().names("decay")
+    finally:
+        plugins.registry.cache_clear()
+
+
+def test_a_registry_can_be_built_from_explicit_claims_for_tests() -> None:
+    claims: list[Any] = [PluginInfo("decay", "HalfLife", "pqlkit.model:HalfLife", "pqlkit")]
+    reg = Registry(claims)
+    assert reg.names("decay") == ["HalfLife"] and reg.names("signal") == []
+    assert reg.describe("signal") == "none"
