@@ -67,13 +67,15 @@ def load(path: Path, *, users: bool, profile: bool) -> None:
         log = pk.EventLog.from_parquet(path, users=users_path)
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    with open("/proc/self/statm") as statm:
+        held_rss = int(statm.read().split()[1]) * resource.getpagesize() / 2**20
     arrays = [log.ts, log.name_code, log.user, log.account, log.owner_account,
               log.event_id.codes, log.event_id.values]
     if log._src is not None:
         arrays.append(log._src)
     held = sum(a.nbytes for a in arrays if a.base is None or a.strides[0])
     print(f"{len(log)} events, {len(log.user_ids)} users, {len(log.account_ids)} accounts: "
-          f"from_parquet {seconds:.2f} s, peak RSS {peak:.0f} MiB, "
+          f"from_parquet {seconds:.2f} s, peak RSS {peak:.0f} MiB, RSS after {held_rss:.0f} MiB, "
           f"event columns {held / 2**20:.0f} MiB; {log.report.counts}")
     step = 2**20
     assert all(bool(np.all(np.diff(log.ts[i:i + step + 1]) >= 0))

@@ -452,7 +452,7 @@ def test_columns_of_different_lengths_are_an_error_naming_them() -> None:
     [
         ({"name": "signup"}, PqlkitTypeError, "name must be a column"),
         ({"user_id": None, "account_id": None}, PqlkitTypeError, "user_id or an account_id"),
-        ({"user_id": np.array([1.0])}, PqlkitTypeError, "nullable integer"),
+        ({"user_id": np.array([1.0])}, PqlkitTypeError, "becomes float"),
         ({"timestamp": np.array([1_777_626_000])}, ValidationError, "epoch_unit='s'"),
         ({"timestamp": np.array([True])}, PqlkitTypeError, "timestamp column has dtype bool"),
         ({"properties": {"p": np.array(["2026-05-01"], dtype="datetime64[D]")}},
@@ -467,6 +467,23 @@ def test_bad_columns_raise_clear_errors(kwargs: dict[str, Any], error: type[Exce
     args: dict[str, Any] = {"user_id": ["u1"], "name": ["a"], "timestamp": [T0], **kwargs}
     with pytest.raises(error, match=match):
         EventLog.from_columns(**args)
+
+
+def test_pandas_columns_load_as_their_numpy_arrays() -> None:
+    pd = pytest.importorskip("pandas")
+    ts = pd.to_datetime(["2026-05-01T09:00Z", None], utc=True)
+    log = EventLog.from_columns(user_id=pd.Series(["u1", "u2"], dtype=object),
+                                name=pd.Series(["a", "b"]), timestamp=pd.Series(ts))
+    assert [e.timestamp for e in log.events()] == [datetime(2026, 5, 1, 9, tzinfo=UTC)]
+    assert log.report.by_reason() == {"missing_timestamp": 1}
+
+
+def test_tables_not_given_are_not_in_the_report() -> None:
+    for log in (EventLog.from_columns(user_id=["u"], name=["a"], timestamp=[T0]),
+                EventLog.from_records([ev()])):
+        assert set(log.report.tables) == {"events"}
+    log = EventLog.from_columns(user_id=["u"], name=["a"], timestamp=[T0], users=[])
+    assert set(log.report.tables) == {"events", "users"}
 
 
 def test_an_empty_column_load() -> None:
@@ -755,3 +772,51 @@ def test_chunk_boundaries_do_not_change_the_log(monkeypatch: pytest.MonkeyPatch)
     for chunk in (1, 4, 7):
         monkeypatch.setattr(_columns, "CHUNK", chunk)
         assert snapshot(EventLog.from_columns(**as_numpy(rows))) == expected
+
+
+# -- the fast paths are exact -------------------------------------------------------------
+
+
+def test_large_object_columns_of_strings_are_coded_exactly() -> None:
+    n = 5000  # above the size where object columns of strings are factorized vectorised
+    users = [None if i % 7 == 0 else f"u{i % 50}" for i in range(n)]
+    users[3] = "u1\x00"  # a trailing NUL: a 'U' array would drop it and merge it with "u1"
+    names = [f"n{i % 3}" for i in range(n)]
+    cols = {"user_id": np.array(users, dtype=object), "name": np.array(names, dtype=object),
+            "timestamp": np.full(n, "2026-05-01T09:00:00Z", dtype=object),
+            "account_id": np.array(["a"] * n, dtype=object)}
+    log = EventLog.from_columns(**cols)
+    rows = [{"name": nm, "timestamp": T0, "user_id": u, "account_id": "a"}
+            for nm, u in zip(names, users, strict=True)]
+    assert_same_log(log, EventLog.from_records(rows))
+    assert "u1\x00" in log.user_ids and "u1" in log.user_ids
+
+
+def test_hash_collisions_never_merge_different_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    def collide(values: Any) -> Any:
+        return np.zeros(len(values), dtype=np.uint64)
+
+    monkeypatch.setattr(_columns, "hash_fixed", collide)
+    rows = [ev(event_id=f"e{i % 3}", properties={"k": i % 2}) for i in range(8)]
+    rows += [ev(user=f"x{i}", account_id="a") for i in range(3)]
+    cols = as_numpy(rows)
+    log = EventLog.from_columns(**cols)
+    assert_same_log(log, EventLog.from_records(rows))
+    assert log.report.counts == {"input": 11, "kept": 6, "duplicates": 1, "rejected": 4}
+
+
+def test_traits_read_from_columns_behave_as_a_read_only_mapping() -> None:
+    log = EventLog.from_columns(
+        user_id=["u1"], name=["a"], timestamp=[T0],
+        users={"user_id": ["u1", "u2"], "role": ["admin", None], "seats": [3, 1]})
+    traits = log.user_traits[log.user_index("u2")]
+    assert dict(traits) == {"seats": 1}
+    assert traits == {"seats": 1} and len(traits) == 1 and list(traits) == ["seats"]
+    assert traits.get("role") is None and traits.get("role", "-") == "-" and "role" not in traits
+    assert "seats" in traits and traits["seats"] == 1
+    with pytest.raises(KeyError):
+        traits["role"]
+    with pytest.raises(TypeError):
+        traits["role"] = "x"  # type: ignore[index]
+    assert repr(traits) == "_TraitRow({'seats': 1})"
+    assert next(u for u in log.users() if u.user_id == "u2").traits == {"seats": 1}

@@ -404,6 +404,12 @@ def open_parquet(path: str | os.PathLike[str]) -> Any:
 
 
 def read_table(path: str | os.PathLike[str]) -> Any:
-    """A whole Parquet file as a Table (entity tables are small)."""
-    pq = require("pyarrow.parquet", "arrow", "EventLog.from_parquet")
-    return pq.read_table(path)
+    """A whole Parquet file as a Table (entity tables are small), read without extra
+    threads or pre-buffering, which would hold far more memory than the table."""
+    pa, _ = _pa()
+    parquet = open_parquet(path)
+    table = pa.Table.from_batches(
+        list(_reopen(path, []).iter_batches(batch_size=PARQUET_BATCH, use_threads=False)),
+        schema=parquet.schema_arrow)
+    pa.default_memory_pool().release_unused()
+    return table

@@ -24,8 +24,8 @@ from pqlkit.records import FieldError, _check_value, check_id, check_name, check
 __all__ = [
     "CHUNK", "MAX_US", "MIN_US", "Coded", "EidEncoder", "Eids", "IdEncoder", "NameEncoder",
     "Objects", "PropEncoder", "TimeEncoder", "Typed", "canonical", "factorize_objects",
-    "id_key", "is_arrow", "object_array", "parse_iso", "raw_value", "slice_raw", "to_piece",
-    "typed_values", "value_key",
+    "hash_fixed", "id_key", "is_arrow", "object_array", "parse_iso", "raw_value", "slice_raw",
+    "to_piece", "typed_values", "value_key",
 ]
 
 Array = npt.NDArray[Any]
@@ -192,6 +192,10 @@ def factorize_objects(values: Sequence[Any] | Array) -> Coded:
 
     Unhashable values (lists, dicts) each get their own code; they are checked per row.
     """
+    if isinstance(values, np.ndarray) and len(values) > 4096:
+        coded = _factorize_strings(values)
+        if coded is not None:
+            return coded
     index: dict[Any, int] = {}
     uniq: list[Any] = []
     codes: list[int] = []
@@ -215,39 +219,83 @@ def factorize_objects(values: Sequence[Any] | Array) -> Coded:
     return Coded(np.array(codes, dtype=np.int64), uniq)
 
 
+def hash_fixed(values: Array) -> npt.NDArray[np.uint64]:
+    """A 64-bit hash of each row's bytes of a fixed-width ('U' or 'S') array.
+
+    Equal values get equal hashes; different values almost always different ones (callers
+    compare the values where it matters). Computed a chunk at a time, byte order fixed.
+    """
+    n = len(values)
+    width = values.dtype.itemsize
+    out = np.empty(n, dtype=np.uint64)
+    prime = np.uint64(0x100000001B3)
+    shift = np.uint64(29)
+    step = 1 << 16  # rows hashed at a time: the padded copy stays a few MiB
+    for lo in range(0, n, step):
+        part = np.ascontiguousarray(values[lo:lo + step])
+        raw = part.view(np.uint8).reshape(len(part), width)
+        pad = (-width) % 8
+        if pad:
+            raw = np.concatenate([raw, np.zeros((len(part), pad), dtype=np.uint8)], axis=1)
+        words = raw.view("<u8")
+        h = np.full(len(part), 0xCBF29CE484222325, dtype=np.uint64)
+        for j in range(words.shape[1]):
+            h ^= words[:, j]
+            h *= prime
+            h ^= h >> shift
+        out[lo:lo + len(part)] = h
+    return out
+
+
+def _factorize_strings(values: Array) -> Coded | None:
+    """Vectorised codes of an object array holding only strings and None (the usual
+    column of ids or names), or None when it holds anything else."""
+    kinds = set(map(type, values))
+    if not (kinds <= {str, type(None)} and str in kinds):
+        return None
+    missing = values == None  # noqa: E711 - elementwise, not an identity test
+    text = np.where(missing, "", values).astype(np.str_)
+    # A 'U' array drops trailing NULs, which would merge "a" and "a\x00": it can only
+    # shorten strings, so equal total lengths mean nothing was dropped.
+    if int(np.char.str_len(text).sum()) != sum(map(len, values[~missing])):
+        return None
+    codes, uniq = _factorize_fixed(text)
+    if missing.any():
+        used = np.zeros(len(uniq), dtype=np.bool_)
+        used[codes[~missing]] = True
+        remap = np.cumsum(used) - 1
+        codes = np.where(missing, -1, remap[codes])
+        uniq = uniq[used]
+    return Coded(codes, uniq.tolist())
+
+
 def _factorize_fixed(values: Array) -> tuple[I64, Array]:
     """Codes and distinct values of a fixed-width ('U' or 'S') array, without sorting strings.
 
-    Each row's bytes are hashed to 64 bits and the hashes are sorted; every row is then
-    compared with its group's first row, so a hash collision cannot merge two values (it
-    falls back to :func:`numpy.unique`).
+    Rows are grouped by a 64-bit hash of their bytes; every row is then compared with its
+    group's first row, so a hash collision cannot merge two values (it falls back to
+    :func:`numpy.unique`).
     """
     n = len(values)
     if n == 0:
         return np.zeros(0, dtype=np.int64), values[:0]
-    width = values.dtype.itemsize
-    raw = np.ascontiguousarray(values).view(np.uint8).reshape(n, width)
-    pad = (-width) % 8
-    if pad:
-        raw = np.concatenate([raw, np.zeros((n, pad), dtype=np.uint8)], axis=1)
-    words = raw.view("<u8")
-    h = np.full(n, 0xCBF29CE484222325, dtype=np.uint64)
-    prime = np.uint64(0x100000001B3)
-    shift = np.uint64(29)
-    for j in range(words.shape[1]):
-        h ^= words[:, j]
-        h *= prime
-        h ^= h >> shift
+    h = hash_fixed(values)
     order = np.argsort(h)
     sorted_h = h[order]
+    del h
     new = np.empty(n, dtype=np.bool_)
     new[0] = True
     np.not_equal(sorted_h[1:], sorted_h[:-1], out=new[1:])
+    del sorted_h
     group = np.cumsum(new) - 1
     codes = np.empty(n, dtype=np.int64)
     codes[order] = group
+    del group
     uniq = values[order[new]]
-    if not np.array_equal(uniq[codes], values):
+    del order, new
+    step = 1 << 16
+    if not all(np.array_equal(uniq[codes[lo:lo + step]], values[lo:lo + step])
+               for lo in range(0, n, step)):
         uniq, inverse = np.unique(values, return_inverse=True)
         codes = inverse.reshape(-1).astype(np.int64)
     return codes, uniq
@@ -284,8 +332,8 @@ def _coded(piece: Piece, label: str, *, allow_int: bool) -> Coded:
 def _dtype_error(label: str, dtype: Any) -> PqlkitTypeError:
     hint = ""
     if getattr(dtype, "kind", "") == "f":
-        hint = (" (a dataframe integer column with missing values becomes float: use a "
-                "nullable integer type, or strings)")
+        hint = (" (an integer column with missing values becomes float when converted to "
+                "numpy: pass a masked array, a pyarrow array, or strings)")
     return PqlkitTypeError(
         f"{label} column has dtype {dtype}; {label} values must be strings or integers{hint}"
     )
@@ -315,6 +363,7 @@ class _CodeEncoder:
         self._missing_is_bad = missing_is_bad
         self._allow_int = allow_int
         self._defer = defer_arrow
+        self._plain_ids = defer_arrow  # ids: any int or non-blank str is valid
         self._pending: list[Any] = []
         self._n_pending = 0
 
@@ -357,6 +406,10 @@ class _CodeEncoder:
             code = self._seen.get(v)
             if code is not None:
                 return code
+            # An id that is an int, or a str not starting with a space (so not blank), is
+            # valid as it is.
+            if self._plain_ids and (t is int or (v and not v[0].isspace())):
+                return self._add(v)
         try:
             norm = self._check(v)
         except FieldError:
@@ -815,6 +868,7 @@ class PropEncoder:
         self._codes: I32 = np.zeros(0, dtype=np.int32)
         self._values: list[Any] = []
         self._index: dict[Any, int] = {}
+        self._strings: dict[str, int] = {}
 
     def feed(self, lo: int, hi: int, piece: Piece | None) -> BoolArray | None:
         if piece is None:
@@ -871,8 +925,16 @@ class PropEncoder:
         coded = _coded(piece, f"{self._what} {self.key!r}", allow_int=True)
         lut: list[int] = []
         bad: list[bool] = []
-        index, values, path = self._index, self._values, self.path
+        index, strings, values, path = self._index, self._strings, self._values, self.path
         for v in coded.values:
+            if type(v) is str:  # the common case, which needs no check
+                code = strings.get(v)
+                if code is None:
+                    code = strings[v] = len(values)
+                    values.append(v)
+                lut.append(code)
+                bad.append(False)
+                continue
             try:
                 norm = _check_value(v, path)
             except FieldError:
@@ -883,11 +945,17 @@ class PropEncoder:
                 lut.append(-1)
                 bad.append(False)
                 continue
-            key = value_key(norm)
-            code = index.get(key)
-            if code is None:
-                code = index[key] = len(values)
-                values.append(norm)
+            if type(norm) is str:
+                code = strings.get(norm)
+                if code is None:
+                    code = strings[norm] = len(values)
+                    values.append(norm)
+            else:
+                key = value_key(norm)
+                code = index.get(key)
+                if code is None:
+                    code = index[key] = len(values)
+                    values.append(norm)
             lut.append(code)
             bad.append(False)
         lut.append(-1)
@@ -924,7 +992,16 @@ class PropEncoder:
             return codes, uniq
         coded = self._codes if valid is None else self._codes[valid]
         self._codes = np.zeros(0, dtype=np.int32)
-        by_value = sorted(range(len(self._values)), key=lambda j: value_key(self._values[j]))
+        values = self._values
+        if not self._index or not self._strings:
+            # One kind of value: sort by the values themselves (no key tuples); floats
+            # need the key (0.0 and -0.0 are equal but ordered).
+            kinds = {type(v) for v in values}
+            simple = kinds in ({str}, {int})
+        else:
+            simple = False
+        by_value = sorted(range(len(values)), key=values.__getitem__ if simple
+                          else lambda j: value_key(values[j]))
         lut = np.empty(len(by_value) + 1, dtype=np.int32)
         lut[np.array(by_value, dtype=np.int64)] = np.arange(len(by_value), dtype=np.int32)
         lut[-1] = -1
@@ -977,13 +1054,31 @@ class Eids:
         return self
 
     def group_keys(self) -> Array:
-        """A key per present row that is equal exactly for equal ids (order arbitrary)."""
+        """A key per present row, equal for equal ids (order arbitrary).
+
+        For string ids it is a hash, which two different ids may share: callers re-group
+        the rows whose keys collide with :meth:`exact_keys`.
+        """
         values = self.values[self.present]
         if self.mode == "int":
             return values
         if self.mode == "bytes":
-            codes, _ = _factorize_fixed(values)
-            return codes
+            return hash_fixed(values).view(np.int64)
+        return factorize_objects(values.tolist()).codes
+
+    def exact_keys(self, rows: Array) -> I64:
+        """A key for ``rows`` that is equal exactly when their ids are."""
+        if self.mode != "bytes":
+            return self.group_keys_of(rows)
+        _, inverse = np.unique(self.values[rows], return_inverse=True)
+        out: I64 = inverse.reshape(-1).astype(np.int64)
+        return out
+
+    def group_keys_of(self, rows: Array) -> I64:
+        values = self.values[rows]
+        if self.mode == "int":
+            out: I64 = values.astype(np.int64)
+            return out
         return factorize_objects(values.tolist()).codes
 
     def ranks(self, rows: Array) -> I64:
@@ -1009,10 +1104,12 @@ class Eids:
         if not n:  # as when no event has an id, whatever the column looked like
             return codes, np.zeros(0, dtype=np.int64)
         codes[present] = np.arange(n, dtype=np.int32)
-        values = eids.values[present]
-        if eids.mode == "bytes" and len(values):
-            width = int(np.char.str_len(values).max()) or 1
-            values = values.astype(f"S{width}")
+        values = eids.values if n == len(present) else eids.values[present]
+        if eids.mode == "bytes":
+            width = max((int(np.char.str_len(values[lo:lo + CHUNK]).max())
+                         for lo in range(0, n, CHUNK)), default=1) or 1
+            if width != values.dtype.itemsize:
+                values = values.astype(f"S{width}")
         elif eids.mode == "object":
             values = object_array(values.tolist())
         return codes, values
@@ -1114,13 +1211,15 @@ class EidEncoder:
             values = np.full(n, None, dtype=object)
         present = np.zeros(n, dtype=np.bool_)
         mode = modes.pop() if len(modes) == 1 else "object"
-        for lo, hi, eids in self._parts:
+        parts, self._parts = self._parts[::-1], []
+        while parts:
+            lo, hi, eids = parts.pop()
             if mode == "object" and eids.mode != "object":
                 values[lo:hi] = [eids.python(i) for i in range(hi - lo)]
             else:
                 values[lo:hi] = eids.values
             present[lo:hi] = eids.present
-        self._parts = []
+            del eids
         out = Eids(mode, values, present)
         if valid is not None:
             out = out.take(np.flatnonzero(valid))

@@ -49,8 +49,6 @@ Array = npt.NDArray[Any]
 Int64Array = npt.NDArray[np.int64]
 Int32Array = npt.NDArray[np.int32]
 BoolArray = npt.NDArray[np.bool_]
-# An entity table row: (id, account_id, created µs or NO_TIME, traits, source).
-_EntityRow = tuple[EntityId, EntityId | None, int, Mapping[str, Any], int | str]
 
 
 class PropColumn:
@@ -102,6 +100,45 @@ class PropColumn:
     def __repr__(self) -> str:
         return (f"PropColumn({len(self)} events, {len(self.values)} distinct values, "
                 f"dtype={self.values.dtype})")
+
+
+class _TraitRow(Mapping[str, Any]):
+    """One entity's traits as read from trait columns: a read-only mapping over a row.
+
+    Sharing the column positions between rows makes a users table of a million rows cost
+    a tuple per row, not a dict. A missing value (None) is an absent trait.
+    """
+
+    __slots__ = ("_positions", "_values")
+
+    def __init__(self, positions: Mapping[str, int], values: tuple[Any, ...]) -> None:
+        self._positions = positions
+        self._values = values
+
+    def __getitem__(self, key: str) -> Any:
+        value = self._values[self._positions[key]]
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        i = self._positions.get(key)
+        value = None if i is None else self._values[i]
+        return default if value is None else value
+
+    def __contains__(self, key: object) -> bool:
+        i = self._positions.get(key)  # type: ignore[call-overload]
+        return i is not None and self._values[i] is not None
+
+    def __iter__(self) -> Iterator[str]:
+        values = self._values
+        return (k for k, i in self._positions.items() if values[i] is not None)
+
+    def __len__(self) -> int:
+        return sum(v is not None for v in self._values)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({dict(self)!r})"
 
 
 def _python(values: Array, code: int) -> Any:
@@ -341,19 +378,137 @@ def _slices(columns: Mapping[str, Any], props: Mapping[str, Any], n: int) -> Chu
         yield lo, hi, chunk
 
 
-def _entity_rows_from_records(records: list[tuple[Any, int | str]]) -> list[_EntityRow]:
-    out: list[_EntityRow] = []
+class _Entities:
+    """The valid rows of a users or accounts table, as columns.
+
+    ``ids`` codes into ``id_vals`` (distinct ids), ``accounts`` into ``account_vals`` (-1:
+    none; users only), ``created`` is µs or NO_TIME. Traits are either one mapping per row
+    (``row_traits``, from records) or trait columns: codes into canonical value lists.
+    """
+
+    def __init__(self, id_vals: list[EntityId], ids: Int32Array, account_vals: list[EntityId],
+                 accounts: Int32Array, created: Int64Array, sources: list[int | str] | None
+                 ) -> None:
+        self.id_vals = id_vals
+        self.ids = ids
+        self.account_vals = account_vals
+        self.accounts = accounts
+        self.created = created
+        self.sources = sources  # None: the row positions themselves
+        self.row_traits: list[Mapping[str, Any]] | None = None
+        self.trait_keys: list[str] = []
+        self.trait_codes: list[Int32Array] = []
+        self.trait_values: list[list[Any]] = []
+
+    @classmethod
+    def empty(cls) -> _Entities:
+        none = np.zeros(0, dtype=np.int32)
+        out = cls([], none, [], none, np.zeros(0, dtype=np.int64), None)
+        out.row_traits = []
+        return out
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[tuple[EntityId, EntityId | None, int,
+                                            Mapping[str, Any], int | str]]) -> _Entities:
+        """From (id, account id, created µs, traits, source) tuples (records, concat)."""
+        ids = col.factorize_objects([r[0] for r in rows])
+        accounts = col.factorize_objects([r[1] for r in rows])
+        out = cls(ids.values, ids.codes.astype(np.int32), accounts.values,
+                  accounts.codes.astype(np.int32),
+                  np.array([r[2] for r in rows], dtype=np.int64), [r[4] for r in rows])
+        out.row_traits = [r[3] for r in rows]
+        return out
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def source(self, r: int) -> int | str:
+        return r if self.sources is None else self.sources[r]
+
+    def traits(self, r: int) -> Mapping[str, Any]:
+        if self.row_traits is not None:
+            return self.row_traits[r]
+        values = tuple(v[c[r]] if c[r] >= 0 else None
+                       for c, v in zip(self.trait_codes, self.trait_values, strict=True))
+        return _TraitRow(MappingProxyType({k: i for i, k in enumerate(self.trait_keys)}), values)
+
+    def traits_of(self, rows: Int64Array) -> list[Mapping[str, Any]]:
+        """The traits of ``rows``, as one read-only mapping each."""
+        if self.row_traits is not None:
+            return [self.row_traits[r] for r in rows.tolist()]
+        if not self.trait_keys:
+            return [_EMPTY] * len(rows)
+        positions = MappingProxyType({k: i for i, k in enumerate(self.trait_keys)})
+        columns = [col.object_array([*v, None])[c[rows]].tolist()
+                   for c, v in zip(self.trait_codes, self.trait_values, strict=True)]
+        return [_TraitRow(positions, r) for r in zip(*columns, strict=True)]
+
+    def account_of(self, r: int) -> EntityId | None:
+        code = int(self.accounts[r])
+        return None if code < 0 else self.account_vals[code]
+
+    def key(self, r: int) -> tuple[Any, ...]:
+        """The order that picks the row kept among rows sharing an id."""
+        return (int(self.created[r]), canonical(self.traits(r)), id_key(self.account_of(r)))
+
+    def same(self, a: int, b: int) -> bool:
+        return (self.account_of(a), int(self.created[a]), dict(self.traits(a))) == (
+            self.account_of(b), int(self.created[b]), dict(self.traits(b)))
+
+    def dedup(self, table: str, id_field: str, report: LoadReport, strict: bool) -> Int64Array:
+        """The row kept for each distinct id (indexed by id code; -1 for ids without a
+        valid row): identical rows are duplicates; of differing ones the earliest by
+        (created_at, traits, account) is kept and the others are rejected."""
+        n_ids = len(self.id_vals)
+        counts = np.bincount(self.ids, minlength=n_ids)
+        kept = np.full(n_ids, -1, dtype=np.int64)
+        present, first = np.unique(self.ids, return_index=True)
+        kept[present] = first
+        if len(present):  # an absent table stays absent from the report
+            report.add_kept(table, len(present))
+        repeated = np.flatnonzero(counts > 1)
+        if not len(repeated):
+            return kept
+        order = np.argsort(self.ids, kind="stable")
+        starts = np.zeros(n_ids + 1, dtype=np.int64)
+        np.cumsum(counts, out=starts[1:])
+        # In the order of each repeated id's first row, as the rows arrived.
+        for code in sorted(repeated.tolist(), key=lambda c: int(kept[c])):
+            group = sorted(order[starts[code]:starts[code + 1]].tolist(), key=self.key)
+            head = group[0]
+            kept[code] = head
+            for r in group[1:]:
+                if self.same(r, head):
+                    report.add_duplicates(table)
+                    continue
+                created = int(self.created[r])
+                sample: dict[str, Any] = {
+                    id_field: self.id_vals[code],
+                    "created_at": None if created == NO_TIME else from_micros(created).isoformat(),
+                    "traits": dict(self.traits(r))}
+                if table == "users":
+                    sample["account_id"] = self.account_of(r)
+                report.reject(
+                    table, self.source(r), "conflicting_duplicate",
+                    f"{id_field} {self.id_vals[code]!r} appears more than once with different "
+                    f"fields; kept the one from {table}[{self.source(head)}]", sample,
+                )
+                _strict_fail(report, strict)
+        return kept
+
+
+def _entities_from_records(records: list[tuple[Any, int | str]]) -> _Entities:
+    rows = []
     for rec, src in records:
         created = NO_TIME if rec.created_at is None else to_micros(rec.created_at)
-        out.append((rec.user_id if isinstance(rec, User) else rec.account_id,
-                    rec.account_id if isinstance(rec, User) else None,
-                    created, rec.traits, src))
-    return out
+        user = isinstance(rec, User)
+        rows.append((rec.user_id if user else rec.account_id, rec.account_id if user else None,
+                     created, rec.traits, src))
+    return _Entities.from_rows(rows)
 
 
 def _entity_columns(data: Mapping[str, Any], kind: type[User] | type[Account], table: str,
-                    report: LoadReport, strict: bool, tz: str | tzinfo | None
-                    ) -> list[_EntityRow]:
+                    report: LoadReport, strict: bool, tz: str | tzinfo | None) -> _Entities:
     """Users or accounts given as columns: vectorised checks, records only for rejections."""
     id_field = f"{kind.__name__.lower()}_id"
     where = f"{table}="
@@ -386,7 +541,6 @@ def _entity_columns(data: Mapping[str, Any], kind: type[User] | type[Account], t
     n = _columns_length({**columns, **{f"traits[{k!r}]": v for k, v in traits_in.items()}},
                         where)
     report.add_input(table, n)
-    out: list[_EntityRow] = []
     ids = col.IdEncoder(id_field, required=True)
     accounts = col.IdEncoder("account_id")
     created = col.TimeEncoder("created_at", tz=tz, epoch_unit=None, optional=True)
@@ -427,30 +581,30 @@ def _entity_columns(data: Mapping[str, Any], kind: type[User] | type[Account], t
         lut = id_enc.finish()
         if lut is not None:
             id_col[:] = lut[id_col]
-    id_values = col.object_array([*ids.values, None])
-    acc_values = col.object_array([*accounts.values, None])
-    finished = {k: trait.finish(None) for k, trait in traits.items()}
-    trait_lists: list[tuple[str, list[int], list[Any]]] = []
-    for key, trait_col in finished.items():
-        if trait_col is not None:
-            trait_codes, values = trait_col
-            py = values if isinstance(values, list) else values.tolist()
-            trait_lists.append((key, trait_codes[rows].tolist(), py))
-    row_ids = id_values[id_codes[rows]].tolist()
-    row_accounts = acc_values[acc_codes[rows]].tolist()
-    row_created = created_us[rows].tolist()
-    for j, i in enumerate(rows.tolist()):
-        mapping = {key: values[codes[j]] for key, codes, values in trait_lists if codes[j] >= 0}
-        out.append((row_ids[j], row_accounts[j], row_created[j],
-                    MappingProxyType(mapping) if mapping else _EMPTY, i))
+    every = len(rows) == n
+    sources: list[int | str] | None = None if every else list(rows.tolist())
+    out = _Entities(ids.values, id_codes if every else id_codes[rows], accounts.values,
+                    acc_codes if every else acc_codes[rows],
+                    created_us if every else created_us[rows], sources)
+    for key, trait in traits.items():
+        encoded = trait.finish(None if every else valid)
+        if encoded is not None:
+            codes, values = encoded
+            out.trait_keys.append(key)
+            out.trait_codes.append(codes)
+            out.trait_values.append(values if isinstance(values, list) else values.tolist())
     return out
 
 
 def _entities(data: Any, kind: type[User] | type[Account], table: str, report: LoadReport,
-              strict: bool, tz: str | tzinfo | None, *, columns_ok: bool) -> list[_EntityRow]:
+              strict: bool, tz: str | tzinfo | None, *, columns_ok: bool) -> _Entities:
     """Users or accounts as records, dicts, a mapping of columns or an Arrow table."""
     if data is None:
-        return []
+        return _Entities.empty()
+    if columns_ok and isinstance(data, (str, os.PathLike)):
+        from pqlkit._arrow import read_table
+
+        data = read_table(data)  # from_parquet's users= / accounts= files
     if columns_ok and col.is_arrow(data):
         from pqlkit._arrow import table_columns, to_table
 
@@ -458,9 +612,8 @@ def _entities(data: Any, kind: type[User] | type[Account], table: str, report: L
     if columns_ok and isinstance(data, Mapping):
         return _entity_columns(data, kind, table, report, strict, tz)
     allowed = _USER_FIELDS if kind is User else _ACCOUNT_FIELDS
-    return _entity_rows_from_records(
-        EventLog._load_entities(data, table, kind, allowed, report, strict, tz)
-    )
+    return _entities_from_records(
+        EventLog._load_entities(data, table, kind, allowed, report, strict, tz))
 
 
 def _rank(order: Sequence[int]) -> Int32Array:
@@ -710,8 +863,8 @@ class EventLog:
     account_in_table: BoolArray
     account_traits: tuple[Mapping[str, Any], ...]
     report: LoadReport
-    _user_index: dict[EntityId, int]
-    _account_index: dict[EntityId, int]
+    _user_index: dict[EntityId, int] | None  # built on first use
+    _account_index: dict[EntityId, int] | None
     _src: Array | None  # input row of event i: i + _src[i]
     _src_prefix: Int32Array | None
     _prefixes: tuple[str, ...]
@@ -1022,10 +1175,6 @@ class EventLog:
             account_id=account_id, event_id=event_id, properties=properties,
             defaults=_DEFAULT_COLUMNS, where="EventLog.from_parquet")
         n, chunks = _arrow.parquet_source(path, fields, props, parquet)
-        if isinstance(users, (str, os.PathLike)):
-            users = _arrow.read_table(users)
-        if isinstance(accounts, (str, os.PathLike)):
-            accounts = _arrow.read_table(accounts)
         return cls._from_source(n, chunks, fields, props, users, accounts, strict, tz,
                                 epoch_unit)
 
@@ -1098,8 +1247,8 @@ class EventLog:
         src = np.zeros(n, dtype=np.int64)
         prefix = np.zeros(n, dtype=np.int32)
         chunks: list[tuple[int, int, dict[str, Any]]] = []
-        users: list[_EntityRow] = []
-        accounts: list[_EntityRow] = []
+        users: list[tuple[Any, ...]] = []
+        accounts: list[tuple[Any, ...]] = []
         lo = 0
         for i, log in enumerate(logs):
             hi = lo + len(log)
@@ -1122,7 +1271,8 @@ class EventLog:
         ev.src = src
         ev.prefix = prefix
         ev.prefixes = sorted(prefix_index, key=prefix_index.__getitem__)
-        return cls._finish(ev, users, accounts, report, strict)
+        return cls._finish(ev, _Entities.from_rows(users), _Entities.from_rows(accounts),
+                           report, strict)
 
     def _chunk(self) -> dict[str, Any]:
         """This log's columns as the encoders read them (for :meth:`concat`)."""
@@ -1150,7 +1300,7 @@ class EventLog:
             "properties": props,
         }
 
-    def _entity_rows(self, level: str) -> Iterator[_EntityRow]:
+    def _entity_rows(self, level: str) -> Iterator[tuple[Any, ...]]:
         if level == "user":
             for i in np.flatnonzero(self.user_in_table).tolist():
                 a = int(self.user_account[i])
@@ -1164,22 +1314,25 @@ class EventLog:
     # -- building -------------------------------------------------------------------------
 
     @classmethod
-    def _finish(cls, ev: _Events, user_rows: list[_EntityRow], account_rows: list[_EntityRow],
+    def _finish(cls, ev: _Events, user_rows: _Entities, account_rows: _Entities,
                 report: LoadReport, strict: bool) -> EventLog:
         # Canonical codes over every candidate value: sorted names and ids. Values that
         # only rejected rows used are dropped at the end, keeping the order.
         name_order = sorted(range(len(ev.names)), key=ev.names.__getitem__)
         names = [ev.names[j] for j in name_order]
-        user_set = {*ev.user_vals, *(r[0] for r in user_rows)}
-        account_set = {*ev.account_vals, *(r[0] for r in account_rows),
-                       *(r[1] for r in user_rows if r[1] is not None)}
-        user_vals = _sorted_ids(user_set)
-        account_vals = _sorted_ids(account_set)
+        user_vals = _sorted_ids({*ev.user_vals, *user_rows.id_vals})
+        account_vals = _sorted_ids({*ev.account_vals, *account_rows.id_vals,
+                                    *user_rows.account_vals})
         uidx = {u: i for i, u in enumerate(user_vals)}
         aidx = {a: i for i, a in enumerate(account_vals)}
         name = _remap(ev.name, _rank(name_order))
         user_lut = np.array([*(uidx[u] for u in ev.user_vals), -1], dtype=np.int32)
         account_lut = np.array([*(aidx[a] for a in ev.account_vals), -1], dtype=np.int32)
+        # Where each table row's id and account go (the tables are de-duplicated below).
+        user_at_all = np.array([uidx[v] for v in user_rows.id_vals], dtype=np.int64)
+        account_at_all = np.array([aidx[v] for v in account_rows.id_vals], dtype=np.int64)
+        user_acc_at = np.array([*(aidx[v] for v in user_rows.account_vals), -1], dtype=np.int64)
+        del uidx, aidx
         user = _remap(ev.user, user_lut if ev.user_lut is None else user_lut[ev.user_lut])
         account = _remap(ev.account, account_lut if ev.account_lut is None
                          else account_lut[ev.account_lut])
@@ -1194,8 +1347,12 @@ class EventLog:
         report.add_kept("events", n)
         rows.sort(len(names), len(user_vals), len(account_vals))
 
-        users = cls._dedup_entities(user_rows, "users", "user_id", report, strict)
-        accounts = cls._dedup_entities(account_rows, "accounts", "account_id", report, strict)
+        user_kept = user_rows.dedup("users", "user_id", report, strict)
+        account_kept = account_rows.dedup("accounts", "account_id", report, strict)
+        has_u, has_a = user_kept >= 0, account_kept >= 0
+        user_at, user_kept = user_at_all[has_u], user_kept[has_u]
+        account_at, account_kept = account_at_all[has_a], account_kept[has_a]
+        user_acc = user_acc_at[user_rows.accounts[user_kept]]
 
         self = object.__new__(cls)
         self.report = report
@@ -1209,45 +1366,25 @@ class EventLog:
 
         used_u = np.zeros(len(user_vals) + 1, dtype=np.bool_)
         used_u[rows.user] = True
-        for uid in users:
-            used_u[uidx[uid]] = True
+        used_u[user_at] = True
         used_a = np.zeros(len(account_vals) + 1, dtype=np.bool_)
         used_a[rows.account] = True
-        for aid in accounts:
-            used_a[aidx[aid]] = True
-        for acc, _, _ in users.values():
-            if acc is not None:
-                used_a[aidx[acc]] = True
-        self.user_ids, self._user_index = _used_ids(user_vals, uidx, used_u)
-        self.account_ids, self._account_index = _used_ids(account_vals, aidx, used_a)
-        del user_vals, account_vals, uidx, aidx
+        used_a[account_at] = True
+        used_a[user_acc] = True  # -1 (no account) marks the spare last slot
+        self.user_ids = _used_ids(user_vals, used_u)
+        self.account_ids = _used_ids(account_vals, used_a)
+        self._user_index = self._account_index = None
+        del user_vals, account_vals
         self.user = _compact(rows.user, used_u)
         self.account = _compact(rows.account, used_a)
 
-        nu = len(self.user_ids)
-        self.user_account = np.full(nu, -1, dtype=np.int32)
-        self.user_created = np.full(nu, NO_TIME, dtype=np.int64)
-        self.user_in_table = np.zeros(nu, dtype=np.bool_)
-        traits: list[Mapping[str, Any]] = [_EMPTY] * nu
-        for uid, (acc, created, utraits) in users.items():
-            i = self._user_index[uid]
-            self.user_in_table[i] = True
-            traits[i] = utraits
-            if acc is not None:
-                self.user_account[i] = self._account_index[acc]
-            self.user_created[i] = created
-        self.user_traits = tuple(traits)
-
-        na = len(self.account_ids)
-        self.account_created = np.full(na, NO_TIME, dtype=np.int64)
-        self.account_in_table = np.zeros(na, dtype=np.bool_)
-        atraits: list[Mapping[str, Any]] = [_EMPTY] * na
-        for aid, (_, created, a_traits) in accounts.items():
-            i = self._account_index[aid]
-            self.account_in_table[i] = True
-            atraits[i] = a_traits
-            self.account_created[i] = created
-        self.account_traits = tuple(atraits)
+        user_remap = np.cumsum(used_u[:-1], dtype=np.int64) - 1
+        account_remap = np.append(np.cumsum(used_a[:-1], dtype=np.int64) - 1, -1)
+        self.user_account, self.user_created, self.user_in_table, self.user_traits = (
+            _entity_table(user_rows, user_kept, user_remap[user_at], len(self.user_ids),
+                          account_remap[user_acc]))
+        (_, self.account_created, self.account_in_table, self.account_traits) = _entity_table(
+            account_rows, account_kept, account_remap[account_at], len(self.account_ids), None)
 
         self.ts = rows.ts
         self.props = {}
@@ -1300,7 +1437,9 @@ class EventLog:
         in_dup[:-1] |= same
         sel = o[in_dup]
         dup = with_id[sel]
-        group = groups[sel]
+        # Rows whose keys collide; for string ids the key is a hash, so group them exactly.
+        group = eids.exact_keys(dup) if eids.mode == "bytes" else groups[sel]
+        del groups, o, sel
         content: list[Array] = [rows.ts[dup], rows.name[dup],
                                 *(c[dup] for c in rows.prop_codes), rows.user[dup],
                                 rows.account[dup]]
@@ -1336,38 +1475,6 @@ class EventLog:
             )
             _strict_fail(report, strict)
         return keep
-
-    @classmethod
-    def _dedup_entities(
-        cls, rows: list[_EntityRow], table: str, id_field: str, report: LoadReport,
-        strict: bool,
-    ) -> dict[EntityId, tuple[EntityId | None, int, Mapping[str, Any]]]:
-        groups: dict[EntityId, list[_EntityRow]] = {}
-        for row in rows:
-            groups.setdefault(row[0], []).append(row)
-        out: dict[EntityId, tuple[EntityId | None, int, Mapping[str, Any]]] = {}
-        for key, group in groups.items():
-            if len(group) > 1:
-                group.sort(key=_entity_key)
-            kept = group[0]
-            out[key] = (kept[1], kept[2], kept[3])
-            report.add_kept(table)
-            for row in group[1:]:
-                if (row[1], row[2], dict(row[3])) == (kept[1], kept[2], dict(kept[3])):
-                    report.add_duplicates(table)
-                else:
-                    sample = {id_field: row[0], "created_at": (
-                        None if row[2] == NO_TIME else from_micros(row[2]).isoformat()),
-                        "traits": dict(row[3])}
-                    if table == "users":
-                        sample["account_id"] = row[1]
-                    report.reject(
-                        table, row[4], "conflicting_duplicate",
-                        f"{id_field} {key!r} appears more than once with different fields; "
-                        f"kept the one from {table}[{kept[4]}]", sample,
-                    )
-                    _strict_fail(report, strict)
-        return out
 
     def _index_csr(self, level: str) -> tuple[Array, Int64Array]:
         # Per-entity event lists in canonical order (CSR), built on first use:
@@ -1409,10 +1516,14 @@ class EventLog:
 
     def user_index(self, user_id: EntityId) -> int:
         """The row of ``user_id`` in the user table (KeyError when unknown)."""
+        if self._user_index is None:
+            self._user_index = {u: i for i, u in enumerate(self.user_ids)}
         return self._user_index[user_id]
 
     def account_index(self, account_id: EntityId) -> int:
         """The row of ``account_id`` in the account table (KeyError when unknown)."""
+        if self._account_index is None:
+            self._account_index = {a: i for i, a in enumerate(self.account_ids)}
         return self._account_index[account_id]
 
     def user_events(self, i: int) -> Array:
@@ -1562,13 +1673,11 @@ _DEFAULT_COLUMNS: Final = {"user_id": "user_id", "account_id": "account_id",
                            "event_id": "event_id"}
 
 
-def _used_ids(values: list[EntityId], index: dict[EntityId, int], used: BoolArray
-              ) -> tuple[tuple[EntityId, ...], dict[EntityId, int]]:
-    """The ids still used, and their index (the one already built when all are)."""
+def _used_ids(values: list[EntityId], used: BoolArray) -> tuple[EntityId, ...]:
+    """The ids still used (``used`` has a spare last slot)."""
     if used[:-1].all():
-        return tuple(values), index
-    kept = tuple(v for v, u in zip(values, used[:-1].tolist(), strict=True) if u)
-    return kept, {v: i for i, v in enumerate(kept)}
+        return tuple(values)
+    return tuple(v for v, u in zip(values, used[:-1].tolist(), strict=True) if u)
 
 
 def _compact(codes: Int32Array, used: BoolArray) -> Int32Array:
@@ -1599,5 +1708,18 @@ def _final_prop(codes: Int32Array, values: Array | list[Any]) -> PropColumn | No
     return PropColumn(compact, typed)
 
 
-def _entity_key(row: _EntityRow) -> tuple[Any, ...]:
-    return (row[2], canonical(row[3]), id_key(row[1]))
+def _entity_table(rows: _Entities, kept: Int64Array, at: Int64Array, n: int,
+                  accounts: Int64Array | None
+                  ) -> tuple[Int32Array, Int64Array, BoolArray, tuple[Mapping[str, Any], ...]]:
+    """The columns of the users (or accounts) table: ``kept`` rows go to entities ``at``."""
+    account = np.full(n, -1, dtype=np.int32)
+    if accounts is not None:
+        account[at] = accounts
+    created = np.full(n, NO_TIME, dtype=np.int64)
+    created[at] = rows.created[kept]
+    in_table = np.zeros(n, dtype=np.bool_)
+    in_table[at] = True
+    traits: list[Mapping[str, Any]] = [_EMPTY] * n
+    for i, t in zip(at.tolist(), rows.traits_of(kept), strict=True):
+        traits[i] = t
+    return account, created, in_table, tuple(traits)

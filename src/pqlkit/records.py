@@ -181,8 +181,11 @@ def check_not_future(ts_us: int, limit: int | None, field: str = "timestamp") ->
 
 
 def is_nat(value: Any) -> bool:
-    """True for ``numpy.datetime64('NaT')``, the missing value of datetime columns."""
-    return isinstance(value, np.datetime64) and bool(np.isnat(value))
+    """True for ``numpy.datetime64('NaT')`` and pandas' ``NaT``: a datetime column's missing
+    value (pandas is not imported to check)."""
+    if isinstance(value, np.datetime64):
+        return bool(np.isnat(value))
+    return type(value).__name__ == "NaTType" and type(value).__module__.startswith("pandas")
 
 
 def _opt_timestamp(value: Any) -> datetime | None:
