@@ -12,7 +12,6 @@ import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from collections.abc import Iterator
 
 import pytest
 from hypothesis import settings

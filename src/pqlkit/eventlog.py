@@ -1526,6 +1526,26 @@ class EventLog:
             self._account_index = {a: i for i, a in enumerate(self.account_ids)}
         return self._account_index[account_id]
 
+    @property
+    def user_order(self) -> Array:
+        """Event indices grouped by user, each user's in canonical order (CSR values)."""
+        return self._index_csr("user")[0]
+
+    @property
+    def user_offsets(self) -> Int64Array:
+        """User row ``i``'s events are ``user_order[user_offsets[i]:user_offsets[i + 1]]``."""
+        return self._index_csr("user")[1]
+
+    @property
+    def account_order(self) -> Array:
+        """Event indices grouped by owning account, each in canonical order (CSR values)."""
+        return self._index_csr("account")[0]
+
+    @property
+    def account_offsets(self) -> Int64Array:
+        """Account row ``i``'s events are ``account_order[account_offsets[i]:...[i + 1]]``."""
+        return self._index_csr("account")[1]
+
     def user_events(self, i: int) -> Array:
         """Indices of user row ``i``'s events, in canonical (time) order."""
         order, offsets = self._index_csr("user")
