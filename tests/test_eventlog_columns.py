@@ -668,7 +668,8 @@ def test_from_arrow_maps_columns_and_reads_ints_and_nulls(pa: Any) -> None:
         "ignored": pa.array([{"a": 1}, None, None]),
     })
     log = EventLog.from_arrow(table, user_id="uid", account_id="acct", name="event",
-                              timestamp="at", properties={"n": "n", "ok": "ok", "tags": "tags"})
+                              timestamp="at", properties={"n": "n", "ok": "ok", "tags": "tags"},
+                              tz="UTC")
     assert log.report.by_reason() == {"missing_name": 1}
     assert [(e.user_id, e.account_id, e.properties) for e in log.events()] == [
         (1, None, {"n": 1, "ok": True, "tags": ("x",)}), (None, 20, {})]
@@ -820,3 +821,24 @@ def test_traits_read_from_columns_behave_as_a_read_only_mapping() -> None:
         traits["role"] = "x"  # type: ignore[index]
     assert repr(traits) == "_TraitRow({'seats': 1})"
     assert next(u for u in log.users() if u.user_id == "u2").traits == {"seats": 1}
+
+
+def test_zone_less_arrow_timestamps_need_tz(pa: Any, tmp_path: Any) -> None:
+    import pyarrow.parquet as pq
+
+    table = pa.table({"user_id": ["u1", "u1"], "name": ["a", "b"],
+                      "timestamp": pa.array([0, 3_600_000_000], pa.timestamp("us"))})
+    with pytest.raises(ValidationError, match=r"without a time zone.*tz="):
+        EventLog.from_arrow(table)
+    path = tmp_path / "events.parquet"
+    pq.write_table(table, path)
+    with pytest.raises(ValidationError, match=r"without a time zone.*tz="):
+        EventLog.from_parquet(path)
+    # Declared, they are wall-clock times in that zone: midnight in Paris (winter) is
+    # 23:00 UTC.
+    for log in (EventLog.from_arrow(table, tz="Europe/Paris"),
+                EventLog.from_parquet(path, tz="Europe/Paris")):
+        assert [e.timestamp.isoformat() for e in log.events()] == [
+            "1969-12-31T23:00:00+00:00", "1970-01-01T00:00:00+00:00"]
+    assert EventLog.from_arrow(table, tz="UTC").max_timestamp.isoformat() == (
+        "1970-01-01T01:00:00+00:00")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import tzinfo
 from typing import Any
 
 import numpy as np
@@ -216,8 +217,8 @@ def arrow_piece(arr: Any) -> Any:
         return ArrowStr(arr)
     if pa.types.is_timestamp(t):
         ints = _np(arr.view(pa.int64()))
-        # Arrow keeps instants as UTC whatever the zone; without one they are read as UTC,
-        # as numpy datetime64 is.
+        # Arrow keeps instants as UTC whatever the zone. A zone-less event timestamp
+        # column was localised by _chunk (or refused) before it got here.
         return Typed(ints.view(f"datetime64[{t.unit}]"), _null_mask(arr))
     if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t):
         if pa.types.is_float16(t):
@@ -332,7 +333,36 @@ def table_columns(table: Any) -> dict[str, Any]:
     return {col: table.column(col) for col in table.column_names}
 
 
-def event_source(table: Any, fields: _Mapping, props: _Mapping
+def naive_zone(schema: Any, column: str, tz: str | tzinfo | None, where: str) -> str | None:
+    """The zone to read a zone-less timestamp column in, or None when it has its own.
+
+    Arrow's zone-less timestamps are wall-clock times in an unknown zone: like a naive
+    datetime, they are never assumed to be UTC (DESIGN §3.1) — ``tz=`` must say.
+    """
+    pa, _ = _pa()
+    kind = schema.field(column).type
+    if not pa.types.is_timestamp(kind) or kind.tz is not None:
+        return None
+    if tz is None:
+        raise ValidationError(
+            f"{where}: column {column!r} holds timestamps without a time zone ({kind}); "
+            "declare their zone with tz='UTC' (or a zone name such as 'Europe/Paris'), or "
+            "store them zone-aware"
+        )
+    return tz if isinstance(tz, str) else getattr(tz, "key", None) or str(tz)
+
+
+def localize(arr: Any, zone: str, column: str, where: str) -> Any:
+    """A zone-less timestamp array read as wall-clock times in ``zone``."""
+    pa, pc = _pa()
+    try:
+        return pc.assume_timezone(arr, zone, ambiguous="earliest", nonexistent="earliest")
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise ValidationError(f"{where}: cannot read column {column!r} in zone {zone!r}: "
+                              f"{exc}") from exc
+
+
+def event_source(table: Any, fields: _Mapping, props: _Mapping, zone: str | None = None
                  ) -> tuple[int, Iterator[tuple[int, int, dict[str, Any]]]]:
     """The row count and the chunks of an in-memory table (zero-copy record batches)."""
     cols = list(dict.fromkeys([*fields.values(), *props.values()]))
@@ -342,14 +372,15 @@ def event_source(table: Any, fields: _Mapping, props: _Mapping
         lo = 0
         for batch in selected.to_batches(max_chunksize=CHUNK):
             hi = lo + batch.num_rows
-            yield lo, hi, _chunk(batch, fields, props)
+            yield lo, hi, _chunk(batch, fields, props, zone)
             lo = hi
 
     return selected.num_rows, chunks()
 
 
 def parquet_source(path: str | os.PathLike[str], fields: _Mapping, props: _Mapping,
-                   parquet: Any) -> tuple[int, Iterator[tuple[int, int, dict[str, Any]]]]:
+                   parquet: Any, zone: str | None = None
+                   ) -> tuple[int, Iterator[tuple[int, int, dict[str, Any]]]]:
     """The row count and the chunks of a Parquet file, read batch by batch."""
     pa, _ = _pa()
     cols = list(dict.fromkeys([*fields.values(), *props.values()]))
@@ -369,7 +400,7 @@ def parquet_source(path: str | os.PathLike[str], fields: _Mapping, props: _Mappi
         for batch in parquet.iter_batches(batch_size=PARQUET_BATCH, columns=cols,
                                           use_threads=False):
             hi = lo + batch.num_rows
-            yield lo, hi, _chunk(batch, fields, props)
+            yield lo, hi, _chunk(batch, fields, props, zone)
             lo = hi
             del batch
             # Arrow's allocator keeps freed pages; hand them back so that reading does not
@@ -386,8 +417,10 @@ def _reopen(path: str | os.PathLike[str], text: list[str]) -> Any:
                           buffer_size=1 << 20)
 
 
-def _chunk(batch: Any, fields: _Mapping, props: _Mapping) -> dict[str, Any]:
+def _chunk(batch: Any, fields: _Mapping, props: _Mapping, zone: str | None) -> dict[str, Any]:
     out: dict[str, Any] = {field: batch.column(col) for field, col in fields.items()}
+    if zone is not None:
+        out["timestamp"] = localize(out["timestamp"], zone, fields["timestamp"], "timestamp")
     out["properties"] = {key: batch.column(col) for key, col in props.items()}
     return out
 

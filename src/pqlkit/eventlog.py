@@ -1098,9 +1098,9 @@ class EventLog:
                 read when a column of that name exists; name another column explicitly,
                 or pass None to ignore one.
             name: the column of event names.
-            timestamp: the column of timestamps: ``timestamp`` type (a zone-less one is
-                read as UTC, as ``datetime64`` is), ISO-8601 strings, or numbers with
-                ``epoch_unit``.
+            timestamp: the column of timestamps: ``timestamp`` type (a zone-less one
+                needs ``tz=``: it is never assumed to be UTC), ISO-8601 strings, or numbers
+                with ``epoch_unit``.
             account_id: the column of account ids.
             event_id: the column of event ids.
             properties: the property columns: a list of column names, or a mapping of
@@ -1110,7 +1110,7 @@ class EventLog:
                 :meth:`from_columns` takes.
             accounts: the same for accounts.
             strict: raise on the first row that would be rejected.
-            tz: the zone of naive ISO strings.
+            tz: the zone of naive ISO strings and of a zone-less timestamp column.
             epoch_unit: the unit of numeric timestamps.
 
         >>> import pyarrow as pa
@@ -1130,7 +1130,8 @@ class EventLog:
             data.column_names, user_id=user_id, name=name, timestamp=timestamp,
             account_id=account_id, event_id=event_id, properties=properties,
             defaults=_DEFAULT_COLUMNS, where="EventLog.from_arrow")
-        n, chunks = _arrow.event_source(data, fields, props)
+        zone = _arrow.naive_zone(data.schema, fields["timestamp"], tz, "EventLog.from_arrow")
+        n, chunks = _arrow.event_source(data, fields, props, zone)
         return cls._from_source(n, chunks, fields, props, users, accounts, strict, tz,
                                 epoch_unit)
 
@@ -1174,7 +1175,9 @@ class EventLog:
             parquet.schema_arrow.names, user_id=user_id, name=name, timestamp=timestamp,
             account_id=account_id, event_id=event_id, properties=properties,
             defaults=_DEFAULT_COLUMNS, where="EventLog.from_parquet")
-        n, chunks = _arrow.parquet_source(path, fields, props, parquet)
+        zone = _arrow.naive_zone(parquet.schema_arrow, fields["timestamp"], tz,
+                                 "EventLog.from_parquet")
+        n, chunks = _arrow.parquet_source(path, fields, props, parquet, zone)
         return cls._from_source(n, chunks, fields, props, users, accounts, strict, tz,
                                 epoch_unit)
 

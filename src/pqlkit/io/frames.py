@@ -118,26 +118,13 @@ def _mapping(columns: Sequence[str], *, name: str, timestamp: str, user_id: str,
 
 def _zoned(table: Any, col: str, tz: str | tzinfo | None, feature: str) -> Any:
     """The table with a naive timestamp column given its declared zone (or an error)."""
-    pa = _pa(feature)
-    pc = _compute()
+    from pqlkit._arrow import localize, naive_zone
 
-    field = table.schema.field(col)
-    if not pa.types.is_timestamp(field.type) or field.type.tz is not None:
+    zone = naive_zone(table.schema, col, tz, feature)
+    if zone is None:
         return table
-    if tz is None:
-        raise ValidationError(
-            f"{feature}: column {col!r} holds timestamps without a time zone ({field.type}); "
-            "declare their zone with tz='UTC' (or a zone name such as 'Europe/Paris'), or "
-            "store them zone-aware"
-        )
-    zone = tz if isinstance(tz, str) else getattr(tz, "key", None) or str(tz)
-    try:
-        local = pc.assume_timezone(table.column(col), zone, ambiguous="earliest",
-                                   nonexistent="earliest")
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise ValidationError(f"{feature}: cannot read column {col!r} in zone {tz!r}: {exc}") \
-            from exc
-    return table.set_column(table.schema.get_field_index(col), col, local)
+    return table.set_column(table.schema.get_field_index(col), col,
+                            localize(table.column(col), zone, col, feature))
 
 
 def _future_rows(table: Any, col: str, limit: int, epoch_unit: str | None
