@@ -428,6 +428,21 @@ def _prop_codes(log: EventLog, key: str) -> _PropCodes:
     return found
 
 
+def _entity_counts(log: EventLog, level: str) -> IntArray:
+    """How many events each user (or account) has in the whole log, once per log."""
+    cache = _log_cache(log)
+    found = cache.get(("counts", level))
+    if found is None:
+        if level == "user":
+            found = _count_by(log.user, len(log.user_ids))
+        else:
+            found = _count_by(log.owner_account, len(log.account_ids))
+        found.flags.writeable = False  # shared by every score of the log
+        cache[("counts", level)] = found
+    counts: IntArray = found
+    return counts
+
+
 def _named_events(log: EventLog, level: str, code: int) -> IntArray:
     """Every event of one name that belongs to an entity of ``level``, once per log."""
     cache = _log_cache(log)
@@ -461,17 +476,65 @@ def _trait_column(log: EventLog, level: str, key: str) -> _Obj:
     cache = _log_cache(log)
     found = cache.get(("trait", level, key))
     if found is None:
-        table = log.user_traits if level == "user" else log.account_traits
-        if key == "email_domain":
-            values = [t["email_domain"] if "email_domain" in t else _domain(t.get("email"))
-                      for t in table]
+        reader = getattr(log, f"{level}_trait_column", None)
+        if reader is not None:
+            found = _trait_from_columns(log, level, key, reader)
         else:
-            values = [t.get(key) for t in table]
-        found = _encode_list(values)
+            # A log without trait columns: one mapping per entity.
+            table = log.user_traits if level == "user" else log.account_traits
+            if key == "email_domain":
+                values = [t["email_domain"] if "email_domain" in t
+                          else _domain(t.get("email")) for t in table]
+            else:
+                values = [t.get(key) for t in table]
+            found = _encode_list(values)
         found.memo = {}
         cache[("trait", level, key)] = found
     column: _Obj = found
     return column
+
+
+def _trait_codes(log: EventLog, level: str, key: str, reader: Callable[[str], Any]
+                 ) -> tuple[IntArray, list[Any]]:
+    column = reader(key)
+    if column is None:
+        n = len(log.user_ids) if level == "user" else len(log.account_ids)
+        return np.full(n, _NONE, dtype=np.int64), []
+    values = column.values
+    if hasattr(column, "python_values"):
+        values = column.python_values()
+    elif isinstance(values, np.ndarray):
+        values = values.tolist()
+    # One code per entity: int64 costs little here and is what the value shapes hold.
+    return np.asarray(column.codes).astype(np.int64), list(values)
+
+
+def _trait_from_columns(log: EventLog, level: str, key: str,
+                        reader: Callable[[str], Any]) -> _Obj:
+    """Trait ``key`` from the log's trait columns, ``email_domain`` derived per distinct
+    ``email`` where it is not set."""
+    codes, values = _trait_codes(log, level, key, reader)
+    if key != "email_domain":
+        return _Obj(codes, values)
+    emails, email_values = _trait_codes(log, level, "email", reader)
+    rows = np.flatnonzero((codes < 0) & (emails >= 0))
+    if not len(rows):
+        return _Obj(codes, values)
+    enc = _Encoder()
+    own = np.array([enc.code(v) for v in values] + [_NONE], dtype=np.int64)
+    used = np.unique(emails[rows])
+    derived = np.full(len(email_values), _NONE, dtype=np.int64)
+    derived[used] = [enc.code(_domain(email_values[c])) for c in used.tolist()]
+    rows = rows[derived[emails[rows]] >= 0]
+    if len(rows):
+        # Traits given as mappings can hold email_domain=None, which the reference reads
+        # as set (to nothing): those rows keep no domain. Columns cannot say it, so the
+        # mappings are read, for the rows that would take a domain from their email only.
+        table = log.user_traits if level == "user" else log.account_traits
+        rows = rows[np.array([key not in table[i] for i in rows.tolist()], dtype=np.bool_)]
+    out = own[codes]
+    out[rows] = derived[emails[rows]]
+    return _Obj(out, enc.values)
 
 
 def _domain(email: Any) -> Any:
@@ -719,12 +782,40 @@ def _decay_builtin(decay: Any, value: AnyArray | float, age_us: IntArray) -> Flo
 # -- frames and selections -------------------------------------------------------------------------
 
 
+# Long scans over the events go a chunk at a time: bincount and ufunc.at would otherwise
+# copy a whole int32 column to intp (80 MB per 10M events) and raise the peak memory.
+_CHUNK: Final = 1 << 20
+
+
 def _count_by(groups: AnyArray, n: int) -> IntArray:
     """How many of ``groups`` (ints, -1 = none) fall on each of ``0..n-1``."""
-    if not len(groups):
-        return np.zeros(n, dtype=np.int64)
-    counts: IntArray = np.bincount(groups + 1, minlength=n + 1)[1:].astype(np.int64)
-    return counts
+    counts: IntArray = np.zeros(n + 1, dtype=np.int64)
+    for lo in range(0, len(groups), _CHUNK):
+        counts += np.bincount(groups[lo:lo + _CHUNK] + 1, minlength=n + 1)
+    return counts[1:]
+
+
+def _ends(groups: AnyArray, lo: int, hi: int, n: int) -> tuple[IntArray, IntArray]:
+    """Per group, the first and last index in ``[lo, hi)`` of ``groups`` (ints, -1 = none)
+    that falls on it (-1 when none), without sorting the events by group."""
+    first = np.full(n + 1, hi, dtype=np.int64)
+    last = np.full(n + 1, _NONE, dtype=np.int64)
+    for start in range(lo, hi, _CHUNK):
+        stop = min(start + _CHUNK, hi)
+        slot = groups[start:stop] + 1
+        at = np.arange(start, stop, dtype=np.int64)
+        np.minimum.at(first, slot, at)
+        np.maximum.at(last, slot, at)
+    first[first == hi] = _NONE
+    return first[1:], last[1:]
+
+
+def _seen(groups: AnyArray, n: int) -> BoolArray:
+    """Whether any of ``groups`` (ints, -1 = none) falls on each of ``0..n-1``."""
+    seen = np.zeros(n + 1, dtype=np.bool_)
+    for lo in range(0, len(groups), _CHUNK):
+        seen[groups[lo:lo + _CHUNK] + 1] = True
+    return seen[1:]
 
 
 class _Space:
@@ -738,12 +829,10 @@ class _Space:
         if level == "user":
             self.ent = log.user
             self.n = len(log.user_ids)
-            self.order, self.offsets = log.user_order, log.user_offsets
             self.created = log.user_created
         else:
             self.ent = log.owner_account
             self.n = len(log.account_ids)
-            self.order, self.offsets = log.account_order, log.account_offsets
             self.created = log.account_created
         # DESIGN §3.2: the events of a user created after as_of count in no account.
         self.excluded: BoolArray | None = None
@@ -761,7 +850,7 @@ class _Space:
         """Per entity, how many of its events have an index below ``k``."""
         found = self._upto.get(k)
         if found is None:
-            total = np.diff(self.offsets).astype(np.int64)
+            total = _entity_counts(self.log, self.level)
             if k <= 0:
                 found = np.zeros(self.n, dtype=np.int64)
             elif k >= len(self.log):
@@ -772,6 +861,12 @@ class _Space:
                 found = _count_by(self.ent[:k], self.n)
             self._upto[k] = found
         return found
+
+    def csr(self) -> tuple[AnyArray, IntArray]:
+        """The log's per-entity event index (a sort of every event: explanations only)."""
+        if self.level == "user":
+            return self.log.user_order, self.log.user_offsets
+        return self.log.account_order, self.log.account_offsets
 
     def base(self, code: int | None) -> IntArray:
         """Indices of the visible events of this level, of one name code (or any)."""
@@ -837,16 +932,15 @@ class _Selection:
         n = sp.n
         count = self.count
         has = count > 0
+        if self.idx is None:
+            # The log is in time order: each entity's first and last event of the range
+            # are its smallest and largest index in it.
+            first, last = _ends(sp.ent, self.lo, sp.n_vis, n)
+            self._first, self._last = first, last
+            return
         first = np.full(n, _NONE, dtype=np.int64)
         last = np.full(n, _NONE, dtype=np.int64)
-        if self.idx is None:
-            # Each entity's events are in time order in the log's index, so the range's
-            # events are one run of it: after the events before lo, up to as_of.
-            start = sp.offsets[:-1]
-            end = start + sp.upto(sp.n_vis)
-            first[has] = sp.order[(end - count)[has]]
-            last[has] = sp.order[(end - 1)[has]]
-        elif len(self.idx):
+        if len(self.idx):
             first[has] = np.iinfo(np.int64).max
             np.minimum.at(first, self.ent, self.idx)
             np.maximum.at(last, self.ent, self.idx)
@@ -875,8 +969,9 @@ class _Selection:
         if not c:
             return np.zeros(0, dtype=np.int64)
         if self.idx is None:
-            end = int(sp.offsets[e]) + int(sp.upto(sp.n_vis)[e])
-            return sp.order[end - c: end].astype(np.int64)
+            order, offsets = sp.csr()
+            end = int(offsets[e]) + int(sp.upto(sp.n_vis)[e])
+            return order[end - c: end].astype(np.int64)
         if self._by_entity is None:
             order = np.argsort(self.ent, kind="stable")
             starts = np.zeros(sp.n + 1, dtype=np.int64)
@@ -1436,14 +1531,11 @@ class _Population:
     def __init__(self, log: EventLog, as_of_us: int) -> None:
         n_vis = int(np.searchsorted(log.ts, as_of_us, side="right"))
         nu, na = len(log.user_ids), len(log.account_ids)
-        # A user known only from events exists from its first event, the first of its run
-        # in the log's per-user index; the users table answers for the others.
-        start, end = log.user_offsets[:-1], log.user_offsets[1:]
-        has = end > start
-        first = np.full(nu, NO_TIME, dtype=np.int64)
-        first[has] = log.ts[log.user_order[start[has]]]
+        # A user known only from events exists from its first event: in a log in time
+        # order, when it has one among the events up to as_of. The users table answers
+        # for the others.
         self.user_exists = np.where(log.user_in_table, log.user_created <= as_of_us,
-                                    has & (first <= as_of_us))
+                                    _seen(log.user[:n_vis], nu))
         member = log.user_account.astype(np.int64)
         need = (member < 0) & self.user_exists
         if need.any():
