@@ -15,13 +15,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import pqlkit as pk
 from pqlkit import _columns, templates
 from pqlkit.engine import columnar as col
 from pqlkit.eventlog import EventLog, PropColumn
+from pqlkit.expr import StrTest
 from pqlkit.testing import assert_explanations_equal, assert_results_equal, scoring_cases
 
 AS_OF = datetime(2026, 6, 1, tzinfo=UTC)
@@ -188,3 +189,35 @@ def test_first_score_builds_no_event_index(monkeypatch: pytest.MonkeyPatch) -> N
     explained = result.explain("u0")
     assert explained.score == result.users["u0"]["score"]
     assert any(r.evidence.n_events for r in explained.rules) and set(built) == {"user"}
+
+
+text = st.text(st.sampled_from("aAsSiI.eE@\x00éÉßİ ı"), max_size=6)
+
+
+@settings(max_examples=200)
+@example(values=["Xß", "xSS"], arg="ss", op="endswith", ignore_case=True)  # casefold: ß is ss
+@given(values=st.lists(text, min_size=1, max_size=8, unique=True), arg=text,
+       op=st.sampled_from(("startswith", "endswith", "contains")), ignore_case=st.booleans())
+def test_string_tests_over_arrays_match_python(values: list[str], arg: str, op: str,
+                                               ignore_case: bool) -> None:
+    strings = col._strings(values)
+    node = StrTest(op, pk.trait("email"), arg, ignore_case)
+    got = col._str_test_vector(node)(strings) if strings is not None else None
+    if got is not None:
+        assert got.tolist() == [col._str_test(node)(v) for v in values]
+    # Plain ASCII without NULs always takes the array path.
+    if all(v.isascii() and "\x00" not in v for v in [*values, arg]):
+        assert got is not None
+
+
+@settings(max_examples=200)
+@given(values=st.lists(text, min_size=1, max_size=8, unique=True),
+       options=st.lists(st.one_of(text, st.integers(), st.booleans(), st.none()), max_size=4))
+def test_isin_over_arrays_matches_python(values: list[str], options: list[Any]) -> None:
+    strings = col._strings(values)
+    got = col._isin_vector(options)(strings) if strings is not None else None
+    want = [any(v == o for o in options if type(o) is str) for v in values]
+    if got is not None:
+        assert got.tolist() == want
+    if strings is not None and not any("\x00" in o for o in options if type(o) is str):
+        assert got is not None

@@ -136,14 +136,18 @@ class _Time:
 class _Obj:
     """Python values: ``codes`` (-1 = missing) into ``values``, distinct by type and value."""
 
-    __slots__ = ("codes", "memo", "values")
+    __slots__ = ("codes", "memo", "strings", "values")
 
     def __init__(self, codes: IntArray, values: list[Any],
-                 memo: dict[Any, Any] | None = None) -> None:
+                 memo: dict[Any, Any] | None = None,
+                 strings: npt.NDArray[np.str_] | None = None) -> None:
         self.codes = codes
         self.values = values
         # Results of tests per distinct value, kept with a column that outlives one score.
         self.memo = memo
+        # The values again as a numpy str array, when they are all str (no trailing NUL):
+        # string tests then run over all of them at once.
+        self.strings = strings
 
 
 _Val = _Const | _Num | _Bool | _Time | _Obj
@@ -261,20 +265,26 @@ def _to_obj(v: _Val, n: int) -> _Obj:
 _Results = list[Any] | BoolArray
 
 
-def _map1(v: _Val, fn: Callable[[Any], Any], n: int, memo: Any = None
-          ) -> tuple[_Results, IntArray]:
+_Vector = Callable[[npt.NDArray[np.str_]], BoolArray | None]
+
+
+def _map1(v: _Val, fn: Callable[[Any], Any], n: int, memo: Any = None,
+          vector: _Vector | None = None) -> tuple[_Results, IntArray]:
     """``fn`` once per distinct value (and once for missing); results and row positions.
 
     With a ``memo`` key and a column that keeps a memo (traits, cached per log), the
-    results are computed once per log; ``fn`` must then never raise.
+    results are computed once per log; ``fn`` must then never raise. ``vector``, when
+    given, is ``fn`` over a str array of the values at once (None when it cannot be exact).
     """
     obj = _to_obj(v, n)
     if memo is not None and obj.memo is not None:
         found = obj.memo.get(memo)
         if found is None:
-            results = [fn(x) for x in obj.values] + [fn(None)]
-            found = (np.array(results, dtype=np.bool_)
-                     if all(type(r) is bool for r in results) else results)
+            found = _vector_results(obj, fn, vector)
+            if found is None:
+                results = [fn(x) for x in obj.values] + [fn(None)]
+                found = (np.array(results, dtype=np.bool_)
+                         if all(type(r) is bool for r in results) else results)
             obj.memo[memo] = found
         return found, np.where(obj.codes < 0, len(obj.values), obj.codes)
     # Codes of values that occur only: a column can hold many more distinct values than
@@ -285,9 +295,75 @@ def _map1(v: _Val, fn: Callable[[Any], Any], n: int, memo: Any = None
         remap[used] = np.arange(len(used))
         results = [fn(obj.values[c]) for c in used.tolist()] + [fn(None)]
         return results, remap[obj.codes]
-    results = [fn(x) for x in obj.values] + [fn(None)]
     pos = np.where(obj.codes < 0, len(obj.values), obj.codes)
+    vectored = _vector_results(obj, fn, vector)
+    if vectored is not None:
+        return vectored, pos
+    results = [fn(x) for x in obj.values] + [fn(None)]
     return results, pos
+
+
+def _vector_results(obj: _Obj, fn: Callable[[Any], Any], vector: _Vector | None
+                    ) -> BoolArray | None:
+    """``vector`` over the values' str array, then ``fn(None)`` for missing (else None)."""
+    if vector is None or obj.strings is None:
+        return None
+    got = vector(obj.strings)
+    missing = fn(None)
+    if got is None or type(missing) is not bool:
+        return None
+    return np.append(got.astype(np.bool_), missing)
+
+
+def _ascii(strings: npt.NDArray[np.str_]) -> bool:
+    """Whether every character is ASCII (numpy's case mapping is then Python's)."""
+    flat = np.ascontiguousarray(strings)
+    return not flat.size or bool((flat.view(np.uint32) < 128).all())
+
+
+def _str_test_vector(node: StrTest) -> _Vector:
+    """The reference ``visit_StrTest`` over a str array of values (None: not exact)."""
+    def run(strings: npt.NDArray[np.str_]) -> BoolArray | None:
+        arg = node.arg
+        if "\x00" in arg:
+            return None  # numpy drops trailing NULs of its strings, the argument's too
+        if node.ignore_case:
+            if not _ascii(strings):
+                return None
+            strings, arg = np.strings.lower(strings), arg.casefold()
+        if node.op == "startswith":
+            out: BoolArray = np.strings.startswith(strings, arg)
+        elif node.op == "endswith":
+            out = np.strings.endswith(strings, arg)
+        else:
+            out = np.strings.find(strings, arg) >= 0
+        return out
+    return run
+
+
+def _isin_vector(options: Sequence[Any]) -> _Vector:
+    """The reference ``visit_IsIn`` over a str array of values (None: not exact)."""
+    def run(strings: npt.NDArray[np.str_]) -> BoolArray | None:
+        # A str equals only an equal str among these types; others may define == freely.
+        if not all(type(o) in (str, int, float, bool, type(None)) for o in options):
+            return None
+        wanted = [o for o in options if type(o) is str]
+        if any("\x00" in o for o in wanted):
+            return None
+        if not wanted:
+            return np.zeros(len(strings), dtype=np.bool_)
+        out: BoolArray = np.isin(strings, np.array(wanted, dtype=np.str_))
+        return out
+    return run
+
+
+def _strings(values: Any) -> npt.NDArray[np.str_] | None:
+    """``values`` as a numpy str array when they are all str without a trailing NUL."""
+    if isinstance(values, np.ndarray):
+        return values if values.dtype.kind == "U" else None
+    if values and all(type(v) is str and not v.endswith("\x00") for v in values):
+        return np.array(values, dtype=np.str_)
+    return None
 
 
 def _map2(a: _Val, b: _Val, fn: Callable[[Any, Any], Any], n: int, memo: Any = None
@@ -443,6 +519,18 @@ def _entity_counts(log: EventLog, level: str) -> IntArray:
     return counts
 
 
+def _prop_strings(log: EventLog, key: str) -> npt.NDArray[np.str_] | None:
+    """Property ``key``'s distinct values as a str array, when they are all str."""
+    cache = _log_cache(log)
+    if ("strings", key) not in cache:
+        column: Any = log.props.get(key)
+        values = getattr(column, "values", None)
+        cache[("strings", key)] = (_strings(values) if isinstance(values, np.ndarray)
+                                   else _strings(_prop_codes(log, key)[1]))
+    found: npt.NDArray[np.str_] | None = cache[("strings", key)]
+    return found
+
+
 def _named_events(log: EventLog, level: str, code: int) -> IntArray:
     """Every event of one name that belongs to an entity of ``level``, once per log."""
     cache = _log_cache(log)
@@ -488,6 +576,7 @@ def _trait_column(log: EventLog, level: str, key: str) -> _Obj:
             else:
                 values = [t.get(key) for t in table]
             found = _encode_list(values)
+            found.strings = _strings(found.values)
         found.memo = {}
         cache[("trait", level, key)] = found
     column: _Obj = found
@@ -495,31 +584,34 @@ def _trait_column(log: EventLog, level: str, key: str) -> _Obj:
 
 
 def _trait_codes(log: EventLog, level: str, key: str, reader: Callable[[str], Any]
-                 ) -> tuple[IntArray, list[Any]]:
+                 ) -> _Obj:
     column = reader(key)
     if column is None:
         n = len(log.user_ids) if level == "user" else len(log.account_ids)
-        return np.full(n, _NONE, dtype=np.int64), []
+        return _Obj(np.full(n, _NONE, dtype=np.int64), [])
     values = column.values
+    strings = _strings(values) if isinstance(values, np.ndarray) else None
     if hasattr(column, "python_values"):
         values = column.python_values()
     elif isinstance(values, np.ndarray):
         values = values.tolist()
     # One code per entity: int64 costs little here and is what the value shapes hold.
-    return np.asarray(column.codes).astype(np.int64), list(values)
+    return _Obj(np.asarray(column.codes).astype(np.int64), list(values), strings=strings)
 
 
 def _trait_from_columns(log: EventLog, level: str, key: str,
                         reader: Callable[[str], Any]) -> _Obj:
     """Trait ``key`` from the log's trait columns, ``email_domain`` derived per distinct
     ``email`` where it is not set."""
-    codes, values = _trait_codes(log, level, key, reader)
+    own_column = _trait_codes(log, level, key, reader)
     if key != "email_domain":
-        return _Obj(codes, values)
-    emails, email_values = _trait_codes(log, level, "email", reader)
+        return own_column
+    codes, values = own_column.codes, own_column.values
+    email_column = _trait_codes(log, level, "email", reader)
+    emails, email_values = email_column.codes, email_column.values
     rows = np.flatnonzero((codes < 0) & (emails >= 0))
     if not len(rows):
-        return _Obj(codes, values)
+        return own_column
     enc = _Encoder()
     own = np.array([enc.code(v) for v in values] + [_NONE], dtype=np.int64)
     used = np.unique(emails[rows])
@@ -534,7 +626,7 @@ def _trait_from_columns(log: EventLog, level: str, key: str,
         rows = rows[np.array([key not in table[i] for i in rows.tolist()], dtype=np.bool_)]
     out = own[codes]
     out[rows] = derived[emails[rows]]
-    return _Obj(out, enc.values)
+    return _Obj(out, enc.values, strings=_strings(enc.values))
 
 
 def _domain(email: Any) -> Any:
@@ -1112,7 +1204,8 @@ class _Frame:
         """Trait ``key`` of the entities that exist (missing for the others)."""
         def make() -> _Obj:
             base = _trait_column(self.log, self.level, key)
-            return _Obj(np.where(self.exists, base.codes, _NONE), base.values, base.memo)
+            return _Obj(np.where(self.exists, base.codes, _NONE), base.values, base.memo,
+                        base.strings)
         return self.cached(("trait", key), make)
 
     def contexts(self) -> Any:
@@ -1185,7 +1278,8 @@ class ColumnarEngine(Engine):
         if not isinstance(ctx, _EventFrame):
             raise PqlkitTypeError(f"{node!r} can only be used inside where=...")
         codes, values = _prop_codes(ctx.log, node.key)
-        return _Obj(codes[ctx.idx].astype(np.int64), values)
+        return _Obj(codes[ctx.idx].astype(np.int64), values,
+                    strings=_prop_strings(ctx.log, node.key))
 
     def visit_Trait(self, node: Trait, ctx: Any) -> _Val:
         if not isinstance(ctx, _Frame):
@@ -1286,7 +1380,7 @@ class ColumnarEngine(Engine):
             return _Bool(hit & _present(value, n))
         results, pos = _map1(
             value, lambda v: v is not None and any(same_value(v, o) for o in options), n,
-            ("isin", _skey(options)))
+            ("isin", _skey(options)), _isin_vector(options))
         return _Bool(np.asarray(results, dtype=np.bool_)[pos])
 
     def visit_IsMissing(self, node: IsMissing, ctx: Any) -> _Val:
@@ -1298,7 +1392,8 @@ class ColumnarEngine(Engine):
         if isinstance(value, (_Num, _Bool, _Time)):
             return _Bool(_all(n, False))
         results, pos = _map1(value, _str_test(node), n,
-                             ("str", node.op, node.arg, node.ignore_case))
+                             ("str", node.op, node.arg, node.ignore_case),
+                             _str_test_vector(node))
         return _Bool(np.asarray(results, dtype=np.bool_)[pos])
 
     def visit_Lower(self, node: Lower, ctx: Any) -> _Val:
