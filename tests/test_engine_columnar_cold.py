@@ -221,3 +221,10 @@ def test_isin_over_arrays_matches_python(values: list[str], options: list[Any]) 
         assert got.tolist() == want
     if strings is not None and not any("\x00" in o for o in options if type(o) is str):
         assert got is not None
+
+
+def test_str_values_read_as_python_str() -> None:
+    values = col._StrValues(np.array(["a", "bé", ""]))
+    assert len(values) == 3 and type(values[1]) is str and values[1] == "bé"
+    assert values[-1] == "" and values[1:] == ["bé", ""] and list(values) == ["a", "bé", ""]
+    assert [type(v) for v in values] == [str, str, str]

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import math
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast, overload
 
 import attrs
 import numpy as np
@@ -138,7 +138,7 @@ class _Obj:
 
     __slots__ = ("codes", "memo", "strings", "values")
 
-    def __init__(self, codes: IntArray, values: list[Any],
+    def __init__(self, codes: IntArray, values: Sequence[Any],
                  memo: dict[Any, Any] | None = None,
                  strings: npt.NDArray[np.str_] | None = None) -> None:
         self.codes = codes
@@ -148,6 +148,41 @@ class _Obj:
         # The values again as a numpy str array, when they are all str (no trailing NUL):
         # string tests then run over all of them at once.
         self.strings = strings
+
+
+class _StrValues(Sequence[str]):
+    """The distinct values of a numpy str array as Python str, made only when read.
+
+    Tests over all values run on the array; a list of a few hundred thousand Python
+    strings (an email per user) is built only if something iterates over them.
+    """
+
+    __slots__ = ("_array", "_list")
+
+    def __init__(self, array: npt.NDArray[np.str_]) -> None:
+        self._array = array
+        self._list: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self._array)
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return self._all()[i]
+        return str(self._array[i])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def _all(self) -> list[str]:
+        if self._list is None:
+            self._list = self._array.tolist()
+        return self._list
 
 
 _Val = _Const | _Num | _Bool | _Time | _Obj
@@ -317,8 +352,12 @@ def _vector_results(obj: _Obj, fn: Callable[[Any], Any], vector: _Vector | None
 
 def _ascii(strings: npt.NDArray[np.str_]) -> bool:
     """Whether every character is ASCII (numpy's case mapping is then Python's)."""
-    flat = np.ascontiguousarray(strings)
-    return not flat.size or bool((flat.view(np.uint32) < 128).all())
+    flat = np.ascontiguousarray(strings).reshape(-1)
+    if not flat.size or not flat.itemsize:
+        return True
+    codes = flat.view(np.uint32)
+    return all(bool(codes[lo:lo + _CHUNK].max() < 128)
+               for lo in range(0, len(codes), _CHUNK))
 
 
 def _str_test_vector(node: StrTest) -> _Vector:
@@ -330,13 +369,21 @@ def _str_test_vector(node: StrTest) -> _Vector:
         if node.ignore_case:
             if not _ascii(strings):
                 return None
-            strings, arg = np.strings.lower(strings), arg.casefold()
-        if node.op == "startswith":
-            out: BoolArray = np.strings.startswith(strings, arg)
-        elif node.op == "endswith":
-            out = np.strings.endswith(strings, arg)
-        else:
-            out = np.strings.find(strings, arg) >= 0
+            arg = arg.casefold()
+        out = np.zeros(len(strings), dtype=np.bool_)
+        # By slices: a lowered copy of a str array is as large as the array (4 bytes a
+        # character), and these arrays can hold an email per user.
+        step = max(1, _CHUNK // 16)
+        for lo in range(0, len(strings), step):
+            part = strings[lo:lo + step]
+            if node.ignore_case:
+                part = np.strings.lower(part)
+            if node.op == "startswith":
+                out[lo:lo + len(part)] = np.strings.startswith(part, arg)
+            elif node.op == "endswith":
+                out[lo:lo + len(part)] = np.strings.endswith(part, arg)
+            else:
+                out[lo:lo + len(part)] = np.strings.find(part, arg) >= 0
         return out
     return run
 
@@ -466,7 +513,7 @@ def _both(a: BoolArray | None, b: BoolArray | None) -> BoolArray | None:
 
 # -- property columns ----------------------------------------------------------------------------
 
-_PropCodes = tuple[npt.NDArray[np.integer[Any]], list[Any]]
+_PropCodes = tuple[npt.NDArray[np.integer[Any]], Sequence[Any]]
 _prop_cache: weakref.WeakKeyDictionary[EventLog, dict[Any, Any]] = weakref.WeakKeyDictionary()
 
 
@@ -537,7 +584,11 @@ def _named_events(log: EventLog, level: str, code: int) -> IntArray:
     found = cache.get(("name", level, code))
     if found is None:
         owner = log.user if level == "user" else log.owner_account
-        found = np.flatnonzero((log.name_code == code) & (owner >= 0)).astype(np.int64)
+        # By chunks: two boolean masks over every event are 20 MB at 10M events.
+        found = np.concatenate([np.zeros(0, dtype=np.int64)] + [
+            np.flatnonzero((log.name_code[lo:lo + _CHUNK] == code)
+                           & (owner[lo:lo + _CHUNK] >= 0)) + lo
+            for lo in range(0, len(log), _CHUNK)]).astype(np.int64)
         cache[("name", level, code)] = found
     named: IntArray = found
     return named
@@ -591,12 +642,14 @@ def _trait_codes(log: EventLog, level: str, key: str, reader: Callable[[str], An
         return _Obj(np.full(n, _NONE, dtype=np.int64), [])
     values = column.values
     strings = _strings(values) if isinstance(values, np.ndarray) else None
-    if hasattr(column, "python_values"):
+    if strings is not None:
+        values = _StrValues(strings)
+    elif hasattr(column, "python_values"):
         values = column.python_values()
     elif isinstance(values, np.ndarray):
         values = values.tolist()
     # One code per entity: int64 costs little here and is what the value shapes hold.
-    return _Obj(np.asarray(column.codes).astype(np.int64), list(values), strings=strings)
+    return _Obj(np.asarray(column.codes).astype(np.int64), values, strings=strings)
 
 
 def _trait_from_columns(log: EventLog, level: str, key: str,
@@ -693,18 +746,24 @@ def _fsum_rows(columns: Sequence[AnyArray], n: int) -> FloatArray:
     """
     if not columns:
         return np.zeros(n, dtype=np.float64)
-    stacked_in = np.stack([np.broadcast_to(np.asarray(c, dtype=np.float64), (n,))
-                           for c in columns])
+    cols = [np.broadcast_to(np.asarray(c, dtype=np.float64), (n,)) for c in columns]
+    plain: FloatArray = np.zeros(n, dtype=np.float64)
+    mag = np.zeros(n, dtype=np.float64)
+    unit = np.full(n, np.inf)
     with np.errstate(all="ignore"):
         # Rows whose absolute sum is below 2**52 times their smallest ulp add up exactly in
-        # any order (see _group_fsum): whole points, and most decayed ones.
-        mag = np.abs(stacked_in)
-        exact = mag.sum(axis=0) <= _granule(stacked_in).min(axis=0) * _EXACT53
-    plain: FloatArray = stacked_in.sum(axis=0) + 0.0
+        # any order (see _group_fsum): whole points, and most decayed ones. One column at a
+        # time: the temporaries of _granule over all columns at once are many times them.
+        for c in cols:
+            mag += np.abs(c)
+            np.minimum(unit, _granule(c), out=unit)
+            plain += c
+        exact = mag <= unit * _EXACT53
+    plain += 0.0
     if exact.all():
         return plain
     rest = np.flatnonzero(~exact)
-    plain[rest] = _shewchuk_rows(list(stacked_in[:, rest]), len(rest))
+    plain[rest] = _shewchuk_rows([c[rest] for c in cols], len(rest))
     return plain
 
 
