@@ -162,9 +162,8 @@ def test_scans_give_first_last_counts_and_presence() -> None:
     for chunk in (1, 3, 100):
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(col, "_CHUNK", chunk)
-            first, last = col._ends(groups, 1, 7, 5)
-            assert first.tolist() == [2, -1, 3, -1, -1]
-            assert last.tolist() == [6, -1, 4, -1, -1]
+            assert col._end(groups, 1, 7, 5, "first").tolist() == [2, -1, 3, -1, -1]
+            assert col._end(groups, 1, 7, 5, "last").tolist() == [6, -1, 4, -1, -1]
             assert col._count_by(groups, 5).tolist() == [2, 0, 3, 1, 0]
             assert col._seen(groups[:4], 5).tolist() == [True, False, True, False, False]
 
@@ -228,3 +227,19 @@ def test_str_values_read_as_python_str() -> None:
     assert len(values) == 3 and type(values[1]) is str and values[1] == "bé"
     assert values[-1] == "" and values[1:] == ["bé", ""] and list(values) == ["a", "bé", ""]
     assert [type(v) for v in values] == [str, str, str]
+
+
+@settings(max_examples=20)
+@given(case=scoring_cases(), shifts=st.lists(st.integers(-5, 5), min_size=1, max_size=12))
+def test_one_log_scored_at_many_moments(case: Any, shifts: list[int]) -> None:
+    # Scans are kept per log for the last few as_of: each moment must still get its own.
+    model, (events, users, accounts), as_of = case
+    log = pk.EventLog.from_records(events, users=users, accounts=accounts)
+    if not len(log):
+        return
+    base = as_of if as_of is not None else log.max_timestamp
+    for shift in [*shifts, *shifts]:
+        moment = base + timedelta(days=shift)
+        ref = model.score(log, as_of=moment, engine="reference")
+        got = model.score(log, as_of=moment, engine="columnar")
+        assert_results_equal(ref, got, rel=1e-9)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast, overload
@@ -946,19 +947,38 @@ def _count_by(groups: AnyArray, n: int) -> IntArray:
     return counts[1:]
 
 
-def _ends(groups: AnyArray, lo: int, hi: int, n: int) -> tuple[IntArray, IntArray]:
-    """Per group, the first and last index in ``[lo, hi)`` of ``groups`` (ints, -1 = none)
-    that falls on it (-1 when none), without sorting the events by group."""
-    first = np.full(n + 1, hi, dtype=np.int64)
-    last = np.full(n + 1, _NONE, dtype=np.int64)
+def _end(groups: AnyArray, lo: int, hi: int, n: int, which: str) -> IntArray:
+    """Per group, the ``"first"`` (or ``"last"``) index in ``[lo, hi)`` of ``groups``
+    (ints, -1 = none) that falls on it (-1 when none), without sorting by group."""
+    first = which == "first"
+    out = np.full(n + 1, hi if first else _NONE, dtype=np.int64)
+    pick = np.minimum if first else np.maximum
     for start in range(lo, hi, _CHUNK):
         stop = min(start + _CHUNK, hi)
-        slot = groups[start:stop] + 1
-        at = np.arange(start, stop, dtype=np.int64)
-        np.minimum.at(first, slot, at)
-        np.maximum.at(last, slot, at)
-    first[first == hi] = _NONE
-    return first[1:], last[1:]
+        pick.at(out, groups[start:stop] + 1, np.arange(start, stop, dtype=np.int64))
+    if first:
+        out[out == hi] = _NONE
+    return out[1:]
+
+
+_SCANS: Final = 8
+
+
+def _scanned(log: EventLog, key: Any, make: Callable[[], AnyArray]) -> AnyArray:
+    """A per-entity result of a scan over the events, kept for the log's last few keys:
+    scoring again at the same ``as_of`` finds it (the scans cost a pass over the log)."""
+    cache = _log_cache(log)
+    scans: OrderedDict[Any, AnyArray] = cache.setdefault("scans", OrderedDict())
+    found = scans.get(key)
+    if found is None:
+        found = make()
+        found.flags.writeable = False
+        scans[key] = found
+        while len(scans) > _SCANS:
+            scans.popitem(last=False)
+    else:
+        scans.move_to_end(key)
+    return found
 
 
 def _seen(groups: AnyArray, n: int) -> BoolArray:
@@ -1078,17 +1098,21 @@ class _Selection:
                 self._count = np.bincount(self.ent, minlength=sp.n).astype(np.int64)
         return self._count
 
-    def _ends(self) -> None:
+    def _ends(self, which: str) -> None:
         sp = self.space
         n = sp.n
-        count = self.count
-        has = count > 0
         if self.idx is None:
             # The log is in time order: each entity's first and last event of the range
             # are its smallest and largest index in it.
-            first, last = _ends(sp.ent, self.lo, sp.n_vis, n)
-            self._first, self._last = first, last
+            lo, hi = self.lo, sp.n_vis
+            found = _scanned(sp.log, (which, sp.level, lo, hi),
+                             lambda: _end(sp.ent, lo, hi, n, which))
+            if which == "first":
+                self._first = found
+            else:
+                self._last = found
             return
+        has = self.count > 0
         first = np.full(n, _NONE, dtype=np.int64)
         last = np.full(n, _NONE, dtype=np.int64)
         if len(self.idx):
@@ -1101,7 +1125,7 @@ class _Selection:
     def first(self) -> IntArray:
         """Per entity, the index of its first selected event (-1 when none)."""
         if self._first is None:
-            self._ends()
+            self._ends("first")
         assert self._first is not None
         return self._first
 
@@ -1109,7 +1133,7 @@ class _Selection:
     def last(self) -> IntArray:
         """Per entity, the index of its latest selected event (-1 when none)."""
         if self._last is None:
-            self._ends()
+            self._ends("last")
         assert self._last is not None
         return self._last
 
@@ -1688,8 +1712,8 @@ class _Population:
         # A user known only from events exists from its first event: in a log in time
         # order, when it has one among the events up to as_of. The users table answers
         # for the others.
-        self.user_exists = np.where(log.user_in_table, log.user_created <= as_of_us,
-                                    _seen(log.user[:n_vis], nu))
+        seen = _scanned(log, ("seen", n_vis), lambda: _seen(log.user[:n_vis], nu))
+        self.user_exists = np.where(log.user_in_table, log.user_created <= as_of_us, seen)
         member = log.user_account.astype(np.int64)
         need = (member < 0) & self.user_exists
         if need.any():
