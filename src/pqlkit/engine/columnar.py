@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import math
 import weakref
-from collections.abc import Callable, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast, overload
 
 import attrs
 import numpy as np
@@ -136,14 +137,53 @@ class _Time:
 class _Obj:
     """Python values: ``codes`` (-1 = missing) into ``values``, distinct by type and value."""
 
-    __slots__ = ("codes", "memo", "values")
+    __slots__ = ("codes", "memo", "strings", "values")
 
-    def __init__(self, codes: IntArray, values: list[Any],
-                 memo: dict[Any, Any] | None = None) -> None:
+    def __init__(self, codes: IntArray, values: Sequence[Any],
+                 memo: dict[Any, Any] | None = None,
+                 strings: npt.NDArray[np.str_] | None = None) -> None:
         self.codes = codes
         self.values = values
         # Results of tests per distinct value, kept with a column that outlives one score.
         self.memo = memo
+        # The values again as a numpy str array, when they are all str (no trailing NUL):
+        # string tests then run over all of them at once.
+        self.strings = strings
+
+
+class _StrValues(Sequence[str]):
+    """The distinct values of a numpy str array as Python str, made only when read.
+
+    Tests over all values run on the array; a list of a few hundred thousand Python
+    strings (an email per user) is built only if something iterates over them.
+    """
+
+    __slots__ = ("_array", "_list")
+
+    def __init__(self, array: npt.NDArray[np.str_]) -> None:
+        self._array = array
+        self._list: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self._array)
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return self._all()[i]
+        return str(self._array[i])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def _all(self) -> list[str]:
+        if self._list is None:
+            self._list = self._array.tolist()
+        return self._list
 
 
 _Val = _Const | _Num | _Bool | _Time | _Obj
@@ -261,20 +301,26 @@ def _to_obj(v: _Val, n: int) -> _Obj:
 _Results = list[Any] | BoolArray
 
 
-def _map1(v: _Val, fn: Callable[[Any], Any], n: int, memo: Any = None
-          ) -> tuple[_Results, IntArray]:
+_Vector = Callable[[npt.NDArray[np.str_]], BoolArray | None]
+
+
+def _map1(v: _Val, fn: Callable[[Any], Any], n: int, memo: Any = None,
+          vector: _Vector | None = None) -> tuple[_Results, IntArray]:
     """``fn`` once per distinct value (and once for missing); results and row positions.
 
     With a ``memo`` key and a column that keeps a memo (traits, cached per log), the
-    results are computed once per log; ``fn`` must then never raise.
+    results are computed once per log; ``fn`` must then never raise. ``vector``, when
+    given, is ``fn`` over a str array of the values at once (None when it cannot be exact).
     """
     obj = _to_obj(v, n)
     if memo is not None and obj.memo is not None:
         found = obj.memo.get(memo)
         if found is None:
-            results = [fn(x) for x in obj.values] + [fn(None)]
-            found = (np.array(results, dtype=np.bool_)
-                     if all(type(r) is bool for r in results) else results)
+            found = _vector_results(obj, fn, vector)
+            if found is None:
+                results = [fn(x) for x in obj.values] + [fn(None)]
+                found = (np.array(results, dtype=np.bool_)
+                         if all(type(r) is bool for r in results) else results)
             obj.memo[memo] = found
         return found, np.where(obj.codes < 0, len(obj.values), obj.codes)
     # Codes of values that occur only: a column can hold many more distinct values than
@@ -285,9 +331,87 @@ def _map1(v: _Val, fn: Callable[[Any], Any], n: int, memo: Any = None
         remap[used] = np.arange(len(used))
         results = [fn(obj.values[c]) for c in used.tolist()] + [fn(None)]
         return results, remap[obj.codes]
-    results = [fn(x) for x in obj.values] + [fn(None)]
     pos = np.where(obj.codes < 0, len(obj.values), obj.codes)
+    vectored = _vector_results(obj, fn, vector)
+    if vectored is not None:
+        return vectored, pos
+    results = [fn(x) for x in obj.values] + [fn(None)]
     return results, pos
+
+
+def _vector_results(obj: _Obj, fn: Callable[[Any], Any], vector: _Vector | None
+                    ) -> BoolArray | None:
+    """``vector`` over the values' str array, then ``fn(None)`` for missing (else None)."""
+    if vector is None or obj.strings is None:
+        return None
+    got = vector(obj.strings)
+    missing = fn(None)
+    if got is None or type(missing) is not bool:
+        return None
+    return np.append(got.astype(np.bool_), missing)
+
+
+def _ascii(strings: npt.NDArray[np.str_]) -> bool:
+    """Whether every character is ASCII (numpy's case mapping is then Python's)."""
+    flat = np.ascontiguousarray(strings).reshape(-1)
+    if not flat.size or not flat.itemsize:
+        return True
+    codes = flat.view(np.uint32)
+    return all(bool(codes[lo:lo + _CHUNK].max() < 128)
+               for lo in range(0, len(codes), _CHUNK))
+
+
+def _str_test_vector(node: StrTest) -> _Vector:
+    """The reference ``visit_StrTest`` over a str array of values (None: not exact)."""
+    def run(strings: npt.NDArray[np.str_]) -> BoolArray | None:
+        arg = node.arg
+        if "\x00" in arg:
+            return None  # numpy drops trailing NULs of its strings, the argument's too
+        if node.ignore_case:
+            if not _ascii(strings):
+                return None
+            arg = arg.casefold()
+        out = np.zeros(len(strings), dtype=np.bool_)
+        # By slices: a lowered copy of a str array is as large as the array (4 bytes a
+        # character), and these arrays can hold an email per user.
+        step = max(1, _CHUNK // 16)
+        for lo in range(0, len(strings), step):
+            part = strings[lo:lo + step]
+            if node.ignore_case:
+                part = np.strings.lower(part)
+            if node.op == "startswith":
+                out[lo:lo + len(part)] = np.strings.startswith(part, arg)
+            elif node.op == "endswith":
+                out[lo:lo + len(part)] = np.strings.endswith(part, arg)
+            else:
+                out[lo:lo + len(part)] = np.strings.find(part, arg) >= 0
+        return out
+    return run
+
+
+def _isin_vector(options: Sequence[Any]) -> _Vector:
+    """The reference ``visit_IsIn`` over a str array of values (None: not exact)."""
+    def run(strings: npt.NDArray[np.str_]) -> BoolArray | None:
+        # A str equals only an equal str among these types; others may define == freely.
+        if not all(type(o) in (str, int, float, bool, type(None)) for o in options):
+            return None
+        wanted = [o for o in options if type(o) is str]
+        if any("\x00" in o for o in wanted):
+            return None
+        if not wanted:
+            return np.zeros(len(strings), dtype=np.bool_)
+        out: BoolArray = np.isin(strings, np.array(wanted, dtype=np.str_))
+        return out
+    return run
+
+
+def _strings(values: Any) -> npt.NDArray[np.str_] | None:
+    """``values`` as a numpy str array when they are all str without a trailing NUL."""
+    if isinstance(values, np.ndarray):
+        return values if values.dtype.kind == "U" else None
+    if values and all(type(v) is str and not v.endswith("\x00") for v in values):
+        return np.array(values, dtype=np.str_)
+    return None
 
 
 def _map2(a: _Val, b: _Val, fn: Callable[[Any, Any], Any], n: int, memo: Any = None
@@ -390,7 +514,7 @@ def _both(a: BoolArray | None, b: BoolArray | None) -> BoolArray | None:
 
 # -- property columns ----------------------------------------------------------------------------
 
-_PropCodes = tuple[npt.NDArray[np.integer[Any]], list[Any]]
+_PropCodes = tuple[npt.NDArray[np.integer[Any]], Sequence[Any]]
 _prop_cache: weakref.WeakKeyDictionary[EventLog, dict[Any, Any]] = weakref.WeakKeyDictionary()
 
 
@@ -428,13 +552,44 @@ def _prop_codes(log: EventLog, key: str) -> _PropCodes:
     return found
 
 
+def _entity_counts(log: EventLog, level: str) -> IntArray:
+    """How many events each user (or account) has in the whole log, once per log."""
+    cache = _log_cache(log)
+    found = cache.get(("counts", level))
+    if found is None:
+        if level == "user":
+            found = _count_by(log.user, len(log.user_ids))
+        else:
+            found = _count_by(log.owner_account, len(log.account_ids))
+        found.flags.writeable = False  # shared by every score of the log
+        cache[("counts", level)] = found
+    counts: IntArray = found
+    return counts
+
+
+def _prop_strings(log: EventLog, key: str) -> npt.NDArray[np.str_] | None:
+    """Property ``key``'s distinct values as a str array, when they are all str."""
+    cache = _log_cache(log)
+    if ("strings", key) not in cache:
+        column: Any = log.props.get(key)
+        values = getattr(column, "values", None)
+        cache[("strings", key)] = (_strings(values) if isinstance(values, np.ndarray)
+                                   else _strings(_prop_codes(log, key)[1]))
+    found: npt.NDArray[np.str_] | None = cache[("strings", key)]
+    return found
+
+
 def _named_events(log: EventLog, level: str, code: int) -> IntArray:
     """Every event of one name that belongs to an entity of ``level``, once per log."""
     cache = _log_cache(log)
     found = cache.get(("name", level, code))
     if found is None:
         owner = log.user if level == "user" else log.owner_account
-        found = np.flatnonzero((log.name_code == code) & (owner >= 0)).astype(np.int64)
+        # By chunks: two boolean masks over every event are 20 MB at 10M events.
+        found = np.concatenate([np.zeros(0, dtype=np.int64)] + [
+            np.flatnonzero((log.name_code[lo:lo + _CHUNK] == code)
+                           & (owner[lo:lo + _CHUNK] >= 0)) + lo
+            for lo in range(0, len(log), _CHUNK)]).astype(np.int64)
         cache[("name", level, code)] = found
     named: IntArray = found
     return named
@@ -461,17 +616,71 @@ def _trait_column(log: EventLog, level: str, key: str) -> _Obj:
     cache = _log_cache(log)
     found = cache.get(("trait", level, key))
     if found is None:
-        table = log.user_traits if level == "user" else log.account_traits
-        if key == "email_domain":
-            values = [t["email_domain"] if "email_domain" in t else _domain(t.get("email"))
-                      for t in table]
+        reader = getattr(log, f"{level}_trait_column", None)
+        if reader is not None:
+            found = _trait_from_columns(log, level, key, reader)
         else:
-            values = [t.get(key) for t in table]
-        found = _encode_list(values)
+            # A log without trait columns: one mapping per entity.
+            table = log.user_traits if level == "user" else log.account_traits
+            if key == "email_domain":
+                values = [t["email_domain"] if "email_domain" in t
+                          else _domain(t.get("email")) for t in table]
+            else:
+                values = [t.get(key) for t in table]
+            found = _encode_list(values)
+            found.strings = _strings(found.values)
         found.memo = {}
         cache[("trait", level, key)] = found
     column: _Obj = found
     return column
+
+
+def _trait_codes(log: EventLog, level: str, key: str, reader: Callable[[str], Any]
+                 ) -> _Obj:
+    column = reader(key)
+    if column is None:
+        n = len(log.user_ids) if level == "user" else len(log.account_ids)
+        return _Obj(np.full(n, _NONE, dtype=np.int64), [])
+    values = column.values
+    strings = _strings(values) if isinstance(values, np.ndarray) else None
+    if strings is not None:
+        values = _StrValues(strings)
+    elif hasattr(column, "python_values"):
+        values = column.python_values()
+    elif isinstance(values, np.ndarray):
+        values = values.tolist()
+    # One code per entity: int64 costs little here and is what the value shapes hold.
+    return _Obj(np.asarray(column.codes).astype(np.int64), values, strings=strings)
+
+
+def _trait_from_columns(log: EventLog, level: str, key: str,
+                        reader: Callable[[str], Any]) -> _Obj:
+    """Trait ``key`` from the log's trait columns, ``email_domain`` derived per distinct
+    ``email`` where it is not set."""
+    own_column = _trait_codes(log, level, key, reader)
+    if key != "email_domain":
+        return own_column
+    codes, values = own_column.codes, own_column.values
+    email_column = _trait_codes(log, level, "email", reader)
+    emails, email_values = email_column.codes, email_column.values
+    rows = np.flatnonzero((codes < 0) & (emails >= 0))
+    if not len(rows):
+        return own_column
+    enc = _Encoder()
+    own = np.array([enc.code(v) for v in values] + [_NONE], dtype=np.int64)
+    used = np.unique(emails[rows])
+    derived = np.full(len(email_values), _NONE, dtype=np.int64)
+    derived[used] = [enc.code(_domain(email_values[c])) for c in used.tolist()]
+    rows = rows[derived[emails[rows]] >= 0]
+    if len(rows):
+        # Traits given as mappings can hold email_domain=None, which the reference reads
+        # as set (to nothing): those rows keep no domain. Columns cannot say it, so the
+        # mappings are read, for the rows that would take a domain from their email only.
+        table = log.user_traits if level == "user" else log.account_traits
+        rows = rows[np.array([key not in table[i] for i in rows.tolist()], dtype=np.bool_)]
+    out = own[codes]
+    out[rows] = derived[emails[rows]]
+    return _Obj(out, enc.values, strings=_strings(enc.values))
 
 
 def _domain(email: Any) -> Any:
@@ -538,18 +747,24 @@ def _fsum_rows(columns: Sequence[AnyArray], n: int) -> FloatArray:
     """
     if not columns:
         return np.zeros(n, dtype=np.float64)
-    stacked_in = np.stack([np.broadcast_to(np.asarray(c, dtype=np.float64), (n,))
-                           for c in columns])
+    cols = [np.broadcast_to(np.asarray(c, dtype=np.float64), (n,)) for c in columns]
+    plain: FloatArray = np.zeros(n, dtype=np.float64)
+    mag = np.zeros(n, dtype=np.float64)
+    unit = np.full(n, np.inf)
     with np.errstate(all="ignore"):
         # Rows whose absolute sum is below 2**52 times their smallest ulp add up exactly in
-        # any order (see _group_fsum): whole points, and most decayed ones.
-        mag = np.abs(stacked_in)
-        exact = mag.sum(axis=0) <= _granule(stacked_in).min(axis=0) * _EXACT53
-    plain: FloatArray = stacked_in.sum(axis=0) + 0.0
+        # any order (see _group_fsum): whole points, and most decayed ones. One column at a
+        # time: the temporaries of _granule over all columns at once are many times them.
+        for c in cols:
+            mag += np.abs(c)
+            np.minimum(unit, _granule(c), out=unit)
+            plain += c
+        exact = mag <= unit * _EXACT53
+    plain += 0.0
     if exact.all():
         return plain
     rest = np.flatnonzero(~exact)
-    plain[rest] = _shewchuk_rows(list(stacked_in[:, rest]), len(rest))
+    plain[rest] = _shewchuk_rows([c[rest] for c in cols], len(rest))
     return plain
 
 
@@ -719,12 +934,59 @@ def _decay_builtin(decay: Any, value: AnyArray | float, age_us: IntArray) -> Flo
 # -- frames and selections -------------------------------------------------------------------------
 
 
+# Long scans over the events go a chunk at a time: bincount and ufunc.at would otherwise
+# copy a whole int32 column to intp (80 MB per 10M events) and raise the peak memory.
+_CHUNK: Final = 1 << 20
+
+
 def _count_by(groups: AnyArray, n: int) -> IntArray:
     """How many of ``groups`` (ints, -1 = none) fall on each of ``0..n-1``."""
-    if not len(groups):
-        return np.zeros(n, dtype=np.int64)
-    counts: IntArray = np.bincount(groups + 1, minlength=n + 1)[1:].astype(np.int64)
-    return counts
+    counts: IntArray = np.zeros(n + 1, dtype=np.int64)
+    for lo in range(0, len(groups), _CHUNK):
+        counts += np.bincount(groups[lo:lo + _CHUNK] + 1, minlength=n + 1)
+    return counts[1:]
+
+
+def _end(groups: AnyArray, lo: int, hi: int, n: int, which: str) -> IntArray:
+    """Per group, the ``"first"`` (or ``"last"``) index in ``[lo, hi)`` of ``groups``
+    (ints, -1 = none) that falls on it (-1 when none), without sorting by group."""
+    first = which == "first"
+    out = np.full(n + 1, hi if first else _NONE, dtype=np.int64)
+    pick = np.minimum if first else np.maximum
+    for start in range(lo, hi, _CHUNK):
+        stop = min(start + _CHUNK, hi)
+        pick.at(out, groups[start:stop] + 1, np.arange(start, stop, dtype=np.int64))
+    if first:
+        out[out == hi] = _NONE
+    return out[1:]
+
+
+_SCANS: Final = 8
+
+
+def _scanned(log: EventLog, key: Any, make: Callable[[], AnyArray]) -> AnyArray:
+    """A per-entity result of a scan over the events, kept for the log's last few keys:
+    scoring again at the same ``as_of`` finds it (the scans cost a pass over the log)."""
+    cache = _log_cache(log)
+    scans: OrderedDict[Any, AnyArray] = cache.setdefault("scans", OrderedDict())
+    found = scans.get(key)
+    if found is None:
+        found = make()
+        found.flags.writeable = False
+        scans[key] = found
+        while len(scans) > _SCANS:
+            scans.popitem(last=False)
+    else:
+        scans.move_to_end(key)
+    return found
+
+
+def _seen(groups: AnyArray, n: int) -> BoolArray:
+    """Whether any of ``groups`` (ints, -1 = none) falls on each of ``0..n-1``."""
+    seen = np.zeros(n + 1, dtype=np.bool_)
+    for lo in range(0, len(groups), _CHUNK):
+        seen[groups[lo:lo + _CHUNK] + 1] = True
+    return seen[1:]
 
 
 class _Space:
@@ -738,12 +1000,10 @@ class _Space:
         if level == "user":
             self.ent = log.user
             self.n = len(log.user_ids)
-            self.order, self.offsets = log.user_order, log.user_offsets
             self.created = log.user_created
         else:
             self.ent = log.owner_account
             self.n = len(log.account_ids)
-            self.order, self.offsets = log.account_order, log.account_offsets
             self.created = log.account_created
         # DESIGN §3.2: the events of a user created after as_of count in no account.
         self.excluded: BoolArray | None = None
@@ -761,7 +1021,7 @@ class _Space:
         """Per entity, how many of its events have an index below ``k``."""
         found = self._upto.get(k)
         if found is None:
-            total = np.diff(self.offsets).astype(np.int64)
+            total = _entity_counts(self.log, self.level)
             if k <= 0:
                 found = np.zeros(self.n, dtype=np.int64)
             elif k >= len(self.log):
@@ -772,6 +1032,12 @@ class _Space:
                 found = _count_by(self.ent[:k], self.n)
             self._upto[k] = found
         return found
+
+    def csr(self) -> tuple[AnyArray, IntArray]:
+        """The log's per-entity event index (a sort of every event: explanations only)."""
+        if self.level == "user":
+            return self.log.user_order, self.log.user_offsets
+        return self.log.account_order, self.log.account_offsets
 
     def base(self, code: int | None) -> IntArray:
         """Indices of the visible events of this level, of one name code (or any)."""
@@ -832,21 +1098,24 @@ class _Selection:
                 self._count = np.bincount(self.ent, minlength=sp.n).astype(np.int64)
         return self._count
 
-    def _ends(self) -> None:
+    def _ends(self, which: str) -> None:
         sp = self.space
         n = sp.n
-        count = self.count
-        has = count > 0
+        if self.idx is None:
+            # The log is in time order: each entity's first and last event of the range
+            # are its smallest and largest index in it.
+            lo, hi = self.lo, sp.n_vis
+            found = _scanned(sp.log, (which, sp.level, lo, hi),
+                             lambda: _end(sp.ent, lo, hi, n, which))
+            if which == "first":
+                self._first = found
+            else:
+                self._last = found
+            return
+        has = self.count > 0
         first = np.full(n, _NONE, dtype=np.int64)
         last = np.full(n, _NONE, dtype=np.int64)
-        if self.idx is None:
-            # Each entity's events are in time order in the log's index, so the range's
-            # events are one run of it: after the events before lo, up to as_of.
-            start = sp.offsets[:-1]
-            end = start + sp.upto(sp.n_vis)
-            first[has] = sp.order[(end - count)[has]]
-            last[has] = sp.order[(end - 1)[has]]
-        elif len(self.idx):
+        if len(self.idx):
             first[has] = np.iinfo(np.int64).max
             np.minimum.at(first, self.ent, self.idx)
             np.maximum.at(last, self.ent, self.idx)
@@ -856,7 +1125,7 @@ class _Selection:
     def first(self) -> IntArray:
         """Per entity, the index of its first selected event (-1 when none)."""
         if self._first is None:
-            self._ends()
+            self._ends("first")
         assert self._first is not None
         return self._first
 
@@ -864,7 +1133,7 @@ class _Selection:
     def last(self) -> IntArray:
         """Per entity, the index of its latest selected event (-1 when none)."""
         if self._last is None:
-            self._ends()
+            self._ends("last")
         assert self._last is not None
         return self._last
 
@@ -875,8 +1144,9 @@ class _Selection:
         if not c:
             return np.zeros(0, dtype=np.int64)
         if self.idx is None:
-            end = int(sp.offsets[e]) + int(sp.upto(sp.n_vis)[e])
-            return sp.order[end - c: end].astype(np.int64)
+            order, offsets = sp.csr()
+            end = int(offsets[e]) + int(sp.upto(sp.n_vis)[e])
+            return order[end - c: end].astype(np.int64)
         if self._by_entity is None:
             order = np.argsort(self.ent, kind="stable")
             starts = np.zeros(sp.n + 1, dtype=np.int64)
@@ -1017,7 +1287,8 @@ class _Frame:
         """Trait ``key`` of the entities that exist (missing for the others)."""
         def make() -> _Obj:
             base = _trait_column(self.log, self.level, key)
-            return _Obj(np.where(self.exists, base.codes, _NONE), base.values, base.memo)
+            return _Obj(np.where(self.exists, base.codes, _NONE), base.values, base.memo,
+                        base.strings)
         return self.cached(("trait", key), make)
 
     def contexts(self) -> Any:
@@ -1090,7 +1361,8 @@ class ColumnarEngine(Engine):
         if not isinstance(ctx, _EventFrame):
             raise PqlkitTypeError(f"{node!r} can only be used inside where=...")
         codes, values = _prop_codes(ctx.log, node.key)
-        return _Obj(codes[ctx.idx].astype(np.int64), values)
+        return _Obj(codes[ctx.idx].astype(np.int64), values,
+                    strings=_prop_strings(ctx.log, node.key))
 
     def visit_Trait(self, node: Trait, ctx: Any) -> _Val:
         if not isinstance(ctx, _Frame):
@@ -1191,7 +1463,7 @@ class ColumnarEngine(Engine):
             return _Bool(hit & _present(value, n))
         results, pos = _map1(
             value, lambda v: v is not None and any(same_value(v, o) for o in options), n,
-            ("isin", _skey(options)))
+            ("isin", _skey(options)), _isin_vector(options))
         return _Bool(np.asarray(results, dtype=np.bool_)[pos])
 
     def visit_IsMissing(self, node: IsMissing, ctx: Any) -> _Val:
@@ -1203,7 +1475,8 @@ class ColumnarEngine(Engine):
         if isinstance(value, (_Num, _Bool, _Time)):
             return _Bool(_all(n, False))
         results, pos = _map1(value, _str_test(node), n,
-                             ("str", node.op, node.arg, node.ignore_case))
+                             ("str", node.op, node.arg, node.ignore_case),
+                             _str_test_vector(node))
         return _Bool(np.asarray(results, dtype=np.bool_)[pos])
 
     def visit_Lower(self, node: Lower, ctx: Any) -> _Val:
@@ -1436,14 +1709,11 @@ class _Population:
     def __init__(self, log: EventLog, as_of_us: int) -> None:
         n_vis = int(np.searchsorted(log.ts, as_of_us, side="right"))
         nu, na = len(log.user_ids), len(log.account_ids)
-        # A user known only from events exists from its first event, the first of its run
-        # in the log's per-user index; the users table answers for the others.
-        start, end = log.user_offsets[:-1], log.user_offsets[1:]
-        has = end > start
-        first = np.full(nu, NO_TIME, dtype=np.int64)
-        first[has] = log.ts[log.user_order[start[has]]]
-        self.user_exists = np.where(log.user_in_table, log.user_created <= as_of_us,
-                                    has & (first <= as_of_us))
+        # A user known only from events exists from its first event: in a log in time
+        # order, when it has one among the events up to as_of. The users table answers
+        # for the others.
+        seen = _scanned(log, ("seen", n_vis), lambda: _seen(log.user[:n_vis], nu))
+        self.user_exists = np.where(log.user_in_table, log.user_created <= as_of_us, seen)
         member = log.user_account.astype(np.int64)
         need = (member < 0) & self.user_exists
         if need.any():
