@@ -489,6 +489,12 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         return 2
     try:
         return _run(args, out)
+    except BrokenPipeError:
+        # The reader went away (`pqlkit score ... | head`): not an error of ours.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except _UsageError as exc:
         parser.print_usage(sys.stderr)
         print(f"pqlkit: error: {exc}", file=sys.stderr)
