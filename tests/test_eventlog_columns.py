@@ -60,6 +60,12 @@ def snapshot(log: EventLog, *, sources: bool = True) -> dict[str, Any]:
                         [typed(v) for v in c.python_values()]) for k, c in log.props.items()}
     out["user_traits"] = [{k: typed(v) for k, v in t.items()} for t in log.user_traits]
     out["account_traits"] = [{k: typed(v) for k, v in t.items()} for t in log.account_traits]
+    for level, table in (("user", log.user_traits), ("account", log.account_traits)):
+        column = log.user_trait_column if level == "user" else log.account_trait_column
+        out[f"{level}_trait_columns"] = {
+            k: None if (c := column(k)) is None else
+            (c.codes.tolist(), c.values.dtype.str, [typed(v) for v in c.python_values()])
+            for k in sorted({k for t in table for k in t} | {"absent"})}
     if sources:
         out["sources"] = [log.source(i) for i in range(len(log))]
     return out
@@ -820,3 +826,87 @@ def test_traits_read_from_columns_behave_as_a_read_only_mapping() -> None:
         traits["role"] = "x"  # type: ignore[index]
     assert repr(traits) == "_TraitRow({'seats': 1})"
     assert next(u for u in log.users() if u.user_id == "u2").traits == {"seats": 1}
+
+
+# -- trait columns -------------------------------------------------------------------------------
+
+
+def assert_trait_columns_match_traits(log: EventLog) -> None:
+    for table, column in ((log.user_traits, log.user_trait_column),
+                          (log.account_traits, log.account_trait_column)):
+        for key in sorted({k for t in table for k in t}):
+            c = column(key)
+            assert c is not None and len(c) == len(table)
+            assert [typed(v) for v in c.tolist()] == [typed(t.get(key)) for t in table]
+            assert c.codes.dtype == np.int32 and not c.codes.flags.writeable
+            # Every value is used, in canonical order (as a property column's are).
+            assert sorted(set(c.codes.tolist()) - {-1}) == list(range(len(c.values)))
+        assert column("no such trait") is None
+
+
+@given(rows=event_logs(zones=True, max_events=20), data=st.data())
+@settings(suppress_health_check=[HealthCheck.too_slow])
+def test_trait_columns_code_the_traits_records_give(rows: Any, data: st.DataObject) -> None:
+    events, users, accounts = rows
+    by_records = EventLog.from_records(events, users=users, accounts=accounts)
+    assert_trait_columns_match_traits(by_records)
+    by_columns = EventLog.from_columns(
+        **as_numpy(events),
+        users=users_as_columns(users, nested=data.draw(st.booleans(), label="nested")),
+        accounts=accounts_as_columns(accounts))
+    assert_trait_columns_match_traits(by_columns)
+    assert snapshot(by_columns) == snapshot(by_records)
+
+
+def test_trait_columns_keep_types_and_signs_apart() -> None:
+    users = {"user_id": ["u1", "u2", "u3", "u4", "u5", "u6"],
+             "mixed": [1, True, 1.0, None, "1", 1],
+             "zero": np.array([0.0, -0.0, 2.5, 0.0, -0.0, 0.0]),
+             "tags": [["a"], ["a"], None, {"k": 1}, ["b"], None]}
+    log = EventLog.from_columns(user_id=["u1"], name=["a"], timestamp=[T0], users=users)
+    mixed = log.user_trait_column("mixed")
+    assert mixed is not None
+    assert [typed(v) for v in mixed.python_values()] == [typed(True), typed(1), typed(1.0),
+                                                         typed("1")]
+    assert mixed.codes.tolist() == [1, 0, 2, -1, 3, 1]
+    zero = log.user_trait_column("zero")
+    assert zero is not None and zero.values.dtype == np.float64
+    assert [math.copysign(1, v) for v in zero.values.tolist()] == [-1, 1, 1]
+    assert zero.codes.tolist() == [1, 0, 2, 1, 0, 1]
+    tags = log.user_trait_column("tags")
+    assert tags is not None and tags.codes.tolist() == [0, 0, -1, 2, 1, -1]
+    assert_trait_columns_match_traits(log)
+    assert_trait_columns_match_traits(EventLog.from_records(
+        [ev()], users=[{"user_id": u, "traits": {k: users[k][i] for k in ("mixed", "tags")
+                                                  if users[k][i] is not None}}
+                       for i, u in enumerate(users["user_id"])]))
+
+
+def test_trait_columns_cover_users_known_only_from_events() -> None:
+    log = EventLog.from_columns(user_id=["u0", "u1", "u9"], name=["a"] * 3, timestamp=[T0] * 3,
+                                users={"user_id": ["u1", "u2"], "role": ["admin", "member"]})
+    role = log.user_trait_column("role")
+    assert role is not None
+    assert log.user_ids == ("u0", "u1", "u2", "u9")
+    assert role.tolist() == [None, "admin", "member", None]
+    assert log.account_trait_column("role") is None
+    assert log.user_trait_column("role") is role  # built once
+
+
+def test_user_traits_are_built_only_when_asked_for() -> None:
+    users = {"user_id": ["u1", "u2", "u1"], "role": ["admin", None, "member"],
+             "created_at": [T0, T0, T1]}
+    log = EventLog.from_columns(user_id=["u1", "u3"], name=["a", "a"], timestamp=[T0, T1],
+                                users=users)
+    assert log._user_traits._mappings is None
+    role = log.user_trait_column("role")
+    assert role is not None and role.tolist() == ["admin", None, None]
+    assert log._user_traits._mappings is None
+    expected = EventLog.from_records(
+        [ev(user="u1"), ev(user="u3", ts=T1)],
+        users=[{"user_id": "u1", "traits": {"role": "admin"}, "created_at": T0},
+               {"user_id": "u2", "created_at": T0},
+               {"user_id": "u1", "traits": {"role": "member"}, "created_at": T1}])
+    assert [dict(t) for t in log.user_traits] == [dict(t) for t in expected.user_traits] == [
+        {"role": "admin"}, {}, {}]
+    assert log.user_traits is log.user_traits

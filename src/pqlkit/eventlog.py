@@ -432,17 +432,6 @@ class _Entities:
                        for c, v in zip(self.trait_codes, self.trait_values, strict=True))
         return _TraitRow(MappingProxyType({k: i for i, k in enumerate(self.trait_keys)}), values)
 
-    def traits_of(self, rows: Int64Array) -> list[Mapping[str, Any]]:
-        """The traits of ``rows``, as one read-only mapping each."""
-        if self.row_traits is not None:
-            return [self.row_traits[r] for r in rows.tolist()]
-        if not self.trait_keys:
-            return [_EMPTY] * len(rows)
-        positions = MappingProxyType({k: i for i, k in enumerate(self.trait_keys)})
-        columns = [col.object_array([*v, None])[c[rows]].tolist()
-                   for c, v in zip(self.trait_codes, self.trait_values, strict=True)]
-        return [_TraitRow(positions, r) for r in zip(*columns, strict=True)]
-
     def account_of(self, r: int) -> EntityId | None:
         code = int(self.accounts[r])
         return None if code < 0 else self.account_vals[code]
@@ -857,11 +846,11 @@ class EventLog:
     user_account: Int32Array
     user_created: Int64Array
     user_in_table: BoolArray
-    user_traits: tuple[Mapping[str, Any], ...]
     account_ids: tuple[EntityId, ...]
     account_created: Int64Array
     account_in_table: BoolArray
-    account_traits: tuple[Mapping[str, Any], ...]
+    _user_traits: _TraitTable
+    _account_traits: _TraitTable
     report: LoadReport
     _user_index: dict[EntityId, int] | None  # built on first use
     _account_index: dict[EntityId, int] | None
@@ -1380,10 +1369,10 @@ class EventLog:
 
         user_remap = np.cumsum(used_u[:-1], dtype=np.int64) - 1
         account_remap = np.append(np.cumsum(used_a[:-1], dtype=np.int64) - 1, -1)
-        self.user_account, self.user_created, self.user_in_table, self.user_traits = (
+        self.user_account, self.user_created, self.user_in_table, self._user_traits = (
             _entity_table(user_rows, user_kept, user_remap[user_at], len(self.user_ids),
                           account_remap[user_acc]))
-        (_, self.account_created, self.account_in_table, self.account_traits) = _entity_table(
+        (_, self.account_created, self.account_in_table, self._account_traits) = _entity_table(
             account_rows, account_kept, account_remap[account_at], len(self.account_ids), None)
 
         self.ts = rows.ts
@@ -1513,6 +1502,41 @@ class EventLog:
     def max_timestamp(self) -> datetime | None:
         """The latest event timestamp (the default ``as_of``), or None without events."""
         return from_micros(int(self.ts[-1])) if len(self) else None
+
+    @property
+    def user_traits(self) -> tuple[Mapping[str, Any], ...]:
+        """The traits of each user row as a read-only mapping (empty for users known only
+        from events). Built on first access after a columnar load: engines read
+        :meth:`user_trait_column` instead."""
+        return self._user_traits.mappings()
+
+    @property
+    def account_traits(self) -> tuple[Mapping[str, Any], ...]:
+        """The traits of each account row as a read-only mapping (see :attr:`user_traits`)."""
+        return self._account_traits.mappings()
+
+    def user_trait_column(self, key: str) -> PropColumn | None:
+        """Trait ``key`` of every user row as a coded column, or None when no user has it.
+
+        ``codes`` holds one int32 per user row (``-1``: the user lacks the trait) into the
+        distinct ``values``, in the canonical order of :class:`PropColumn`. Built once per
+        key, from the trait columns of a columnar load without a Python step per user.
+        Derived traits (``email_domain`` from ``email``) are the engines' business.
+
+        >>> log = EventLog.from_records(
+        ...     [{"name": "x", "timestamp": "2026-05-01T09:00:00Z", "user_id": "u1"}],
+        ...     users=[{"user_id": "u1", "traits": {"role": "admin"}},
+        ...            {"user_id": "u2", "traits": {}}])
+        >>> role = log.user_trait_column("role")
+        >>> role.codes.tolist(), role.values.tolist(), log.user_trait_column("plan")
+        ([0, -1], ['admin'], None)
+        """
+        return self._user_traits.column(key)
+
+    def account_trait_column(self, key: str) -> PropColumn | None:
+        """Trait ``key`` of every account row as a coded column (see
+        :meth:`user_trait_column`), or None when no account has it."""
+        return self._account_traits.column(key)
 
     def user_index(self, user_id: EntityId) -> int:
         """The row of ``user_id`` in the user table (KeyError when unknown)."""
@@ -1730,7 +1754,7 @@ def _final_prop(codes: Int32Array, values: Array | list[Any]) -> PropColumn | No
 
 def _entity_table(rows: _Entities, kept: Int64Array, at: Int64Array, n: int,
                   accounts: Int64Array | None
-                  ) -> tuple[Int32Array, Int64Array, BoolArray, tuple[Mapping[str, Any], ...]]:
+                  ) -> tuple[Int32Array, Int64Array, BoolArray, _TraitTable]:
     """The columns of the users (or accounts) table: ``kept`` rows go to entities ``at``."""
     account = np.full(n, -1, dtype=np.int32)
     if accounts is not None:
@@ -1739,7 +1763,94 @@ def _entity_table(rows: _Entities, kept: Int64Array, at: Int64Array, n: int,
     created[at] = rows.created[kept]
     in_table = np.zeros(n, dtype=np.bool_)
     in_table[at] = True
-    traits: list[Mapping[str, Any]] = [_EMPTY] * n
-    for i, t in zip(at.tolist(), rows.traits_of(kept), strict=True):
-        traits[i] = t
-    return account, created, in_table, tuple(traits)
+    if rows.row_traits is not None:
+        traits: list[Mapping[str, Any]] = [_EMPTY] * n
+        row_traits = rows.row_traits
+        for i, r in zip(at.tolist(), kept.tolist(), strict=True):
+            traits[i] = row_traits[r]
+        return account, created, in_table, _TraitTable.from_mappings(tuple(traits))
+    codes = []
+    for c in rows.trait_codes:
+        entity_codes = np.full(n, -1, dtype=np.int32)
+        entity_codes[at] = c[kept]
+        codes.append(entity_codes)
+    return account, created, in_table, _TraitTable(
+        n, at, list(rows.trait_keys), codes, list(rows.trait_values))
+
+
+class _TraitTable:
+    """The traits of every user (or account) row of a log, as columns or as mappings.
+
+    A columnar load keeps the trait columns (codes per entity into canonical values) and
+    builds the per-entity mappings of ``log.user_traits`` only when something asks for
+    them; a load from records has the mappings and builds a column on demand.
+    """
+
+    __slots__ = ("_at", "_codes", "_columns", "_keys", "_mappings", "_n", "_values")
+
+    def __init__(self, n: int, at: Int64Array, keys: list[str], codes: list[Int32Array],
+                 values: list[list[Any]]) -> None:
+        self._n = n
+        self._at = at  # the rows that come from the table (the others have no traits)
+        self._keys = keys
+        self._codes = codes
+        self._values = values
+        self._mappings: tuple[Mapping[str, Any], ...] | None = None
+        self._columns: dict[str, PropColumn | None] = {}
+
+    @classmethod
+    def from_mappings(cls, mappings: tuple[Mapping[str, Any], ...]) -> _TraitTable:
+        out = cls(len(mappings), np.zeros(0, dtype=np.int64), [], [], [])
+        out._mappings = mappings
+        return out
+
+    def mappings(self) -> tuple[Mapping[str, Any], ...]:
+        if self._mappings is None:
+            self._mappings = self._build_mappings()
+        return self._mappings
+
+    def _build_mappings(self) -> tuple[Mapping[str, Any], ...]:
+        out: list[Mapping[str, Any]] = [_EMPTY] * self._n
+        if not self._keys:
+            return tuple(out)
+        positions = MappingProxyType({k: i for i, k in enumerate(self._keys)})
+        rows = self._at
+        columns = [col.object_array([*v, None])[c[rows]].tolist()
+                   for c, v in zip(self._codes, self._values, strict=True)]
+        for i, r in zip(rows.tolist(), zip(*columns, strict=True), strict=True):
+            out[i] = _TraitRow(positions, r)
+        return tuple(out)
+
+    def column(self, key: str) -> PropColumn | None:
+        if key not in self._columns:
+            self._columns[key] = self._build_column(key)
+        return self._columns[key]
+
+    def _build_column(self, key: str) -> PropColumn | None:
+        if self._mappings is not None and not self._keys:
+            return _trait_column_of(self._mappings, key)
+        if key not in self._keys:
+            return None
+        j = self._keys.index(key)
+        return _final_prop(self._codes[j].copy(), self._values[j])
+
+
+def _trait_column_of(mappings: Sequence[Mapping[str, Any]], key: str) -> PropColumn | None:
+    """Trait ``key`` of each mapping as a coded column (values in canonical order)."""
+    raw = [t.get(key) for t in mappings]
+    coded = col.factorize_objects(raw)
+    if not coded.values:
+        return None
+    # Unhashable values (lists, mappings) each got a code of their own: merge equal ones.
+    keys = [col.value_key(v) for v in coded.values]
+    distinct = sorted(set(keys))
+    rank = {k: r for r, k in enumerate(distinct)}
+    first: dict[Any, Any] = {}
+    for k, v in zip(keys, coded.values, strict=True):
+        first.setdefault(k, v)
+    lut = np.array([*(rank[k] for k in keys), -1], dtype=np.int32)
+    codes = lut[coded.codes]
+    typed = col.typed_values([first[k] for k in distinct])
+    typed.flags.writeable = False
+    codes.flags.writeable = False
+    return PropColumn(codes, typed)
