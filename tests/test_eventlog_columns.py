@@ -783,6 +783,26 @@ def test_chunk_boundaries_do_not_change_the_log(monkeypatch: pytest.MonkeyPatch)
 # -- the fast paths are exact -------------------------------------------------------------
 
 
+def test_chunks_mixing_plain_and_checked_values_load_as_records(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Chunks of plain strings take the dict fast path; a chunk with a blank or padded id,
+    # an int, a bool or a float takes the checked one: both must share one set of codes.
+    ids: list[Any] = ["u1", "u2", "u1", " u3", "u3", 7, "", "u2", "7", "u9", 7, "u1"]
+    plans: list[Any] = ["free", "pro", None, "free", 1, True, "pro", 1.0, "x", None, "a", "b"]
+    rows = [ev(f"n{i % 2}", T0 if i % 3 else T1, u, properties={"plan": p})
+            for i, (u, p) in enumerate(zip(ids, plans, strict=True))]
+    users = [{"user_id": u, "traits": {} if p is None else {"plan": p}}
+             for u, p in zip(ids, plans, strict=True)]
+    expected = EventLog.from_records(rows, users=users)
+    for chunk in (1, 3, 5, 100):
+        monkeypatch.setattr(_columns, "CHUNK", chunk)
+        cols = as_lists(rows)
+        cols = {**cols, "user_id": _columns.object_array(cols["user_id"])}
+        log = EventLog.from_columns(**cols, users=users_as_columns(users, nested=False))
+        assert_same_log(log, expected)
+        assert_trait_columns_match_traits(log)
+
+
 def test_large_object_columns_of_strings_are_coded_exactly() -> None:
     n = 5000  # above the size where object columns of strings are factorized vectorised
     users = [None if i % 7 == 0 else f"u{i % 50}" for i in range(n)]
