@@ -783,6 +783,22 @@ def test_chunk_boundaries_do_not_change_the_log(monkeypatch: pytest.MonkeyPatch)
 # -- the fast paths are exact -------------------------------------------------------------
 
 
+def test_many_names_widen_the_name_codes(monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = [ev(f"n{i:03d}", user=f"u{i % 3}") for i in range(300)]
+    monkeypatch.setattr(_columns, "CHUNK", 100)  # names 128.. arrive in a later chunk
+    log = EventLog.from_columns(**as_lists(rows))
+    assert_same_log(log, EventLog.from_records(rows))
+    assert log.name_code.dtype == np.int16 and len(log.names) == 300
+
+
+def test_owner_account_is_the_account_column_when_every_event_names_one() -> None:
+    log = EventLog.from_columns(**as_lists([ev(account_id="a1"), ev(user="u2", account_id="a2")]))
+    assert log.owner_account is log.account
+    users = {"user_id": ["u1"], "account_id": ["a9"]}
+    log = EventLog.from_columns(**as_lists([ev(account_id="a1"), ev(user="u1")]), users=users)
+    assert log.owner_account.tolist() == [1, 0] and log.account.tolist() == [-1, 0]
+
+
 def test_chunks_mixing_plain_and_checked_values_load_as_records(
         monkeypatch: pytest.MonkeyPatch) -> None:
     # Chunks of plain strings take the dict fast path; a chunk with a blank or padded id,
