@@ -783,6 +783,24 @@ def test_chunk_boundaries_do_not_change_the_log(monkeypatch: pytest.MonkeyPatch)
 # -- the fast paths are exact -------------------------------------------------------------
 
 
+def test_microsecond_timestamps_in_and_out_of_range_read_as_records() -> None:
+    good = np.array(["2026-05-01T09:00", "2026-05-02T09:00"], dtype="datetime64[us]")
+    bad = np.array(["2026-05-01T09:00", "NaT", "10000-01-01"], dtype="datetime64[us]")
+    for stamps in (good, bad):
+        before = stamps.copy()
+        ids = [f"u{i}" for i in range(len(stamps))]
+        log = EventLog.from_columns(user_id=ids, name=["a"] * len(ids), timestamp=stamps,
+                                    users={"user_id": ids, "created_at": stamps})
+        assert np.array_equal(stamps, before, equal_nan=True)  # the input is not touched
+        expected = EventLog.from_records(
+            [ev("a", t, u) for u, t in zip(ids, stamps, strict=True)],
+            users=[{"user_id": u, "created_at": t} for u, t in zip(ids, stamps, strict=True)])
+        assert_same_log(log, expected)
+    assert [(r.table, r.source, r.reason) for r in log.report.rejections] == [
+        ("events", 1, "missing_timestamp"), ("events", 2, "timestamp_out_of_range"),
+        ("users", 2, "timestamp_out_of_range")]
+
+
 def test_many_names_widen_the_name_codes(monkeypatch: pytest.MonkeyPatch) -> None:
     rows = [ev(f"n{i:03d}", user=f"u{i % 3}") for i in range(300)]
     monkeypatch.setattr(_columns, "CHUNK", 100)  # names 128.. arrive in a later chunk

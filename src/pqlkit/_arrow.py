@@ -366,15 +366,19 @@ def parquet_source(path: str | os.PathLike[str], fields: _Mapping, props: _Mappi
         pool = pa.default_memory_pool()
         # One thread reads faster here than several: the batches are small and the work
         # per batch is decoding, not I/O.
-        for batch in parquet.iter_batches(batch_size=PARQUET_BATCH, columns=cols,
-                                          use_threads=False):
+        for k, batch in enumerate(parquet.iter_batches(batch_size=PARQUET_BATCH, columns=cols,
+                                                       use_threads=False)):
             hi = lo + batch.num_rows
             yield lo, hi, _chunk(batch, fields, props)
             lo = hi
             del batch
             # Arrow's allocator keeps freed pages; hand them back so that reading does not
-            # hold a row group's worth of memory on top of the log being built.
-            pool.release_unused()
+            # hold a row group's worth of memory on top of the log being built. Every few
+            # batches: released pages are faulted in again by the next batch, and releasing
+            # after each one cost a third of the decoding time for no smaller peak.
+            if k % 8 == 7:
+                pool.release_unused()
+        pool.release_unused()
 
     return n, chunks()
 

@@ -23,7 +23,8 @@ from pqlkit.records import FieldError, _check_value, check_id, check_name, check
 
 __all__ = [
     "CHUNK", "MAX_US", "MIN_US", "Coded", "EidEncoder", "Eids", "IdEncoder", "NameEncoder",
-    "Objects", "PropEncoder", "TimeEncoder", "Typed", "canonical", "factorize_objects",
+    "Objects", "PropEncoder", "TimeEncoder", "Typed", "canonical", "canonical_order",
+    "factorize_objects",
     "hash_fixed", "id_key", "is_arrow", "object_array", "parse_iso", "raw_value", "slice_raw",
     "to_piece", "typed_values", "value_key",
 ]
@@ -703,7 +704,8 @@ class TimeEncoder:
             us, bad = self._strings(text)
             bad &= ~missing
         if self._optional:
-            us[missing] = _NO_TIME
+            if missing.any():  # (us may be a read-only view of the input otherwise)
+                us[missing] = _NO_TIME
         else:
             bad = bad | missing
         return us, bad
@@ -713,8 +715,14 @@ class TimeEncoder:
         n = len(values)
         none = np.zeros(n, dtype=np.bool_)
         if kind == "M":
-            missing = values.view(np.int64) == _NAT
             unit = np.datetime_data(values.dtype)[0]
+            if unit == "us" and n:
+                # The usual column (Arrow, Parquet): when every instant is in range, as the
+                # two reductions tell, the values are the microseconds themselves.
+                raw = values.view(np.int64)
+                if int(raw.min()) >= MIN_US and int(raw.max()) <= MAX_US:
+                    return raw, none, none.copy()
+            missing = values.view(np.int64) == _NAT
             if unit in ("ns", "ps", "fs", "as"):
                 # Every instant these units can hold lies within years 1..9999.
                 in_range = ~missing
@@ -1019,8 +1027,10 @@ class PropEncoder:
         badrows = np.array(bad, dtype=np.bool_)[codes]
         return badrows if badrows.any() else None
 
-    def finish(self, valid: BoolArray | None) -> tuple[I32, Array | list[Any]] | None:
-        """Codes of the valid rows into the distinct values, sorted by :func:`value_key`."""
+    def finish(self, valid: BoolArray | None, *, ordered: bool = True
+               ) -> tuple[I32, Array | list[Any]] | None:
+        """Codes of the valid rows into the distinct values, sorted by :func:`value_key`
+        (or, without ``ordered``, in an order of their own: see :func:`canonical_order`)."""
         if self._mode is None:
             return None
         codes: I32
@@ -1046,20 +1056,23 @@ class PropEncoder:
             return codes, uniq
         coded = self._codes if valid is None else self._codes[valid]
         self._codes = np.zeros(0, dtype=np.int32)
-        values = self._values
-        if not self._index or not self._strings:
-            # One kind of value: sort by the values themselves (no key tuples); floats
-            # need the key (0.0 and -0.0 are equal but ordered).
-            kinds = {type(v) for v in values}
-            simple = kinds in ({str}, {int})
-        else:
-            simple = False
-        by_value = sorted(range(len(values)), key=values.__getitem__ if simple
-                          else lambda j: value_key(values[j]))
+        if not ordered:
+            return coded, self._values
+        by_value = canonical_order(self._values)
         lut = np.empty(len(by_value) + 1, dtype=np.int32)
         lut[np.array(by_value, dtype=np.int64)] = np.arange(len(by_value), dtype=np.int32)
         lut[-1] = -1
         return lut[coded], [self._values[j] for j in by_value]
+
+
+def canonical_order(values: list[Any]) -> list[int]:
+    """The positions of distinct property values in :func:`value_key` order."""
+    kinds = {type(v) for v in values}
+    # One kind of value: sort by the values themselves (no key tuples); floats need the
+    # key (0.0 and -0.0 are equal but ordered).
+    if kinds in ({str}, {int}):
+        return sorted(range(len(values)), key=values.__getitem__)
+    return sorted(range(len(values)), key=lambda j: value_key(values[j]))
 
 
 # -- event ids -------------------------------------------------------------------------------

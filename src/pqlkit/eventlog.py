@@ -387,7 +387,8 @@ class _Entities:
 
     ``ids`` codes into ``id_vals`` (distinct ids), ``accounts`` into ``account_vals`` (-1:
     none; users only), ``created`` is µs or NO_TIME. Traits are either one mapping per row
-    (``row_traits``, from records) or trait columns: codes into canonical value lists.
+    (``row_traits``, from records) or trait columns: codes into lists of distinct values
+    (in no particular order: :class:`_TraitTable` sorts them when a column is asked for).
     """
 
     def __init__(self, id_vals: list[EntityId], ids: Int32Array, account_vals: list[EntityId],
@@ -580,7 +581,8 @@ def _entity_columns(data: Mapping[str, Any], kind: type[User] | type[Account], t
                     acc_codes if every else acc_codes[rows],
                     created_us if every else created_us[rows], sources)
     for key, trait in traits.items():
-        encoded = trait.finish(None if every else valid)
+        # Put in canonical order only when a column of them is asked for (see _TraitTable).
+        encoded = trait.finish(None if every else valid, ordered=False)
         if encoded is not None:
             codes, values = encoded
             out.trait_keys.append(key)
@@ -1316,15 +1318,15 @@ class EventLog:
         user_vals = _sorted_ids({*ev.user_vals, *user_rows.id_vals})
         account_vals = _sorted_ids({*ev.account_vals, *account_rows.id_vals,
                                     *user_rows.account_vals})
-        uidx = {u: i for i, u in enumerate(user_vals)}
-        aidx = {a: i for i, a in enumerate(account_vals)}
+        uidx = dict(zip(user_vals, range(len(user_vals)), strict=True))
+        aidx = dict(zip(account_vals, range(len(account_vals)), strict=True))
         name = _remap(ev.name, _rank(name_order))
-        user_lut = np.array([*(uidx[u] for u in ev.user_vals), -1], dtype=np.int32)
-        account_lut = np.array([*(aidx[a] for a in ev.account_vals), -1], dtype=np.int32)
+        user_lut = _positions(uidx, ev.user_vals, np.int32, spare=True)
+        account_lut = _positions(aidx, ev.account_vals, np.int32, spare=True)
         # Where each table row's id and account go (the tables are de-duplicated below).
-        user_at_all = np.array([uidx[v] for v in user_rows.id_vals], dtype=np.int64)
-        account_at_all = np.array([aidx[v] for v in account_rows.id_vals], dtype=np.int64)
-        user_acc_at = np.array([*(aidx[v] for v in user_rows.account_vals), -1], dtype=np.int64)
+        user_at_all = _positions(uidx, user_rows.id_vals, np.int64)
+        account_at_all = _positions(aidx, account_rows.id_vals, np.int64)
+        user_acc_at = _positions(aidx, user_rows.account_vals, np.int64, spare=True)
         del uidx, aidx
         user = _remap(ev.user, user_lut if ev.user_lut is None else user_lut[ev.user_lut])
         account = _remap(ev.account, account_lut if ev.account_lut is None
@@ -1732,8 +1734,21 @@ def _used_ids(values: list[EntityId], used: BoolArray) -> tuple[EntityId, ...]:
     return tuple(v for v, u in zip(values, used[:-1].tolist(), strict=True) if u)
 
 
+def _positions(index: dict[Any, int], values: list[Any], dtype: Any, *,
+               spare: bool = False) -> Array:
+    """``index[v]`` for each of ``values`` (then -1 when ``spare``, the slot of code -1)."""
+    n = len(values)
+    out = np.empty(n + spare, dtype=dtype)
+    out[:n] = np.fromiter(map(index.__getitem__, values), dtype=dtype, count=n)
+    if spare:
+        out[n] = -1
+    return out
+
+
 def _compact(codes: Int32Array, used: BoolArray) -> Int32Array:
     """Codes into the used values only (``used`` has a last slot for code -1), in place."""
+    if used[:-1].all():
+        return codes
     remap = np.cumsum(used[:-1], dtype=np.int64) - 1
     return _remap(codes, np.append(remap, -1).astype(np.int32))
 
@@ -1789,7 +1804,7 @@ def _entity_table(rows: _Entities, kept: Int64Array, at: Int64Array, n: int,
 class _TraitTable:
     """The traits of every user (or account) row of a log, as columns or as mappings.
 
-    A columnar load keeps the trait columns (codes per entity into canonical values) and
+    A columnar load keeps the trait columns (codes per entity into distinct values) and
     builds the per-entity mappings of ``log.user_traits`` only when something asks for
     them; a load from records has the mappings and builds a column on demand.
     """
@@ -1840,7 +1855,9 @@ class _TraitTable:
         if key not in self._keys:
             return None
         j = self._keys.index(key)
-        return _final_prop(self._codes[j].copy(), self._values[j])
+        values = self._values[j]
+        order = col.canonical_order(values)
+        return _final_prop(_rank(order)[self._codes[j]], [values[i] for i in order])
 
 
 def _trait_column_of(mappings: Sequence[Mapping[str, Any]], key: str) -> PropColumn | None:
