@@ -964,3 +964,30 @@ def test_user_traits_are_built_only_when_asked_for() -> None:
     assert [dict(t) for t in log.user_traits] == [dict(t) for t in expected.user_traits] == [
         {"role": "admin"}, {}, {}]
     assert log.user_traits is log.user_traits
+
+
+@needs_arrow
+@given(rows=event_logs(max_events=15), data=st.data())
+@settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow])
+def test_text_traits_from_arrow_are_read_when_asked_for(rows: Any, data: st.DataObject) -> None:
+    # Arrow text traits are coded lazily: the log (mappings, columns, report with rejected
+    # and conflicting rows) must be the one the records give.
+    import pyarrow as pa
+
+    events, users, _ = rows
+    users = [u for u in users if isinstance(u, dict)]
+    text = [{**u, "traits": {k: str(v) for k, v in (u.get("traits") or {}).items()
+                             if v is not None}} for u in users]
+    text += [{**u, "user_id": None} for u in text[:1]]  # a row to reject
+    keys = sorted({k for u in text for k in u["traits"]})
+    table: dict[str, Any] = {"user_id": _columns.object_array([u.get("user_id") for u in text])}
+    for key in keys:
+        column = pa.array([u["traits"].get(key) for u in text], pa.string())
+        if data.draw(st.booleans(), label=f"{key} dictionary-encoded"):
+            column = column.dictionary_encode()
+        table[key] = pa.chunked_array([column[:1], column[1:]]) if len(column) > 1 else column
+    log = EventLog.from_columns(**as_numpy(events), users=table)
+    expected = EventLog.from_records(
+        events, users=[{"user_id": u.get("user_id"), "traits": u["traits"]} for u in text])
+    assert_trait_columns_match_traits(log)
+    assert_same_log(log, expected)

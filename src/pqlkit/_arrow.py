@@ -23,9 +23,10 @@ from pqlkit.errors import PqlkitTypeError, ValidationError
 #: Rows per Parquet batch: with pre-buffering off, the reader then holds a few tens of MiB.
 PARQUET_BATCH = 1 << 18
 
-__all__ = ["ArrowStr", "arrow_piece", "arrow_slice", "arrow_value", "blank_strings",
-           "event_columns", "event_source", "open_parquet", "parquet_source", "pyarrow",
-           "read_table", "table_columns", "to_table", "unify"]
+__all__ = ["ArrowStr", "arrow_piece", "arrow_slice", "arrow_take", "arrow_value",
+           "blank_strings", "event_columns", "event_source", "is_text_column", "open_parquet",
+           "parquet_source", "pyarrow", "read_table", "table_columns", "text_codes",
+           "to_table", "unify"]
 
 Array = npt.NDArray[Any]
 
@@ -234,6 +235,36 @@ def _combine(pa: Any, arr: Any) -> Any:
     if pa.types.is_dictionary(arr.type):
         arr = arr.cast(arr.type.value_type)
     return arr.combine_chunks()
+
+
+def is_text_column(arr: Any) -> bool:
+    """True for an Arrow column of strings (dictionary-encoded or not)."""
+    pa, _ = _pa()
+    t = arr.type
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return _is_text(pa, t)
+
+
+def arrow_take(arr: Any, rows: npt.NDArray[np.int64]) -> Any:
+    """Rows ``rows`` of an Arrow array or chunked array, in that order."""
+    pa, _ = _pa()
+    return arr.take(pa.array(rows, type=pa.int64()))
+
+
+def text_codes(arr: Any) -> tuple[npt.NDArray[np.int32], list[str]]:
+    """Codes (-1 for null) into the distinct strings of an Arrow text column."""
+    pa, pc = _pa()
+    if isinstance(arr, pa.ChunkedArray):
+        arr = _combine(pa, arr)
+    if pa.types.is_dictionary(arr.type):
+        # A dictionary may repeat a value or hold unused ones: code the strings afresh.
+        arr = arr.cast(arr.type.value_type)
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        arr = arr.cast(pa.large_string())
+    encoded = pc.dictionary_encode(arr)
+    values: list[str] = encoded.dictionary.to_pylist()
+    return _codes(encoded.indices).astype(np.int32), values
 
 
 def arrow_slice(arr: Any, lo: int, hi: int) -> Any:

@@ -402,7 +402,7 @@ class _Entities:
         self.sources = sources  # None: the row positions themselves
         self.row_traits: list[Mapping[str, Any]] | None = None
         self.trait_keys: list[str] = []
-        self.trait_codes: list[Int32Array] = []
+        self.trait_codes: list[Int32Array | _RawTrait] = []
         self.trait_values: list[list[Any]] = []
 
     @classmethod
@@ -433,7 +433,8 @@ class _Entities:
     def traits(self, r: int) -> Mapping[str, Any]:
         if self.row_traits is not None:
             return self.row_traits[r]
-        values = tuple(v[c[r]] if c[r] >= 0 else None
+        values = tuple(c.value(r) if isinstance(c, _RawTrait) else
+                       v[c[r]] if c[r] >= 0 else None
                        for c, v in zip(self.trait_codes, self.trait_values, strict=True))
         return _TraitRow(MappingProxyType({k: i for i, k in enumerate(self.trait_keys)}), values)
 
@@ -538,7 +539,10 @@ def _entity_columns(data: Mapping[str, Any], kind: type[User] | type[Account], t
     ids = col.IdEncoder(id_field, required=True)
     accounts = col.IdEncoder("account_id")
     created = col.TimeEncoder("created_at", tz=tz, epoch_unit=None, optional=True)
-    traits = {k: col.PropEncoder(k, n, field="traits") for k in traits_in}
+    # Arrow text columns hold only strings and nulls, which no check can reject: they are
+    # kept as they came and coded only when a trait column or mapping is asked for.
+    raw_text = {k for k, v in traits_in.items() if n and col.is_arrow(v) and _is_text(v)}
+    traits = {k: col.PropEncoder(k, n, field="traits") for k in traits_in if k not in raw_text}
     id_codes = np.zeros(n, dtype=np.int32)
     acc_codes = np.full(n, -1, dtype=np.int32)
     created_us = np.full(n, NO_TIME, dtype=np.int64)
@@ -580,15 +584,49 @@ def _entity_columns(data: Mapping[str, Any], kind: type[User] | type[Account], t
     out = _Entities(ids.values, id_codes if every else id_codes[rows], accounts.values,
                     acc_codes if every else acc_codes[rows],
                     created_us if every else created_us[rows], sources)
-    for key, trait in traits.items():
+    for key in traits_in:
+        if key in raw_text:
+            raw = _RawTrait(traits_in[key])
+            out.trait_keys.append(key)
+            out.trait_codes.append(raw if every else raw.take(rows))
+            out.trait_values.append([])
+            continue
         # Put in canonical order only when a column of them is asked for (see _TraitTable).
-        encoded = trait.finish(None if every else valid, ordered=False)
+        encoded = traits[key].finish(None if every else valid, ordered=False)
         if encoded is not None:
             codes, values = encoded
             out.trait_keys.append(key)
             out.trait_codes.append(codes)
             out.trait_values.append(values if isinstance(values, list) else values.tolist())
     return out
+
+
+def _is_text(column: Any) -> bool:
+    from pqlkit._arrow import is_text_column
+
+    return is_text_column(column)
+
+
+class _RawTrait:
+    """A text trait column as it came from Arrow, coded when first read."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+
+    def value(self, r: int) -> Any:
+        return col.raw_value(self.raw, r)
+
+    def take(self, rows: Int64Array) -> _RawTrait:
+        from pqlkit._arrow import arrow_take
+
+        return _RawTrait(arrow_take(self.raw, rows))
+
+    def coded(self) -> tuple[Int32Array, list[Any]]:
+        from pqlkit._arrow import text_codes
+
+        return text_codes(self.raw)
 
 
 def _entities(data: Any, kind: type[User] | type[Account], table: str, report: LoadReport,
@@ -1792,13 +1830,16 @@ def _entity_table(rows: _Entities, kept: Int64Array, at: Int64Array, n: int,
         for i, r in zip(at.tolist(), kept.tolist(), strict=True):
             traits[i] = row_traits[r]
         return account, created, in_table, _TraitTable.from_mappings(tuple(traits))
-    codes = []
+    codes: list[Int32Array | _RawTrait] = []
     for c in rows.trait_codes:
+        if isinstance(c, _RawTrait):
+            codes.append(c)  # gathered with `kept` when first read
+            continue
         entity_codes = np.full(n, -1, dtype=np.int32)
         entity_codes[at] = c[kept]
         codes.append(entity_codes)
     return account, created, in_table, _TraitTable(
-        n, at, list(rows.trait_keys), codes, list(rows.trait_values))
+        n, at, kept, list(rows.trait_keys), codes, list(rows.trait_values))
 
 
 class _TraitTable:
@@ -1809,12 +1850,13 @@ class _TraitTable:
     them; a load from records has the mappings and builds a column on demand.
     """
 
-    __slots__ = ("_at", "_codes", "_columns", "_keys", "_mappings", "_n", "_values")
+    __slots__ = ("_at", "_codes", "_columns", "_keep", "_keys", "_mappings", "_n", "_values")
 
-    def __init__(self, n: int, at: Int64Array, keys: list[str], codes: list[Int32Array],
-                 values: list[list[Any]]) -> None:
+    def __init__(self, n: int, at: Int64Array, keep: Int64Array, keys: list[str],
+                 codes: list[Int32Array | _RawTrait], values: list[list[Any]]) -> None:
         self._n = n
         self._at = at  # the rows that come from the table (the others have no traits)
+        self._keep = keep  # the table rows they come from (for the raw columns)
         self._keys = keys
         self._codes = codes
         self._values = values
@@ -1823,7 +1865,8 @@ class _TraitTable:
 
     @classmethod
     def from_mappings(cls, mappings: tuple[Mapping[str, Any], ...]) -> _TraitTable:
-        out = cls(len(mappings), np.zeros(0, dtype=np.int64), [], [], [])
+        none = np.zeros(0, dtype=np.int64)
+        out = cls(len(mappings), none, none, [], [], [])
         out._mappings = mappings
         return out
 
@@ -1839,7 +1882,7 @@ class _TraitTable:
         positions = MappingProxyType({k: i for i, k in enumerate(self._keys)})
         rows = self._at
         columns = [col.object_array([*v, None])[c[rows]].tolist()
-                   for c, v in zip(self._codes, self._values, strict=True)]
+                   for c, v in map(self._coded, range(len(self._keys)))]
         for i, r in zip(rows.tolist(), zip(*columns, strict=True), strict=True):
             out[i] = _TraitRow(positions, r)
         return tuple(out)
@@ -1854,10 +1897,19 @@ class _TraitTable:
             return _trait_column_of(self._mappings, key)
         if key not in self._keys:
             return None
-        j = self._keys.index(key)
-        values = self._values[j]
+        codes, values = self._coded(self._keys.index(key))
         order = col.canonical_order(values)
-        return _final_prop(_rank(order)[self._codes[j]], [values[i] for i in order])
+        return _final_prop(_rank(order)[codes], [values[i] for i in order])
+
+    def _coded(self, j: int) -> tuple[Int32Array, list[Any]]:
+        """Codes per entity into distinct values of trait ``j`` (coding a raw column)."""
+        c = self._codes[j]
+        if isinstance(c, _RawTrait):
+            codes, values = c.take(self._keep).coded()
+            c = np.full(self._n, -1, dtype=np.int32)
+            c[self._at] = codes
+            self._codes[j], self._values[j] = c, values
+        return c, self._values[j]
 
 
 def _trait_column_of(mappings: Sequence[Mapping[str, Any]], key: str) -> PropColumn | None:
