@@ -25,7 +25,8 @@ PARQUET_BATCH = 1 << 18
 
 __all__ = ["ArrowStr", "arrow_piece", "arrow_slice", "arrow_take", "arrow_value",
            "blank_strings", "event_columns", "event_source", "is_text_column", "open_parquet",
-           "parquet_source", "pyarrow", "read_table", "table_columns", "text_codes",
+           "parquet_source", "pyarrow", "read_table", "release_unused", "table_columns",
+           "text_codes",
            "to_table", "unify"]
 
 Array = npt.NDArray[Any]
@@ -203,6 +204,12 @@ def unify(dictionaries: list[Any]
     del joined, encoded, distinct
     pa.default_memory_pool().release_unused()
     return out
+
+
+def release_unused() -> None:
+    """Hand the pages Arrow's allocator keeps after frees back to the system."""
+    pa, _ = _pa()
+    pa.default_memory_pool().release_unused()
 
 
 def arrow_piece(arr: Any) -> Any:

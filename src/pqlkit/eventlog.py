@@ -1221,6 +1221,9 @@ class EventLog:
         user_rows = _entities(users, User, "users", report, strict, tz, columns_ok=True)
         account_rows = _entities(accounts, Account, "accounts", report, strict, tz,
                                  columns_ok=True)
+        from pqlkit._arrow import release_unused
+
+        release_unused()  # what coding the entity ids left in Arrow's pool, before _finish
         return cls._finish(ev, user_rows, account_rows, report, strict)
 
     @staticmethod
