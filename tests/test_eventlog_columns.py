@@ -989,5 +989,32 @@ def test_text_traits_from_arrow_are_read_when_asked_for(rows: Any, data: st.Data
     log = EventLog.from_columns(**as_numpy(events), users=table)
     expected = EventLog.from_records(
         events, users=[{"user_id": u.get("user_id"), "traits": u["traits"]} for u in text])
+    # Columns first: before the mappings are built, they come straight from Arrow.
+    assert trait_columns(log, keys) == trait_columns(expected, keys)
     assert_trait_columns_match_traits(log)
     assert_same_log(log, expected)
+
+
+def trait_columns(log: EventLog, keys: list[str]) -> dict[str, Any]:
+    return {k: None if (c := log.user_trait_column(k)) is None else
+            (c.codes.tolist(), c.values.dtype.str, [typed(v) for v in c.python_values()])
+            for k in keys}
+
+
+@needs_arrow
+def test_arrow_text_traits_of_any_text_read_as_records(pa: Any) -> None:
+    values = ["b", "é", "a\x00", "", None, "a", "日本", "b", "a\x00b"]
+    for text, dictionary in ((values, False), (values, True), ([v for v in values if v is None
+                                                                or not v.endswith("\x00")],
+                                                               False)):
+        ids = [f"u{i}" for i in range(len(text))]
+        column = pa.array(text, pa.string())
+        users = {"user_id": ids, "t": column.dictionary_encode() if dictionary else column}
+        log = EventLog.from_columns(user_id=ids, name=["a"] * len(ids),
+                                    timestamp=[T0] * len(ids), users=users)
+        expected = EventLog.from_records(
+            [ev("a", T0, u) for u in ids],
+            users=[{"user_id": u, "traits": {} if t is None else {"t": t}}
+                   for u, t in zip(ids, text, strict=True)])
+        assert trait_columns(log, ["t", "other"]) == trait_columns(expected, ["t", "other"])
+        assert_same_log(log, expected)

@@ -25,8 +25,8 @@ PARQUET_BATCH = 1 << 18
 
 __all__ = ["ArrowStr", "arrow_piece", "arrow_slice", "arrow_take", "arrow_value",
            "blank_strings", "event_columns", "event_source", "is_text_column", "open_parquet",
-           "parquet_source", "pyarrow", "read_table", "release_unused", "table_columns",
-           "text_codes",
+           "parquet_source", "pyarrow", "read_table", "release_unused", "sorted_text_codes",
+           "table_columns", "text_codes",
            "to_table", "unify"]
 
 Array = npt.NDArray[Any]
@@ -259,8 +259,8 @@ def arrow_take(arr: Any, rows: npt.NDArray[np.int64]) -> Any:
     return arr.take(pa.array(rows, type=pa.int64()))
 
 
-def text_codes(arr: Any) -> tuple[npt.NDArray[np.int32], list[str]]:
-    """Codes (-1 for null) into the distinct strings of an Arrow text column."""
+def _text_encoded(arr: Any) -> Any:
+    """An Arrow text column dictionary-encoded afresh: distinct values, each used."""
     pa, pc = _pa()
     if isinstance(arr, pa.ChunkedArray):
         arr = _combine(pa, arr)
@@ -269,9 +269,35 @@ def text_codes(arr: Any) -> tuple[npt.NDArray[np.int32], list[str]]:
         arr = arr.cast(arr.type.value_type)
     if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
         arr = arr.cast(pa.large_string())
-    encoded = pc.dictionary_encode(arr)
+    return pc.dictionary_encode(arr)
+
+
+def text_codes(arr: Any) -> tuple[npt.NDArray[np.int32], list[str]]:
+    """Codes (-1 for null) into the distinct strings of an Arrow text column."""
+    encoded = _text_encoded(arr)
     values: list[str] = encoded.dictionary.to_pylist()
     return _codes(encoded.indices).astype(np.int32), values
+
+
+def sorted_text_codes(arr: Any) -> tuple[npt.NDArray[np.int32], Array] | None:
+    """Codes (-1 for null) into the distinct strings of an Arrow text column, sorted, as a
+    numpy 'U' array, made from the Arrow buffers; None when a string ends with NUL (which
+    a 'U' array would drop)."""
+    encoded = _text_encoded(arr)
+    utf8 = ArrowStr(encoded.dictionary).to_utf8()
+    if utf8 is None:
+        return None
+    data = utf8[0]
+    if len(data) and np.frombuffer(data.tobytes(), np.uint8).max() >= 0x80:
+        text = np.array(encoded.dictionary.to_pylist(), dtype=np.str_)
+    else:
+        text = data.astype(np.str_)
+    # numpy orders 'U' strings by code point, as Python orders str.
+    order = np.argsort(text, kind="stable")
+    rank = np.empty(len(order) + 1, dtype=np.int32)
+    rank[order] = np.arange(len(order), dtype=np.int32)
+    rank[-1] = -1
+    return rank[_codes(encoded.indices)], text[order]
 
 
 def arrow_slice(arr: Any, lo: int, hi: int) -> Any:

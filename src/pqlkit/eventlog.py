@@ -621,12 +621,21 @@ class _RawTrait:
     def take(self, rows: Int64Array) -> _RawTrait:
         from pqlkit._arrow import arrow_take
 
+        if len(rows) == len(self.raw) and bool((rows == np.arange(len(rows))).all()):
+            return self
         return _RawTrait(arrow_take(self.raw, rows))
 
     def coded(self) -> tuple[Int32Array, list[Any]]:
         from pqlkit._arrow import text_codes
 
         return text_codes(self.raw)
+
+    def sorted_coded(self) -> tuple[Int32Array, Array] | None:
+        """Codes into the distinct values in canonical order, as a 'U' array (None when
+        they cannot be held in one)."""
+        from pqlkit._arrow import sorted_text_codes
+
+        return sorted_text_codes(self.raw)
 
 
 def _entities(data: Any, kind: type[User] | type[Account], table: str, report: LoadReport,
@@ -1900,7 +1909,20 @@ class _TraitTable:
             return _trait_column_of(self._mappings, key)
         if key not in self._keys:
             return None
-        codes, values = self._coded(self._keys.index(key))
+        j = self._keys.index(key)
+        raw = self._codes[j]
+        if isinstance(raw, _RawTrait):
+            # Straight from the Arrow buffers: no Python string per distinct value.
+            got = raw.take(self._keep).sorted_coded()
+            if got is not None:
+                if not len(got[1]):
+                    return None
+                column = np.full(self._n, -1, dtype=np.int32)
+                column[self._at] = got[0]
+                column.flags.writeable = False
+                got[1].flags.writeable = False
+                return PropColumn(column, got[1])
+        codes, values = self._coded(j)
         order = col.canonical_order(values)
         return _final_prop(_rank(order)[codes], [values[i] for i in order])
 
