@@ -60,6 +60,12 @@ def snapshot(log: EventLog, *, sources: bool = True) -> dict[str, Any]:
                         [typed(v) for v in c.python_values()]) for k, c in log.props.items()}
     out["user_traits"] = [{k: typed(v) for k, v in t.items()} for t in log.user_traits]
     out["account_traits"] = [{k: typed(v) for k, v in t.items()} for t in log.account_traits]
+    for level, table in (("user", log.user_traits), ("account", log.account_traits)):
+        column = log.user_trait_column if level == "user" else log.account_trait_column
+        out[f"{level}_trait_columns"] = {
+            k: None if (c := column(k)) is None else
+            (c.codes.tolist(), c.values.dtype.str, [typed(v) for v in c.python_values()])
+            for k in sorted({k for t in table for k in t} | {"absent"})}
     if sources:
         out["sources"] = [log.source(i) for i in range(len(log))]
     return out
@@ -778,6 +784,60 @@ def test_chunk_boundaries_do_not_change_the_log(monkeypatch: pytest.MonkeyPatch)
 # -- the fast paths are exact -------------------------------------------------------------
 
 
+def test_microsecond_timestamps_in_and_out_of_range_read_as_records() -> None:
+    good = np.array(["2026-05-01T09:00", "2026-05-02T09:00"], dtype="datetime64[us]")
+    bad = np.array(["2026-05-01T09:00", "NaT", "10000-01-01"], dtype="datetime64[us]")
+    for stamps in (good, bad):
+        before = stamps.copy()
+        ids = [f"u{i}" for i in range(len(stamps))]
+        log = EventLog.from_columns(user_id=ids, name=["a"] * len(ids), timestamp=stamps,
+                                    users={"user_id": ids, "created_at": stamps})
+        assert np.array_equal(stamps, before, equal_nan=True)  # the input is not touched
+        expected = EventLog.from_records(
+            [ev("a", t, u) for u, t in zip(ids, stamps, strict=True)],
+            users=[{"user_id": u, "created_at": t} for u, t in zip(ids, stamps, strict=True)])
+        assert_same_log(log, expected)
+    assert [(r.table, r.source, r.reason) for r in log.report.rejections] == [
+        ("events", 1, "missing_timestamp"), ("events", 2, "timestamp_out_of_range"),
+        ("users", 2, "timestamp_out_of_range")]
+
+
+def test_many_names_widen_the_name_codes(monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = [ev(f"n{i:03d}", user=f"u{i % 3}") for i in range(300)]
+    monkeypatch.setattr(_columns, "CHUNK", 100)  # names 128.. arrive in a later chunk
+    log = EventLog.from_columns(**as_lists(rows))
+    assert_same_log(log, EventLog.from_records(rows))
+    assert log.name_code.dtype == np.int16 and len(log.names) == 300
+
+
+def test_owner_account_is_the_account_column_when_every_event_names_one() -> None:
+    log = EventLog.from_columns(**as_lists([ev(account_id="a1"), ev(user="u2", account_id="a2")]))
+    assert log.owner_account is log.account
+    users = {"user_id": ["u1"], "account_id": ["a9"]}
+    log = EventLog.from_columns(**as_lists([ev(account_id="a1"), ev(user="u1")]), users=users)
+    assert log.owner_account.tolist() == [1, 0] and log.account.tolist() == [-1, 0]
+
+
+def test_chunks_mixing_plain_and_checked_values_load_as_records(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Chunks of plain strings take the dict fast path; a chunk with a blank or padded id,
+    # an int, a bool or a float takes the checked one: both must share one set of codes.
+    ids: list[Any] = ["u1", "u2", "u1", " u3", "u3", 7, "", "u2", "7", "u9", 7, "u1"]
+    plans: list[Any] = ["free", "pro", None, "free", 1, True, "pro", 1.0, "x", None, "a", "b"]
+    rows = [ev(f"n{i % 2}", T0 if i % 3 else T1, u, properties={"plan": p})
+            for i, (u, p) in enumerate(zip(ids, plans, strict=True))]
+    users = [{"user_id": u, "traits": {} if p is None else {"plan": p}}
+             for u, p in zip(ids, plans, strict=True)]
+    expected = EventLog.from_records(rows, users=users)
+    for chunk in (1, 3, 5, 100):
+        monkeypatch.setattr(_columns, "CHUNK", chunk)
+        cols = as_lists(rows)
+        cols = {**cols, "user_id": _columns.object_array(cols["user_id"])}
+        log = EventLog.from_columns(**cols, users=users_as_columns(users, nested=False))
+        assert_same_log(log, expected)
+        assert_trait_columns_match_traits(log)
+
+
 def test_large_object_columns_of_strings_are_coded_exactly() -> None:
     n = 5000  # above the size where object columns of strings are factorized vectorised
     users = [None if i % 7 == 0 else f"u{i % 50}" for i in range(n)]
@@ -842,3 +902,140 @@ def test_zone_less_arrow_timestamps_need_tz(pa: Any, tmp_path: Any) -> None:
             "1969-12-31T23:00:00+00:00", "1970-01-01T00:00:00+00:00"]
     assert EventLog.from_arrow(table, tz="UTC").max_timestamp.isoformat() == (
         "1970-01-01T01:00:00+00:00")
+
+# -- trait columns -------------------------------------------------------------------------------
+
+
+def assert_trait_columns_match_traits(log: EventLog) -> None:
+    for table, column in ((log.user_traits, log.user_trait_column),
+                          (log.account_traits, log.account_trait_column)):
+        for key in sorted({k for t in table for k in t}):
+            c = column(key)
+            assert c is not None and len(c) == len(table)
+            assert [typed(v) for v in c.tolist()] == [typed(t.get(key)) for t in table]
+            assert c.codes.dtype == np.int32 and not c.codes.flags.writeable
+            # Every value is used, in canonical order (as a property column's are).
+            assert sorted(set(c.codes.tolist()) - {-1}) == list(range(len(c.values)))
+        assert column("no such trait") is None
+
+
+@given(rows=event_logs(zones=True, max_events=20), data=st.data())
+@settings(suppress_health_check=[HealthCheck.too_slow])
+def test_trait_columns_code_the_traits_records_give(rows: Any, data: st.DataObject) -> None:
+    events, users, accounts = rows
+    by_records = EventLog.from_records(events, users=users, accounts=accounts)
+    assert_trait_columns_match_traits(by_records)
+    by_columns = EventLog.from_columns(
+        **as_numpy(events),
+        users=users_as_columns(users, nested=data.draw(st.booleans(), label="nested")),
+        accounts=accounts_as_columns(accounts))
+    assert_trait_columns_match_traits(by_columns)
+    assert snapshot(by_columns) == snapshot(by_records)
+
+
+def test_trait_columns_keep_types_and_signs_apart() -> None:
+    users = {"user_id": ["u1", "u2", "u3", "u4", "u5", "u6"],
+             "mixed": [1, True, 1.0, None, "1", 1],
+             "zero": np.array([0.0, -0.0, 2.5, 0.0, -0.0, 0.0]),
+             "tags": [["a"], ["a"], None, {"k": 1}, ["b"], None]}
+    log = EventLog.from_columns(user_id=["u1"], name=["a"], timestamp=[T0], users=users)
+    mixed = log.user_trait_column("mixed")
+    assert mixed is not None
+    assert [typed(v) for v in mixed.python_values()] == [typed(True), typed(1), typed(1.0),
+                                                         typed("1")]
+    assert mixed.codes.tolist() == [1, 0, 2, -1, 3, 1]
+    zero = log.user_trait_column("zero")
+    assert zero is not None and zero.values.dtype == np.float64
+    assert [math.copysign(1, v) for v in zero.values.tolist()] == [-1, 1, 1]
+    assert zero.codes.tolist() == [1, 0, 2, 1, 0, 1]
+    tags = log.user_trait_column("tags")
+    assert tags is not None and tags.codes.tolist() == [0, 0, -1, 2, 1, -1]
+    assert_trait_columns_match_traits(log)
+    assert_trait_columns_match_traits(EventLog.from_records(
+        [ev()], users=[{"user_id": u, "traits": {k: users[k][i] for k in ("mixed", "tags")
+                                                  if users[k][i] is not None}}
+                       for i, u in enumerate(users["user_id"])]))
+
+
+def test_trait_columns_cover_users_known_only_from_events() -> None:
+    log = EventLog.from_columns(user_id=["u0", "u1", "u9"], name=["a"] * 3, timestamp=[T0] * 3,
+                                users={"user_id": ["u1", "u2"], "role": ["admin", "member"]})
+    role = log.user_trait_column("role")
+    assert role is not None
+    assert log.user_ids == ("u0", "u1", "u2", "u9")
+    assert role.tolist() == [None, "admin", "member", None]
+    assert log.account_trait_column("role") is None
+    assert log.user_trait_column("role") is role  # built once
+
+
+def test_user_traits_are_built_only_when_asked_for() -> None:
+    users = {"user_id": ["u1", "u2", "u1"], "role": ["admin", None, "member"],
+             "created_at": [T0, T0, T1]}
+    log = EventLog.from_columns(user_id=["u1", "u3"], name=["a", "a"], timestamp=[T0, T1],
+                                users=users)
+    assert log._user_traits._mappings is None
+    role = log.user_trait_column("role")
+    assert role is not None and role.tolist() == ["admin", None, None]
+    assert log._user_traits._mappings is None
+    expected = EventLog.from_records(
+        [ev(user="u1"), ev(user="u3", ts=T1)],
+        users=[{"user_id": "u1", "traits": {"role": "admin"}, "created_at": T0},
+               {"user_id": "u2", "created_at": T0},
+               {"user_id": "u1", "traits": {"role": "member"}, "created_at": T1}])
+    assert [dict(t) for t in log.user_traits] == [dict(t) for t in expected.user_traits] == [
+        {"role": "admin"}, {}, {}]
+    assert log.user_traits is log.user_traits
+
+
+@needs_arrow
+@given(rows=event_logs(max_events=15), data=st.data())
+@settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow])
+def test_text_traits_from_arrow_are_read_when_asked_for(rows: Any, data: st.DataObject) -> None:
+    # Arrow text traits are coded lazily: the log (mappings, columns, report with rejected
+    # and conflicting rows) must be the one the records give.
+    import pyarrow as pa
+
+    events, users, _ = rows
+    users = [u for u in users if isinstance(u, dict)]
+    text = [{**u, "traits": {k: str(v) for k, v in (u.get("traits") or {}).items()
+                             if v is not None}} for u in users]
+    text += [{**u, "user_id": None} for u in text[:1]]  # a row to reject
+    keys = sorted({k for u in text for k in u["traits"]})
+    table: dict[str, Any] = {"user_id": _columns.object_array([u.get("user_id") for u in text])}
+    for key in keys:
+        column = pa.array([u["traits"].get(key) for u in text], pa.string())
+        if data.draw(st.booleans(), label=f"{key} dictionary-encoded"):
+            column = column.dictionary_encode()
+        table[key] = pa.chunked_array([column[:1], column[1:]]) if len(column) > 1 else column
+    log = EventLog.from_columns(**as_numpy(events), users=table)
+    expected = EventLog.from_records(
+        events, users=[{"user_id": u.get("user_id"), "traits": u["traits"]} for u in text])
+    # Columns first: before the mappings are built, they come straight from Arrow.
+    assert trait_columns(log, keys) == trait_columns(expected, keys)
+    assert_trait_columns_match_traits(log)
+    assert_same_log(log, expected)
+
+
+def trait_columns(log: EventLog, keys: list[str]) -> dict[str, Any]:
+    return {k: None if (c := log.user_trait_column(k)) is None else
+            (c.codes.tolist(), c.values.dtype.str, [typed(v) for v in c.python_values()])
+            for k in keys}
+
+
+@needs_arrow
+def test_arrow_text_traits_of_any_text_read_as_records(pa: Any) -> None:
+    values = ["b", "é", "a\x00", "", None, "a", "日本", "b", "a\x00b"]
+    for text, dictionary in ((values, False), (values, True), ([v for v in values if v is None
+                                                                or not v.endswith("\x00")],
+                                                               False)):
+        ids = [f"u{i}" for i in range(len(text))]
+        column = pa.array(text, pa.string())
+        users = {"user_id": ids, "t": column.dictionary_encode() if dictionary else column}
+        log = EventLog.from_columns(user_id=ids, name=["a"] * len(ids),
+                                    timestamp=[T0] * len(ids), users=users)
+        expected = EventLog.from_records(
+            [ev("a", T0, u) for u in ids],
+            users=[{"user_id": u, "traits": {} if t is None else {"t": t}}
+                   for u, t in zip(ids, text, strict=True)])
+        assert trait_columns(log, ["t", "other"]) == trait_columns(expected, ["t", "other"])
+        assert_same_log(log, expected)

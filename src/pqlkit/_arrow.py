@@ -24,9 +24,11 @@ from pqlkit.errors import PqlkitTypeError, ValidationError
 #: Rows per Parquet batch: with pre-buffering off, the reader then holds a few tens of MiB.
 PARQUET_BATCH = 1 << 18
 
-__all__ = ["ArrowStr", "arrow_piece", "arrow_slice", "arrow_value", "blank_strings",
-           "event_columns", "event_source", "open_parquet", "parquet_source", "pyarrow",
-           "read_table", "table_columns", "to_table", "unify"]
+__all__ = ["ArrowStr", "arrow_piece", "arrow_slice", "arrow_take", "arrow_value",
+           "blank_strings", "event_columns", "event_source", "is_text_column", "open_parquet",
+           "parquet_source", "pyarrow", "read_table", "release_unused", "sorted_text_codes",
+           "table_columns", "text_codes",
+           "to_table", "unify"]
 
 Array = npt.NDArray[Any]
 
@@ -205,6 +207,12 @@ def unify(dictionaries: list[Any]
     return out
 
 
+def release_unused() -> None:
+    """Hand the pages Arrow's allocator keeps after frees back to the system."""
+    pa, _ = _pa()
+    pa.default_memory_pool().release_unused()
+
+
 def arrow_piece(arr: Any) -> Any:
     """The encoder piece of an Arrow array (or chunked array)."""
     pa, _ = _pa()
@@ -235,6 +243,62 @@ def _combine(pa: Any, arr: Any) -> Any:
     if pa.types.is_dictionary(arr.type):
         arr = arr.cast(arr.type.value_type)
     return arr.combine_chunks()
+
+
+def is_text_column(arr: Any) -> bool:
+    """True for an Arrow column of strings (dictionary-encoded or not)."""
+    pa, _ = _pa()
+    t = arr.type
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return _is_text(pa, t)
+
+
+def arrow_take(arr: Any, rows: npt.NDArray[np.int64]) -> Any:
+    """Rows ``rows`` of an Arrow array or chunked array, in that order."""
+    pa, _ = _pa()
+    return arr.take(pa.array(rows, type=pa.int64()))
+
+
+def _text_encoded(arr: Any) -> Any:
+    """An Arrow text column dictionary-encoded afresh: distinct values, each used."""
+    pa, pc = _pa()
+    if isinstance(arr, pa.ChunkedArray):
+        arr = _combine(pa, arr)
+    if pa.types.is_dictionary(arr.type):
+        # A dictionary may repeat a value or hold unused ones: code the strings afresh.
+        arr = arr.cast(arr.type.value_type)
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        arr = arr.cast(pa.large_string())
+    return pc.dictionary_encode(arr)
+
+
+def text_codes(arr: Any) -> tuple[npt.NDArray[np.int32], list[str]]:
+    """Codes (-1 for null) into the distinct strings of an Arrow text column."""
+    encoded = _text_encoded(arr)
+    values: list[str] = encoded.dictionary.to_pylist()
+    return _codes(encoded.indices).astype(np.int32), values
+
+
+def sorted_text_codes(arr: Any) -> tuple[npt.NDArray[np.int32], Array] | None:
+    """Codes (-1 for null) into the distinct strings of an Arrow text column, sorted, as a
+    numpy 'U' array, made from the Arrow buffers; None when a string ends with NUL (which
+    a 'U' array would drop)."""
+    encoded = _text_encoded(arr)
+    utf8 = ArrowStr(encoded.dictionary).to_utf8()
+    if utf8 is None:
+        return None
+    data = utf8[0]
+    if len(data) and np.frombuffer(data.tobytes(), np.uint8).max() >= 0x80:
+        text = np.array(encoded.dictionary.to_pylist(), dtype=np.str_)
+    else:
+        text = data.astype(np.str_)
+    # numpy orders 'U' strings by code point, as Python orders str.
+    order = np.argsort(text, kind="stable")
+    rank = np.empty(len(order) + 1, dtype=np.int32)
+    rank[order] = np.arange(len(order), dtype=np.int32)
+    rank[-1] = -1
+    return rank[_codes(encoded.indices)], text[order]
 
 
 def arrow_slice(arr: Any, lo: int, hi: int) -> Any:
@@ -397,15 +461,19 @@ def parquet_source(path: str | os.PathLike[str], fields: _Mapping, props: _Mappi
         pool = pa.default_memory_pool()
         # One thread reads faster here than several: the batches are small and the work
         # per batch is decoding, not I/O.
-        for batch in parquet.iter_batches(batch_size=PARQUET_BATCH, columns=cols,
-                                          use_threads=False):
+        for k, batch in enumerate(parquet.iter_batches(batch_size=PARQUET_BATCH, columns=cols,
+                                                       use_threads=False)):
             hi = lo + batch.num_rows
             yield lo, hi, _chunk(batch, fields, props, zone)
             lo = hi
             del batch
             # Arrow's allocator keeps freed pages; hand them back so that reading does not
-            # hold a row group's worth of memory on top of the log being built.
-            pool.release_unused()
+            # hold a row group's worth of memory on top of the log being built. Every few
+            # batches: released pages are faulted in again by the next batch, and releasing
+            # after each one cost a third of the decoding time for no smaller peak.
+            if k % 8 == 7:
+                pool.release_unused()
+        pool.release_unused()
 
     return n, chunks()
 

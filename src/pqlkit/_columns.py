@@ -23,7 +23,8 @@ from pqlkit.records import FieldError, _check_value, check_id, check_name, check
 
 __all__ = [
     "CHUNK", "MAX_US", "MIN_US", "Coded", "EidEncoder", "Eids", "IdEncoder", "NameEncoder",
-    "Objects", "PropEncoder", "TimeEncoder", "Typed", "canonical", "factorize_objects",
+    "Objects", "PropEncoder", "TimeEncoder", "Typed", "canonical", "canonical_order",
+    "factorize_objects",
     "hash_fixed", "id_key", "is_arrow", "object_array", "parse_iso", "raw_value", "slice_raw",
     "to_piece", "typed_values", "value_key",
 ]
@@ -192,10 +193,9 @@ def factorize_objects(values: Sequence[Any] | Array) -> Coded:
 
     Unhashable values (lists, dicts) each get their own code; they are checked per row.
     """
-    if isinstance(values, np.ndarray) and len(values) > 4096:
-        coded = _factorize_strings(values)
-        if coded is not None:
-            return coded
+    coded = _factorize_strings(values)
+    if coded is not None:
+        return coded
     index: dict[Any, int] = {}
     uniq: list[Any] = []
     codes: list[int] = []
@@ -247,26 +247,24 @@ def hash_fixed(values: Array) -> npt.NDArray[np.uint64]:
     return out
 
 
-def _factorize_strings(values: Array) -> Coded | None:
-    """Vectorised codes of an object array holding only strings and None (the usual
-    column of ids or names), or None when it holds anything else."""
-    kinds = set(map(type, values))
+def _factorize_strings(values: Sequence[Any] | Array) -> Coded | None:
+    """Codes of a column holding only strings and None (the usual column of ids, names or
+    text traits), or None when it holds anything else.
+
+    Dicts do the hashing in C, and the distinct values are the column's own str objects,
+    whose cached hashes make every later lookup of them cheap.
+    """
+    items = values.tolist() if isinstance(values, np.ndarray) else list(values)
+    kinds = set(map(type, items))
     if not (kinds <= {str, type(None)} and str in kinds):
         return None
-    missing = values == None  # noqa: E711 - elementwise, not an identity test
-    text = np.where(missing, "", values).astype(np.str_)
-    # A 'U' array drops trailing NULs, which would merge "a" and "a\x00": it can only
-    # shorten strings, so equal total lengths mean nothing was dropped.
-    if int(np.char.str_len(text).sum()) != sum(map(len, values[~missing])):
-        return None
-    codes, uniq = _factorize_fixed(text)
-    if missing.any():
-        used = np.zeros(len(uniq), dtype=np.bool_)
-        used[codes[~missing]] = True
-        remap = np.cumsum(used) - 1
-        codes = np.where(missing, -1, remap[codes])
-        uniq = uniq[used]
-    return Coded(codes, uniq.tolist())
+    first = dict.fromkeys(items)
+    first.pop(None, 0)
+    uniq = list(first)
+    index: dict[str | None, int] = dict(zip(uniq, range(len(uniq)), strict=True))
+    index[None] = -1
+    codes = np.fromiter(map(index.__getitem__, items), dtype=np.int64, count=len(items))
+    return Coded(codes, uniq)
 
 
 def _factorize_fixed(values: Array) -> tuple[I64, Array]:
@@ -384,6 +382,10 @@ class _CodeEncoder:
         return lut_arr[codes], bad_arr[codes]
 
     def _lut(self, raw_values: list[Any]) -> tuple[I32, BoolArray]:
+        if self._plain_ids:
+            fast = self._lut_plain(raw_values)
+            if fast is not None:
+                return fast
         lut: list[int] = []
         bad: list[bool] = []
         for v in raw_values:
@@ -397,6 +399,36 @@ class _CodeEncoder:
         lut.append(-1)  # code -1 (missing) indexes this last entry
         bad.append(self._missing_is_bad)
         return np.array(lut, dtype=np.int32), np.array(bad, dtype=np.bool_)
+
+    def _lut_plain(self, raw_values: list[Any]) -> tuple[I32, BoolArray] | None:
+        """The lut of ids that are all ints or strings not starting with whitespace (the
+        usual case), made with dict operations and no Python call per value; None when
+        some value needs :meth:`_code`'s checks."""
+        types = set(map(type, raw_values))
+        if not types or not types <= {str, int}:
+            return None
+        seen = self._seen
+        if str in types and not all(map(_plain_id, [v for v in raw_values if v not in seen])):
+            return None
+        k = len(raw_values)
+        lut = np.empty(k + 1, dtype=np.int32)
+        lut[:k] = self._add_plain(raw_values)
+        lut[k] = -1
+        bad = np.zeros(k + 1, dtype=np.bool_)
+        bad[k] = self._missing_is_bad
+        return lut, bad
+
+    def _add_plain(self, raw_values: list[Any]) -> list[int]:
+        """The codes of valid exact str or int values, giving new ones the next codes in
+        order of first appearance (as :meth:`_add` one at a time would)."""
+        seen = self._seen
+        new = [v for v in raw_values if v not in seen]
+        if new:
+            fresh = list(dict.fromkeys(new))
+            start = len(self.values)
+            self.values.extend(fresh)
+            seen.update(zip(fresh, range(start, start + len(fresh)), strict=True))
+        return list(map(seen.__getitem__, raw_values))
 
     def _code(self, v: Any) -> int | None:
         """The code of raw value ``v``: -1 when it means missing, None when it is invalid."""
@@ -464,15 +496,23 @@ class _CodeEncoder:
         distinct, blank, inverse = unify(self._pending)
         self._pending = []
         # Non-blank strings pass check_id as they are: no per-value check is needed.
-        add = self._add
-        mapped = np.array([-1 if b else add(v) for v, b in zip(distinct, blank.tolist(),
-                                                                 strict=True)], dtype=np.int32)
+        mapped = np.full(len(distinct), -1, dtype=np.int32)
+        keep = np.flatnonzero(~blank)
+        if len(keep) == len(distinct):
+            mapped[:] = self._add_plain(distinct)
+        elif len(keep):
+            mapped[keep] = self._add_plain([distinct[i] for i in keep.tolist()])
         pending = mapped[inverse]
         out = np.empty(len(self.values) + len(pending) + 1, dtype=np.int32)
         out[:len(self.values)] = np.arange(len(self.values), dtype=np.int32)
         out[len(self.values):-1] = pending[::-1]
         out[-1] = -1
         return out
+
+
+def _plain_id(v: Any) -> bool:
+    """An id valid as it is (:func:`pqlkit.records.check_id` would return it unchanged)."""
+    return type(v) is int or (v != "" and not v[0].isspace())
 
 
 def _is_text_dictionary(coded: Coded) -> bool:
@@ -664,7 +704,8 @@ class TimeEncoder:
             us, bad = self._strings(text)
             bad &= ~missing
         if self._optional:
-            us[missing] = _NO_TIME
+            if missing.any():  # (us may be a read-only view of the input otherwise)
+                us[missing] = _NO_TIME
         else:
             bad = bad | missing
         return us, bad
@@ -674,8 +715,14 @@ class TimeEncoder:
         n = len(values)
         none = np.zeros(n, dtype=np.bool_)
         if kind == "M":
-            missing = values.view(np.int64) == _NAT
             unit = np.datetime_data(values.dtype)[0]
+            if unit == "us" and n:
+                # The usual column (Arrow, Parquet): when every instant is in range, as the
+                # two reductions tell, the values are the microseconds themselves.
+                raw = values.view(np.int64)
+                if int(raw.min()) >= MIN_US and int(raw.max()) <= MAX_US:
+                    return raw, none, none.copy()
+            missing = values.view(np.int64) == _NAT
             if unit in ("ns", "ps", "fs", "as"):
                 # Every instant these units can hold lies within years 1..9999.
                 in_range = ~missing
@@ -919,10 +966,25 @@ class PropEncoder:
             self._present = np.zeros(0, dtype=np.bool_)
             if rows is not None and len(rows):
                 self._feed_coded_rows(rows, Objects(object_array(raw[rows].tolist())))
-        return self._feed_coded_rows(np.arange(lo, hi), piece)
+        return self._feed_coded_rows(slice(lo, hi), piece)
 
-    def _feed_coded_rows(self, rows: I64, piece: Piece) -> BoolArray | None:
+    def _feed_coded_rows(self, rows: I64 | slice, piece: Piece) -> BoolArray | None:
         coded = _coded(piece, f"{self._what} {self.key!r}", allow_int=True)
+        if coded.values and set(map(type, coded.values)) == {str}:
+            # Only strings (names, emails, plans): they need no check, and the dict does
+            # the work without a Python step per value.
+            vals, strings = coded.values, self._strings
+            new = [v for v in vals if v not in strings]
+            if new:
+                fresh = list(dict.fromkeys(new))
+                start = len(self._values)
+                self._values.extend(fresh)
+                strings.update(zip(fresh, range(start, start + len(fresh)), strict=True))
+            str_lut = np.empty(len(vals) + 1, dtype=np.int32)
+            str_lut[:-1] = list(map(strings.__getitem__, vals))
+            str_lut[-1] = -1
+            self._codes[rows] = str_lut[coded.codes]
+            return None
         lut: list[int] = []
         bad: list[bool] = []
         index, strings, values, path = self._index, self._strings, self._values, self.path
@@ -965,8 +1027,10 @@ class PropEncoder:
         badrows = np.array(bad, dtype=np.bool_)[codes]
         return badrows if badrows.any() else None
 
-    def finish(self, valid: BoolArray | None) -> tuple[I32, Array | list[Any]] | None:
-        """Codes of the valid rows into the distinct values, sorted by :func:`value_key`."""
+    def finish(self, valid: BoolArray | None, *, ordered: bool = True
+               ) -> tuple[I32, Array | list[Any]] | None:
+        """Codes of the valid rows into the distinct values, sorted by :func:`value_key`
+        (or, without ``ordered``, in an order of their own: see :func:`canonical_order`)."""
         if self._mode is None:
             return None
         codes: I32
@@ -992,20 +1056,23 @@ class PropEncoder:
             return codes, uniq
         coded = self._codes if valid is None else self._codes[valid]
         self._codes = np.zeros(0, dtype=np.int32)
-        values = self._values
-        if not self._index or not self._strings:
-            # One kind of value: sort by the values themselves (no key tuples); floats
-            # need the key (0.0 and -0.0 are equal but ordered).
-            kinds = {type(v) for v in values}
-            simple = kinds in ({str}, {int})
-        else:
-            simple = False
-        by_value = sorted(range(len(values)), key=values.__getitem__ if simple
-                          else lambda j: value_key(values[j]))
+        if not ordered:
+            return coded, self._values
+        by_value = canonical_order(self._values)
         lut = np.empty(len(by_value) + 1, dtype=np.int32)
         lut[np.array(by_value, dtype=np.int64)] = np.arange(len(by_value), dtype=np.int32)
         lut[-1] = -1
         return lut[coded], [self._values[j] for j in by_value]
+
+
+def canonical_order(values: list[Any]) -> list[int]:
+    """The positions of distinct property values in :func:`value_key` order."""
+    kinds = {type(v) for v in values}
+    # One kind of value: sort by the values themselves (no key tuples); floats need the
+    # key (0.0 and -0.0 are equal but ordered).
+    if kinds in ({str}, {int}):
+        return sorted(range(len(values)), key=values.__getitem__)
+    return sorted(range(len(values)), key=lambda j: value_key(values[j]))
 
 
 # -- event ids -------------------------------------------------------------------------------

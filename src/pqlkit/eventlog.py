@@ -226,7 +226,7 @@ class _Events:
 
     def __init__(self) -> None:
         self.ts: Int64Array = np.zeros(0, dtype=np.int64)
-        self.name: Int32Array = np.zeros(0, dtype=np.int32)
+        self.name: npt.NDArray[np.signedinteger[Any]] = np.zeros(0, dtype=np.int8)
         self.names: list[str] = []
         self.user: Int32Array = np.zeros(0, dtype=np.int32)
         self.user_vals: list[EntityId] = []
@@ -253,7 +253,8 @@ def _load_events(n: int, chunks: Chunks, *, fields: set[str], prop_keys: Sequenc
     if count_input:
         report.add_input("events", n)
     ts = np.zeros(n, dtype=np.int64)
-    name = np.zeros(n, dtype=np.int32)
+    # Few names fit int8 (a quarter of int32 at 10M events); widened if more appear.
+    name: npt.NDArray[np.signedinteger[Any]] = np.zeros(n, dtype=np.int8)
     user = np.full(n, -1, dtype=np.int32)
     account = np.full(n, -1, dtype=np.int32)
     valid = np.ones(n, dtype=np.bool_)
@@ -265,7 +266,10 @@ def _load_events(n: int, chunks: Chunks, *, fields: set[str], prop_keys: Sequenc
     props = {key: col.PropEncoder(key, n) for key in prop_keys}
     for lo, hi, cols in chunks:
         ts[lo:hi], bad = times.feed(col.to_piece(cols["timestamp"]))
-        name[lo:hi], b = names.feed(col.to_piece(cols["name"]))
+        name_codes, b = names.feed(col.to_piece(cols["name"]))
+        if len(names.values) > np.iinfo(name.dtype).max:
+            name = name.astype(_narrow(-1, len(names.values)))
+        name[lo:hi] = name_codes
         bad |= b
         if "user_id" in cols:
             user[lo:hi], b = users.feed(col.to_piece(cols["user_id"]))
@@ -383,7 +387,8 @@ class _Entities:
 
     ``ids`` codes into ``id_vals`` (distinct ids), ``accounts`` into ``account_vals`` (-1:
     none; users only), ``created`` is µs or NO_TIME. Traits are either one mapping per row
-    (``row_traits``, from records) or trait columns: codes into canonical value lists.
+    (``row_traits``, from records) or trait columns: codes into lists of distinct values
+    (in no particular order: :class:`_TraitTable` sorts them when a column is asked for).
     """
 
     def __init__(self, id_vals: list[EntityId], ids: Int32Array, account_vals: list[EntityId],
@@ -397,7 +402,7 @@ class _Entities:
         self.sources = sources  # None: the row positions themselves
         self.row_traits: list[Mapping[str, Any]] | None = None
         self.trait_keys: list[str] = []
-        self.trait_codes: list[Int32Array] = []
+        self.trait_codes: list[Int32Array | _RawTrait] = []
         self.trait_values: list[list[Any]] = []
 
     @classmethod
@@ -428,20 +433,10 @@ class _Entities:
     def traits(self, r: int) -> Mapping[str, Any]:
         if self.row_traits is not None:
             return self.row_traits[r]
-        values = tuple(v[c[r]] if c[r] >= 0 else None
+        values = tuple(c.value(r) if isinstance(c, _RawTrait) else
+                       v[c[r]] if c[r] >= 0 else None
                        for c, v in zip(self.trait_codes, self.trait_values, strict=True))
         return _TraitRow(MappingProxyType({k: i for i, k in enumerate(self.trait_keys)}), values)
-
-    def traits_of(self, rows: Int64Array) -> list[Mapping[str, Any]]:
-        """The traits of ``rows``, as one read-only mapping each."""
-        if self.row_traits is not None:
-            return [self.row_traits[r] for r in rows.tolist()]
-        if not self.trait_keys:
-            return [_EMPTY] * len(rows)
-        positions = MappingProxyType({k: i for i, k in enumerate(self.trait_keys)})
-        columns = [col.object_array([*v, None])[c[rows]].tolist()
-                   for c, v in zip(self.trait_codes, self.trait_values, strict=True)]
-        return [_TraitRow(positions, r) for r in zip(*columns, strict=True)]
 
     def account_of(self, r: int) -> EntityId | None:
         code = int(self.accounts[r])
@@ -544,7 +539,10 @@ def _entity_columns(data: Mapping[str, Any], kind: type[User] | type[Account], t
     ids = col.IdEncoder(id_field, required=True)
     accounts = col.IdEncoder("account_id")
     created = col.TimeEncoder("created_at", tz=tz, epoch_unit=None, optional=True)
-    traits = {k: col.PropEncoder(k, n, field="traits") for k in traits_in}
+    # Arrow text columns hold only strings and nulls, which no check can reject: they are
+    # kept as they came and coded only when a trait column or mapping is asked for.
+    raw_text = {k for k, v in traits_in.items() if n and col.is_arrow(v) and _is_text(v)}
+    traits = {k: col.PropEncoder(k, n, field="traits") for k in traits_in if k not in raw_text}
     id_codes = np.zeros(n, dtype=np.int32)
     acc_codes = np.full(n, -1, dtype=np.int32)
     created_us = np.full(n, NO_TIME, dtype=np.int64)
@@ -586,14 +584,58 @@ def _entity_columns(data: Mapping[str, Any], kind: type[User] | type[Account], t
     out = _Entities(ids.values, id_codes if every else id_codes[rows], accounts.values,
                     acc_codes if every else acc_codes[rows],
                     created_us if every else created_us[rows], sources)
-    for key, trait in traits.items():
-        encoded = trait.finish(None if every else valid)
+    for key in traits_in:
+        if key in raw_text:
+            raw = _RawTrait(traits_in[key])
+            out.trait_keys.append(key)
+            out.trait_codes.append(raw if every else raw.take(rows))
+            out.trait_values.append([])
+            continue
+        # Put in canonical order only when a column of them is asked for (see _TraitTable).
+        encoded = traits[key].finish(None if every else valid, ordered=False)
         if encoded is not None:
             codes, values = encoded
             out.trait_keys.append(key)
             out.trait_codes.append(codes)
             out.trait_values.append(values if isinstance(values, list) else values.tolist())
     return out
+
+
+def _is_text(column: Any) -> bool:
+    from pqlkit._arrow import is_text_column
+
+    return is_text_column(column)
+
+
+class _RawTrait:
+    """A text trait column as it came from Arrow, coded when first read."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+
+    def value(self, r: int) -> Any:
+        return col.raw_value(self.raw, r)
+
+    def take(self, rows: Int64Array) -> _RawTrait:
+        from pqlkit._arrow import arrow_take
+
+        if len(rows) == len(self.raw) and bool((rows == np.arange(len(rows))).all()):
+            return self
+        return _RawTrait(arrow_take(self.raw, rows))
+
+    def coded(self) -> tuple[Int32Array, list[Any]]:
+        from pqlkit._arrow import text_codes
+
+        return text_codes(self.raw)
+
+    def sorted_coded(self) -> tuple[Int32Array, Array] | None:
+        """Codes into the distinct values in canonical order, as a 'U' array (None when
+        they cannot be held in one)."""
+        from pqlkit._arrow import sorted_text_codes
+
+        return sorted_text_codes(self.raw)
 
 
 def _entities(data: Any, kind: type[User] | type[Account], table: str, report: LoadReport,
@@ -857,11 +899,11 @@ class EventLog:
     user_account: Int32Array
     user_created: Int64Array
     user_in_table: BoolArray
-    user_traits: tuple[Mapping[str, Any], ...]
     account_ids: tuple[EntityId, ...]
     account_created: Int64Array
     account_in_table: BoolArray
-    account_traits: tuple[Mapping[str, Any], ...]
+    _user_traits: _TraitTable
+    _account_traits: _TraitTable
     report: LoadReport
     _user_index: dict[EntityId, int] | None  # built on first use
     _account_index: dict[EntityId, int] | None
@@ -1191,6 +1233,9 @@ class EventLog:
         user_rows = _entities(users, User, "users", report, strict, tz, columns_ok=True)
         account_rows = _entities(accounts, Account, "accounts", report, strict, tz,
                                  columns_ok=True)
+        from pqlkit._arrow import release_unused
+
+        release_unused()  # what coding the entity ids left in Arrow's pool, before _finish
         return cls._finish(ev, user_rows, account_rows, report, strict)
 
     @staticmethod
@@ -1326,15 +1371,15 @@ class EventLog:
         user_vals = _sorted_ids({*ev.user_vals, *user_rows.id_vals})
         account_vals = _sorted_ids({*ev.account_vals, *account_rows.id_vals,
                                     *user_rows.account_vals})
-        uidx = {u: i for i, u in enumerate(user_vals)}
-        aidx = {a: i for i, a in enumerate(account_vals)}
+        uidx = dict(zip(user_vals, range(len(user_vals)), strict=True))
+        aidx = dict(zip(account_vals, range(len(account_vals)), strict=True))
         name = _remap(ev.name, _rank(name_order))
-        user_lut = np.array([*(uidx[u] for u in ev.user_vals), -1], dtype=np.int32)
-        account_lut = np.array([*(aidx[a] for a in ev.account_vals), -1], dtype=np.int32)
+        user_lut = _positions(uidx, ev.user_vals, np.int32, spare=True)
+        account_lut = _positions(aidx, ev.account_vals, np.int32, spare=True)
         # Where each table row's id and account go (the tables are de-duplicated below).
-        user_at_all = np.array([uidx[v] for v in user_rows.id_vals], dtype=np.int64)
-        account_at_all = np.array([aidx[v] for v in account_rows.id_vals], dtype=np.int64)
-        user_acc_at = np.array([*(aidx[v] for v in user_rows.account_vals), -1], dtype=np.int64)
+        user_at_all = _positions(uidx, user_rows.id_vals, np.int64)
+        account_at_all = _positions(aidx, account_rows.id_vals, np.int64)
+        user_acc_at = _positions(aidx, user_rows.account_vals, np.int64, spare=True)
         del uidx, aidx
         user = _remap(ev.user, user_lut if ev.user_lut is None else user_lut[ev.user_lut])
         account = _remap(ev.account, account_lut if ev.account_lut is None
@@ -1364,7 +1409,8 @@ class EventLog:
         used[rows.name] = True
         self.names = tuple(v for v, u in zip(names, used[:-1].tolist(), strict=True) if u)
         # A few names fit in int8: a quarter of the memory of int32 at millions of events.
-        self.name_code = _compact(rows.name, used).astype(_narrow(-1, len(self.names)))
+        self.name_code = _compact(rows.name, used).astype(_narrow(-1, len(self.names)),
+                                                          copy=False)
         rows.name = self.name_code
 
         used_u = np.zeros(len(user_vals) + 1, dtype=np.bool_)
@@ -1383,10 +1429,10 @@ class EventLog:
 
         user_remap = np.cumsum(used_u[:-1], dtype=np.int64) - 1
         account_remap = np.append(np.cumsum(used_a[:-1], dtype=np.int64) - 1, -1)
-        self.user_account, self.user_created, self.user_in_table, self.user_traits = (
+        self.user_account, self.user_created, self.user_in_table, self._user_traits = (
             _entity_table(user_rows, user_kept, user_remap[user_at], len(self.user_ids),
                           account_remap[user_acc]))
-        (_, self.account_created, self.account_in_table, self.account_traits) = _entity_table(
+        (_, self.account_created, self.account_in_table, self._account_traits) = _entity_table(
             account_rows, account_kept, account_remap[account_at], len(self.account_ids), None)
 
         self.ts = rows.ts
@@ -1401,8 +1447,11 @@ class EventLog:
                                        np.zeros(0, dtype=np.int64))
         else:
             self.event_id = PropColumn(*rows.eids.final())
-        self.owner_account = self.account.copy()
-        for lo in range(0, n, col.CHUNK):
+        # When every event names its account (the usual export), the owner column is the
+        # account column itself: both are read-only, and 4 bytes an event are saved.
+        every = not n or int(self.account.min()) >= 0
+        self.owner_account = self.account if every else self.account.copy()
+        for lo in range(0, 0 if every else n, col.CHUNK):
             # Masked, not np.where: with no users at all, user_account is empty.
             owner = self.owner_account[lo:lo + col.CHUNK]
             user = self.user[lo:lo + col.CHUNK]
@@ -1516,6 +1565,41 @@ class EventLog:
     def max_timestamp(self) -> datetime | None:
         """The latest event timestamp (the default ``as_of``), or None without events."""
         return from_micros(int(self.ts[-1])) if len(self) else None
+
+    @property
+    def user_traits(self) -> tuple[Mapping[str, Any], ...]:
+        """The traits of each user row as a read-only mapping (empty for users known only
+        from events). Built on first access after a columnar load: engines read
+        :meth:`user_trait_column` instead."""
+        return self._user_traits.mappings()
+
+    @property
+    def account_traits(self) -> tuple[Mapping[str, Any], ...]:
+        """The traits of each account row as a read-only mapping (see :attr:`user_traits`)."""
+        return self._account_traits.mappings()
+
+    def user_trait_column(self, key: str) -> PropColumn | None:
+        """Trait ``key`` of every user row as a coded column, or None when no user has it.
+
+        ``codes`` holds one int32 per user row (``-1``: the user lacks the trait) into the
+        distinct ``values``, in the canonical order of :class:`PropColumn`. Built once per
+        key, from the trait columns of a columnar load without a Python step per user.
+        Derived traits (``email_domain`` from ``email``) are the engines' business.
+
+        >>> log = EventLog.from_records(
+        ...     [{"name": "x", "timestamp": "2026-05-01T09:00:00Z", "user_id": "u1"}],
+        ...     users=[{"user_id": "u1", "traits": {"role": "admin"}},
+        ...            {"user_id": "u2", "traits": {}}])
+        >>> role = log.user_trait_column("role")
+        >>> role.codes.tolist(), role.values.tolist(), log.user_trait_column("plan")
+        ([0, -1], ['admin'], None)
+        """
+        return self._user_traits.column(key)
+
+    def account_trait_column(self, key: str) -> PropColumn | None:
+        """Trait ``key`` of every account row as a coded column (see
+        :meth:`user_trait_column`), or None when no account has it."""
+        return self._account_traits.column(key)
 
     def user_index(self, user_id: EntityId) -> int:
         """The row of ``user_id`` in the user table (KeyError when unknown)."""
@@ -1703,8 +1787,21 @@ def _used_ids(values: list[EntityId], used: BoolArray) -> tuple[EntityId, ...]:
     return tuple(v for v, u in zip(values, used[:-1].tolist(), strict=True) if u)
 
 
+def _positions(index: dict[Any, int], values: list[Any], dtype: Any, *,
+               spare: bool = False) -> Array:
+    """``index[v]`` for each of ``values`` (then -1 when ``spare``, the slot of code -1)."""
+    n = len(values)
+    out = np.empty(n + spare, dtype=dtype)
+    out[:n] = np.fromiter(map(index.__getitem__, values), dtype=dtype, count=n)
+    if spare:
+        out[n] = -1
+    return out
+
+
 def _compact(codes: Int32Array, used: BoolArray) -> Int32Array:
     """Codes into the used values only (``used`` has a last slot for code -1), in place."""
+    if used[:-1].all():
+        return codes
     remap = np.cumsum(used[:-1], dtype=np.int64) - 1
     return _remap(codes, np.append(remap, -1).astype(np.int32))
 
@@ -1733,7 +1830,7 @@ def _final_prop(codes: Int32Array, values: Array | list[Any]) -> PropColumn | No
 
 def _entity_table(rows: _Entities, kept: Int64Array, at: Int64Array, n: int,
                   accounts: Int64Array | None
-                  ) -> tuple[Int32Array, Int64Array, BoolArray, tuple[Mapping[str, Any], ...]]:
+                  ) -> tuple[Int32Array, Int64Array, BoolArray, _TraitTable]:
     """The columns of the users (or accounts) table: ``kept`` rows go to entities ``at``."""
     account = np.full(n, -1, dtype=np.int32)
     if accounts is not None:
@@ -1742,7 +1839,123 @@ def _entity_table(rows: _Entities, kept: Int64Array, at: Int64Array, n: int,
     created[at] = rows.created[kept]
     in_table = np.zeros(n, dtype=np.bool_)
     in_table[at] = True
-    traits: list[Mapping[str, Any]] = [_EMPTY] * n
-    for i, t in zip(at.tolist(), rows.traits_of(kept), strict=True):
-        traits[i] = t
-    return account, created, in_table, tuple(traits)
+    if rows.row_traits is not None:
+        traits: list[Mapping[str, Any]] = [_EMPTY] * n
+        row_traits = rows.row_traits
+        for i, r in zip(at.tolist(), kept.tolist(), strict=True):
+            traits[i] = row_traits[r]
+        return account, created, in_table, _TraitTable.from_mappings(tuple(traits))
+    codes: list[Int32Array | _RawTrait] = []
+    for c in rows.trait_codes:
+        if isinstance(c, _RawTrait):
+            codes.append(c)  # gathered with `kept` when first read
+            continue
+        entity_codes = np.full(n, -1, dtype=np.int32)
+        entity_codes[at] = c[kept]
+        codes.append(entity_codes)
+    return account, created, in_table, _TraitTable(
+        n, at, kept, list(rows.trait_keys), codes, list(rows.trait_values))
+
+
+class _TraitTable:
+    """The traits of every user (or account) row of a log, as columns or as mappings.
+
+    A columnar load keeps the trait columns (codes per entity into distinct values) and
+    builds the per-entity mappings of ``log.user_traits`` only when something asks for
+    them; a load from records has the mappings and builds a column on demand.
+    """
+
+    __slots__ = ("_at", "_codes", "_columns", "_keep", "_keys", "_mappings", "_n", "_values")
+
+    def __init__(self, n: int, at: Int64Array, keep: Int64Array, keys: list[str],
+                 codes: list[Int32Array | _RawTrait], values: list[list[Any]]) -> None:
+        self._n = n
+        self._at = at  # the rows that come from the table (the others have no traits)
+        self._keep = keep  # the table rows they come from (for the raw columns)
+        self._keys = keys
+        self._codes = codes
+        self._values = values
+        self._mappings: tuple[Mapping[str, Any], ...] | None = None
+        self._columns: dict[str, PropColumn | None] = {}
+
+    @classmethod
+    def from_mappings(cls, mappings: tuple[Mapping[str, Any], ...]) -> _TraitTable:
+        none = np.zeros(0, dtype=np.int64)
+        out = cls(len(mappings), none, none, [], [], [])
+        out._mappings = mappings
+        return out
+
+    def mappings(self) -> tuple[Mapping[str, Any], ...]:
+        if self._mappings is None:
+            self._mappings = self._build_mappings()
+        return self._mappings
+
+    def _build_mappings(self) -> tuple[Mapping[str, Any], ...]:
+        out: list[Mapping[str, Any]] = [_EMPTY] * self._n
+        if not self._keys:
+            return tuple(out)
+        positions = MappingProxyType({k: i for i, k in enumerate(self._keys)})
+        rows = self._at
+        columns = [col.object_array([*v, None])[c[rows]].tolist()
+                   for c, v in map(self._coded, range(len(self._keys)))]
+        for i, r in zip(rows.tolist(), zip(*columns, strict=True), strict=True):
+            out[i] = _TraitRow(positions, r)
+        return tuple(out)
+
+    def column(self, key: str) -> PropColumn | None:
+        if key not in self._columns:
+            self._columns[key] = self._build_column(key)
+        return self._columns[key]
+
+    def _build_column(self, key: str) -> PropColumn | None:
+        if self._mappings is not None and not self._keys:
+            return _trait_column_of(self._mappings, key)
+        if key not in self._keys:
+            return None
+        j = self._keys.index(key)
+        raw = self._codes[j]
+        if isinstance(raw, _RawTrait):
+            # Straight from the Arrow buffers: no Python string per distinct value.
+            got = raw.take(self._keep).sorted_coded()
+            if got is not None:
+                if not len(got[1]):
+                    return None
+                column = np.full(self._n, -1, dtype=np.int32)
+                column[self._at] = got[0]
+                column.flags.writeable = False
+                got[1].flags.writeable = False
+                return PropColumn(column, got[1])
+        codes, values = self._coded(j)
+        order = col.canonical_order(values)
+        return _final_prop(_rank(order)[codes], [values[i] for i in order])
+
+    def _coded(self, j: int) -> tuple[Int32Array, list[Any]]:
+        """Codes per entity into distinct values of trait ``j`` (coding a raw column)."""
+        c = self._codes[j]
+        if isinstance(c, _RawTrait):
+            codes, values = c.take(self._keep).coded()
+            c = np.full(self._n, -1, dtype=np.int32)
+            c[self._at] = codes
+            self._codes[j], self._values[j] = c, values
+        return c, self._values[j]
+
+
+def _trait_column_of(mappings: Sequence[Mapping[str, Any]], key: str) -> PropColumn | None:
+    """Trait ``key`` of each mapping as a coded column (values in canonical order)."""
+    raw = [t.get(key) for t in mappings]
+    coded = col.factorize_objects(raw)
+    if not coded.values:
+        return None
+    # Unhashable values (lists, mappings) each got a code of their own: merge equal ones.
+    keys = [col.value_key(v) for v in coded.values]
+    distinct = sorted(set(keys))
+    rank = {k: r for r, k in enumerate(distinct)}
+    first: dict[Any, Any] = {}
+    for k, v in zip(keys, coded.values, strict=True):
+        first.setdefault(k, v)
+    lut = np.array([*(rank[k] for k in keys), -1], dtype=np.int32)
+    codes = lut[coded.codes]
+    typed = col.typed_values([first[k] for k in distinct])
+    typed.flags.writeable = False
+    codes.flags.writeable = False
+    return PropColumn(codes, typed)
