@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import pytest
+from tests._support import AS_OF, US, ago, ev
 
 import pqlkit as pk
 from pqlkit import (
@@ -34,21 +35,6 @@ from pqlkit.errors import PqlkitError, RejectedRowError, ValidationError
 # Every test here runs on every engine (see the engine fixture in conftest.py).
 pytestmark = pytest.mark.usefixtures("engine")
 
-AS_OF = datetime(2026, 6, 1, tzinfo=UTC)
-US = timedelta(microseconds=1)
-
-
-def ago(**delta: float) -> datetime:
-    """``as_of`` minus a duration."""
-    return AS_OF - timedelta(**delta)
-
-
-def ev(name: str, when: datetime | str, user: object = "u1", **fields: object) -> dict:
-    row: dict = {"name": name, "timestamp": when}
-    if user is not None:
-        row["user_id"] = user
-    row.update(fields)
-    return row
 
 
 def numeric(signal: pk.Expr, events: list, *, as_of: object = AS_OF, users: list | None = None,

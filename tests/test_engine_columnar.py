@@ -17,6 +17,7 @@ import pytest
 from dateutil.relativedelta import relativedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests._support import AS_OF, US, ago, ev
 
 import pqlkit as pk
 from pqlkit import count, distinct, exists, last_seen, prop, total, trait
@@ -34,21 +35,6 @@ from pqlkit.testing import (
     event_logs,
     timestamps,
 )
-
-AS_OF = datetime(2026, 6, 1, tzinfo=UTC)
-US = timedelta(microseconds=1)
-
-
-def ago(**delta: float) -> datetime:
-    return AS_OF - timedelta(**delta)
-
-
-def ev(name: str, when: datetime, user: object = "u1", **fields: object) -> dict:
-    row: dict = {"name": name, "timestamp": when}
-    if user is not None:
-        row["user_id"] = user
-    row.update(fields)
-    return row
 
 
 def both(model: pk.ScoringModel, log: pk.EventLog, as_of: Any = AS_OF, rel: float = 0.0

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, ClassVar
 
 import attrs
 import pytest
+from tests._support import AS_OF, US, ago, ev
 
 import pqlkit as pk
 from pqlkit import active_users, count, distinct_users, exists, trait
@@ -17,22 +18,6 @@ from pqlkit.expr import Count, Expr
 
 # Scoring here goes through model.score: every test runs on every engine (conftest.py).
 pytestmark = pytest.mark.usefixtures("engine")
-
-AS_OF = datetime(2026, 6, 1, tzinfo=UTC)
-US = timedelta(microseconds=1)
-
-
-def ago(**delta: float) -> datetime:
-    return AS_OF - timedelta(**delta)
-
-
-def ev(name: str, when: datetime, user: object = "u1", **fields: object) -> dict:
-    row: dict = {"name": name, "timestamp": when}
-    if user is not None:
-        row["user_id"] = user
-    row.update(fields)
-    return row
-
 
 # -- dispatch ---------------------------------------------------------------------------------
 

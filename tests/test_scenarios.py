@@ -7,32 +7,19 @@ are computed by hand in the comments. ``as_of`` is 2026-06-01T00:00:00Z througho
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 import pytest
+from tests._support import AS_OF, US, ago, ev
 
 import pqlkit as pk
 from pqlkit import active_users, count, days_since_last, distinct_users, exists, trait
 from pqlkit import templates as tpl
 
-AS_OF = datetime(2026, 6, 1, tzinfo=UTC)
-US = timedelta(microseconds=1)
-
 # Every test here runs on every engine (see the engine fixture in conftest.py).
 pytestmark = pytest.mark.usefixtures("engine")
 
-
-def ago(**delta: float) -> datetime:
-    return AS_OF - timedelta(**delta)
-
-
-def ev(name: str, when: datetime, user: object = "u1", **fields: object) -> dict:
-    row: dict = {"name": name, "timestamp": when}
-    if user is not None:
-        row["user_id"] = user
-    row.update(fields)
-    return row
 
 
 def both(template: pk.ScoringModel, inline: pk.ScoringModel, log: pk.EventLog,
