@@ -1039,3 +1039,23 @@ def test_arrow_text_traits_of_any_text_read_as_records(pa: Any) -> None:
                    for u, t in zip(ids, text, strict=True)])
         assert trait_columns(log, ["t", "other"]) == trait_columns(expected, ["t", "other"])
         assert_same_log(log, expected)
+
+
+def test_a_none_trait_is_absent_whichever_loader() -> None:
+    users = [{"user_id": "u1", "traits": {"email": "ann@rival.io", "email_domain": None,
+                                          "plan": None, "role": "admin"}}]
+    events = [ev(user="u1")]
+    from_rows = EventLog.from_records(events, users=users)
+    from_cols = EventLog.from_columns(
+        user_id=["u1"], name=["signup"], timestamp=[T0],
+        users={"user_id": ["u1"], "traits": {"email": ["ann@rival.io"], "email_domain": [None],
+                                             "plan": [None], "role": ["admin"]}})
+    assert dict(from_rows.user_traits[0]) == {"email": "ann@rival.io", "role": "admin"}
+    assert dict(from_cols.user_traits[0]) == dict(from_rows.user_traits[0])
+    # email_domain is derived from email on both, so the competitor rule fires on both.
+    model = pk.ScoringModel(name="m", threshold=1, rules=[
+        pk.Rule("r", pk.count("signup") >= 1, points=1)],
+        disqualify=[pk.trait("email_domain") == "rival.io"])
+    for engine in ("reference", "columnar"):
+        for log in (from_rows, from_cols):
+            assert model.score(log, engine=engine).users["u1"]["disqualified"] is True

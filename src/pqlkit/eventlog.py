@@ -497,8 +497,13 @@ def _entities_from_records(records: list[tuple[Any, int | str]]) -> _Entities:
     for rec, src in records:
         created = NO_TIME if rec.created_at is None else to_micros(rec.created_at)
         user = isinstance(rec, User)
+        traits = rec.traits
+        if any(v is None for v in traits.values()):
+            # A None trait is an absent one, as a null cell of a trait column is and as a
+            # None property is: loaders agree, and email_domain derives from email.
+            traits = MappingProxyType({k: v for k, v in traits.items() if v is not None})
         rows.append((rec.user_id if user else rec.account_id, rec.account_id if user else None,
-                     created, rec.traits, src))
+                     created, traits, src))
     return _Entities.from_rows(rows)
 
 

@@ -671,13 +671,9 @@ def _trait_from_columns(log: EventLog, level: str, key: str,
     used = np.unique(emails[rows])
     derived = np.full(len(email_values), _NONE, dtype=np.int64)
     derived[used] = [enc.code(_domain(email_values[c])) for c in used.tolist()]
+    # A None trait is an absent one (the loaders drop it), so every row without its own
+    # domain takes its email's.
     rows = rows[derived[emails[rows]] >= 0]
-    if len(rows):
-        # Traits given as mappings can hold email_domain=None, which the reference reads
-        # as set (to nothing): those rows keep no domain. Columns cannot say it, so the
-        # mappings are read, for the rows that would take a domain from their email only.
-        table = log.user_traits if level == "user" else log.account_traits
-        rows = rows[np.array([key not in table[i] for i in rows.tolist()], dtype=np.bool_)]
     out = own[codes]
     out[rows] = derived[emails[rows]]
     return _Obj(out, enc.values, strings=_strings(enc.values))

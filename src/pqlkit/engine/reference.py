@@ -82,9 +82,10 @@ def toward_zero(before: float, after: float) -> float:
 
 
 def derived_traits(traits: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Traits plus ``email_domain`` taken from ``email`` when not set explicitly."""
+    """Traits plus ``email_domain`` taken from ``email`` when not set (None is not set)."""
     email = traits.get("email")
-    if "email_domain" in traits or not isinstance(email, str) or "@" not in email:
+    if (traits.get("email_domain") is not None or not isinstance(email, str)
+            or "@" not in email):
         return traits
     out = dict(traits)
     out["email_domain"] = email.rsplit("@", 1)[1].lower()
