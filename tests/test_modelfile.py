@@ -533,3 +533,11 @@ def test_format_and_writing_failures_carry_a_problem_too(tmp_path: Path) -> None
         "floor", "TOML has no null value; save as JSON or YAML, or leave the field at its "
                  "default")]
     assert str(info.value).startswith("floor: TOML has no null value")
+
+
+def test_a_self_referencing_yaml_alias_does_not_hang(tmp_path: Path) -> None:
+    pytest.importorskip("yaml")
+    path = tmp_path / "m.yaml"
+    path.write_text("name: m\nthreshold: 1\nrules: []\nx: &a [*a]\n", encoding="utf-8")
+    problems = pk.validate_model(path)
+    assert problems and all("appears twice" not in p.message for p in problems)

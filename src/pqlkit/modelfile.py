@@ -862,30 +862,12 @@ def _load_yaml(text: str) -> tuple[Any, list[ModelProblem]]:
     from pqlkit._optional import require
 
     yaml = require("yaml", "yaml", "YAML model files")
-    problems: list[ModelProblem] = []
-
-    class Loader(yaml.SafeLoader):  # type: ignore[misc,name-defined]
-        """safe_load, refusing keys that appear twice (PyYAML keeps the last silently)."""
-
-        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
-            seen: set[Any] = set()
-            for key_node, _ in node.value:
-                key = self.construct_object(key_node, deep=deep)
-                try:
-                    repeated = key in seen
-                    seen.add(key)
-                except TypeError:
-                    repeated = False
-                if repeated:
-                    mark = key_node.start_mark
-                    problems.append(ModelProblem(
-                        "", f"the key {key!r} appears twice in one mapping (line "
-                        f"{mark.line + 1}); the file is ambiguous", mark.line + 1,
-                        mark.column + 1))
-            return super().construct_mapping(node, deep=deep)
-
     try:
-        data = yaml.load(text, Loader=Loader)
+        # safe_load only. Keys written twice are found on the composed node tree first
+        # (safe_load keeps the last one silently); neither step constructs Python objects
+        # beyond plain YAML types.
+        problems = _repeated_yaml_keys(yaml.compose(text, Loader=yaml.SafeLoader), yaml)
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -894,6 +876,35 @@ def _load_yaml(text: str) -> tuple[Any, list[ModelProblem]]:
     except RecursionError:
         return None, [ModelProblem("", "not valid YAML: nested too deeply")]
     return data, problems
+
+
+def _repeated_yaml_keys(root: Any, yaml: Any) -> list[ModelProblem]:
+    """A problem for each mapping key written twice, anywhere under ``root``."""
+    problems: list[ModelProblem] = []
+    stack = [root] if root is not None else []
+    visited: set[int] = set()   # aliases share nodes, and may even form cycles
+    while stack:
+        node = stack.pop()
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            seen: set[tuple[str, str]] = set()
+            for key_node, value_node in node.value:
+                if isinstance(key_node, yaml.ScalarNode):
+                    key = (key_node.tag, key_node.value)
+                    if key in seen:
+                        mark = key_node.start_mark
+                        problems.append(ModelProblem(
+                            "", f"the key {key_node.value!r} appears twice in one mapping "
+                            f"(line {mark.line + 1}); the file is ambiguous", mark.line + 1,
+                            mark.column + 1))
+                    seen.add(key)
+                stack.extend((key_node, value_node))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    problems.sort(key=lambda p: (p.line or 0, p.column or 0))
+    return problems
 
 
 def dumps(model: ScoringModel | Mapping[str, Any], format: str = "toml", *,
