@@ -70,7 +70,9 @@ class TestRegistration:
                                 rules=[pk.Rule("a", exists("a"), points=1)])
         result = model.score([ev("a", ago(days=1))], as_of=AS_OF, engine="reference")
         assert result.engine == "reference"
-        assert result.fallbacks == ()
+        # The default engine runs this model with no per-entity fallback.
+        default = model.score([ev("a", ago(days=1))], as_of=AS_OF)
+        assert default.engine == "columnar" and default.fallbacks == ()
 
 
 # -- fallbacks -----------------------------------------------------------------------------------

@@ -692,6 +692,8 @@ def test_rejection_sample_is_truncated():
 
 def test_rejection_to_dict_round_trips():
     r = Rejection(table="events", source=3, reason="missing_name", message="name is missing")
+    assert r.to_dict() == {"table": "events", "source": 3, "reason": "missing_name",
+                           "message": "name is missing", "sample": r.sample}
     assert Rejection(**r.to_dict()) == r
 
 

@@ -615,9 +615,13 @@ def test_string_event_ids_are_stored_compactly_and_read_back() -> None:
 
 
 def test_the_log_columns_are_read_only() -> None:
-    log = EventLog.from_records([ev()])
+    log = EventLog.from_records([ev(account_id="a1", properties={"n": 1})])
+    for name in ("ts", "name_code", "user", "account", "owner_account", "user_account",
+                 "user_created", "account_created"):
+        with pytest.raises(ValueError, match="read-only"):
+            getattr(log, name)[0] = 0
     with pytest.raises(ValueError, match="read-only"):
-        log.ts[0] = 0
+        log.props["n"].codes[0] = 0
 
 
 def test_sources_follow_rows_through_sorting_and_rejection() -> None:
@@ -747,8 +751,18 @@ def test_parquet_reads_only_the_columns_it_needs(pa: Any, pq: Any, tmp_path: Pat
                       "blob": pa.array([b"\x00", b"\x01"]),
                       "nested": pa.array([{"x": 1}, {"x": 2}])})
     pq.write_table(table, tmp_path / "e.parquet")
-    log = EventLog.from_parquet(tmp_path / "e.parquet")
+    read: list[list[str]] = []
+    iter_batches = pq.ParquetFile.iter_batches
+
+    def spy(self: Any, *args: Any, **kwargs: Any) -> Any:
+        read.append(list(kwargs.get("columns") or []))
+        return iter_batches(self, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pq.ParquetFile, "iter_batches", spy)
+        log = EventLog.from_parquet(tmp_path / "e.parquet")
     assert len(log) == 2 and log.props == {}
+    assert read and all(sorted(cols) == ["name", "timestamp", "user_id"] for cols in read)
     with pytest.raises(ValidationError, match="cannot read"):
         (tmp_path / "bad.parquet").write_text("not parquet")
         EventLog.from_parquet(tmp_path / "bad.parquet")
