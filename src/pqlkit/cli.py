@@ -499,7 +499,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         parser.print_usage(sys.stderr)
         print(f"pqlkit: error: {exc}", file=sys.stderr)
         return 2
-    except (PqlkitError, _BadInput, OSError, ValueError, KeyError) as exc:
+    except (PqlkitError, _BadInput, OSError, UnicodeError, csv.Error) as exc:
         if args.debug:
             raise
         message = " ".join(str(exc).split()) or type(exc).__name__

@@ -44,7 +44,7 @@ METHODS: Final = (
 ALLOWED: Final = (
     "an expression may use comparisons (< <= > >= == !=), & | ~ (or and, or, not), "
     "+ - * /, parentheses, calls of signals such as count(...) and decays such as "
-    "HalfLife('14d'), the methods " + ", ".join(f".{m}()" for m in METHODS[:7])
+    "HalfLife('14d'), the methods " + ", ".join(f".{m}()" for m in METHODS)
     + ", and string, number, True/False/None and list literals"
 )
 

@@ -616,19 +616,8 @@ def _trait_column(log: EventLog, level: str, key: str) -> _Obj:
     cache = _log_cache(log)
     found = cache.get(("trait", level, key))
     if found is None:
-        reader = getattr(log, f"{level}_trait_column", None)
-        if reader is not None:
-            found = _trait_from_columns(log, level, key, reader)
-        else:
-            # A log without trait columns: one mapping per entity.
-            table = log.user_traits if level == "user" else log.account_traits
-            if key == "email_domain":
-                values = [t["email_domain"] if "email_domain" in t
-                          else _domain(t.get("email")) for t in table]
-            else:
-                values = [t.get(key) for t in table]
-            found = _encode_list(values)
-            found.strings = _strings(found.values)
+        reader = log.user_trait_column if level == "user" else log.account_trait_column
+        found = _trait_from_columns(log, level, key, reader)
         found.memo = {}
         cache[("trait", level, key)] = found
     column: _Obj = found
@@ -1320,10 +1309,6 @@ def _skey(value: Any) -> Any:
     return ("id", id(value))
 
 
-def _rows(ctx: _Frame | _EventFrame) -> int:
-    return ctx.n
-
-
 # -- the engine ------------------------------------------------------------------------------------
 
 
@@ -1370,7 +1355,7 @@ class ColumnarEngine(Engine):
     def visit_Compare(self, node: Compare, ctx: Any) -> _Val:
         left = self.evaluate(node.left, ctx)
         right = self.evaluate(node.right, ctx)
-        n = _rows(ctx)
+        n = ctx.n
         op = COMPARE_OPS[node.op]
         a, b = _numeric(left, n), _numeric(right, n)
         if a is not None and b is not None and not (
@@ -1393,7 +1378,7 @@ class ColumnarEngine(Engine):
     def visit_Arith(self, node: Arith, ctx: Any) -> _Val:
         left = self.evaluate(node.left, ctx)
         right = self.evaluate(node.right, ctx)
-        n = _rows(ctx)
+        n = ctx.n
         a, b = _numeric(left, n), _numeric(right, n)
         if a is None or b is None or (isinstance(left, _Const) and isinstance(right, _Const)):
             results, pos = _map2(left, right, lambda x, y: _arith_scalar(node.op, x, y), n)
@@ -1412,13 +1397,13 @@ class ColumnarEngine(Engine):
         return _Num(np.broadcast_to(data, (n,)).copy(), present)
 
     def visit_And(self, node: And, ctx: Any) -> _Val:
-        n = _rows(ctx)
+        n = ctx.n
         left = _truth(self.evaluate(node.left, ctx), n)
         right = _truth(self.evaluate(node.right, ctx), n)
         return _Bool(left & right)
 
     def visit_Or(self, node: Or, ctx: Any) -> _Val:
-        n = _rows(ctx)
+        n = ctx.n
         if not isinstance(ctx, _Frame) or ctx.touched is None:
             left = _truth(self.evaluate(node.left, ctx), n)
             return _Bool(left | _truth(self.evaluate(node.right, ctx), n))
@@ -1437,11 +1422,11 @@ class ColumnarEngine(Engine):
         return _Bool(left | right)
 
     def visit_Not(self, node: Not, ctx: Any) -> _Val:
-        return _Bool(~_truth(self.evaluate(node.operand, ctx), _rows(ctx)))
+        return _Bool(~_truth(self.evaluate(node.operand, ctx), ctx.n))
 
     def visit_IsIn(self, node: IsIn, ctx: Any) -> _Val:
         value = self.evaluate(node.operand, ctx)
-        n = _rows(ctx)
+        n = ctx.n
         options = node.values
         if isinstance(value, _Num) and all(_safe_number(v) for v in options
                                            if _is_number(v)):
@@ -1463,11 +1448,11 @@ class ColumnarEngine(Engine):
         return _Bool(np.asarray(results, dtype=np.bool_)[pos])
 
     def visit_IsMissing(self, node: IsMissing, ctx: Any) -> _Val:
-        return _Bool(_missing(self.evaluate(node.operand, ctx), _rows(ctx)))
+        return _Bool(_missing(self.evaluate(node.operand, ctx), ctx.n))
 
     def visit_StrTest(self, node: StrTest, ctx: Any) -> _Val:
         value = self.evaluate(node.operand, ctx)
-        n = _rows(ctx)
+        n = ctx.n
         if isinstance(value, (_Num, _Bool, _Time)):
             return _Bool(_all(n, False))
         results, pos = _map1(value, _str_test(node), n,
@@ -1480,7 +1465,7 @@ class ColumnarEngine(Engine):
         if isinstance(value, (_Num, _Bool, _Time)):
             return value
         results, pos = _map1(value, lambda v: v.lower() if isinstance(v, str) else v,
-                             _rows(ctx), ("lower",))
+                             ctx.n, ("lower",))
         return _from_results(results, pos)
 
     # -- event signals -----------------------------------------------------------------------
@@ -1744,8 +1729,7 @@ class _Population:
 
 class _RuleResult:
     def __init__(self, rule: Any, base: AnyArray, points: AnyArray, matched: BoolArray,
-                 leaves: list[_Leaf], recorded: list[_Recorded], condition: str,
-                 custom: _Custom | None = None) -> None:
+                 leaves: list[_Leaf], recorded: list[_Recorded], condition: str) -> None:
         self.rule = rule
         self.base = base
         self.points = points
@@ -1753,7 +1737,6 @@ class _RuleResult:
         self.leaves = leaves
         self.recorded = recorded
         self.condition = condition
-        self.custom = custom
 
 
 def _latest(leaves: list[_Leaf], n: int) -> IntArray:
@@ -1862,7 +1845,7 @@ class _Scored:
             age = np.where(apply, frame.as_of_us - latest_ts, 0)
             after = self._decay(decay, base, age, apply, f"rule {rule.name!r}")
             points = np.where(apply, _toward_zero(base, after), base.astype(np.float64))
-        return _RuleResult(rule, base, points, matched, leaves, recorded, condition, custom)
+        return _RuleResult(rule, base, points, matched, leaves, recorded, condition)
 
     def _custom_rule(self, rule: Any) -> _Custom:
         frame = self.frame

@@ -190,12 +190,6 @@ class Sink:
         if self.strict:
             self._raise(r)
 
-    def reject_error(self, table: str, source: int, exc: FieldError, row: object,
-                     where: str = "") -> None:
-        """Reject a counted row for a failed record check, naming the vendor field."""
-        message = f"{where}: {exc}" if where else str(exc)
-        self.reject(table, source, exc.reason, message, row)
-
     @staticmethod
     def _raise(r: Rejection) -> None:
         raise RejectedRowError(
