@@ -105,9 +105,11 @@ def assert_accounted_for(report: LoadReport, n_input: int) -> None:
 
 
 def _is_group_type_question(exc: PqlkitError) -> bool:
-    # The one error garbage may raise rather than report: rows naming several group types
-    # ask the caller which is the account (group_type=); anything else is a bug.
-    return "names several group types" in str(exc)
+    # The documented errors garbage may raise rather than report, as questions only the
+    # caller can answer: rows naming several group types (group_type=), and a frame column
+    # mixing kinds of values (cast it). Anything else is a bug.
+    return ("names several group types" in str(exc)
+            or "cannot become a typed column" in str(exc))
 
 
 def load_or_pqlkit_error(load: Any, rows: Any, **options: Any) -> EventLog | None:
