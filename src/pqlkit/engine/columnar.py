@@ -30,7 +30,12 @@ from pqlkit.engine.reference import (
     _decay_detail,
     _policy_text,
     _ref,
+    arith,
+    compare,
+    is_number,
+    lower,
     same_value,
+    str_test,
     toward_zero,
     truth,
 )
@@ -451,38 +456,6 @@ def _from_results(results: _Results, pos: IntArray) -> _Val:
 # -- scalar semantics (the reference engine's, for the per-distinct-value paths) --------------
 
 
-def _compare_scalar(op: str, left: Any, right: Any) -> bool:
-    if left is None or right is None:
-        return False
-    try:
-        return bool(COMPARE_OPS[op](left, right))
-    except TypeError:
-        return False
-
-
-def _arith_scalar(op: str, left: Any, right: Any) -> Any:
-    if not (isinstance(left, (int, float)) and isinstance(right, (int, float))):
-        return None
-    if op == "/" and right == 0:
-        return None
-    return ARITH_OPS[op](int(left) if isinstance(left, bool) else left,
-                         int(right) if isinstance(right, bool) else right)
-
-
-def _str_test(node: StrTest) -> Callable[[Any], bool]:
-    """The reference ``visit_StrTest`` for one node as a function of the value."""
-    arg = node.arg.casefold() if node.ignore_case else node.arg
-    method = {"startswith": str.startswith, "endswith": str.endswith,
-              "contains": str.__contains__}[node.op]
-    if node.ignore_case:
-        return lambda v: isinstance(v, str) and method(v.casefold(), arg)
-    return lambda v: isinstance(v, str) and method(v, arg)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _safe_number(value: Any) -> bool:
     """A Python number numpy compares and computes with exactly like Python does."""
     if isinstance(value, bool):
@@ -678,8 +651,8 @@ def _prop_numbers(log: EventLog, key: str) -> tuple[FloatArray, BoolArray]:
     found = cache.get(("num", key))
     if found is None:
         _, values = _prop_codes(log, key)
-        is_num = np.array([_is_number(v) for v in values] + [False], dtype=np.bool_)
-        as_float = np.array([float(v) if _is_number(v) else 0.0 for v in values] + [0.0],
+        is_num = np.array([is_number(v) for v in values] + [False], dtype=np.bool_)
+        as_float = np.array([float(v) if is_number(v) else 0.0 for v in values] + [0.0],
                             dtype=np.float64)
         found = (as_float, is_num)
         cache[("num", key)] = found
@@ -1371,7 +1344,7 @@ class ColumnarEngine(Engine):
             out = np.broadcast_to(np.asarray(op(ld, rd), dtype=np.bool_), (n,)).copy()
             present = _both(lp, rp)
             return _Bool(out if present is None else out & present)
-        results, pos = _map2(left, right, lambda x, y: _compare_scalar(node.op, x, y), n,
+        results, pos = _map2(left, right, lambda x, y: compare(node.op, x, y), n,
                              ("compare", node.op))
         return _Bool(np.asarray(results, dtype=np.bool_)[pos])
 
@@ -1381,7 +1354,7 @@ class ColumnarEngine(Engine):
         n = ctx.n
         a, b = _numeric(left, n), _numeric(right, n)
         if a is None or b is None or (isinstance(left, _Const) and isinstance(right, _Const)):
-            results, pos = _map2(left, right, lambda x, y: _arith_scalar(node.op, x, y), n)
+            results, pos = _map2(left, right, lambda x, y: arith(node.op, x, y), n)
             return _from_results(results, pos)
         present = _both(a[1], b[1])
         with np.errstate(all="ignore"):
@@ -1429,8 +1402,8 @@ class ColumnarEngine(Engine):
         n = ctx.n
         options = node.values
         if isinstance(value, _Num) and all(_safe_number(v) for v in options
-                                           if _is_number(v)):
-            nums = [v for v in options if _is_number(v)]
+                                           if is_number(v)):
+            nums = [v for v in options if is_number(v)]
             hit = np.isin(value.data, np.array(nums, dtype=np.float64)) if nums else _all(
                 n, False)
             return _Bool(hit if value.present is None else hit & value.present)
@@ -1455,7 +1428,7 @@ class ColumnarEngine(Engine):
         n = ctx.n
         if isinstance(value, (_Num, _Bool, _Time)):
             return _Bool(_all(n, False))
-        results, pos = _map1(value, _str_test(node), n,
+        results, pos = _map1(value, str_test(node), n,
                              ("str", node.op, node.arg, node.ignore_case),
                              _str_test_vector(node))
         return _Bool(np.asarray(results, dtype=np.bool_)[pos])
@@ -1464,7 +1437,7 @@ class ColumnarEngine(Engine):
         value = self.evaluate(node.operand, ctx)
         if isinstance(value, (_Num, _Bool, _Time)):
             return value
-        results, pos = _map1(value, lambda v: v.lower() if isinstance(v, str) else v,
+        results, pos = _map1(value, lower,
                              ctx.n, ("lower",))
         return _from_results(results, pos)
 

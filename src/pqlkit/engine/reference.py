@@ -8,7 +8,7 @@ comparison with a missing value is False, ``~`` turns that into True).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -61,8 +61,8 @@ if TYPE_CHECKING:
     from pqlkit.model import ScoringModel
 
 __all__ = [
-    "EntityContext", "EventSet", "ReferenceEngine", "derived_traits", "same_value", "toward_zero",
-    "truth",
+    "EntityContext", "EventSet", "ReferenceEngine", "arith", "compare", "derived_traits",
+    "is_number", "lower", "same_value", "str_test", "toward_zero", "truth",
 ]
 
 
@@ -235,8 +235,48 @@ def _hashable(value: Any) -> Any:
     return value
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+    """A number for ``total()``: int or float, not bool."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# Value-by-value semantics of the operators. Every engine uses these for what it evaluates
+# one value at a time (the columnar engine: once per distinct value), so they cannot drift.
+
+
+def compare(op: str, left: Any, right: Any) -> bool:
+    """``left <op> right``: False when either is missing or they do not compare."""
+    if left is None or right is None:
+        return False
+    try:
+        return bool(COMPARE_OPS[op](left, right))
+    except TypeError:
+        return False
+
+
+def arith(op: str, left: Any, right: Any) -> Any:
+    """``left <op> right`` on numbers (bools as ints); None otherwise or on division by 0."""
+    if not (isinstance(left, (int, float)) and isinstance(right, (int, float))):
+        return None
+    if op == "/" and right == 0:
+        return None
+    return ARITH_OPS[op](int(left) if isinstance(left, bool) else left,
+                         int(right) if isinstance(right, bool) else right)
+
+
+def str_test(node: StrTest) -> Callable[[Any], bool]:
+    """A string test node as a function of the value (False for anything not a str)."""
+    arg = node.arg.casefold() if node.ignore_case else node.arg
+    method = {"startswith": str.startswith, "endswith": str.endswith,
+              "contains": str.__contains__}[node.op]
+    if node.ignore_case:
+        return lambda v: isinstance(v, str) and method(v.casefold(), arg)
+    return lambda v: isinstance(v, str) and method(v, arg)
+
+
+def lower(value: Any) -> Any:
+    """``lower()``: strings lower-cased, anything else as it is."""
+    return value.lower() if isinstance(value, str) else value
 
 
 class ReferenceEngine(Engine):
@@ -262,24 +302,10 @@ class ReferenceEngine(Engine):
     # -- operators -------------------------------------------------------------------------
 
     def visit_Compare(self, node: Compare, ctx: Any) -> bool:
-        left = self.evaluate(node.left, ctx)
-        right = self.evaluate(node.right, ctx)
-        if left is None or right is None:
-            return False
-        try:
-            return bool(COMPARE_OPS[node.op](left, right))
-        except TypeError:
-            return False
+        return compare(node.op, self.evaluate(node.left, ctx), self.evaluate(node.right, ctx))
 
     def visit_Arith(self, node: Arith, ctx: Any) -> Any:
-        left = self.evaluate(node.left, ctx)
-        right = self.evaluate(node.right, ctx)
-        if not (isinstance(left, (int, float)) and isinstance(right, (int, float))):
-            return None
-        if node.op == "/" and right == 0:
-            return None
-        return ARITH_OPS[node.op](int(left) if isinstance(left, bool) else left,
-                                  int(right) if isinstance(right, bool) else right)
+        return arith(node.op, self.evaluate(node.left, ctx), self.evaluate(node.right, ctx))
 
     def visit_And(self, node: And, ctx: Any) -> bool:
         # Both sides are evaluated so that evidence is complete whatever the order.
@@ -316,21 +342,10 @@ class ReferenceEngine(Engine):
         return self.evaluate(node.operand, ctx) is None
 
     def visit_StrTest(self, node: StrTest, ctx: Any) -> bool:
-        value = self.evaluate(node.operand, ctx)
-        if not isinstance(value, str):
-            return False
-        arg = node.arg
-        if node.ignore_case:
-            value, arg = value.casefold(), arg.casefold()
-        if node.op == "startswith":
-            return value.startswith(arg)
-        if node.op == "endswith":
-            return value.endswith(arg)
-        return arg in value
+        return str_test(node)(self.evaluate(node.operand, ctx))
 
     def visit_Lower(self, node: Lower, ctx: Any) -> Any:
-        value = self.evaluate(node.operand, ctx)
-        return value.lower() if isinstance(value, str) else value
+        return lower(self.evaluate(node.operand, ctx))
 
     # -- event signals -----------------------------------------------------------------------
 
@@ -394,7 +409,7 @@ class ReferenceEngine(Engine):
         weights = ([1.0] * len(sel) if node.decay is None
                    else self._weights(node.decay, sel, ctx))
         total = math.fsum(float(v) * w for v, w in zip(values, weights, strict=True)
-                          if _is_number(v))
+                          if is_number(v))
         return self._record(node, ctx, total)
 
     def visit_DistinctUsers(self, node: DistinctUsers, ctx: EntityContext) -> int:
