@@ -1024,6 +1024,7 @@ class _Selection:
         self.idx = idx
         self.lo = lo
         self._ent: IntArray | None = None
+        self._indices: IntArray | None = None
         self._count: IntArray | None = None
         self._first: IntArray | None = None
         self._last: IntArray | None = None
@@ -1031,19 +1032,21 @@ class _Selection:
 
     @property
     def ent(self) -> IntArray:
-        """The entity of each selected event (``idx`` form only)."""
+        """The entity of each selected event, aligned with :meth:`indices`."""
         if self._ent is None:
-            assert self.idx is not None
-            self._ent = self.space.ent[self.idx].astype(np.int64)
+            self._ent = self.space.ent[self.indices()].astype(np.int64)
         return self._ent
 
     def indices(self) -> IntArray:
-        """Every selected event, in canonical order."""
-        if self.idx is None:
+        """Every selected event, in canonical order (built once: signals that weigh or
+        group events each read it, with their owners)."""
+        if self.idx is not None:
+            return self.idx
+        if self._indices is None:
             sp = self.space
             keep = sp.ent[self.lo: sp.n_vis] >= 0
-            return (np.flatnonzero(keep) + self.lo).astype(np.int64)
-        return self.idx
+            self._indices = (np.flatnonzero(keep) + self.lo).astype(np.int64)
+        return self._indices
 
     @property
     def count(self) -> IntArray:
@@ -1462,9 +1465,6 @@ class ColumnarEngine(Engine):
                    for a in uniq.tolist()]
         return np.array(weights, dtype=np.float64)[inverse.reshape(-1)]
 
-    def _event_owner(self, sel: _Selection) -> IntArray:
-        return sel.ent if sel.idx is not None else sel.space.ent[sel.indices()].astype(np.int64)
-
     def visit_Count(self, node: Count, ctx: Any) -> _Val:
         frame, sel = self._select(node, ctx)
         if node.decay is None:
@@ -1472,7 +1472,7 @@ class ColumnarEngine(Engine):
 
         def make() -> _Val:
             weights = self._weights(node.decay, sel, frame, node)
-            return _Num(_group_fsum(self._event_owner(sel), weights, frame.n))
+            return _Num(_group_fsum(sel.ent, weights, frame.n))
         return frame.record(node, frame.cached(("count", _skey(node)), make))
 
     def visit_Exists(self, node: Exists, ctx: Any) -> _Val:
@@ -1521,7 +1521,7 @@ class ColumnarEngine(Engine):
         def make() -> _Val:
             idx = sel.indices()
             days = frame.log.ts[idx] // US_PER_DAY
-            return _Num(self._distinct_pairs(self._event_owner(sel), days, frame.n))
+            return _Num(self._distinct_pairs(sel.ent, days, frame.n))
         return frame.record(node, frame.cached(("active_days", id(sel)), make))
 
     def visit_Distinct(self, node: Distinct, ctx: Any) -> _Val:
@@ -1531,7 +1531,7 @@ class ColumnarEngine(Engine):
             idx = sel.indices()
             codes, _ = _prop_codes(frame.log, node.property)
             classes = _prop_classes(frame.log, node.property)[codes[idx]]
-            return _Num(self._distinct_pairs(self._event_owner(sel), classes, frame.n))
+            return _Num(self._distinct_pairs(sel.ent, classes, frame.n))
         return frame.record(node, frame.cached(("distinct", id(sel), node.property), make))
 
     def visit_Total(self, node: Total, ctx: Any) -> _Val:
@@ -1547,7 +1547,7 @@ class ColumnarEngine(Engine):
             if node.decay is not None:
                 with np.errstate(all="ignore"):
                     values = values * self._weights(node.decay, sel, frame, node)
-            owner = self._event_owner(sel)
+            owner = sel.ent
             return _Num(_group_fsum(owner[keep], values[keep], frame.n))
         key = ("total", id(sel), node.property, None if node.decay is None else id(node.decay))
         return frame.record(node, frame.cached(key, make))
@@ -1559,7 +1559,7 @@ class ColumnarEngine(Engine):
 
         def make() -> _Val:
             users = frame.log.user[sel.indices()].astype(np.int64)
-            return _Num(self._distinct_pairs(self._event_owner(sel), users, frame.n))
+            return _Num(self._distinct_pairs(sel.ent, users, frame.n))
         return frame.record(node, frame.cached(("distinct_users", id(sel)), make))
 
     def visit_Signal(self, node: Signal, ctx: Any) -> _Val:
