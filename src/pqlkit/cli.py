@@ -11,13 +11,14 @@ from __future__ import annotations
 import argparse
 import csv
 import gzip
+import io
 import json
-import math
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
 from pathlib import Path
-from typing import IO, Any, TextIO
+from typing import Any, TextIO
 
 from pqlkit import __version__
 from pqlkit.errors import PqlkitError
@@ -213,27 +214,15 @@ def _event_format(path: str, given: str | None) -> str:
     return fmt
 
 
-def _open_text(path: str) -> IO[str]:
-    with open(path, "rb") as probe:
-        gzipped = probe.read(2) == b"\x1f\x8b"
-    if gzipped:
-        return gzip.open(path, "rt", encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
-
-
 def _cell(text: str) -> Any:
-    # CSV has no types: a cell that reads as a finite number is one, an empty cell is absent.
+    # CSV has no types: a cell that reads as a number is one (pqlkit.io's rule), an empty
+    # cell is absent.
+    from pqlkit.io._convert import number
+
     if text == "":
         return None
-    try:
-        number = int(text)
-    except ValueError:
-        try:
-            value = float(text)
-        except ValueError:
-            return text
-        return value if math.isfinite(value) else text
-    return number
+    value = number(text)
+    return text if value is None else value
 
 
 def _entity_rows(path: str, id_field: str, fields: tuple[str, ...]) -> Iterator[Any]:
@@ -241,7 +230,11 @@ def _entity_rows(path: str, id_field: str, fields: tuple[str, ...]) -> Iterator[
     fmt = _event_format(path, None)
     if fmt == "parquet":
         raise _UsageError(f"{path}: give the users and accounts tables as CSV or JSON lines")
-    with _open_text(path) as stream:
+    from pqlkit.io._source import open_binary
+
+    with ExitStack() as stack:
+        # Gzip is told from the content, as pqlkit.io's readers tell it.
+        stream = io.TextIOWrapper(open_binary(path, stack), encoding="utf-8", newline="")
         if fmt == "jsonl":
             for number, line in enumerate(stream, start=1):
                 if not line.strip():
@@ -273,7 +266,7 @@ def _entity_rows(path: str, id_field: str, fields: tuple[str, ...]) -> Iterator[
 
 def _load(args: argparse.Namespace, progress: _Progress) -> Any:
     import pqlkit as pk
-    from pqlkit import io
+    from pqlkit import io as pio
 
     model = progress.step(f"reading model {args.model}", lambda: pk.load_model(args.model),
                           lambda m: repr(m.name))
@@ -291,10 +284,10 @@ def _load(args: argparse.Namespace, progress: _Progress) -> Any:
     if fmt == "parquet":
         if args.timestamp_format:
             raise _UsageError("--timestamp-format applies to text files, not Parquet")
-        reader: Callable[..., Any] = io.read_parquet
+        reader: Callable[..., Any] = pio.read_parquet
     else:
         common["timestamp_format"] = args.timestamp_format
-        reader = io.read_jsonl if fmt == "jsonl" else io.read_csv
+        reader = pio.read_jsonl if fmt == "jsonl" else pio.read_csv
         if fmt == "csv" and ".tsv" in _suffixes(args.events):
             common["delimiter"] = "\t"
     log = progress.step(f"reading events {args.events}", lambda: reader(args.events, **common),
