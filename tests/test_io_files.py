@@ -370,3 +370,10 @@ def test_csv_unclosed_quote_names_the_lines_it_swallowed(tmp_path):
     (r,) = log.report.rejections
     assert (r.source, r.reason) == (2, "malformed_row")
     assert "spans lines 2 to 3" in r.message
+
+
+def test_an_unknown_epoch_unit_is_one_error_not_a_rejection_per_row(tmp_path: Path) -> None:
+    path = tmp_path / "e.jsonl"
+    path.write_text('{"name": "a", "timestamp": 1, "user_id": "u"}\n', encoding="utf-8")
+    with pytest.raises(ValidationError, match="epoch_unit must be one of 's', 'ms'"):
+        pio.read_jsonl(path, epoch_unit="sec")

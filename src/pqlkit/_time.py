@@ -28,6 +28,8 @@ _DEFAULT_B: Final = datetime(2002, 2, 2)
 _US_PER_S: Final = 1_000_000
 US_PER_DAY: Final = 86_400 * _US_PER_S
 _EPOCH_UNITS: Final = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 0}
+#: The units ``epoch_unit=`` accepts everywhere.
+EPOCH_UNITS: Final = tuple(_EPOCH_UNITS)
 
 _NAIVE_HELP = (
     "attach a zone (datetime(..., tzinfo=timezone.utc)), write the string with 'Z' or an "

@@ -17,6 +17,7 @@ from contextlib import ExitStack
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, Final, Literal
 
+from pqlkit._time import EPOCH_UNITS
 from pqlkit.errors import PqlkitTypeError, ValidationError
 from pqlkit.eventlog import EventLog
 from pqlkit.io._convert import Getter, id_value, mapping_value, name_value, number, timestamp_us
@@ -187,6 +188,8 @@ def read_jsonl(
         >>> [(r.source, r.reason) for r in log.report.rejections]
         [(2, 'invalid_timestamp')]
     """
+    if epoch_unit is not None:
+        check_choice(epoch_unit, EPOCH_UNITS, "epoch_unit")
     fields = _Fields(name=name, timestamp=timestamp, user_id=user_id, account_id=account_id,
                      event_id=event_id, properties=properties, extra=extra)
     rows, label = rows_of(path, what="read_jsonl")
@@ -292,6 +295,8 @@ def read_csv(
     """
     if not is_path(path):
         raise PqlkitTypeError(f"read_csv takes the path of a CSV file, got {type(path).__name__}")
+    if epoch_unit is not None:
+        check_choice(epoch_unit, EPOCH_UNITS, "epoch_unit")
     fields = _Fields(name=name, timestamp=timestamp, user_id=user_id, account_id=account_id,
                      event_id=event_id, properties=properties, extra=extra)
     converters = {col: _converter(kind, col) for col, kind in (types or {}).items()}

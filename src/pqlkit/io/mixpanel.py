@@ -14,11 +14,10 @@ from datetime import datetime, timedelta, tzinfo
 from os import PathLike
 from typing import Any, Final
 
-from pqlkit._time import _zone, from_micros, to_micros, to_utc
-from pqlkit.errors import ValidationError
+from pqlkit._time import EPOCH_UNITS, _zone, from_micros, to_micros, to_utc
 from pqlkit.eventlog import EventLog
 from pqlkit.io._convert import group_account, id_value, mapping_value, name_value, timestamp_us
-from pqlkit.io._sink import AccountPolicy, AnonymousPolicy, Sink
+from pqlkit.io._sink import AccountPolicy, AnonymousPolicy, Sink, check_choice
 from pqlkit.io._source import BadLine, rows_of
 from pqlkit.records import FieldError
 
@@ -181,9 +180,7 @@ def from_mixpanel(
         {'input': 2, 'kept': 1, 'duplicates': 1, 'rejected': 0}
     """
     zone = None if project_tz is None else _zone(project_tz)
-    if epoch_unit not in ("s", "ms", "us", "ns"):
-        raise ValidationError(f"epoch_unit must be one of 's', 'ms', 'us', 'ns', got "
-                              f"{epoch_unit!r}")
+    check_choice(epoch_unit, EPOCH_UNITS, "epoch_unit")
     source_rows, label = rows_of(rows, what="from_mixpanel")
     sink = Sink(strict=strict, future_tolerance=future_tolerance, now=now,
                 anonymous=anonymous, account_policy=account_policy, label=label)
