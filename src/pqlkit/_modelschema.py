@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from pqlkit.model import LEVELS, RESERVED_COLUMNS, ROLLUP_DENOMINATORS, ROLLUP_SCORES
+
 _DURATION_PATTERN: Final = (
     r"^\s*([0-9]+(\.[0-9]+)?\s*(y|mo|w|d|h|min|ms|us|s)\s*)+$"
 )
@@ -31,7 +33,7 @@ SCHEMA: Final[dict[str, Any]] = {
             "description": "The model's name, shown in results and explanations.",
         },
         "level": {
-            "enum": ["user", "account"], "default": "user",
+            "enum": list(LEVELS), "default": "user",
             "description": "Score users (rolled up to accounts) or accounts directly.",
         },
         "threshold": {
@@ -105,11 +107,7 @@ SCHEMA: Final[dict[str, Any]] = {
                 "type": {"const": "Rule"},
                 "name": {
                     "type": "string", "minLength": 1, "pattern": r"\S",
-                    "not": {"enum": [
-                        "user_id", "account_id", "score", "raw_score", "tier", "is_pql",
-                        "is_pqa", "disqualified", "n_users", "n_pql", "share_pql",
-                        "n_eligible",
-                    ]},
+                    "not": {"enum": sorted(RESERVED_COLUMNS)},
                     "description": "Unique within the model; the name of its result column.",
                 },
                 "when": {
@@ -208,9 +206,9 @@ SCHEMA: Final[dict[str, Any]] = {
                     "description": "Share of PQL users needed; false for no share test.",
                 },
                 "min_pql": {"type": "integer", "minimum": 0, "default": 1},
-                "score": {"enum": ["max", "sum", "mean", "top_k_mean"], "default": "max"},
+                "score": {"enum": list(ROLLUP_SCORES), "default": "max"},
                 "k": {"type": "integer", "minimum": 1, "default": 3},
-                "denominator": {"enum": ["all", "active"], "default": "all"},
+                "denominator": {"enum": list(ROLLUP_DENOMINATORS), "default": "all"},
                 "active_within": {"$ref": "#/$defs/duration"},
             },
             "if": {"required": ["denominator"],

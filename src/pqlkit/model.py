@@ -312,6 +312,8 @@ class Rule(_Structural):
 # -- roll-up -------------------------------------------------------------------------------
 
 ROLLUP_SCORES: Final = ("max", "sum", "mean", "top_k_mean")
+ROLLUP_DENOMINATORS: Final = ("all", "active")
+LEVELS: Final = ("user", "account")
 
 
 @attrs.frozen(kw_only=True, repr=False, eq=False)
@@ -357,7 +359,7 @@ class Rollup(_Structural):
             )
         if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
             raise ValidationError(f"Rollup: k must be a whole number >= 1, got {self.k!r}")
-        if self.denominator not in ("all", "active"):
+        if self.denominator not in ROLLUP_DENOMINATORS:
             raise ValidationError(
                 f"Rollup: denominator must be 'all' or 'active', got {self.denominator!r}"
             )
@@ -480,7 +482,7 @@ class ScoringModel(_Structural):
         if not isinstance(self.name, str) or not self.name.strip():
             raise ValidationError(f"ScoringModel: name must be a non-empty string, got {self.name!r}")
         where = f"ScoringModel {self.name!r}"
-        if self.level not in ("user", "account"):
+        if self.level not in LEVELS:
             raise ValidationError(f"{where}: level must be 'user' or 'account', got {self.level!r}")
         _number(where, "threshold", self.threshold)
         for field in ("floor", "ceiling"):

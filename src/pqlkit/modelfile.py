@@ -42,7 +42,16 @@ from pqlkit._time import Duration, as_duration
 from pqlkit.errors import ExpressionError, ModelFileError, PluginError, PqlkitError
 from pqlkit.expr import Expr, _value_equals
 from pqlkit.lang import parse_decay, parse_expr
-from pqlkit.model import RESERVED_COLUMNS, Decay, Rollup, Rule, ScoringModel
+from pqlkit.model import (
+    LEVELS,
+    RESERVED_COLUMNS,
+    ROLLUP_DENOMINATORS,
+    ROLLUP_SCORES,
+    Decay,
+    Rollup,
+    Rule,
+    ScoringModel,
+)
 from pqlkit.plugins import Registry, registry
 
 __all__ = [
@@ -57,7 +66,7 @@ MODEL_KEYS: Final = ("$schema", "name", "level", "threshold", "floor", "ceiling"
                      "group_caps", "disqualify", "decay", "rollup", "rules")
 RULE_KEYS: Final = ("type", "name", "when", "points", "points_per", "max_points", "group",
                     "decay")
-ROLLUP_KEYS: Final = ("min_share", "min_pql", "score", "k", "denominator", "active_within")
+ROLLUP_KEYS: Final = tuple(Rollup._defaults)
 
 
 @attrs.frozen
@@ -468,9 +477,9 @@ class _Reader:
         checks: dict[str, Callable[[Any, str], Any]] = {
             "min_share": lambda v, at: self.optional_number(v, at, low=0, high=1),
             "min_pql": lambda v, at: self.whole(v, at, low=0),
-            "score": lambda v, at: self.choice(v, at, ("max", "sum", "mean", "top_k_mean")),
+            "score": lambda v, at: self.choice(v, at, ROLLUP_SCORES),
             "k": lambda v, at: self.whole(v, at, low=1),
-            "denominator": lambda v, at: self.choice(v, at, ("all", "active")),
+            "denominator": lambda v, at: self.choice(v, at, ROLLUP_DENOMINATORS),
             "active_within": lambda v, at: self.duration(v, at, fixed=False),
         }
         kw = {key: checks[key](value[key], p(key)) for key in ROLLUP_KEYS if key in value}
@@ -504,7 +513,7 @@ class _Reader:
             kw["name"] = self.text(data["name"], "name")
         level = "user"
         if "level" in data:
-            level = kw["level"] = self.choice(data["level"], "level", ("user", "account"))
+            level = kw["level"] = self.choice(data["level"], "level", LEVELS)
         if "threshold" in data:
             kw["threshold"] = self.number(data["threshold"], "threshold")
         if "floor" in data:
