@@ -83,6 +83,11 @@ def _null_mask(arr: Any) -> npt.NDArray[np.bool_] | None:
     return _np(arr.is_null())
 
 
+def _max_byte(data: Array) -> int:
+    """The largest byte of a fixed-width bytes array (to tell ASCII), without a copy."""
+    return int(np.ascontiguousarray(data).view(np.uint8).max())
+
+
 def _is_text(pa: Any, t: Any) -> bool:
     return bool(pa.types.is_string(t) or pa.types.is_large_string(t)
                 or getattr(pa.types, "is_string_view", lambda _: False)(t))
@@ -114,7 +119,7 @@ class ArrowStr:
             missing = np.zeros(len(self.arr), dtype=np.bool_)
         utf8 = self.to_utf8()
         if utf8 is not None and (not len(utf8[0]) or
-                                 np.frombuffer(utf8[0].tobytes(), np.uint8).max() < 0x80):
+                                 _max_byte(utf8[0]) < 0x80):
             return utf8[0].astype(np.str_), missing
         text = ["" if v is None else v for v in self.arr.to_pylist()]
         return np.array(text, dtype=np.str_), missing
@@ -289,7 +294,7 @@ def sorted_text_codes(arr: Any) -> tuple[npt.NDArray[np.int32], Array] | None:
     if utf8 is None:
         return None
     data = utf8[0]
-    if len(data) and np.frombuffer(data.tobytes(), np.uint8).max() >= 0x80:
+    if len(data) and _max_byte(data) >= 0x80:
         text = np.array(encoded.dictionary.to_pylist(), dtype=np.str_)
     else:
         text = data.astype(np.str_)

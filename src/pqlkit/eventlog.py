@@ -1545,7 +1545,8 @@ class EventLog:
         counts = np.bincount(owner[owner >= 0], minlength=n)
         offsets = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(counts, out=offsets[1:])
-        start = int(np.searchsorted(owner[order], 0))
+        # Events without an owner (-1) sort first; all the others are counted in offsets.
+        start = len(owner) - int(offsets[-1])
         index_type = np.int32 if len(self) < 2**31 else np.int64
         out = order[start:].astype(index_type)
         out.flags.writeable = False
