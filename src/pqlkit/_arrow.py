@@ -27,7 +27,7 @@ PARQUET_BATCH = 1 << 18
 __all__ = ["ArrowStr", "arrow_piece", "arrow_slice", "arrow_take", "arrow_value",
            "blank_strings", "event_columns", "event_source", "is_text_column", "open_parquet",
            "parquet_source", "pyarrow", "read_table", "release_unused", "sorted_text_codes",
-           "table_columns", "text_codes",
+           "table_columns", "text_codes", "text_unicode",
            "to_table", "unify"]
 
 Array = npt.NDArray[Any]
@@ -288,22 +288,48 @@ def text_codes(arr: Any) -> tuple[npt.NDArray[np.int32], list[str]]:
 def sorted_text_codes(arr: Any) -> tuple[npt.NDArray[np.int32], Array] | None:
     """Codes (-1 for null) into the distinct strings of an Arrow text column, sorted, as a
     numpy 'U' array, made from the Arrow buffers; None when a string ends with NUL (which
-    a 'U' array would drop)."""
+    a 'U' array would drop).
+
+    The distinct values are sorted by pyarrow, on their UTF-8 bytes: that is code-point
+    order, the order Python gives ``str`` (numpy's argsort of a 'U' array took five times
+    as long, an email per user).
+
+    >>> import pyarrow as pa
+    >>> codes, values = sorted_text_codes(pa.array(["b", None, "é", "a", "b"]))
+    >>> codes.tolist(), values.tolist()
+    ([1, -1, 2, 0, 1], ['a', 'b', 'é'])
+    """
+    _, pc = _pa()
     encoded = _text_encoded(arr)
-    utf8 = ArrowStr(encoded.dictionary).to_utf8()
+    dictionary = encoded.dictionary
+    order = pc.sort_indices(dictionary)
+    text = text_unicode(dictionary.take(order))
+    if text is None:
+        return None
+    rank = np.empty(len(dictionary) + 1, dtype=np.int32)
+    rank[_np(order)] = np.arange(len(dictionary), dtype=np.int32)
+    rank[-1] = -1
+    return rank[_codes(encoded.indices)], text
+
+
+def text_unicode(strings: Any) -> Array | None:
+    """An Arrow string array (without nulls) as a numpy 'U' array, in the same order; None
+    when a string ends with NUL (which a 'U' array would drop).
+
+    >>> import pyarrow as pa
+    >>> text_unicode(pa.array(["ab", "é"])).tolist(), text_unicode(pa.array(["a\\x00"]))
+    (['ab', 'é'], None)
+    """
+    utf8 = ArrowStr(strings).to_utf8()
     if utf8 is None:
         return None
     data = utf8[0]
     if len(data) and _max_byte(data) >= 0x80:
-        text = np.array(encoded.dictionary.to_pylist(), dtype=np.str_)
-    else:
-        text = data.astype(np.str_)
-    # numpy orders 'U' strings by code point, as Python orders str.
-    order = np.argsort(text, kind="stable")
-    rank = np.empty(len(order) + 1, dtype=np.int32)
-    rank[order] = np.arange(len(order), dtype=np.int32)
-    rank[-1] = -1
-    return rank[_codes(encoded.indices)], text[order]
+        return np.array(strings.to_pylist(), dtype=np.str_)
+    # ASCII: each byte is its code point, widened in place of a decode.
+    width = data.dtype.itemsize
+    return np.ascontiguousarray(data).view(np.uint8).reshape(len(data), width).astype(
+        np.uint32).view(f"U{width}").reshape(len(data))
 
 
 def arrow_slice(arr: Any, lo: int, hi: int) -> Any:
