@@ -27,7 +27,8 @@ PARQUET_BATCH = 1 << 18
 __all__ = ["ArrowStr", "arrow_piece", "arrow_slice", "arrow_take", "arrow_value",
            "blank_strings", "event_columns", "event_source", "is_text_column", "open_parquet",
            "parquet_source", "pyarrow", "read_table", "release_unused", "sorted_text_codes",
-           "table_columns", "text_codes", "text_unicode",
+           "table_columns", "text_codes", "text_dictionary", "text_isin", "text_test",
+           "text_unicode",
            "to_table", "unify"]
 
 Array = npt.NDArray[Any]
@@ -330,6 +331,84 @@ def text_unicode(strings: Any) -> Array | None:
     width = data.dtype.itemsize
     return np.ascontiguousarray(data).view(np.uint8).reshape(len(data), width).astype(
         np.uint32).view(f"U{width}").reshape(len(data))
+
+
+def text_dictionary(arr: Any) -> tuple[npt.NDArray[np.int32], Any]:
+    """Codes (-1 for null) into the distinct strings of an Arrow text column, and those
+    strings as an Arrow array, in no particular order (no sort, no Python str).
+
+    >>> import pyarrow as pa
+    >>> codes, values = text_dictionary(pa.array(["b", None, "a", "b"]))
+    >>> codes.tolist(), values.to_pylist()
+    ([0, -1, 1, 0], ['b', 'a'])
+    """
+    encoded = _text_encoded(arr)
+    return _codes(encoded.indices).astype(np.int32), encoded.dictionary
+
+
+def text_test(strings: Any, op: str, arg: str, ignore_case: bool
+              ) -> npt.NDArray[np.bool_] | None:
+    """``str.startswith`` / ``endswith`` / ``in`` of ``arg`` over an Arrow string array
+    without nulls (after ``casefold`` of both when ``ignore_case``), or None when pyarrow
+    cannot give Python's answer (case-folding non-ASCII values).
+
+    On valid UTF-8, matching bytes is matching code points: a character's encoding starts
+    with a byte no other character's continues with.
+
+    >>> import pyarrow as pa
+    >>> text_test(pa.array(["a@UNI.edu", "b@x.io"]), "endswith", ".EDU", True).tolist()
+    [True, False]
+    """
+    _, pc = _pa()
+    if not len(strings):
+        return np.zeros(0, dtype=np.bool_)
+    if not arg.isascii():
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            return None  # a lone surrogate: Python's str methods still answer
+    if ignore_case:
+        # casefold is lower() on ASCII; beyond it (ß -> ss) only Python knows.
+        if not pc.all(pc.string_is_ascii(strings)).as_py():
+            return None
+        strings = pc.ascii_lower(strings)
+        arg = arg.casefold()
+    kernel = {"startswith": pc.starts_with, "endswith": pc.ends_with,
+              "contains": pc.match_substring}[op]
+    return _np(kernel(strings, pattern=arg))
+
+
+def text_isin(strings: Any, wanted: Sequence[str]) -> npt.NDArray[np.bool_]:
+    """Which strings of an Arrow string array (without nulls) equal one of ``wanted``.
+
+    >>> import pyarrow as pa
+    >>> text_isin(pa.array(["a", "b", "c\\x00"]), ["c\\x00", "a"]).tolist()
+    [True, False, True]
+    """
+    _, pc = _pa()
+    value_set = _string_array(wanted)
+    if not len(strings) or not len(value_set):
+        return np.zeros(len(strings), dtype=np.bool_)
+    if value_set.type != strings.type:
+        strings = strings.cast(value_set.type)
+    return _np(pc.is_in(strings, value_set=value_set))
+
+
+def _string_array(values: Sequence[str]) -> Any:
+    """An Arrow large_string array of ``values`` built from buffers (``pa.array`` would
+    import pandas: a second and tens of MiB); strings that are not valid Unicode (lone
+    surrogates), which no Arrow string can equal, are left out."""
+    pa, _ = _pa()
+    encoded = []
+    for v in values:
+        try:
+            encoded.append(v.encode("utf-8"))
+        except UnicodeEncodeError:
+            continue
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(b) for b in encoded])
+    return pa.Array.from_buffers(pa.large_string(), len(encoded),
+                                 [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))])
 
 
 def arrow_slice(arr: Any, lo: int, hi: int) -> Any:

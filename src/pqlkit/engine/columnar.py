@@ -191,6 +191,53 @@ class _StrValues(Sequence[str]):
         return self._list
 
 
+class _ArrowValues(Sequence[str]):
+    """The distinct values of a text trait as loaded (an Arrow string array, no nulls).
+
+    Tests with an Arrow kernel run on the array itself; the numpy str array of the others
+    (:meth:`strings`) and the Python str of anything that reads values one by one are
+    made on first use only: at 10M events, an email per user is 255k of them.
+    """
+
+    __slots__ = ("_list", "_strings", "arrow")
+
+    def __init__(self, arrow: Any) -> None:
+        self.arrow = arrow
+        self._list: list[str] | None = None
+        self._strings: npt.NDArray[np.str_] | bool | None = False  # False: not made yet
+
+    def __len__(self) -> int:
+        return len(self.arrow)
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice) or self._list is not None:
+            return self._all()[i]
+        got: str = self.arrow[i].as_py()
+        return got
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def _all(self) -> list[str]:
+        if self._list is None:
+            self._list = self.arrow.to_pylist()
+        return self._list
+
+    def strings(self) -> npt.NDArray[np.str_] | None:
+        """The values as a numpy str array (None when one ends with NUL), made once."""
+        if self._strings is False:
+            from pqlkit._arrow import text_unicode
+
+            self._strings = text_unicode(self.arrow)
+        found = self._strings
+        return None if isinstance(found, bool) else found
+
+
 _Val = _Const | _Num | _Bool | _Time | _Obj
 _T = TypeVar("_T")
 
@@ -307,21 +354,25 @@ _Results = list[Any] | BoolArray
 
 
 _Vector = Callable[[npt.NDArray[np.str_]], BoolArray | None]
+#: The same test over an Arrow string array (:class:`_ArrowValues`); None: not exact.
+_ArrowVector = Callable[[Any], BoolArray | None]
 
 
 def _map1(v: _Val, fn: Callable[[Any], Any], n: int, memo: Any = None,
-          vector: _Vector | None = None) -> tuple[_Results, IntArray]:
+          vector: _Vector | None = None, arrow: _ArrowVector | None = None
+          ) -> tuple[_Results, IntArray]:
     """``fn`` once per distinct value (and once for missing); results and row positions.
 
     With a ``memo`` key and a column that keeps a memo (traits, cached per log), the
     results are computed once per log; ``fn`` must then never raise. ``vector``, when
-    given, is ``fn`` over a str array of the values at once (None when it cannot be exact).
+    given, is ``fn`` over a str array of the values at once (None when it cannot be exact);
+    ``arrow`` the same over the Arrow array of a text trait as loaded.
     """
     obj = _to_obj(v, n)
     if memo is not None and obj.memo is not None:
         found = obj.memo.get(memo)
         if found is None:
-            found = _vector_results(obj, fn, vector)
+            found = _vector_results(obj, fn, vector, arrow)
             if found is None:
                 results = [fn(x) for x in obj.values] + [fn(None)]
                 found = (np.array(results, dtype=np.bool_)
@@ -337,19 +388,28 @@ def _map1(v: _Val, fn: Callable[[Any], Any], n: int, memo: Any = None,
         results = [fn(obj.values[c]) for c in used.tolist()] + [fn(None)]
         return results, remap[obj.codes]
     pos = np.where(obj.codes < 0, len(obj.values), obj.codes)
-    vectored = _vector_results(obj, fn, vector)
+    vectored = _vector_results(obj, fn, vector, arrow)
     if vectored is not None:
         return vectored, pos
     results = [fn(x) for x in obj.values] + [fn(None)]
     return results, pos
 
 
-def _vector_results(obj: _Obj, fn: Callable[[Any], Any], vector: _Vector | None
-                    ) -> BoolArray | None:
-    """``vector`` over the values' str array, then ``fn(None)`` for missing (else None)."""
-    if vector is None or obj.strings is None:
-        return None
-    got = vector(obj.strings)
+def _vector_results(obj: _Obj, fn: Callable[[Any], Any], vector: _Vector | None,
+                    arrow: _ArrowVector | None = None) -> BoolArray | None:
+    """``arrow`` over the values' Arrow array, else ``vector`` over their str array, then
+    ``fn(None)`` for missing (None when neither applies)."""
+    got: BoolArray | None = None
+    strings = obj.strings
+    if isinstance(obj.values, _ArrowValues):
+        if arrow is not None:
+            got = arrow(obj.values.arrow)
+        if got is None and vector is not None:
+            strings = obj.values.strings()
+    if got is None:
+        if vector is None or strings is None:
+            return None
+        got = vector(strings)
     missing = fn(None)
     if got is None or type(missing) is not bool:
         return None
@@ -391,6 +451,26 @@ def _str_test_vector(node: StrTest) -> _Vector:
             else:
                 out[lo:lo + len(part)] = np.strings.find(part, arg) >= 0
         return out
+    return run
+
+
+def _str_test_arrow(node: StrTest) -> _ArrowVector:
+    """``_str_test_vector`` over an Arrow string array, with pyarrow's kernels."""
+    def run(strings: Any) -> BoolArray | None:
+        from pqlkit._arrow import text_test
+
+        return text_test(strings, node.op, node.arg, node.ignore_case)
+    return run
+
+
+def _isin_arrow(options: Sequence[Any]) -> _ArrowVector:
+    """``_isin_vector`` over an Arrow string array (Arrow keeps NULs: no exception)."""
+    def run(strings: Any) -> BoolArray | None:
+        from pqlkit._arrow import text_isin
+
+        if not all(type(o) in (str, int, float, bool, type(None)) for o in options):
+            return None
+        return text_isin(strings, [o for o in options if type(o) is str])
     return run
 
 
@@ -599,6 +679,10 @@ def _trait_column(log: EventLog, level: str, key: str) -> _Obj:
 
 def _trait_codes(log: EventLog, level: str, key: str, reader: Callable[[str], Any]
                  ) -> _Obj:
+    text = _text_trait(log, level, key)
+    if text is not None:
+        codes, dictionary = text
+        return _Obj(codes.astype(np.int64), _ArrowValues(dictionary))
     column = reader(key)
     if column is None:
         n = len(log.user_ids) if level == "user" else len(log.account_ids)
@@ -615,6 +699,15 @@ def _trait_codes(log: EventLog, level: str, key: str, reader: Callable[[str], An
     return _Obj(np.asarray(column.codes).astype(np.int64), values, strings=strings)
 
 
+def _text_trait(log: EventLog, level: str, key: str) -> tuple[IntArray, Any] | None:
+    """A text trait still as the Arrow column it was loaded as: codes and distinct values
+    unsorted (tests need no order; ``user_trait_column`` would sort and convert them)."""
+    table = getattr(log, "_user_traits" if level == "user" else "_account_traits", None)
+    reader = getattr(table, "text_column", None)
+    found: tuple[IntArray, Any] | None = None if reader is None else reader(key)
+    return found
+
+
 def _trait_from_columns(log: EventLog, level: str, key: str,
                         reader: Callable[[str], Any]) -> _Obj:
     """Trait ``key`` from the log's trait columns, ``email_domain`` derived per distinct
@@ -623,7 +716,8 @@ def _trait_from_columns(log: EventLog, level: str, key: str,
     if key != "email_domain":
         return own_column
     codes, values = own_column.codes, own_column.values
-    email_column = _trait_codes(log, level, "email", reader)
+    # The email column itself, as the model's own email tests read it: encoded once.
+    email_column = _trait_column(log, level, "email")
     emails, email_values = email_column.codes, email_column.values
     rows = np.flatnonzero((codes < 0) & (emails >= 0))
     if not len(rows):
@@ -1420,7 +1514,7 @@ class ColumnarEngine(Engine):
             return _Bool(hit & _present(value, n))
         results, pos = _map1(
             value, lambda v: v is not None and any(same_value(v, o) for o in options), n,
-            ("isin", _skey(options)), _isin_vector(options))
+            ("isin", _skey(options)), _isin_vector(options), _isin_arrow(options))
         return _Bool(np.asarray(results, dtype=np.bool_)[pos])
 
     def visit_IsMissing(self, node: IsMissing, ctx: Any) -> _Val:
@@ -1433,7 +1527,7 @@ class ColumnarEngine(Engine):
             return _Bool(_all(n, False))
         results, pos = _map1(value, str_test(node), n,
                              ("str", node.op, node.arg, node.ignore_case),
-                             _str_test_vector(node))
+                             _str_test_vector(node), _str_test_arrow(node))
         return _Bool(np.asarray(results, dtype=np.bool_)[pos])
 
     def visit_Lower(self, node: Lower, ctx: Any) -> _Val:
