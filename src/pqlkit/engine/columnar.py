@@ -78,6 +78,7 @@ from pqlkit.results import (
     RuleContribution,
     ScoreResult,
     Table,
+    _Deferred,
 )
 
 if TYPE_CHECKING:
@@ -1706,7 +1707,7 @@ class ColumnarEngine(Engine):
             shown = np.flatnonzero(people.account_exists)
             accounts = Table({
                 "account_id": _ids(log, "account", shown),
-                **{c: rollup[c][shown].tolist()
+                **{c: _Deferred(rollup[c][shown])
                    for c in ("score", "n_users", "n_pql", "share_pql", "is_pqa")},
             }, key="account_id")
         else:
@@ -1716,7 +1717,7 @@ class ColumnarEngine(Engine):
                 "account_id": _ids(log, "account", existing),
                 **{c: cols[c] for c in ("score", "raw_score", "tier", "is_pqa",
                                         "disqualified")},
-                "n_users": people.n_users[existing].tolist(),
+                "n_users": _Deferred(people.n_users[existing]),
                 **{c: cols[c] for c in rule_names},
             }, key="account_id")
 
@@ -1733,10 +1734,9 @@ class ColumnarEngine(Engine):
                            fallbacks=tuple(frame.fallbacks))
 
 
-def _ids(log: EventLog, level: str, index: IntArray) -> list[Any]:
-    """The ids of entities ``index`` (-1 gives None)."""
-    out: list[Any] = _id_array(log, level)[index].tolist()
-    return out
+def _ids(log: EventLog, level: str, index: IntArray) -> _Deferred:
+    """The ids of entities ``index`` (-1 gives None), as a result column."""
+    return _Deferred(_id_array(log, level)[index])
 
 
 def _times_of(v: _Val, n: int) -> tuple[AnyArray | int, BoolArray | None] | None:
@@ -1930,16 +1930,16 @@ class _Scored:
             custom.recorded[i] = ectx.values
         return custom
 
-    def columns(self, index: IntArray, flag: str) -> dict[str, list[Any]]:
-        out: dict[str, list[Any]] = {
-            "score": self.score[index].tolist(),
-            "raw_score": self.raw[index].tolist(),
-            "tier": self.tier[index].tolist(),
-            flag: self.qualified[index].tolist(),
-            "disqualified": self.disqualified[index].tolist(),
+    def columns(self, index: IntArray, flag: str) -> dict[str, _Deferred]:
+        out: dict[str, _Deferred] = {
+            "score": _Deferred(self.score[index]),
+            "raw_score": _Deferred(self.raw[index]),
+            "tier": _Deferred(self.tier[index]),
+            flag: _Deferred(self.qualified[index]),
+            "disqualified": _Deferred(self.disqualified[index]),
         }
         for r in self.rules:
-            out[r.rule.name] = r.points[index].tolist()
+            out[r.rule.name] = _Deferred(r.points[index])
         return out
 
     def explain(self, i: int) -> Explanation:
