@@ -639,9 +639,16 @@ def _named_events(log: EventLog, level: str, code: int) -> IntArray:
     found = cache.get(("name", level, code))
     if found is None:
         owner = log.user if level == "user" else log.owner_account
-        # By chunks: two boolean masks over every event are 20 MB at 10M events.
+        # By chunks: two boolean masks over every event are 20 MB at 10M events. The
+        # owner test is skipped when every event has an owner at this level (one pass,
+        # once per log, instead of one per name).
+        owned = cache.get(("owned", level))
+        if owned is None:
+            owned = cache[("owned", level)] = all(
+                bool((owner[lo:lo + _CHUNK] >= 0).all()) for lo in range(0, len(log), _CHUNK))
         found = np.concatenate([np.zeros(0, dtype=np.int64)] + [
-            np.flatnonzero((log.name_code[lo:lo + _CHUNK] == code)
+            np.flatnonzero(log.name_code[lo:lo + _CHUNK] == code if owned else
+                           (log.name_code[lo:lo + _CHUNK] == code)
                            & (owner[lo:lo + _CHUNK] >= 0)) + lo
             for lo in range(0, len(log), _CHUNK)]).astype(np.int64)
         cache[("name", level, code)] = found
@@ -1760,8 +1767,12 @@ class _Population:
         # A user known only from events exists from its first event: in a log in time
         # order, when it has one among the events up to as_of. The users table answers
         # for the others.
-        seen = _scanned(log, ("seen", n_vis), lambda: _seen(log.user[:n_vis], nu))
-        self.user_exists = np.where(log.user_in_table, log.user_created <= as_of_us, seen)
+        if log.user_in_table.all():
+            # Every user has a row (the usual case): no pass over the events to find them.
+            self.user_exists = log.user_created <= as_of_us
+        else:
+            seen = _scanned(log, ("seen", n_vis), lambda: _seen(log.user[:n_vis], nu))
+            self.user_exists = np.where(log.user_in_table, log.user_created <= as_of_us, seen)
         member = log.user_account.astype(np.int64)
         need = (member < 0) & self.user_exists
         if need.any():
