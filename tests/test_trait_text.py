@@ -126,7 +126,10 @@ TEXT_MODEL = pk.ScoringModel(name="t", threshold=1, rules=[
 def test_text_traits_from_arrow_score_as_the_reference(
         users: list[tuple[str | None, str | None, str | None]], dictionary: bool) -> None:
     ids = [f"u{i}" for i in range(len(users))]
-    table: dict[str, Any] = {"user_id": ids}
+    # Every third user is created after as_of: it does not exist, whatever its traits.
+    created = [AS_OF + timedelta(days=1) if i % 3 == 2 else AS_OF - timedelta(days=9)
+               for i in range(len(ids))]
+    table: dict[str, Any] = {"user_id": ids, "created_at": created}
     for j, key in enumerate(("email", "email_domain", "plan")):
         column = pa.array([u[j] for u in users], pa.string())
         table[key] = column.dictionary_encode() if dictionary else column
@@ -147,9 +150,9 @@ def test_text_traits_from_arrow_score_as_the_reference(
     records = pk.EventLog.from_records(
         [{"name": "a", "timestamp": AS_OF - timedelta(days=1), "user_id": u}
          for u in events["user_id"]],
-        users=[{"user_id": i, "traits": {k: v for k, v in zip(
+        users=[{"user_id": i, "created_at": c, "traits": {k: v for k, v in zip(
             ("email", "email_domain", "plan"), u, strict=True) if v is not None}}
-               for i, u in zip(ids, users, strict=True)])
+               for i, u, c in zip(ids, users, created, strict=True)])
     assert_results_equal(TEXT_MODEL.score(records, as_of=AS_OF, engine="reference"), got)
 
 
@@ -160,3 +163,43 @@ def test_arrow_values_read_as_python_str() -> None:
     assert list(values) == ["a", "bé", "", "c\x00"] and values[0] == "a"
     assert values.strings() is None  # a 'U' array would drop the NUL
     assert col._ArrowValues(pa.array(["é", "b"])).strings().tolist() == ["é", "b"]
+
+
+STR_MODEL = pk.ScoringModel(name="s", threshold=1, rules=[
+    pk.Rule("edu", pk.trait("email").endswith(".edu", ignore_case=True), points=1),
+    pk.Rule("rival", pk.trait("email_domain").isin(["rival.io", "x\x00"]), points=2),
+    pk.Rule("no_plan", pk.trait("plan").is_missing(), points=4),
+    pk.Rule("pro", pk.trait("plan").contains("ro"), points=8),
+])
+
+
+@given(users=st.lists(st.tuples(st.none() | EMAILS, st.none() | DOMAINS,
+                                st.none() | st.sampled_from(["pro", "Pro-X", "free", "ǅ"])),
+                      min_size=1, max_size=8))
+@example(users=[("a@B.EDU", "acme.com", None), (None, "rival.io", "pro")])
+@example(users=[("ß@STRASSE.edu", "x\x00", "Pro-X")])
+def test_string_tests_on_arrow_traits_need_no_coding(
+        users: list[tuple[str | None, str | None, str | None]]) -> None:
+    # Only string tests, every user with its own domain: the engine tests the rows of the
+    # Arrow columns and never hashes them, unless a test must run in Python.
+    coded: list[int] = []
+    real = _arrow.text_dictionary
+    users = [(e, d if d is not None else "acme.com", p) for e, d, p in users]
+    ids = [f"u{i}" for i in range(len(users))]
+    table = {"user_id": ids, **{key: pa.array([u[j] for u in users], pa.string())
+                                for j, key in enumerate(("email", "email_domain", "plan"))}}
+    events = {"user_id": [*ids, "u9"], "name": ["a"] * (len(ids) + 1),
+              "timestamp": [AS_OF - timedelta(days=1)] * (len(ids) + 1)}
+    table["created_at"] = [AS_OF + timedelta(days=1) if i % 3 == 2 else AS_OF - timedelta(days=9)
+                           for i in range(len(ids))]
+    log = pk.EventLog.from_columns(**events, users=table)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_arrow, "text_dictionary", lambda arr: coded.append(len(arr)) or real(arr))
+        got = STR_MODEL.score(log, as_of=AS_OF, engine="columnar")
+    if all(e is None or e.isascii() for e, _, _ in users):
+        assert coded == []
+    else:
+        assert coded  # ß.casefold() is "ss": Python answers, per distinct value
+    ref = STR_MODEL.score(log, as_of=AS_OF, engine="reference")
+    assert_results_equal(ref, got)
+    assert_explanations_equal(ref, got)

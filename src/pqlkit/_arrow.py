@@ -27,8 +27,8 @@ PARQUET_BATCH = 1 << 18
 __all__ = ["ArrowStr", "arrow_piece", "arrow_slice", "arrow_take", "arrow_value",
            "blank_strings", "event_columns", "event_source", "is_text_column", "open_parquet",
            "parquet_source", "pyarrow", "read_table", "release_unused", "sorted_text_codes",
-           "table_columns", "text_codes", "text_dictionary", "text_isin", "text_test",
-           "text_unicode",
+           "table_columns", "text_codes", "text_dictionary", "text_isin", "text_plain",
+           "text_test", "text_unicode", "text_valid",
            "to_table", "unify"]
 
 Array = npt.NDArray[Any]
@@ -266,9 +266,16 @@ def arrow_take(arr: Any, rows: npt.NDArray[np.int64]) -> Any:
     return arr.take(pa.array(rows, type=pa.int64()))
 
 
-def _text_encoded(arr: Any) -> Any:
-    """An Arrow text column dictionary-encoded afresh: distinct values, each used."""
-    pa, pc = _pa()
+def text_plain(arr: Any) -> Any:
+    """An Arrow text column (chunked or not, dictionary-encoded or not) as one plain
+    string array, row for row.
+
+    >>> import pyarrow as pa
+    >>> text_plain(pa.chunked_array([pa.array(["a"]).dictionary_encode(), ["b", None]])
+    ...            ).to_pylist()
+    ['a', 'b', None]
+    """
+    pa, _ = _pa()
     if isinstance(arr, pa.ChunkedArray):
         arr = _combine(pa, arr)
     if pa.types.is_dictionary(arr.type):
@@ -276,7 +283,19 @@ def _text_encoded(arr: Any) -> Any:
         arr = arr.cast(arr.type.value_type)
     if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
         arr = arr.cast(pa.large_string())
-    return pc.dictionary_encode(arr)
+    return arr
+
+
+def text_valid(arr: Any) -> npt.NDArray[np.bool_]:
+    """Which rows of a plain Arrow string array are not null."""
+    null = _null_mask(arr)
+    return np.ones(len(arr), dtype=np.bool_) if null is None else ~null
+
+
+def _text_encoded(arr: Any) -> Any:
+    """An Arrow text column dictionary-encoded afresh: distinct values, each used."""
+    _, pc = _pa()
+    return pc.dictionary_encode(text_plain(arr))
 
 
 def text_codes(arr: Any) -> tuple[npt.NDArray[np.int32], list[str]]:
@@ -348,9 +367,10 @@ def text_dictionary(arr: Any) -> tuple[npt.NDArray[np.int32], Any]:
 
 def text_test(strings: Any, op: str, arg: str, ignore_case: bool
               ) -> npt.NDArray[np.bool_] | None:
-    """``str.startswith`` / ``endswith`` / ``in`` of ``arg`` over an Arrow string array
-    without nulls (after ``casefold`` of both when ``ignore_case``), or None when pyarrow
-    cannot give Python's answer (case-folding non-ASCII values).
+    """``str.startswith`` / ``endswith`` / ``in`` of ``arg`` over a plain Arrow string
+    array (after ``casefold`` of both when ``ignore_case``), or None when pyarrow cannot
+    give Python's answer (case-folding non-ASCII values). Null rows get an arbitrary
+    answer: callers mask them.
 
     On valid UTF-8, matching bytes is matching code points: a character's encoding starts
     with a byte no other character's continues with.
@@ -369,7 +389,7 @@ def text_test(strings: Any, op: str, arg: str, ignore_case: bool
             return None  # a lone surrogate: Python's str methods still answer
     if ignore_case:
         # casefold is lower() on ASCII; beyond it (ß -> ss) only Python knows.
-        if not pc.all(pc.string_is_ascii(strings)).as_py():
+        if not pc.all(pc.string_is_ascii(strings), min_count=0).as_py():  # nulls: True
             return None
         strings = pc.ascii_lower(strings)
         arg = arg.casefold()
@@ -379,7 +399,8 @@ def text_test(strings: Any, op: str, arg: str, ignore_case: bool
 
 
 def text_isin(strings: Any, wanted: Sequence[str]) -> npt.NDArray[np.bool_]:
-    """Which strings of an Arrow string array (without nulls) equal one of ``wanted``.
+    """Which strings of a plain Arrow string array equal one of ``wanted`` (null rows get
+    an arbitrary answer: callers mask them).
 
     >>> import pyarrow as pa
     >>> text_isin(pa.array(["a", "b", "c\\x00"]), ["c\\x00", "a"]).tolist()

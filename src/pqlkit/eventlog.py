@@ -635,12 +635,6 @@ class _RawTrait:
 
         return text_codes(self.raw)
 
-    def dictionary(self) -> tuple[Int32Array, Any]:
-        """Codes into the distinct values, those as an Arrow array, in no set order."""
-        from pqlkit._arrow import text_dictionary
-
-        return text_dictionary(self.raw)
-
     def sorted_coded(self) -> tuple[Int32Array, Array] | None:
         """Codes into the distinct values in canonical order, as a 'U' array (None when
         they cannot be held in one)."""
@@ -1919,25 +1913,24 @@ class _TraitTable:
             self._columns[key] = self._build_column(key)
         return self._columns[key]
 
-    def text_column(self, key: str) -> tuple[Int32Array, Any] | None:
-        """Trait ``key`` as codes per entity (-1: absent) into its distinct strings, those
-        as an Arrow array in no set order, when it is still the Arrow text column it was
-        loaded as and some entity has it; else None (read :meth:`column`).
+    def text_rows(self, key: str) -> tuple[Int64Array, Any] | None:
+        """Trait ``key`` as the Arrow text column it was loaded as, when it still is one:
+        per entity its row in that column (-1: none; a null cell is an absent trait), and
+        the column as one plain string array. Else None (read :meth:`column`).
 
-        For engines that only test the values (no order, no Python str per value): unlike
-        :meth:`column`, nothing is sorted or converted, and nothing is kept.
+        For engines that test values with Arrow kernels row by row: unlike :meth:`column`,
+        nothing is hashed, sorted or converted, and nothing is kept.
         """
         if key not in self._keys:
             return None
         raw = self._codes[self._keys.index(key)]
         if not isinstance(raw, _RawTrait):
             return None
-        codes, dictionary = raw.take(self._keep).dictionary()
-        if not len(dictionary):
-            return None
-        column = np.full(self._n, -1, dtype=np.int32)
-        column[self._at] = codes
-        return column, dictionary
+        from pqlkit._arrow import text_plain
+
+        rows = np.full(self._n, -1, dtype=np.int64)
+        rows[self._at] = self._keep
+        return rows, text_plain(raw.raw)
 
     def _build_column(self, key: str) -> PropColumn | None:
         if self._mappings is not None and not self._keys:

@@ -141,20 +141,112 @@ class _Time:
 
 
 class _Obj:
-    """Python values: ``codes`` (-1 = missing) into ``values``, distinct by type and value."""
+    """Python values: ``codes`` (-1 = missing) into ``values``, distinct by type and value.
 
-    __slots__ = ("codes", "memo", "strings", "values")
+    A text trait read from Arrow (``text``) is coded only when ``codes`` or ``values`` is
+    first read: string tests with an Arrow kernel run on its rows without that hashing.
+    """
 
-    def __init__(self, codes: IntArray, values: Sequence[Any],
+    __slots__ = ("_codes", "_values", "memo", "strings", "text")
+
+    def __init__(self, codes: IntArray | None, values: Sequence[Any] | None,
                  memo: dict[Any, Any] | None = None,
-                 strings: npt.NDArray[np.str_] | None = None) -> None:
-        self.codes = codes
-        self.values = values
+                 strings: npt.NDArray[np.str_] | None = None,
+                 text: _TextRows | None = None) -> None:
+        self._codes = codes
+        self._values = values
         # Results of tests per distinct value, kept with a column that outlives one score.
         self.memo = memo
         # The values again as a numpy str array, when they are all str (no trailing NUL):
         # string tests then run over all of them at once.
         self.strings = strings
+        self.text = text
+
+    @property
+    def coded(self) -> bool:
+        """Whether ``codes`` and ``values`` are made (always, but for a text trait)."""
+        return self._codes is not None
+
+    @property
+    def codes(self) -> IntArray:
+        if self._codes is None:
+            self._code()
+        assert self._codes is not None
+        return self._codes
+
+    @property
+    def values(self) -> Sequence[Any]:
+        if self._values is None:
+            self._code()
+        assert self._values is not None
+        return self._values
+
+    def _code(self) -> None:
+        assert self.text is not None
+        self._codes, self._values = self.text.coded()
+
+
+class _TextColumn:
+    """A text trait as loaded: one plain Arrow string array over the rows of the users
+    (or accounts) table, hashed into distinct values once per log, if ever."""
+
+    __slots__ = ("_coded", "arrow", "row_memo", "valid")
+
+    def __init__(self, arrow: Any) -> None:
+        from pqlkit._arrow import text_valid
+
+        self.arrow = arrow
+        self.valid = np.append(text_valid(arrow), False)  # [-1]: no row
+        self._coded: tuple[IntArray, _ArrowValues] | None = None
+        # Results of tests per table row (then one for missing), by memo key.
+        self.row_memo: dict[Any, BoolArray | None] = {}
+
+    def coded(self) -> tuple[IntArray, _ArrowValues]:
+        """Codes per table row (then -1 for no row) into the distinct values."""
+        if self._coded is None:
+            from pqlkit._arrow import text_dictionary
+
+            codes, dictionary = text_dictionary(self.arrow)
+            self._coded = (np.append(codes, _NONE).astype(np.int64), _ArrowValues(dictionary))
+        return self._coded
+
+
+class _TextRows:
+    """The entities' rows in a :class:`_TextColumn` (-1: none)."""
+
+    __slots__ = ("column", "rows")
+
+    def __init__(self, column: _TextColumn, rows: IntArray) -> None:
+        self.column = column
+        self.rows = rows
+
+    def present(self) -> BoolArray:
+        out: BoolArray = self.column.valid[self.rows]
+        return out
+
+    def within(self, exists: BoolArray) -> _TextRows:
+        return _TextRows(self.column, np.where(exists, self.rows, _NONE))
+
+    def coded(self) -> tuple[IntArray, _ArrowValues]:
+        codes, values = self.column.coded()
+        return codes[self.rows], values
+
+    def test(self, memo: Any, fn: Callable[[Any], Any], arrow: _ArrowVector
+             ) -> tuple[BoolArray, IntArray] | None:
+        """``arrow`` over the column's rows (once per log), then ``fn(None)`` for the
+        entities without the trait: results and positions as :func:`_map1` gives them."""
+        col = self.column
+        if memo in col.row_memo:
+            found = col.row_memo[memo]
+        else:
+            got = arrow(col.arrow)
+            missing = fn(None)
+            found = (None if got is None or type(missing) is not bool
+                     else np.append(got.astype(np.bool_), missing))
+            col.row_memo[memo] = found
+        if found is None:
+            return None
+        return found, np.where(self.present(), self.rows, len(col.arrow))
 
 
 class _StrValues(Sequence[str]):
@@ -274,6 +366,8 @@ def _missing(v: _Val, n: int) -> BoolArray:
         return _all(n, False) if v.present is None else ~v.present
     if isinstance(v, _Const):
         return _all(n, v.value is None)
+    if v.text is not None and not v.coded:
+        return ~v.text.present()
     out: BoolArray = v.codes < 0
     return out
 
@@ -371,6 +465,10 @@ def _map1(v: _Val, fn: Callable[[Any], Any], n: int, memo: Any = None,
     """
     obj = _to_obj(v, n)
     if memo is not None and obj.memo is not None:
+        if obj.text is not None and not obj.coded and arrow is not None:
+            by_rows = obj.text.test(memo, fn, arrow)
+            if by_rows is not None:
+                return by_rows
         found = obj.memo.get(memo)
         if found is None:
             found = _vector_results(obj, fn, vector, arrow)
@@ -689,8 +787,8 @@ def _trait_codes(log: EventLog, level: str, key: str, reader: Callable[[str], An
                  ) -> _Obj:
     text = _text_trait(log, level, key)
     if text is not None:
-        codes, dictionary = text
-        return _Obj(codes.astype(np.int64), _ArrowValues(dictionary))
+        rows, arrow = text
+        return _Obj(None, None, text=_TextRows(_TextColumn(arrow), rows))
     column = reader(key)
     if column is None:
         n = len(log.user_ids) if level == "user" else len(log.account_ids)
@@ -708,10 +806,10 @@ def _trait_codes(log: EventLog, level: str, key: str, reader: Callable[[str], An
 
 
 def _text_trait(log: EventLog, level: str, key: str) -> tuple[IntArray, Any] | None:
-    """A text trait still as the Arrow column it was loaded as: codes and distinct values
-    unsorted (tests need no order; ``user_trait_column`` would sort and convert them)."""
+    """A text trait still as the Arrow column it was loaded as: each entity's row in it
+    (tests need no order; ``user_trait_column`` would hash, sort and convert them)."""
     table = getattr(log, "_user_traits" if level == "user" else "_account_traits", None)
-    reader = getattr(table, "text_column", None)
+    reader = getattr(table, "text_rows", None)
     found: tuple[IntArray, Any] | None = None if reader is None else reader(key)
     return found
 
@@ -723,13 +821,14 @@ def _trait_from_columns(log: EventLog, level: str, key: str,
     own_column = _trait_codes(log, level, key, reader)
     if key != "email_domain":
         return own_column
-    codes, values = own_column.codes, own_column.values
     # The email column itself, as the model's own email tests read it: encoded once.
     email_column = _trait_column(log, level, "email")
+    n = len(log.user_ids) if level == "user" else len(log.account_ids)
+    if not (_missing(own_column, n) & ~_missing(email_column, n)).any():
+        return own_column  # without coding either when they are Arrow text columns
+    codes, values = own_column.codes, own_column.values
     emails, email_values = email_column.codes, email_column.values
     rows = np.flatnonzero((codes < 0) & (emails >= 0))
-    if not len(rows):
-        return own_column
     enc = _Encoder()
     own = np.array([enc.code(v) for v in values] + [_NONE], dtype=np.int64)
     used = np.unique(emails[rows])
@@ -1350,6 +1449,8 @@ class _Frame:
         """Trait ``key`` of the entities that exist (missing for the others)."""
         def make() -> _Obj:
             base = _trait_column(self.log, self.level, key)
+            if base.text is not None and not base.coded:
+                return _Obj(None, None, base.memo, text=base.text.within(self.exists))
             return _Obj(np.where(self.exists, base.codes, _NONE), base.values, base.memo,
                         base.strings)
         return self.cached(("trait", key), make)
