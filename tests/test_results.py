@@ -463,3 +463,57 @@ def test_explanations_add_up_for_every_user_of_the_trial_model(result):
         assert {r.rule: r.points for r in expl.rules} == {
             k: row[k] for k in ("activation", "collaboration", "intent", "recency")
         }
+
+
+# -- columns handed over as numpy arrays -----------------------------------------------------
+
+
+def _deferred_and_plain() -> tuple[Table, Table]:
+    import numpy as np
+
+    from pqlkit.results import _Deferred
+
+    ids = np.array(["c", "a", None, 7], dtype=object)
+    cols: dict[str, Any] = {
+        "user_id": ids, "score": np.array([1.5, 2.0, 0.0, 3.0]),
+        "n": np.array([1, 2, 3, 4], dtype=np.int64),
+        "flag": np.array([True, False, True, False]),
+    }
+    deferred = Table({k: _Deferred(v) for k, v in cols.items()}, key="user_id")
+    plain = Table({k: v.tolist() for k, v in cols.items()}, key="user_id")
+    return deferred, plain
+
+
+def test_deferred_columns_read_as_python_values_everywhere() -> None:
+    for read in (lambda t: t.column("score"), lambda t: t.column("flag"), lambda t: t["a"],
+                 lambda t: t.to_records(), lambda t: list(t), len, lambda t: "c" in t,
+                 lambda t: t.sort_by("score", descending=True).to_records(),
+                 lambda t: t.head(2).to_records(), repr, lambda t: t._repr_html_(),
+                 lambda t: t.filter(lambda r: r["flag"]).to_records(),
+                 lambda t: t.columns):
+        deferred, plain = _deferred_and_plain()
+        got, want = read(deferred), read(plain)
+        assert got == want
+        # numpy scalars would compare equal: the types must be Python's too.
+        assert repr(got) == repr(want)
+    deferred, _ = _deferred_and_plain()
+    assert [type(v) for v in deferred.column("n")] == [int] * 4
+    assert [type(v) for v in deferred.column("flag")] == [bool] * 4
+    column = deferred.column("n")
+    column.append(5)  # a copy: the table is unchanged
+    assert deferred.column("n") == [1, 2, 3, 4]
+    with pytest.raises(UnknownEntityError, match="no column 'nope'"):
+        deferred.column("nope")
+
+
+def test_columnar_results_stay_arrays_until_read() -> None:
+    from pqlkit.results import _Deferred
+
+    log = pk.EventLog.from_records(EVENTS)
+    model = pk.ScoringModel(name="m", threshold=1, rules=[
+        pk.Rule("any", count("project_created") >= 1, points=1)])
+    result = model.score(log, as_of=AS_OF, engine="columnar")
+    assert all(isinstance(v, _Deferred) for v in result.users._data.values())
+    assert result.users.column("score") == model.score(
+        log, as_of=AS_OF, engine="reference").users.column("score")
+    assert isinstance(result.users._data["score"], list)

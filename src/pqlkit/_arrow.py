@@ -27,7 +27,8 @@ PARQUET_BATCH = 1 << 18
 __all__ = ["ArrowStr", "arrow_piece", "arrow_slice", "arrow_take", "arrow_value",
            "blank_strings", "event_columns", "event_source", "is_text_column", "open_parquet",
            "parquet_source", "pyarrow", "read_table", "release_unused", "sorted_text_codes",
-           "table_columns", "text_codes",
+           "table_columns", "text_codes", "text_dictionary", "text_isin", "text_plain",
+           "text_test", "text_unicode", "text_valid",
            "to_table", "unify"]
 
 Array = npt.NDArray[Any]
@@ -265,9 +266,16 @@ def arrow_take(arr: Any, rows: npt.NDArray[np.int64]) -> Any:
     return arr.take(pa.array(rows, type=pa.int64()))
 
 
-def _text_encoded(arr: Any) -> Any:
-    """An Arrow text column dictionary-encoded afresh: distinct values, each used."""
-    pa, pc = _pa()
+def text_plain(arr: Any) -> Any:
+    """An Arrow text column (chunked or not, dictionary-encoded or not) as one plain
+    string array, row for row.
+
+    >>> import pyarrow as pa
+    >>> text_plain(pa.chunked_array([pa.array(["a"]).dictionary_encode(), ["b", None]])
+    ...            ).to_pylist()
+    ['a', 'b', None]
+    """
+    pa, _ = _pa()
     if isinstance(arr, pa.ChunkedArray):
         arr = _combine(pa, arr)
     if pa.types.is_dictionary(arr.type):
@@ -275,7 +283,19 @@ def _text_encoded(arr: Any) -> Any:
         arr = arr.cast(arr.type.value_type)
     if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
         arr = arr.cast(pa.large_string())
-    return pc.dictionary_encode(arr)
+    return arr
+
+
+def text_valid(arr: Any) -> npt.NDArray[np.bool_]:
+    """Which rows of a plain Arrow string array are not null."""
+    null = _null_mask(arr)
+    return np.ones(len(arr), dtype=np.bool_) if null is None else ~null
+
+
+def _text_encoded(arr: Any) -> Any:
+    """An Arrow text column dictionary-encoded afresh: distinct values, each used."""
+    _, pc = _pa()
+    return pc.dictionary_encode(text_plain(arr))
 
 
 def text_codes(arr: Any) -> tuple[npt.NDArray[np.int32], list[str]]:
@@ -288,22 +308,128 @@ def text_codes(arr: Any) -> tuple[npt.NDArray[np.int32], list[str]]:
 def sorted_text_codes(arr: Any) -> tuple[npt.NDArray[np.int32], Array] | None:
     """Codes (-1 for null) into the distinct strings of an Arrow text column, sorted, as a
     numpy 'U' array, made from the Arrow buffers; None when a string ends with NUL (which
-    a 'U' array would drop)."""
+    a 'U' array would drop).
+
+    The distinct values are sorted by pyarrow, on their UTF-8 bytes: that is code-point
+    order, the order Python gives ``str`` (numpy's argsort of a 'U' array took five times
+    as long, an email per user).
+
+    >>> import pyarrow as pa
+    >>> codes, values = sorted_text_codes(pa.array(["b", None, "é", "a", "b"]))
+    >>> codes.tolist(), values.tolist()
+    ([1, -1, 2, 0, 1], ['a', 'b', 'é'])
+    """
+    _, pc = _pa()
     encoded = _text_encoded(arr)
-    utf8 = ArrowStr(encoded.dictionary).to_utf8()
+    dictionary = encoded.dictionary
+    order = pc.sort_indices(dictionary)
+    text = text_unicode(dictionary.take(order))
+    if text is None:
+        return None
+    rank = np.empty(len(dictionary) + 1, dtype=np.int32)
+    rank[_np(order)] = np.arange(len(dictionary), dtype=np.int32)
+    rank[-1] = -1
+    return rank[_codes(encoded.indices)], text
+
+
+def text_unicode(strings: Any) -> Array | None:
+    """An Arrow string array (without nulls) as a numpy 'U' array, in the same order; None
+    when a string ends with NUL (which a 'U' array would drop).
+
+    >>> import pyarrow as pa
+    >>> text_unicode(pa.array(["ab", "é"])).tolist(), text_unicode(pa.array(["a\\x00"]))
+    (['ab', 'é'], None)
+    """
+    utf8 = ArrowStr(strings).to_utf8()
     if utf8 is None:
         return None
     data = utf8[0]
     if len(data) and _max_byte(data) >= 0x80:
-        text = np.array(encoded.dictionary.to_pylist(), dtype=np.str_)
-    else:
-        text = data.astype(np.str_)
-    # numpy orders 'U' strings by code point, as Python orders str.
-    order = np.argsort(text, kind="stable")
-    rank = np.empty(len(order) + 1, dtype=np.int32)
-    rank[order] = np.arange(len(order), dtype=np.int32)
-    rank[-1] = -1
-    return rank[_codes(encoded.indices)], text[order]
+        return np.array(strings.to_pylist(), dtype=np.str_)
+    # ASCII: each byte is its code point, widened in place of a decode.
+    width = data.dtype.itemsize
+    return np.ascontiguousarray(data).view(np.uint8).reshape(len(data), width).astype(
+        np.uint32).view(f"U{width}").reshape(len(data))
+
+
+def text_dictionary(arr: Any) -> tuple[npt.NDArray[np.int32], Any]:
+    """Codes (-1 for null) into the distinct strings of an Arrow text column, and those
+    strings as an Arrow array, in no particular order (no sort, no Python str).
+
+    >>> import pyarrow as pa
+    >>> codes, values = text_dictionary(pa.array(["b", None, "a", "b"]))
+    >>> codes.tolist(), values.to_pylist()
+    ([0, -1, 1, 0], ['b', 'a'])
+    """
+    encoded = _text_encoded(arr)
+    return _codes(encoded.indices).astype(np.int32), encoded.dictionary
+
+
+def text_test(strings: Any, op: str, arg: str, ignore_case: bool
+              ) -> npt.NDArray[np.bool_] | None:
+    """``str.startswith`` / ``endswith`` / ``in`` of ``arg`` over a plain Arrow string
+    array (after ``casefold`` of both when ``ignore_case``), or None when pyarrow cannot
+    give Python's answer (case-folding non-ASCII values). Null rows get an arbitrary
+    answer: callers mask them.
+
+    On valid UTF-8, matching bytes is matching code points: a character's encoding starts
+    with a byte no other character's continues with.
+
+    >>> import pyarrow as pa
+    >>> text_test(pa.array(["a@UNI.edu", "b@x.io"]), "endswith", ".EDU", True).tolist()
+    [True, False]
+    """
+    _, pc = _pa()
+    if not len(strings):
+        return np.zeros(0, dtype=np.bool_)
+    if not arg.isascii():
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            return None  # a lone surrogate: Python's str methods still answer
+    if ignore_case:
+        # casefold is lower() on ASCII; beyond it (ß -> ss) only Python knows.
+        if not pc.all(pc.string_is_ascii(strings), min_count=0).as_py():  # nulls: True
+            return None
+        strings = pc.ascii_lower(strings)
+        arg = arg.casefold()
+    kernel = {"startswith": pc.starts_with, "endswith": pc.ends_with,
+              "contains": pc.match_substring}[op]
+    return _np(kernel(strings, pattern=arg))
+
+
+def text_isin(strings: Any, wanted: Sequence[str]) -> npt.NDArray[np.bool_]:
+    """Which strings of a plain Arrow string array equal one of ``wanted`` (null rows get
+    an arbitrary answer: callers mask them).
+
+    >>> import pyarrow as pa
+    >>> text_isin(pa.array(["a", "b", "c\\x00"]), ["c\\x00", "a"]).tolist()
+    [True, False, True]
+    """
+    _, pc = _pa()
+    value_set = _string_array(wanted)
+    if not len(strings) or not len(value_set):
+        return np.zeros(len(strings), dtype=np.bool_)
+    if value_set.type != strings.type:
+        strings = strings.cast(value_set.type)
+    return _np(pc.is_in(strings, value_set=value_set))
+
+
+def _string_array(values: Sequence[str]) -> Any:
+    """An Arrow large_string array of ``values`` built from buffers (``pa.array`` would
+    import pandas: a second and tens of MiB); strings that are not valid Unicode (lone
+    surrogates), which no Arrow string can equal, are left out."""
+    pa, _ = _pa()
+    encoded = []
+    for v in values:
+        try:
+            encoded.append(v.encode("utf-8"))
+        except UnicodeEncodeError:
+            continue
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(b) for b in encoded])
+    return pa.Array.from_buffers(pa.large_string(), len(encoded),
+                                 [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))])
 
 
 def arrow_slice(arr: Any, lo: int, hi: int) -> Any:

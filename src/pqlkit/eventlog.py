@@ -1913,6 +1913,25 @@ class _TraitTable:
             self._columns[key] = self._build_column(key)
         return self._columns[key]
 
+    def text_rows(self, key: str) -> tuple[Int64Array, Any] | None:
+        """Trait ``key`` as the Arrow text column it was loaded as, when it still is one:
+        per entity its row in that column (-1: none; a null cell is an absent trait), and
+        the column as one plain string array. Else None (read :meth:`column`).
+
+        For engines that test values with Arrow kernels row by row: unlike :meth:`column`,
+        nothing is hashed, sorted or converted, and nothing is kept.
+        """
+        if key not in self._keys:
+            return None
+        raw = self._codes[self._keys.index(key)]
+        if not isinstance(raw, _RawTrait):
+            return None
+        from pqlkit._arrow import text_plain
+
+        rows = np.full(self._n, -1, dtype=np.int64)
+        rows[self._at] = self._keep
+        return rows, text_plain(raw.raw)
+
     def _build_column(self, key: str) -> PropColumn | None:
         if self._mappings is not None and not self._keys:
             return _trait_column_of(self._mappings, key)

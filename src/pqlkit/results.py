@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import attrs
+import numpy.typing as npt
 
 from pqlkit._optional import require
 from pqlkit.errors import PqlkitTypeError, UnknownEntityError
@@ -54,40 +55,80 @@ def _html_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+class _Deferred:
+    """A column an engine hands over as a numpy array, made a list of Python values
+    (``tolist()``) only when it is first read.
+
+    For a few hundred thousand entities, a score's columns as lists are tens of MB of
+    Python objects and most of the time of building the result; many are never read.
+    """
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: npt.NDArray[Any]) -> None:
+        self.array = array
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+
 class Table:
     """A result table: one row per entity, keyed by its id.
 
     ``len(table)``, iteration (one dict per row), ``table[entity_id]`` (one row),
     ``table.column(name)``, ``to_records()``, ``to_pandas()``, ``to_polars()`` and
     ``to_arrow()``.
+
+    >>> t = Table({"user_id": ["u1", "u2"], "score": [3, 5]}, key="user_id")
+    >>> len(t), t["u2"], t.column("score")
+    (2, {'user_id': 'u2', 'score': 5}, [3, 5])
     """
 
-    def __init__(self, columns: Mapping[str, Sequence[Any]], *, key: str) -> None:
-        self._columns = {name: list(values) for name, values in columns.items()}
-        if key not in self._columns:
+    def __init__(self, columns: Mapping[str, Sequence[Any] | _Deferred], *, key: str) -> None:
+        self._data: dict[str, list[Any] | _Deferred] = {
+            name: values if isinstance(values, _Deferred) else list(values)
+            for name, values in columns.items()}
+        if key not in self._data:
             raise PqlkitTypeError(f"table key {key!r} is not a column")
-        lengths = {len(v) for v in self._columns.values()}
+        lengths = {len(v) for v in self._data.values()}
         if len(lengths) > 1:
             raise PqlkitTypeError(f"table columns differ in length: {lengths}")
         self.key = key
         self._index: dict[Any, int] | None = None
+        self._deferred = any(isinstance(v, _Deferred) for v in self._data.values())
+
+    def _values(self, name: str) -> list[Any]:
+        """Column ``name`` as a list (KeyError when there is none)."""
+        values = self._data[name]
+        if isinstance(values, _Deferred):
+            values = self._data[name] = values.array.tolist()
+        return values
+
+    @property
+    def _columns(self) -> dict[str, list[Any]]:
+        """Every column as a list."""
+        if self._deferred:
+            for name in self._data:
+                self._values(name)
+            self._deferred = False
+        return self._data  # type: ignore[return-value]  # no _Deferred left
 
     @property
     def columns(self) -> list[str]:
         """The column names, in order."""
-        return list(self._columns)
+        return list(self._data)
 
     def column(self, name: str) -> list[Any]:
         """One column's values, in row order."""
         try:
-            return list(self._columns[name])
+            return list(self._values(name))
         except KeyError:
             raise UnknownEntityError(
-                f"no column {name!r}; columns are {', '.join(self._columns)}"
+                f"no column {name!r}; columns are {', '.join(self._data)}"
             ) from None
 
     def __len__(self) -> int:
-        return len(self._columns[self.key])
+        return len(self._data[self.key])
 
     def _row(self, i: int) -> dict[str, Any]:
         return {name: values[i] for name, values in self._columns.items()}
@@ -100,7 +141,7 @@ class Table:
 
     def _lookup(self) -> dict[Any, int]:
         if self._index is None:
-            self._index = {v: i for i, v in enumerate(self._columns[self.key])}
+            self._index = {v: i for i, v in enumerate(self._values(self.key))}
         return self._index
 
     def __getitem__(self, entity_id: Any) -> dict[str, Any]:
@@ -145,7 +186,7 @@ class Table:
     def sort_by(self, column: str, *, descending: bool = False) -> Table:
         """A new table with rows ordered by ``column`` (missing values last, ties by key)."""
         values = self.column(column)
-        keys = self._columns[self.key]
+        keys = self._values(self.key)
 
         def order(i: int) -> tuple[Any, ...]:
             v = values[i]

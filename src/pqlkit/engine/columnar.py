@@ -78,6 +78,7 @@ from pqlkit.results import (
     RuleContribution,
     ScoreResult,
     Table,
+    _Deferred,
 )
 
 if TYPE_CHECKING:
@@ -140,20 +141,112 @@ class _Time:
 
 
 class _Obj:
-    """Python values: ``codes`` (-1 = missing) into ``values``, distinct by type and value."""
+    """Python values: ``codes`` (-1 = missing) into ``values``, distinct by type and value.
 
-    __slots__ = ("codes", "memo", "strings", "values")
+    A text trait read from Arrow (``text``) is coded only when ``codes`` or ``values`` is
+    first read: string tests with an Arrow kernel run on its rows without that hashing.
+    """
 
-    def __init__(self, codes: IntArray, values: Sequence[Any],
+    __slots__ = ("_codes", "_values", "memo", "strings", "text")
+
+    def __init__(self, codes: IntArray | None, values: Sequence[Any] | None,
                  memo: dict[Any, Any] | None = None,
-                 strings: npt.NDArray[np.str_] | None = None) -> None:
-        self.codes = codes
-        self.values = values
+                 strings: npt.NDArray[np.str_] | None = None,
+                 text: _TextRows | None = None) -> None:
+        self._codes = codes
+        self._values = values
         # Results of tests per distinct value, kept with a column that outlives one score.
         self.memo = memo
         # The values again as a numpy str array, when they are all str (no trailing NUL):
         # string tests then run over all of them at once.
         self.strings = strings
+        self.text = text
+
+    @property
+    def coded(self) -> bool:
+        """Whether ``codes`` and ``values`` are made (always, but for a text trait)."""
+        return self._codes is not None
+
+    @property
+    def codes(self) -> IntArray:
+        if self._codes is None:
+            self._code()
+        assert self._codes is not None
+        return self._codes
+
+    @property
+    def values(self) -> Sequence[Any]:
+        if self._values is None:
+            self._code()
+        assert self._values is not None
+        return self._values
+
+    def _code(self) -> None:
+        assert self.text is not None
+        self._codes, self._values = self.text.coded()
+
+
+class _TextColumn:
+    """A text trait as loaded: one plain Arrow string array over the rows of the users
+    (or accounts) table, hashed into distinct values once per log, if ever."""
+
+    __slots__ = ("_coded", "arrow", "row_memo", "valid")
+
+    def __init__(self, arrow: Any) -> None:
+        from pqlkit._arrow import text_valid
+
+        self.arrow = arrow
+        self.valid = np.append(text_valid(arrow), False)  # [-1]: no row
+        self._coded: tuple[IntArray, _ArrowValues] | None = None
+        # Results of tests per table row (then one for missing), by memo key.
+        self.row_memo: dict[Any, BoolArray | None] = {}
+
+    def coded(self) -> tuple[IntArray, _ArrowValues]:
+        """Codes per table row (then -1 for no row) into the distinct values."""
+        if self._coded is None:
+            from pqlkit._arrow import text_dictionary
+
+            codes, dictionary = text_dictionary(self.arrow)
+            self._coded = (np.append(codes, _NONE).astype(np.int64), _ArrowValues(dictionary))
+        return self._coded
+
+
+class _TextRows:
+    """The entities' rows in a :class:`_TextColumn` (-1: none)."""
+
+    __slots__ = ("column", "rows")
+
+    def __init__(self, column: _TextColumn, rows: IntArray) -> None:
+        self.column = column
+        self.rows = rows
+
+    def present(self) -> BoolArray:
+        out: BoolArray = self.column.valid[self.rows]
+        return out
+
+    def within(self, exists: BoolArray) -> _TextRows:
+        return _TextRows(self.column, np.where(exists, self.rows, _NONE))
+
+    def coded(self) -> tuple[IntArray, _ArrowValues]:
+        codes, values = self.column.coded()
+        return codes[self.rows], values
+
+    def test(self, memo: Any, fn: Callable[[Any], Any], arrow: _ArrowVector
+             ) -> tuple[BoolArray, IntArray] | None:
+        """``arrow`` over the column's rows (once per log), then ``fn(None)`` for the
+        entities without the trait: results and positions as :func:`_map1` gives them."""
+        col = self.column
+        if memo in col.row_memo:
+            found = col.row_memo[memo]
+        else:
+            got = arrow(col.arrow)
+            missing = fn(None)
+            found = (None if got is None or type(missing) is not bool
+                     else np.append(got.astype(np.bool_), missing))
+            col.row_memo[memo] = found
+        if found is None:
+            return None
+        return found, np.where(self.present(), self.rows, len(col.arrow))
 
 
 class _StrValues(Sequence[str]):
@@ -191,6 +284,53 @@ class _StrValues(Sequence[str]):
         return self._list
 
 
+class _ArrowValues(Sequence[str]):
+    """The distinct values of a text trait as loaded (an Arrow string array, no nulls).
+
+    Tests with an Arrow kernel run on the array itself; the numpy str array of the others
+    (:meth:`strings`) and the Python str of anything that reads values one by one are
+    made on first use only: at 10M events, an email per user is 255k of them.
+    """
+
+    __slots__ = ("_list", "_strings", "arrow")
+
+    def __init__(self, arrow: Any) -> None:
+        self.arrow = arrow
+        self._list: list[str] | None = None
+        self._strings: npt.NDArray[np.str_] | bool | None = False  # False: not made yet
+
+    def __len__(self) -> int:
+        return len(self.arrow)
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice) or self._list is not None:
+            return self._all()[i]
+        got: str = self.arrow[i].as_py()
+        return got
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def _all(self) -> list[str]:
+        if self._list is None:
+            self._list = self.arrow.to_pylist()
+        return self._list
+
+    def strings(self) -> npt.NDArray[np.str_] | None:
+        """The values as a numpy str array (None when one ends with NUL), made once."""
+        if self._strings is False:
+            from pqlkit._arrow import text_unicode
+
+            self._strings = text_unicode(self.arrow)
+        found = self._strings
+        return None if isinstance(found, bool) else found
+
+
 _Val = _Const | _Num | _Bool | _Time | _Obj
 _T = TypeVar("_T")
 
@@ -226,6 +366,8 @@ def _missing(v: _Val, n: int) -> BoolArray:
         return _all(n, False) if v.present is None else ~v.present
     if isinstance(v, _Const):
         return _all(n, v.value is None)
+    if v.text is not None and not v.coded:
+        return ~v.text.present()
     out: BoolArray = v.codes < 0
     return out
 
@@ -307,21 +449,29 @@ _Results = list[Any] | BoolArray
 
 
 _Vector = Callable[[npt.NDArray[np.str_]], BoolArray | None]
+#: The same test over an Arrow string array (:class:`_ArrowValues`); None: not exact.
+_ArrowVector = Callable[[Any], BoolArray | None]
 
 
 def _map1(v: _Val, fn: Callable[[Any], Any], n: int, memo: Any = None,
-          vector: _Vector | None = None) -> tuple[_Results, IntArray]:
+          vector: _Vector | None = None, arrow: _ArrowVector | None = None
+          ) -> tuple[_Results, IntArray]:
     """``fn`` once per distinct value (and once for missing); results and row positions.
 
     With a ``memo`` key and a column that keeps a memo (traits, cached per log), the
     results are computed once per log; ``fn`` must then never raise. ``vector``, when
-    given, is ``fn`` over a str array of the values at once (None when it cannot be exact).
+    given, is ``fn`` over a str array of the values at once (None when it cannot be exact);
+    ``arrow`` the same over the Arrow array of a text trait as loaded.
     """
     obj = _to_obj(v, n)
     if memo is not None and obj.memo is not None:
+        if obj.text is not None and not obj.coded and arrow is not None:
+            by_rows = obj.text.test(memo, fn, arrow)
+            if by_rows is not None:
+                return by_rows
         found = obj.memo.get(memo)
         if found is None:
-            found = _vector_results(obj, fn, vector)
+            found = _vector_results(obj, fn, vector, arrow)
             if found is None:
                 results = [fn(x) for x in obj.values] + [fn(None)]
                 found = (np.array(results, dtype=np.bool_)
@@ -337,19 +487,28 @@ def _map1(v: _Val, fn: Callable[[Any], Any], n: int, memo: Any = None,
         results = [fn(obj.values[c]) for c in used.tolist()] + [fn(None)]
         return results, remap[obj.codes]
     pos = np.where(obj.codes < 0, len(obj.values), obj.codes)
-    vectored = _vector_results(obj, fn, vector)
+    vectored = _vector_results(obj, fn, vector, arrow)
     if vectored is not None:
         return vectored, pos
     results = [fn(x) for x in obj.values] + [fn(None)]
     return results, pos
 
 
-def _vector_results(obj: _Obj, fn: Callable[[Any], Any], vector: _Vector | None
-                    ) -> BoolArray | None:
-    """``vector`` over the values' str array, then ``fn(None)`` for missing (else None)."""
-    if vector is None or obj.strings is None:
-        return None
-    got = vector(obj.strings)
+def _vector_results(obj: _Obj, fn: Callable[[Any], Any], vector: _Vector | None,
+                    arrow: _ArrowVector | None = None) -> BoolArray | None:
+    """``arrow`` over the values' Arrow array, else ``vector`` over their str array, then
+    ``fn(None)`` for missing (None when neither applies)."""
+    got: BoolArray | None = None
+    strings = obj.strings
+    if isinstance(obj.values, _ArrowValues):
+        if arrow is not None:
+            got = arrow(obj.values.arrow)
+        if got is None and vector is not None:
+            strings = obj.values.strings()
+    if got is None:
+        if vector is None or strings is None:
+            return None
+        got = vector(strings)
     missing = fn(None)
     if got is None or type(missing) is not bool:
         return None
@@ -391,6 +550,26 @@ def _str_test_vector(node: StrTest) -> _Vector:
             else:
                 out[lo:lo + len(part)] = np.strings.find(part, arg) >= 0
         return out
+    return run
+
+
+def _str_test_arrow(node: StrTest) -> _ArrowVector:
+    """``_str_test_vector`` over an Arrow string array, with pyarrow's kernels."""
+    def run(strings: Any) -> BoolArray | None:
+        from pqlkit._arrow import text_test
+
+        return text_test(strings, node.op, node.arg, node.ignore_case)
+    return run
+
+
+def _isin_arrow(options: Sequence[Any]) -> _ArrowVector:
+    """``_isin_vector`` over an Arrow string array (Arrow keeps NULs: no exception)."""
+    def run(strings: Any) -> BoolArray | None:
+        from pqlkit._arrow import text_isin
+
+        if not all(type(o) in (str, int, float, bool, type(None)) for o in options):
+            return None
+        return text_isin(strings, [o for o in options if type(o) is str])
     return run
 
 
@@ -558,9 +737,16 @@ def _named_events(log: EventLog, level: str, code: int) -> IntArray:
     found = cache.get(("name", level, code))
     if found is None:
         owner = log.user if level == "user" else log.owner_account
-        # By chunks: two boolean masks over every event are 20 MB at 10M events.
+        # By chunks: two boolean masks over every event are 20 MB at 10M events. The
+        # owner test is skipped when every event has an owner at this level (one pass,
+        # once per log, instead of one per name).
+        owned = cache.get(("owned", level))
+        if owned is None:
+            owned = cache[("owned", level)] = all(
+                bool((owner[lo:lo + _CHUNK] >= 0).all()) for lo in range(0, len(log), _CHUNK))
         found = np.concatenate([np.zeros(0, dtype=np.int64)] + [
-            np.flatnonzero((log.name_code[lo:lo + _CHUNK] == code)
+            np.flatnonzero(log.name_code[lo:lo + _CHUNK] == code if owned else
+                           (log.name_code[lo:lo + _CHUNK] == code)
                            & (owner[lo:lo + _CHUNK] >= 0)) + lo
             for lo in range(0, len(log), _CHUNK)]).astype(np.int64)
         cache[("name", level, code)] = found
@@ -599,6 +785,10 @@ def _trait_column(log: EventLog, level: str, key: str) -> _Obj:
 
 def _trait_codes(log: EventLog, level: str, key: str, reader: Callable[[str], Any]
                  ) -> _Obj:
+    text = _text_trait(log, level, key)
+    if text is not None:
+        rows, arrow = text
+        return _Obj(None, None, text=_TextRows(_TextColumn(arrow), rows))
     column = reader(key)
     if column is None:
         n = len(log.user_ids) if level == "user" else len(log.account_ids)
@@ -615,6 +805,15 @@ def _trait_codes(log: EventLog, level: str, key: str, reader: Callable[[str], An
     return _Obj(np.asarray(column.codes).astype(np.int64), values, strings=strings)
 
 
+def _text_trait(log: EventLog, level: str, key: str) -> tuple[IntArray, Any] | None:
+    """A text trait still as the Arrow column it was loaded as: each entity's row in it
+    (tests need no order; ``user_trait_column`` would hash, sort and convert them)."""
+    table = getattr(log, "_user_traits" if level == "user" else "_account_traits", None)
+    reader = getattr(table, "text_rows", None)
+    found: tuple[IntArray, Any] | None = None if reader is None else reader(key)
+    return found
+
+
 def _trait_from_columns(log: EventLog, level: str, key: str,
                         reader: Callable[[str], Any]) -> _Obj:
     """Trait ``key`` from the log's trait columns, ``email_domain`` derived per distinct
@@ -622,12 +821,14 @@ def _trait_from_columns(log: EventLog, level: str, key: str,
     own_column = _trait_codes(log, level, key, reader)
     if key != "email_domain":
         return own_column
+    # The email column itself, as the model's own email tests read it: encoded once.
+    email_column = _trait_column(log, level, "email")
+    n = len(log.user_ids) if level == "user" else len(log.account_ids)
+    if not (_missing(own_column, n) & ~_missing(email_column, n)).any():
+        return own_column  # without coding either when they are Arrow text columns
     codes, values = own_column.codes, own_column.values
-    email_column = _trait_codes(log, level, "email", reader)
     emails, email_values = email_column.codes, email_column.values
     rows = np.flatnonzero((codes < 0) & (emails >= 0))
-    if not len(rows):
-        return own_column
     enc = _Encoder()
     own = np.array([enc.code(v) for v in values] + [_NONE], dtype=np.int64)
     used = np.unique(emails[rows])
@@ -1248,6 +1449,8 @@ class _Frame:
         """Trait ``key`` of the entities that exist (missing for the others)."""
         def make() -> _Obj:
             base = _trait_column(self.log, self.level, key)
+            if base.text is not None and not base.coded:
+                return _Obj(None, None, base.memo, text=base.text.within(self.exists))
             return _Obj(np.where(self.exists, base.codes, _NONE), base.values, base.memo,
                         base.strings)
         return self.cached(("trait", key), make)
@@ -1420,7 +1623,7 @@ class ColumnarEngine(Engine):
             return _Bool(hit & _present(value, n))
         results, pos = _map1(
             value, lambda v: v is not None and any(same_value(v, o) for o in options), n,
-            ("isin", _skey(options)), _isin_vector(options))
+            ("isin", _skey(options)), _isin_vector(options), _isin_arrow(options))
         return _Bool(np.asarray(results, dtype=np.bool_)[pos])
 
     def visit_IsMissing(self, node: IsMissing, ctx: Any) -> _Val:
@@ -1433,7 +1636,7 @@ class ColumnarEngine(Engine):
             return _Bool(_all(n, False))
         results, pos = _map1(value, str_test(node), n,
                              ("str", node.op, node.arg, node.ignore_case),
-                             _str_test_vector(node))
+                             _str_test_vector(node), _str_test_arrow(node))
         return _Bool(np.asarray(results, dtype=np.bool_)[pos])
 
     def visit_Lower(self, node: Lower, ctx: Any) -> _Val:
@@ -1612,7 +1815,7 @@ class ColumnarEngine(Engine):
             shown = np.flatnonzero(people.account_exists)
             accounts = Table({
                 "account_id": _ids(log, "account", shown),
-                **{c: rollup[c][shown].tolist()
+                **{c: _Deferred(rollup[c][shown])
                    for c in ("score", "n_users", "n_pql", "share_pql", "is_pqa")},
             }, key="account_id")
         else:
@@ -1622,7 +1825,7 @@ class ColumnarEngine(Engine):
                 "account_id": _ids(log, "account", existing),
                 **{c: cols[c] for c in ("score", "raw_score", "tier", "is_pqa",
                                         "disqualified")},
-                "n_users": people.n_users[existing].tolist(),
+                "n_users": _Deferred(people.n_users[existing]),
                 **{c: cols[c] for c in rule_names},
             }, key="account_id")
 
@@ -1639,10 +1842,9 @@ class ColumnarEngine(Engine):
                            fallbacks=tuple(frame.fallbacks))
 
 
-def _ids(log: EventLog, level: str, index: IntArray) -> list[Any]:
-    """The ids of entities ``index`` (-1 gives None)."""
-    out: list[Any] = _id_array(log, level)[index].tolist()
-    return out
+def _ids(log: EventLog, level: str, index: IntArray) -> _Deferred:
+    """The ids of entities ``index`` (-1 gives None), as a result column."""
+    return _Deferred(_id_array(log, level)[index])
 
 
 def _times_of(v: _Val, n: int) -> tuple[AnyArray | int, BoolArray | None] | None:
@@ -1666,8 +1868,12 @@ class _Population:
         # A user known only from events exists from its first event: in a log in time
         # order, when it has one among the events up to as_of. The users table answers
         # for the others.
-        seen = _scanned(log, ("seen", n_vis), lambda: _seen(log.user[:n_vis], nu))
-        self.user_exists = np.where(log.user_in_table, log.user_created <= as_of_us, seen)
+        if log.user_in_table.all():
+            # Every user has a row (the usual case): no pass over the events to find them.
+            self.user_exists = log.user_created <= as_of_us
+        else:
+            seen = _scanned(log, ("seen", n_vis), lambda: _seen(log.user[:n_vis], nu))
+            self.user_exists = np.where(log.user_in_table, log.user_created <= as_of_us, seen)
         member = log.user_account.astype(np.int64)
         need = (member < 0) & self.user_exists
         if need.any():
@@ -1836,16 +2042,16 @@ class _Scored:
             custom.recorded[i] = ectx.values
         return custom
 
-    def columns(self, index: IntArray, flag: str) -> dict[str, list[Any]]:
-        out: dict[str, list[Any]] = {
-            "score": self.score[index].tolist(),
-            "raw_score": self.raw[index].tolist(),
-            "tier": self.tier[index].tolist(),
-            flag: self.qualified[index].tolist(),
-            "disqualified": self.disqualified[index].tolist(),
+    def columns(self, index: IntArray, flag: str) -> dict[str, _Deferred]:
+        out: dict[str, _Deferred] = {
+            "score": _Deferred(self.score[index]),
+            "raw_score": _Deferred(self.raw[index]),
+            "tier": _Deferred(self.tier[index]),
+            flag: _Deferred(self.qualified[index]),
+            "disqualified": _Deferred(self.disqualified[index]),
         }
         for r in self.rules:
-            out[r.rule.name] = r.points[index].tolist()
+            out[r.rule.name] = _Deferred(r.points[index])
         return out
 
     def explain(self, i: int) -> Explanation:
