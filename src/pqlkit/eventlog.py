@@ -9,6 +9,7 @@ sorted by id; properties and event ids are dictionary-encoded.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, tzinfo
@@ -49,6 +50,8 @@ Array = npt.NDArray[Any]
 Int64Array = npt.NDArray[np.int64]
 Int32Array = npt.NDArray[np.int32]
 BoolArray = npt.NDArray[np.bool_]
+#: Distinct entity ids: Python values, or an Arrow / numpy array of them.
+IdList = list[EntityId] | col.IdValues
 
 
 class PropColumn:
@@ -229,9 +232,9 @@ class _Events:
         self.name: npt.NDArray[np.signedinteger[Any]] = np.zeros(0, dtype=np.int8)
         self.names: list[str] = []
         self.user: Int32Array = np.zeros(0, dtype=np.int32)
-        self.user_vals: list[EntityId] = []
+        self.user_vals: IdList = []
         self.account: Int32Array = np.zeros(0, dtype=np.int32)
-        self.account_vals: list[EntityId] = []
+        self.account_vals: IdList = []
         # Where the user/account codes are pending codes (see _columns._CodeEncoder.finish):
         # the array mapping them to indices into user_vals / account_vals.
         self.user_lut: Int32Array | None = None
@@ -270,13 +273,14 @@ def _load_events(n: int, chunks: Chunks, *, fields: set[str], prop_keys: Sequenc
         if len(names.values) > np.iinfo(name.dtype).max:
             name = name.astype(_narrow(-1, len(names.values)))
         name[lo:hi] = name_codes
-        bad |= b
-        if "user_id" in cols:
-            user[lo:hi], b = users.feed(col.to_piece(cols["user_id"]))
+        if b is not None:
             bad |= b
-        if "account_id" in cols:
-            account[lo:hi], b = accounts.feed(col.to_piece(cols["account_id"]))
-            bad |= b
+        for field, ids, id_enc in (("user_id", user, users),
+                                   ("account_id", account, accounts)):
+            if field in cols:
+                ids[lo:hi], b = id_enc.feed(col.to_piece(cols[field]))
+                if b is not None:
+                    bad |= b
         if eids is not None:
             raw = cols.get("event_id")
             got = eids.feed(lo, hi, None if raw is None else col.to_piece(raw))
@@ -303,7 +307,7 @@ def _load_events(n: int, chunks: Chunks, *, fields: set[str], prop_keys: Sequenc
         ev.src = np.flatnonzero(keep).astype(np.int64)
     del ts, name, user, account
     ev.user_lut, ev.account_lut = users.finish(), accounts.finish()
-    ev.names, ev.user_vals, ev.account_vals = names.values, users.values, accounts.values
+    ev.names, ev.user_vals, ev.account_vals = names.values, users.distinct(), accounts.distinct()
     ev.eids = None if eids is None else eids.finish(keep)
     for key, prop in props.items():
         encoded = prop.finish(keep)
@@ -391,7 +395,7 @@ class _Entities:
     (in no particular order: :class:`_TraitTable` sorts them when a column is asked for).
     """
 
-    def __init__(self, id_vals: list[EntityId], ids: Int32Array, account_vals: list[EntityId],
+    def __init__(self, id_vals: IdList, ids: Int32Array, account_vals: IdList,
                  accounts: Int32Array, created: Int64Array, sources: list[int | str] | None
                  ) -> None:
         self.id_vals = id_vals
@@ -554,10 +558,12 @@ def _entity_columns(data: Mapping[str, Any], kind: type[User] | type[Account], t
     valid = np.ones(n, dtype=np.bool_)
     allowed = _USER_FIELDS if kind is User else _ACCOUNT_FIELDS
     for lo, hi, chunk in _slices(columns, traits_in, n):
-        id_codes[lo:hi], bad = ids.feed(col.to_piece(chunk[id_field]))
+        id_codes[lo:hi], b = ids.feed(col.to_piece(chunk[id_field]))
+        bad = np.zeros(hi - lo, dtype=np.bool_) if b is None else b
         if "account_id" in chunk:
             acc_codes[lo:hi], b = accounts.feed(col.to_piece(chunk["account_id"]))
-            bad |= b
+            if b is not None:
+                bad |= b
         if "created_at" in chunk:
             created_us[lo:hi], b = created.feed(col.to_piece(chunk["created_at"]))
             bad |= b
@@ -586,7 +592,7 @@ def _entity_columns(data: Mapping[str, Any], kind: type[User] | type[Account], t
             id_col[:] = lut[id_col]
     every = len(rows) == n
     sources: list[int | str] | None = None if every else list(rows.tolist())
-    out = _Entities(ids.values, id_codes if every else id_codes[rows], accounts.values,
+    out = _Entities(ids.distinct(), id_codes if every else id_codes[rows], accounts.distinct(),
                     acc_codes if every else acc_codes[rows],
                     created_us if every else created_us[rows], sources)
     for key in traits_in:
@@ -671,12 +677,46 @@ def _rank(order: Sequence[int]) -> Int32Array:
     return rank
 
 
-def _sorted_ids(ids: set[EntityId]) -> list[EntityId]:
-    """Ids in :func:`id_key` order (ints, then strings), without a Python key when uniform."""
-    types = {type(v) for v in ids}
-    if len(types) <= 1:
-        return sorted(ids)
-    return sorted(ids, key=id_key)
+def _merge_ids(sources: list[IdList]) -> tuple[IdList, list[Int64Array]]:
+    """The distinct ids of several sources in :func:`id_key` order (ints, then strings),
+    and where each source's ids are among them.
+
+    Ids that stayed Arrow text (or numpy integers) all along are merged and sorted there;
+    Python objects are made only for the ids the log keeps (:func:`_used_ids`).
+    """
+    arrays = [s for s in sources if len(s)]
+    kinds = {s.kind if isinstance(s, col.IdValues) else None for s in arrays}
+    if kinds == {"str"}:
+        from pqlkit._arrow import merge_ids
+
+        merged, at = merge_ids([s.array for s in arrays if isinstance(s, col.IdValues)])
+        values: IdList = col.IdValues(merged, "str")
+    elif kinds == {"int"}:
+        uniq, inverse = np.unique(
+            np.concatenate([s.array for s in arrays if isinstance(s, col.IdValues)]),
+            return_inverse=True)
+        values = col.IdValues(uniq, "int")
+        bounds = np.cumsum([0, *map(len, arrays)])
+        at = [inverse.reshape(-1)[lo:hi].astype(np.int64)
+              for lo, hi in itertools.pairwise(bounds)]
+    else:
+        lists = [s.tolist() if isinstance(s, col.IdValues) else s for s in sources]
+        distinct = {v for s in lists for v in s}
+        types = {type(v) for v in distinct}
+        ordered = sorted(distinct) if len(types) <= 1 else sorted(distinct, key=id_key)
+        index = dict(zip(ordered, range(len(ordered)), strict=True))
+        return ordered, [np.fromiter(map(index.__getitem__, s), dtype=np.int64, count=len(s))
+                         for s in lists]
+    found = iter(at)
+    return values, [next(found) if len(s) else np.zeros(0, dtype=np.int64) for s in sources]
+
+
+def _spare(positions: Int64Array) -> Int32Array:
+    """Positions as int32 with a last slot of -1, where code -1 (missing) lands."""
+    out = np.empty(len(positions) + 1, dtype=np.int32)
+    out[:-1] = positions
+    out[-1] = -1
+    return out
 
 
 def _remap(codes: Int32Array, lut: Int32Array) -> Int32Array:
@@ -1373,19 +1413,13 @@ class EventLog:
         # only rejected rows used are dropped at the end, keeping the order.
         name_order = sorted(range(len(ev.names)), key=ev.names.__getitem__)
         names = [ev.names[j] for j in name_order]
-        user_vals = _sorted_ids({*ev.user_vals, *user_rows.id_vals})
-        account_vals = _sorted_ids({*ev.account_vals, *account_rows.id_vals,
-                                    *user_rows.account_vals})
-        uidx = dict(zip(user_vals, range(len(user_vals)), strict=True))
-        aidx = dict(zip(account_vals, range(len(account_vals)), strict=True))
+        # Where each table row's id and account go, too (the tables are de-duplicated below).
+        user_vals, (user_pos, user_at_all) = _merge_ids([ev.user_vals, user_rows.id_vals])
+        account_vals, (account_pos, account_at_all, user_acc_pos) = _merge_ids(
+            [ev.account_vals, account_rows.id_vals, user_rows.account_vals])
         name = _remap(ev.name, _rank(name_order))
-        user_lut = _positions(uidx, ev.user_vals, np.int32, spare=True)
-        account_lut = _positions(aidx, ev.account_vals, np.int32, spare=True)
-        # Where each table row's id and account go (the tables are de-duplicated below).
-        user_at_all = _positions(uidx, user_rows.id_vals, np.int64)
-        account_at_all = _positions(aidx, account_rows.id_vals, np.int64)
-        user_acc_at = _positions(aidx, user_rows.account_vals, np.int64, spare=True)
-        del uidx, aidx
+        user_lut, account_lut = _spare(user_pos), _spare(account_pos)
+        user_acc_at = _spare(user_acc_pos)
         user = _remap(ev.user, user_lut if ev.user_lut is None else user_lut[ev.user_lut])
         account = _remap(ev.account, account_lut if ev.account_lut is None
                          else account_lut[ev.account_lut])
@@ -1473,8 +1507,8 @@ class EventLog:
         return self
 
     @staticmethod
-    def _dedup_events(rows: _Rows, names: list[str], user_vals: list[EntityId],
-                      account_vals: list[EntityId], report: LoadReport,
+    def _dedup_events(rows: _Rows, names: list[str], user_vals: IdList,
+                      account_vals: IdList, report: LoadReport,
                       strict: bool) -> BoolArray | None:
         """Rows sharing an event id: identical ones are duplicates, the earliest of
         differing ones (by timestamp, name, properties, user, account) is kept and the
@@ -1786,22 +1820,15 @@ _DEFAULT_COLUMNS: Final = {"user_id": "user_id", "account_id": "account_id",
                            "event_id": "event_id"}
 
 
-def _used_ids(values: list[EntityId], used: BoolArray) -> tuple[EntityId, ...]:
+def _used_ids(values: IdList, used: BoolArray) -> tuple[EntityId, ...]:
     """The ids still used (``used`` has a spare last slot)."""
+    if isinstance(values, col.IdValues):
+        if not used[:-1].all():
+            values = values.take(np.flatnonzero(used[:-1]))
+        return tuple(values.tolist())
     if used[:-1].all():
         return tuple(values)
     return tuple(v for v, u in zip(values, used[:-1].tolist(), strict=True) if u)
-
-
-def _positions(index: dict[Any, int], values: list[Any], dtype: Any, *,
-               spare: bool = False) -> Array:
-    """``index[v]`` for each of ``values`` (then -1 when ``spare``, the slot of code -1)."""
-    n = len(values)
-    out = np.empty(n + spare, dtype=dtype)
-    out[:n] = np.fromiter(map(index.__getitem__, values), dtype=dtype, count=n)
-    if spare:
-        out[n] = -1
-    return out
 
 
 def _compact(codes: Int32Array, used: BoolArray) -> Int32Array:
