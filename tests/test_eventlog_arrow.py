@@ -195,3 +195,95 @@ def test_parquet_row_groups_are_read_in_order_on_the_pool(tmp_path: Path) -> Non
     assert_same_log(log, EventLog.from_arrow(table))
     assert [log.user_ids[u] for u in log.user[:40].tolist()] == [f"u{i % 37}" for i in
                                                                  range(40)]
+
+
+# -- the threaded loader (pqlkit._arrowload): everything besides the ids -----------------------
+
+NAMES = ["signup", "invite", "é", "", " ", "bad\x01name", None]
+
+
+@st.composite
+def rich_loads(draw: st.DrawFn) -> dict[str, Any]:
+    """Events with bad names, null timestamps, properties (text, numbers, NaN) and event
+    ids (repeated, sometimes with different content), as records and as an Arrow table."""
+    n = draw(st.integers(0, 30))
+    rows = []
+    for _ in range(n):
+        row: dict[str, Any] = {
+            "name": draw(st.sampled_from(NAMES)),
+            "timestamp": draw(st.one_of(st.none(), st.integers(0, 3).map(
+                lambda s: T0 + timedelta(seconds=s)))),
+            "user_id": draw(st.sampled_from(["u1", "u2", "", None])),
+            "account_id": draw(st.sampled_from(["a1", None])),
+            "event_id": draw(st.sampled_from(["e1", "e2", "e3", None])),
+            "plan": draw(st.sampled_from(["free", "pro", None])),
+            "seats": draw(st.sampled_from([1.0, 2.5, float("nan"), None])),
+        }
+        rows.append(row)
+    cuts = draw(st.lists(st.integers(0, max(n, 1)), max_size=3))
+    table = pa.table({
+        "name": _column([r["name"] for r in rows], draw(st.sampled_from(FORMS)), cuts),
+        "timestamp": pa.array([r["timestamp"] for r in rows], pa.timestamp("us", tz="UTC")),
+        "user_id": _column([r["user_id"] for r in rows], draw(st.sampled_from(FORMS)), cuts),
+        "account_id": _column([r["account_id"] for r in rows], "string", cuts),
+        "event_id": pa.array([r["event_id"] for r in rows], pa.string()),
+        "plan": _column([r["plan"] for r in rows], draw(st.sampled_from(FORMS)), cuts),
+        "seats": pa.array([r["seats"] for r in rows], pa.float64()),
+    })
+    records = []
+    for r in rows:
+        rec = {k: r[k] for k in ("name", "timestamp", "user_id", "account_id", "event_id")}
+        rec["properties"] = {k: r[k] for k in ("plan", "seats") if r[k] is not None}
+        records.append(rec)
+    return {"table": table, "records": records}
+
+
+@given(load=rich_loads(), row_group=st.integers(1, 7))
+@settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow,
+                                                  HealthCheck.function_scoped_fixture])
+def test_threaded_loads_reject_and_dedup_as_records_do(tmp_path: Path, load: dict[str, Any],
+                                                       row_group: int) -> None:
+    expected = EventLog.from_records(load["records"])
+    path = tmp_path / "events.parquet"
+    pq.write_table(load["table"], path, row_group_size=row_group)
+    for log in (EventLog.from_arrow(load["table"], properties=["plan", "seats"]),
+                EventLog.from_parquet(path, properties=["plan", "seats"])):
+        assert_same_log(log, expected)
+
+
+def test_strict_raises_at_the_first_bad_row_of_a_later_row_group(tmp_path: Path) -> None:
+    n = 50
+    names = ["x"] * n
+    names[37] = ""
+    table = pa.table({"user_id": pa.array(["u1"] * n), "name": pa.array(names),
+                      "timestamp": pa.array(range(n), pa.timestamp("us", tz="UTC"))})
+    path = tmp_path / "events.parquet"
+    pq.write_table(table, path, row_group_size=10)
+    from pqlkit.errors import RejectedRowError
+
+    with pytest.raises(RejectedRowError, match=r"events\[37\].*name is empty"):
+        EventLog.from_parquet(path, strict=True)
+    log = EventLog.from_parquet(path)
+    assert [(r.source, r.reason) for r in log.report.rejections] == [(37, "missing_name")]
+    assert len(log) == n - 1
+
+
+def test_a_dictionary_value_no_row_uses_is_not_an_id() -> None:
+    user = pa.DictionaryArray.from_arrays(pa.array([0, 2, 0], pa.int32()),
+                                          pa.array(["u1", "unused", "u3"]))
+    table = pa.table({"user_id": user, "name": pa.array(["x"] * 3),
+                      "timestamp": pa.array(range(3), pa.timestamp("us", tz="UTC"))})
+    log = EventLog.from_arrow(table)
+    assert log.user_ids == ("u1", "u3")
+    assert log.user.tolist() == [0, 1, 0]
+
+
+def test_a_zone_less_timestamp_column_is_read_in_the_zone_given(tmp_path: Path) -> None:
+    table = pa.table({"user_id": pa.array(["u1", "u2"]), "name": pa.array(["x", "y"]),
+                      "timestamp": pa.array([0, 3_600_000_000], pa.timestamp("us"))})
+    path = tmp_path / "events.parquet"
+    pq.write_table(table, path)
+    for log in (EventLog.from_arrow(table, tz="Europe/Paris"),
+                EventLog.from_parquet(path, tz="Europe/Paris")):
+        # Midnight and 01:00 in Paris (UTC+1 in January 1970) are 23:00 and 00:00 UTC.
+        assert log.ts.tolist() == [-3_600_000_000, 0]

@@ -14,7 +14,7 @@ import itertools
 import os
 import threading
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import tzinfo
 from typing import Any
@@ -285,6 +285,54 @@ def merge_ids(arrays: list[Any]) -> tuple[Any, list[npt.NDArray[np.int64]]]:
     return distinct.take(_indices(order)), [at[lo:hi] for lo, hi in itertools.pairwise(bounds)]
 
 
+def dictionary_codes(arr: Any) -> tuple[Any, npt.NDArray[np.int32]]:
+    """A text column's dictionary and its indices as int32 (-1 where null), dictionary-
+    encoding a plain string column first (one hash pass in pyarrow)."""
+    pa, pc = _pa()
+    if not pa.types.is_dictionary(arr.type):
+        arr = pc.dictionary_encode(arr)
+    return arr.dictionary, _codes(arr.indices).astype(np.int32, copy=False)
+
+
+def sorted_distinct(dictionaries: list[Any],
+                    valid: Callable[[list[Any]], npt.NDArray[np.bool_]] | None = None
+                    ) -> tuple[npt.NDArray[np.int32], Any]:
+    """The distinct non-blank strings of several text dictionaries, sorted (Arrow compares
+    UTF-8 bytes, which orders as Python orders str), and for each entry of the
+    dictionaries in turn its index among them (-1: null, blank, or refused by ``valid``,
+    which is given the distinct values as a list)."""
+    pa, pc = _pa()
+    if not dictionaries:
+        return np.zeros(0, dtype=np.int32), pa.array([], type=pa.string())
+    if len({d.type for d in dictionaries}) > 1:
+        dictionaries = [d.cast(pa.large_string()) for d in dictionaries]
+    joined = dictionaries[0] if len(dictionaries) == 1 else pa.concat_arrays(dictionaries)
+    encoded = pc.dictionary_encode(joined)
+    inverse = _codes(encoded.indices)
+    distinct = encoded.dictionary
+    ok = ~blank_strings(distinct)
+    if valid is not None:
+        ok &= valid(distinct.to_pylist())
+    keep = np.flatnonzero(ok)
+    if len(keep) < len(distinct):
+        distinct = distinct.take(_indices(keep))
+    order = _np(pc.sort_indices(distinct)).astype(np.int64)
+    rank = np.full(len(ok) + 1, -1, dtype=np.int32)  # the last slot: inverse -1 (null)
+    rank[keep[order]] = np.arange(len(order), dtype=np.int32)
+    out: npt.NDArray[np.int32] = rank[inverse]
+    return out, distinct.take(_indices(order))
+
+
+def positions_in(values: Any, distinct: Any) -> npt.NDArray[np.int64] | None:
+    """Where each of ``values`` is in the array of distinct strings ``distinct``; None
+    when some of them (or a null) is not there."""
+    _, pc = _pa()
+    found = pc.index_in(values, value_set=distinct)
+    if found.null_count:
+        return None
+    return _np(found).astype(np.int64)
+
+
 def release_unused() -> None:
     """Hand the pages Arrow's allocator keeps after frees back to the system."""
     pa, _ = _pa()
@@ -513,10 +561,22 @@ def event_source(table: Any, fields: _Mapping, props: _Mapping, zone: str | None
         lo = 0
         for batch in selected.to_batches(max_chunksize=CHUNK):
             hi = lo + batch.num_rows
-            yield lo, hi, _chunk(batch, fields, props, zone)
+            yield lo, hi, chunk_columns(batch, fields, props, zone)
             lo = hi
 
     return selected.num_rows, chunks()
+
+
+def parquet_columns(schema: Any, fields: _Mapping, props: _Mapping
+                    ) -> tuple[list[str], list[str]]:
+    """The columns to read, and those of them to read dictionary-encoded: text columns
+    arrive so straight from the file's pages (no hashing), except event ids, which are
+    nearly all distinct."""
+    pa, _ = _pa()
+    cols = list(dict.fromkeys([*fields.values(), *props.values()]))
+    text = [c for c in cols if _is_text(pa, schema.field(c).type)
+            and c != fields.get("event_id") and c != fields.get("timestamp")]
+    return cols, text
 
 
 def parquet_source(path: str | os.PathLike[str], fields: _Mapping, props: _Mapping,
@@ -525,18 +585,12 @@ def parquet_source(path: str | os.PathLike[str], fields: _Mapping, props: _Mappi
     """The row count and the chunks of a Parquet file, read a row group at a time on two
     threads (a few row groups ahead, no more, to bound memory); a file whose row groups
     are too large for that is read in batches on one thread."""
-    pa, _ = _pa()
-    cols = list(dict.fromkeys([*fields.values(), *props.values()]))
-    schema = parquet.schema_arrow
-    # Text columns arrive dictionary-encoded straight from the file's pages (no hashing),
-    # except event ids, which are nearly all distinct.
-    text = [c for c in cols if _is_text(pa, schema.field(c).type)
-            and c != fields.get("event_id") and c != fields.get("timestamp")]
+    cols, text = parquet_columns(parquet.schema_arrow, fields, props)
     meta = parquet.metadata
     n = meta.num_rows
     groups = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
     if len(groups) < 2 or max(groups) > PARQUET_GROUP_MAX:
-        batches = _batches(_reopen(path, text), cols)
+        batches = _batches(reopen_parquet(path, text), cols)
     else:
         batches = _row_groups(path, text, cols, len(groups))
 
@@ -544,7 +598,7 @@ def parquet_source(path: str | os.PathLike[str], fields: _Mapping, props: _Mappi
         lo = 0
         for batch in batches:
             hi = lo + batch.num_rows
-            yield lo, hi, _chunk(batch, fields, props, zone)
+            yield lo, hi, chunk_columns(batch, fields, props, zone)
             lo = hi
             del batch
 
@@ -578,7 +632,7 @@ def _row_groups(path: str | os.PathLike[str], text: list[str], cols: list[str],
     def read(i: int) -> Any:
         reader = getattr(local, "reader", None)
         if reader is None:
-            reader = local.reader = _reopen(path, text)
+            reader = local.reader = reopen_parquet(path, text)
         table = reader.read_row_group(i, columns=cols, use_threads=False)
         return table.combine_chunks().to_batches()[0] if table.num_rows else None
 
@@ -596,14 +650,15 @@ def _row_groups(path: str | os.PathLike[str], text: list[str], cols: list[str],
     pool.release_unused()
 
 
-def _reopen(path: str | os.PathLike[str], text: list[str]) -> Any:
+def reopen_parquet(path: str | os.PathLike[str], text: list[str]) -> Any:
     pq = require("pyarrow.parquet", "arrow", "EventLog.from_parquet")
     # Without pre-buffering the reader holds one batch's pages, not a whole row group.
     return pq.ParquetFile(path, read_dictionary=text or None, pre_buffer=False,
                           buffer_size=1 << 20)
 
 
-def _chunk(batch: Any, fields: _Mapping, props: _Mapping, zone: str | None) -> dict[str, Any]:
+def chunk_columns(batch: Any, fields: Mapping[str, str], props: Mapping[str, str],
+                  zone: str | None) -> dict[str, Any]:
     out: dict[str, Any] = {field: batch.column(col) for field, col in fields.items()}
     if zone is not None:
         out["timestamp"] = localize(out["timestamp"], zone, fields["timestamp"], "timestamp")
@@ -628,7 +683,7 @@ def read_table(path: str | os.PathLike[str]) -> Any:
     pa, _ = _pa()
     parquet = open_parquet(path)
     table = pa.Table.from_batches(
-        list(_reopen(path, []).iter_batches(batch_size=PARQUET_BATCH, use_threads=False)),
+        list(reopen_parquet(path, []).iter_batches(batch_size=PARQUET_BATCH, use_threads=False)),
         schema=parquet.schema_arrow)
     pa.default_memory_pool().release_unused()
     return table

@@ -612,11 +612,12 @@ class IdValues:
     (2, 7, [3, 7])
     """
 
-    __slots__ = ("array", "kind")
+    __slots__ = ("array", "kind", "sorted")
 
-    def __init__(self, array: Any, kind: str) -> None:
+    def __init__(self, array: Any, kind: str, *, sorted: bool = False) -> None:
         self.array = array
         self.kind = kind
+        self.sorted = sorted  # distinct and in id order already
 
     def __len__(self) -> int:
         return len(self.array)

@@ -224,8 +224,8 @@ class _Events:
     already canonical (sorted values).
     """
 
-    __slots__ = ("account", "account_lut", "account_vals", "eids", "name", "names", "prefix",
-                 "prefixes", "props", "src", "ts", "user", "user_lut", "user_vals")
+    __slots__ = ("account", "account_lut", "account_vals", "all_used", "eids", "name", "names",
+                 "prefix", "prefixes", "props", "src", "ts", "user", "user_lut", "user_vals")
 
     def __init__(self) -> None:
         self.ts: Int64Array = np.zeros(0, dtype=np.int64)
@@ -244,6 +244,8 @@ class _Events:
         self.src: Int64Array | None = None  # input positions; None when 0..n-1
         self.prefix: Int32Array | None = None  # codes into prefixes ("2:" for EventLog.concat)
         self.prefixes: list[str] = []
+        # Every name and id in names / user_vals / account_vals is used by a kept row.
+        self.all_used = False
 
 
 Chunks = Iterable[tuple[int, int, dict[str, Any]]]
@@ -686,6 +688,20 @@ def _merge_ids(sources: list[IdList]) -> tuple[IdList, list[Int64Array]]:
     """
     arrays = [s for s in sources if len(s)]
     kinds = {s.kind if isinstance(s, col.IdValues) else None for s in arrays}
+    first = sources[0]
+    if kinds == {"str"} and isinstance(first, col.IdValues) and first.sorted:
+        # The events' ids, sorted already: the usual tables name no others.
+        from pqlkit._arrow import positions_in
+
+        where = [np.arange(len(first), dtype=np.int64)]
+        for s in sources[1:]:
+            got = (np.zeros(0, dtype=np.int64) if not len(s) else
+                   positions_in(s.array, first.array) if isinstance(s, col.IdValues) else None)
+            if got is None:
+                break
+            where.append(got)
+        else:
+            return first, where
     if kinds == {"str"}:
         from pqlkit._arrow import merge_ids
 
@@ -720,7 +736,13 @@ def _spare(positions: Int64Array) -> Int32Array:
 
 
 def _remap(codes: Int32Array, lut: Int32Array) -> Int32Array:
-    """``lut[codes]`` written back into ``codes``, a chunk at a time (no full-size copy)."""
+    """``lut[codes]`` written back into ``codes``, a chunk at a time (no full-size copy);
+    nothing to do for codes from -1 up when ``lut`` maps each to itself (the last slot is
+    code -1's), as for codes that a load made final already."""
+    k = len(lut) - 1
+    if (k >= 0 and lut[k] == -1 and np.array_equal(lut[:k], np.arange(k))
+            and (not len(codes) or int(codes.min()) >= -1)):
+        return codes
     for lo in range(0, len(codes), col.CHUNK):
         part = codes[lo:lo + col.CHUNK]
         part[...] = lut[part]
@@ -1209,7 +1231,7 @@ class EventLog:
         >>> len(log), log.properties(1)
         (2, {'plan': 'pro'})
         """
-        from pqlkit import _arrow
+        from pqlkit import _arrow, _arrowload
 
         _arrow.pyarrow("EventLog.from_arrow")
         data = _arrow.to_table(table, "table")
@@ -1218,6 +1240,10 @@ class EventLog:
             account_id=account_id, event_id=event_id, properties=properties,
             defaults=_DEFAULT_COLUMNS, where="EventLog.from_arrow")
         zone = _arrow.naive_zone(data.schema, fields["timestamp"], tz, "EventLog.from_arrow")
+        if len(data) and _arrowload.fast_schema(data.schema, fields):
+            selected = data.select(list(dict.fromkeys([*fields.values(), *props.values()])))
+            return cls._from_decoded(_arrowload.table_source(selected), fields, props, zone,
+                                     users, accounts, strict, tz, epoch_unit)
         n, chunks = _arrow.event_source(data, fields, props, zone)
         return cls._from_source(n, chunks, fields, props, users, accounts, strict, tz,
                                 epoch_unit)
@@ -1254,7 +1280,7 @@ class EventLog:
         >>> EventLog.from_parquet(path).report.counts
         {'input': 1, 'kept': 1, 'duplicates': 0, 'rejected': 0}
         """
-        from pqlkit import _arrow
+        from pqlkit import _arrow, _arrowload
 
         _arrow.pyarrow("EventLog.from_parquet")
         parquet = _arrow.open_parquet(path)
@@ -1264,6 +1290,11 @@ class EventLog:
             defaults=_DEFAULT_COLUMNS, where="EventLog.from_parquet")
         zone = _arrow.naive_zone(parquet.schema_arrow, fields["timestamp"], tz,
                                  "EventLog.from_parquet")
+        if parquet.metadata.num_rows and _arrowload.fast_schema(parquet.schema_arrow, fields):
+            cols, text = _arrow.parquet_columns(parquet.schema_arrow, fields, props)
+            source = _arrowload.parquet_source(path, parquet, cols, text)
+            return cls._from_decoded(source, fields, props, zone, users, accounts, strict, tz,
+                                     epoch_unit)
         n, chunks = _arrow.parquet_source(path, fields, props, parquet, zone)
         return cls._from_source(n, chunks, fields, props, users, accounts, strict, tz,
                                 epoch_unit)
@@ -1275,6 +1306,49 @@ class EventLog:
         report = LoadReport()
         ev = _load_events(n, chunks, fields=set(fields), prop_keys=list(props), tz=tz,
                           epoch_unit=epoch_unit, strict=strict, report=report)
+        return cls._with_entities(ev, users, accounts, report, strict, tz)
+
+    @classmethod
+    def _from_decoded(cls, source: Any, fields: Mapping[str, str], props: Mapping[str, str],
+                      zone: str | None, users: Any, accounts: Any, strict: bool,
+                      tz: str | tzinfo | None, epoch_unit: str | None) -> EventLog:
+        """Events decoded on worker threads (:mod:`pqlkit._arrowload`), for Arrow input
+        whose timestamps are typed and whose names and ids are text."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from pqlkit import _arrow, _arrowload
+
+        report = LoadReport()
+        report.add_input("events", source.n)
+
+        def reject(cols: Mapping[str, Any], i: int, row: int) -> None:
+            _reject_event(cols, i, row, tz, epoch_unit, report, strict)
+
+        with ThreadPoolExecutor(1, thread_name_prefix="pqlkit-tables") as side:
+            # Users and accounts files are read while the events decode (not loaded:
+            # their rejections come after the events' in the report, as from records).
+            tables = [side.submit(_arrow.read_table, data)
+                      if isinstance(data, (str, os.PathLike)) else None
+                      for data in (users, accounts)]
+            got = _arrowload.load(source, fields, props, zone, tz=tz, epoch_unit=epoch_unit,
+                                  reject=reject)
+            users, accounts = (data if table is None else table.result()
+                               for data, table in zip((users, accounts), tables, strict=True))
+        ev = _Events()
+        ev.ts, ev.name, ev.names = got.ts, got.name, got.names
+        ev.user, ev.account = got.user, got.account
+        ev.user_vals = ([] if got.user_ids is None
+                        else col.IdValues(got.user_ids, "str", sorted=True))
+        ev.account_vals = ([] if got.account_ids is None
+                           else col.IdValues(got.account_ids, "str", sorted=True))
+        ev.all_used = got.all_used
+        ev.src = None if got.keep is None else np.flatnonzero(got.keep).astype(np.int64)
+        ev.eids, ev.props = got.eids, got.props
+        return cls._with_entities(ev, users, accounts, report, strict, tz)
+
+    @classmethod
+    def _with_entities(cls, ev: _Events, users: Any, accounts: Any, report: LoadReport,
+                       strict: bool, tz: str | tzinfo | None) -> EventLog:
         user_rows = _entities(users, User, "users", report, strict, tz, columns_ok=True)
         account_rows = _entities(accounts, Account, "accounts", report, strict, tz,
                                  columns_ok=True)
@@ -1424,12 +1498,15 @@ class EventLog:
         account = _remap(ev.account, account_lut if ev.account_lut is None
                          else account_lut[ev.account_lut])
         rows = _Rows(ev, name, user, account, sorted(ev.props))
+        # When the load says every value is used, no pass over the rows is needed to tell.
+        all_used = ev.all_used
         del ev, name, user, account
 
         if rows.eids is not None and rows.eids.present.any():
             keep = cls._dedup_events(rows, names, user_vals, account_vals, report, strict)
             if keep is not None:
                 rows.take(np.flatnonzero(keep))
+                all_used = False
         n = len(rows)
         report.add_kept("events", n)
         rows.sort(len(names), len(user_vals), len(account_vals))
@@ -1445,7 +1522,7 @@ class EventLog:
         self.report = report
 
         used = np.zeros(len(names) + 1, dtype=np.bool_)
-        used[rows.name] = True
+        used[slice(-1) if all_used else rows.name] = True
         self.names = tuple(v for v, u in zip(names, used[:-1].tolist(), strict=True) if u)
         # A few names fit in int8: a quarter of the memory of int32 at millions of events.
         self.name_code = _compact(rows.name, used).astype(_narrow(-1, len(self.names)),
@@ -1453,10 +1530,10 @@ class EventLog:
         rows.name = self.name_code
 
         used_u = np.zeros(len(user_vals) + 1, dtype=np.bool_)
-        used_u[rows.user] = True
+        used_u[user_pos if all_used else rows.user] = True
         used_u[user_at] = True
         used_a = np.zeros(len(account_vals) + 1, dtype=np.bool_)
-        used_a[rows.account] = True
+        used_a[account_pos if all_used else rows.account] = True
         used_a[account_at] = True
         used_a[user_acc] = True  # -1 (no account) marks the spare last slot
         self.user_ids = _used_ids(user_vals, used_u)
