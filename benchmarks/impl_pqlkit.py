@@ -34,7 +34,7 @@ FAST_ENGINE = "columnar" if _has_engine("columnar") else "reference"
 HAS_PARQUET = hasattr(pk.EventLog, "from_parquet")
 STAND_INS = FAST_ENGINE != "columnar" or not HAS_PARQUET
 
-_entity_form = "records"
+_entity_form = "Parquet files"
 
 
 def describe() -> str:
@@ -54,19 +54,6 @@ def _read(path: Any) -> Any:
     # Not pq.read_table: it imports pyarrow.dataset, and with it pandas (0.2 s and 40 MiB
     # inside the clock), to read a file that ParquetFile reads alone.
     return pq.ParquetFile(path).read()
-
-
-def _entity_columns(table: Any, id_column: str, traits: tuple[str, ...]) -> dict[str, Any]:
-    """Users or accounts as a mapping of columns, traits nested: the Arrow columns as read
-    (turning them into numpy object arrays would make a Python string per cell, 2.5M at
-    10M events, only for pqlkit to hash them back)."""
-    out: dict[str, Any] = {
-        c: table.column(c)
-        for c in dict.fromkeys((id_column, "account_id", "created_at"))
-        if c in table.column_names
-    }
-    out["traits"] = {k: table.column(k) for k in traits}
-    return out
 
 
 def _entity_records(table: Any, traits: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -90,27 +77,15 @@ def _checked(log: pk.EventLog) -> pk.EventLog:
 def load(ds: Dataset) -> pk.EventLog:
     """The three Parquet files as one EventLog."""
     global _entity_form
-    users, accounts = _read(ds.users), _read(ds.accounts)
     if HAS_PARQUET:
-        columns = {"user_id": "user_id", "name": "name", "timestamp": "timestamp",
-                   "account_id": "account_id"}
-        try:
-            log = pk.EventLog.from_parquet(  # type: ignore[attr-defined]
-                ds.events, **columns,
-                users=_entity_columns(users, "user_id", USER_TRAITS),
-                accounts=_entity_columns(accounts, "account_id", ACCOUNT_TRAITS),
-            )
-            _entity_form = "columns"
-        except (TypeError, ValueError) as exc:
-            # The entity-column form chosen on the storage branch may differ from the one
-            # guessed here; records are accepted whatever it is.
-            _entity_form = f"records (columns refused: {exc})"
-            log = pk.EventLog.from_parquet(  # type: ignore[attr-defined]
-                ds.events, **columns,
-                users=_entity_records(users, USER_TRAITS),
-                accounts=_entity_records(accounts, ACCOUNT_TRAITS),
-            )
-        return _checked(log)
+        # Every column of users.parquet and accounts.parquet other than the ids and
+        # created_at is a trait (USER_TRAITS, ACCOUNT_TRAITS): the files are passed as
+        # they are, and pqlkit reads them while the events decode.
+        _entity_form = "Parquet files"
+        return _checked(pk.EventLog.from_parquet(  # type: ignore[attr-defined]
+            ds.events, user_id="user_id", name="name", timestamp="timestamp",
+            account_id="account_id", users=ds.users, accounts=ds.accounts))
+    users, accounts = _read(ds.users), _read(ds.accounts)
     events = _read(ds.events)
     rows = [dict(zip(events.column_names, values, strict=True))
             for values in zip(*(events.column(c).to_pylist() for c in events.column_names),

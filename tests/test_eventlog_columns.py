@@ -752,14 +752,17 @@ def test_parquet_reads_only_the_columns_it_needs(pa: Any, pq: Any, tmp_path: Pat
                       "nested": pa.array([{"x": 1}, {"x": 2}])})
     pq.write_table(table, tmp_path / "e.parquet")
     read: list[list[str]] = []
-    iter_batches = pq.ParquetFile.iter_batches
 
-    def spy(self: Any, *args: Any, **kwargs: Any) -> Any:
-        read.append(list(kwargs.get("columns") or []))
-        return iter_batches(self, *args, **kwargs)
+    def spy(method: Any) -> Any:
+        def reading(self: Any, *args: Any, **kwargs: Any) -> Any:
+            read.append(list(kwargs.get("columns") or []))
+            return method(self, *args, **kwargs)
+        return reading
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pq.ParquetFile, "iter_batches", spy)
+        # Row groups are read whole on worker threads, or in batches when very large.
+        for method in ("iter_batches", "read_row_group", "read_row_groups", "read"):
+            patch.setattr(pq.ParquetFile, method, spy(getattr(pq.ParquetFile, method)))
         log = EventLog.from_parquet(tmp_path / "e.parquet")
     assert len(log) == 2 and log.props == {}
     assert read and all(sorted(cols) == ["name", "timestamp", "user_id"] for cols in read)

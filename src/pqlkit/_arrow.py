@@ -9,8 +9,13 @@ only when one of these loaders runs.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import os
-from collections.abc import Iterator, Mapping, Sequence
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import tzinfo
 from typing import Any
 
@@ -23,13 +28,44 @@ from pqlkit.errors import PqlkitTypeError, ValidationError
 
 #: Rows per Parquet batch: with pre-buffering off, the reader then holds a few tens of MiB.
 PARQUET_BATCH = 1 << 18
+#: Largest row group read whole on the worker threads (a few are held at once).
+PARQUET_GROUP_MAX = 1 << 21
 
-__all__ = ["ArrowStr", "arrow_piece", "arrow_slice", "arrow_take", "arrow_value",
-           "blank_strings", "event_columns", "event_source", "is_text_column", "open_parquet",
-           "parquet_source", "pyarrow", "read_table", "release_unused", "sorted_text_codes",
-           "table_columns", "text_codes", "text_dictionary", "text_isin", "text_plain",
-           "text_test", "text_unicode", "text_valid",
-           "to_table", "unify"]
+__all__ = [
+    "ArrowStr",
+    "arrow_piece",
+    "arrow_slice",
+    "arrow_take",
+    "arrow_value",
+    "blank_strings",
+    "chunk_columns",
+    "dictionary_codes",
+    "event_columns",
+    "event_source",
+    "is_text_column",
+    "merge_ids",
+    "open_parquet",
+    "parquet_columns",
+    "parquet_source",
+    "positions_in",
+    "pyarrow",
+    "read_table",
+    "release_unused",
+    "reopen_parquet",
+    "sorted_distinct",
+    "sorted_text_codes",
+    "table_columns",
+    "text_codes",
+    "text_dictionary",
+    "text_isin",
+    "text_plain",
+    "text_test",
+    "text_unicode",
+    "text_valid",
+    "to_table",
+    "unify",
+    "unify_ids",
+]
 
 Array = npt.NDArray[Any]
 
@@ -39,7 +75,9 @@ def pyarrow(feature: str) -> Any:
     return require("pyarrow", "arrow", feature)
 
 
+@functools.cache
 def _pa() -> tuple[Any, Any]:
+    # Cached: the loaders call it per chunk, and an import lookup costs 0.1 ms.
     pa = pyarrow("loading Arrow data")
     return pa, require("pyarrow.compute", "arrow", "loading Arrow data")
 
@@ -68,6 +106,14 @@ def _np(arr: Any) -> Array:
     if buf is None:
         return np.zeros(n, dtype=dtype)
     return np.frombuffer(buf, dtype=dtype, count=arr.offset + n)[arr.offset:]
+
+
+def _indices(rows: Array) -> Any:
+    """An Arrow int64 array viewing numpy ``rows`` (``pa.array`` would import pandas to
+    check whether they are a pandas object: a second and tens of MiB)."""
+    pa, _ = _pa()
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(rows), [None, pa.py_buffer(rows)])
 
 
 def _codes(indices: Any) -> Array:
@@ -170,7 +216,8 @@ def _offsets_data(arr: Any) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8
 
 
 def blank_strings(arr: Any) -> npt.NDArray[np.bool_]:
-    """Which strings of an Arrow string array are empty or whitespace only (``str.strip``).
+    """Which strings of an Arrow string array are empty or whitespace only (``str.strip``)
+    or null (a dictionary may hold a null: the rows using it have no value).
 
     Only strings starting with a byte that can begin whitespace (ASCII up to space, or any
     non-ASCII character) are decoded in Python.
@@ -185,10 +232,10 @@ def blank_strings(arr: Any) -> npt.NDArray[np.bool_]:
     first = np.zeros(n, dtype=np.uint8)
     first[nonempty] = data[starts[nonempty]]
     null = _null_mask(arr)
-    valid = None if null is None else ~null
     candidates = ~nonempty | (first <= 0x20) | (first >= 0x80)
-    if valid is not None:
-        candidates &= valid
+    if null is not None:
+        candidates &= ~null
+        out |= null
     for i in np.flatnonzero(candidates).tolist():
         out[i] = not arr[i].as_py().strip()
     return out
@@ -211,6 +258,91 @@ def unify(dictionaries: list[Any]
     del joined, encoded, distinct
     pa.default_memory_pool().release_unused()
     return out
+
+
+def unify_ids(dictionaries: list[Any]) -> tuple[Any, npt.NDArray[np.int32]]:
+    """The distinct non-blank ids of several Arrow string dictionaries, as an Arrow array,
+    and for each entry of the dictionaries in order, its index in it (-1: blank)."""
+    pa, pc = _pa()
+    if len({d.type for d in dictionaries}) > 1:
+        dictionaries = [d.cast(pa.large_string()) for d in dictionaries]
+    joined = dictionaries[0] if len(dictionaries) == 1 else pa.concat_arrays(dictionaries)
+    encoded = pc.dictionary_encode(joined)
+    inverse = _codes(encoded.indices)
+    distinct = encoded.dictionary
+    blank = blank_strings(distinct)
+    if blank.any():
+        keep = ~blank
+        new = np.full(len(keep) + 1, -1, dtype=np.int32)  # the last slot: code -1 (null)
+        new[:-1][keep] = np.arange(int(keep.sum()), dtype=np.int32)
+        inverse = new[inverse]
+        distinct = distinct.take(_indices(np.flatnonzero(keep)))
+    return distinct, inverse.astype(np.int32, copy=False)
+
+
+def merge_ids(arrays: list[Any]) -> tuple[Any, list[npt.NDArray[np.int64]]]:
+    """The distinct values of several Arrow string arrays of ids, sorted (Arrow compares
+    UTF-8 bytes, which orders as Python orders str), and each array's positions in them."""
+    pa, pc = _pa()
+    if len({a.type for a in arrays}) > 1:
+        arrays = [a.cast(pa.large_string()) for a in arrays]
+    joined = arrays[0] if len(arrays) == 1 else pa.concat_arrays(arrays)
+    encoded = pc.dictionary_encode(joined)
+    distinct = encoded.dictionary
+    order = _np(pc.sort_indices(distinct)).astype(np.int64)
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order), dtype=np.int64)
+    at = rank[_np(encoded.indices)]
+    bounds = np.cumsum([0, *map(len, arrays)])
+    return distinct.take(_indices(order)), [at[lo:hi] for lo, hi in itertools.pairwise(bounds)]
+
+
+def dictionary_codes(arr: Any) -> tuple[Any, npt.NDArray[np.int32]]:
+    """A text column's dictionary and its indices as int32 (-1 where null), dictionary-
+    encoding a plain string column first (one hash pass in pyarrow)."""
+    pa, pc = _pa()
+    if not pa.types.is_dictionary(arr.type):
+        arr = pc.dictionary_encode(arr)
+    return arr.dictionary, _codes(arr.indices).astype(np.int32, copy=False)
+
+
+def sorted_distinct(dictionaries: list[Any],
+                    valid: Callable[[list[Any]], npt.NDArray[np.bool_]] | None = None
+                    ) -> tuple[npt.NDArray[np.int32], Any]:
+    """The distinct non-blank strings of several text dictionaries, sorted (Arrow compares
+    UTF-8 bytes, which orders as Python orders str), and for each entry of the
+    dictionaries in turn its index among them (-1: null, blank, or refused by ``valid``,
+    which is given the distinct values as a list)."""
+    pa, pc = _pa()
+    if not dictionaries:
+        return np.zeros(0, dtype=np.int32), pa.array([], type=pa.string())
+    if len({d.type for d in dictionaries}) > 1:
+        dictionaries = [d.cast(pa.large_string()) for d in dictionaries]
+    joined = dictionaries[0] if len(dictionaries) == 1 else pa.concat_arrays(dictionaries)
+    encoded = pc.dictionary_encode(joined)
+    inverse = _codes(encoded.indices)
+    distinct = encoded.dictionary
+    ok = ~blank_strings(distinct)
+    if valid is not None:
+        ok &= valid(distinct.to_pylist())
+    keep = np.flatnonzero(ok)
+    if len(keep) < len(distinct):
+        distinct = distinct.take(_indices(keep))
+    order = _np(pc.sort_indices(distinct)).astype(np.int64)
+    rank = np.full(len(ok) + 1, -1, dtype=np.int32)  # the last slot: inverse -1 (null)
+    rank[keep[order]] = np.arange(len(order), dtype=np.int32)
+    out: npt.NDArray[np.int32] = rank[inverse]
+    return out, distinct.take(_indices(order))
+
+
+def positions_in(values: Any, distinct: Any) -> npt.NDArray[np.int64] | None:
+    """Where each of ``values`` is in the array of distinct strings ``distinct``; None
+    when some of them (or a null) is not there."""
+    _, pc = _pa()
+    found = pc.index_in(values, value_set=distinct)
+    if found.null_count:
+        return None
+    return _np(found).astype(np.int64)
 
 
 def release_unused() -> None:
@@ -262,8 +394,7 @@ def is_text_column(arr: Any) -> bool:
 
 def arrow_take(arr: Any, rows: npt.NDArray[np.int64]) -> Any:
     """Rows ``rows`` of an Arrow array or chunked array, in that order."""
-    pa, _ = _pa()
-    return arr.take(pa.array(rows, type=pa.int64()))
+    return arr.take(_indices(rows))
 
 
 def text_plain(arr: Any) -> Any:
@@ -567,56 +698,104 @@ def event_source(table: Any, fields: _Mapping, props: _Mapping, zone: str | None
         lo = 0
         for batch in selected.to_batches(max_chunksize=CHUNK):
             hi = lo + batch.num_rows
-            yield lo, hi, _chunk(batch, fields, props, zone)
+            yield lo, hi, chunk_columns(batch, fields, props, zone)
             lo = hi
 
     return selected.num_rows, chunks()
 
 
+def parquet_columns(schema: Any, fields: _Mapping, props: _Mapping
+                    ) -> tuple[list[str], list[str]]:
+    """The columns to read, and those of them to read dictionary-encoded: text columns
+    arrive so straight from the file's pages (no hashing), except event ids, which are
+    nearly all distinct."""
+    pa, _ = _pa()
+    cols = list(dict.fromkeys([*fields.values(), *props.values()]))
+    text = [c for c in cols if _is_text(pa, schema.field(c).type)
+            and c != fields.get("event_id") and c != fields.get("timestamp")]
+    return cols, text
+
+
 def parquet_source(path: str | os.PathLike[str], fields: _Mapping, props: _Mapping,
                    parquet: Any, zone: str | None = None
                    ) -> tuple[int, Iterator[tuple[int, int, dict[str, Any]]]]:
-    """The row count and the chunks of a Parquet file, read batch by batch."""
-    pa, _ = _pa()
-    cols = list(dict.fromkeys([*fields.values(), *props.values()]))
-    schema = parquet.schema_arrow
-    # Text columns arrive dictionary-encoded straight from the file's pages (no hashing),
-    # except event ids, which are nearly all distinct.
-    text = [c for c in cols if _is_text(pa, schema.field(c).type)
-            and c != fields.get("event_id") and c != fields.get("timestamp")]
-    parquet = _reopen(path, text)
-    n = parquet.metadata.num_rows
+    """The row count and the chunks of a Parquet file, read a row group at a time on two
+    threads (a few row groups ahead, no more, to bound memory); a file whose row groups
+    are too large for that is read in batches on one thread."""
+    cols, text = parquet_columns(parquet.schema_arrow, fields, props)
+    meta = parquet.metadata
+    n = meta.num_rows
+    groups = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    if len(groups) < 2 or max(groups) > PARQUET_GROUP_MAX:
+        batches = _batches(reopen_parquet(path, text), cols)
+    else:
+        batches = _row_groups(path, text, cols, len(groups))
 
     def chunks() -> Iterator[tuple[int, int, dict[str, Any]]]:
         lo = 0
-        pool = pa.default_memory_pool()
-        # One thread reads faster here than several: the batches are small and the work
-        # per batch is decoding, not I/O.
-        for k, batch in enumerate(parquet.iter_batches(batch_size=PARQUET_BATCH, columns=cols,
-                                                       use_threads=False)):
+        for batch in batches:
             hi = lo + batch.num_rows
-            yield lo, hi, _chunk(batch, fields, props, zone)
+            yield lo, hi, chunk_columns(batch, fields, props, zone)
             lo = hi
             del batch
-            # Arrow's allocator keeps freed pages; hand them back so that reading does not
-            # hold a row group's worth of memory on top of the log being built. Every few
-            # batches: released pages are faulted in again by the next batch, and releasing
-            # after each one cost a third of the decoding time for no smaller peak.
-            if k % 8 == 7:
-                pool.release_unused()
-        pool.release_unused()
 
     return n, chunks()
 
 
-def _reopen(path: str | os.PathLike[str], text: list[str]) -> Any:
+def _batches(parquet: Any, cols: list[str]) -> Iterator[Any]:
+    pa, _ = _pa()
+    pool = pa.default_memory_pool()
+    for k, batch in enumerate(parquet.iter_batches(batch_size=PARQUET_BATCH, columns=cols,
+                                                   use_threads=False)):
+        yield batch
+        del batch
+        # Arrow's allocator keeps freed pages; hand them back so that reading does not
+        # hold a row group's worth of memory on top of the log being built. Every few
+        # batches: released pages are faulted in again by the next batch, and releasing
+        # after each one cost a third of the decoding time for no smaller peak.
+        if k % 8 == 7:
+            pool.release_unused()
+    pool.release_unused()
+
+
+def _row_groups(path: str | os.PathLike[str], text: list[str], cols: list[str],
+                count: int) -> Iterator[Any]:
+    """The row groups of a file in order, decoded on two threads, each with its own reader
+    (Arrow's own threading of one read was erratic here, and it reads whole files)."""
+    pa, _ = _pa()
+    pool = pa.default_memory_pool()
+    local = threading.local()
+
+    def read(i: int) -> Any:
+        reader = getattr(local, "reader", None)
+        if reader is None:
+            reader = local.reader = reopen_parquet(path, text)
+        table = reader.read_row_group(i, columns=cols, use_threads=False)
+        return table.combine_chunks().to_batches()[0] if table.num_rows else None
+
+    with ThreadPoolExecutor(2, thread_name_prefix="pqlkit-parquet") as workers:
+        ahead: deque[Any] = deque(workers.submit(read, i) for i in range(min(count, 4)))
+        following = iter(range(len(ahead), count))
+        while ahead:
+            batch = ahead.popleft().result()
+            nxt = next(following, None)
+            if nxt is not None:
+                ahead.append(workers.submit(read, nxt))
+            if batch is not None:
+                yield batch
+            del batch
+    pool.release_unused()
+
+
+def reopen_parquet(path: str | os.PathLike[str], text: list[str]) -> Any:
     pq = require("pyarrow.parquet", "arrow", "EventLog.from_parquet")
     # Without pre-buffering the reader holds one batch's pages, not a whole row group.
     return pq.ParquetFile(path, read_dictionary=text or None, pre_buffer=False,
                           buffer_size=1 << 20)
 
 
-def _chunk(batch: Any, fields: _Mapping, props: _Mapping, zone: str | None) -> dict[str, Any]:
+def chunk_columns(batch: Any, fields: Mapping[str, str], props: Mapping[str, str],
+                  zone: str | None) -> dict[str, Any]:
     out: dict[str, Any] = {field: batch.column(col) for field, col in fields.items()}
     if zone is not None:
         out["timestamp"] = localize(out["timestamp"], zone, fields["timestamp"], "timestamp")
@@ -641,7 +820,7 @@ def read_table(path: str | os.PathLike[str]) -> Any:
     pa, _ = _pa()
     parquet = open_parquet(path)
     table = pa.Table.from_batches(
-        list(_reopen(path, []).iter_batches(batch_size=PARQUET_BATCH, use_threads=False)),
+        list(reopen_parquet(path, []).iter_batches(batch_size=PARQUET_BATCH, use_threads=False)),
         schema=parquet.schema_arrow)
     pa.default_memory_pool().release_unused()
     return table

@@ -22,11 +22,32 @@ from pqlkit.errors import PqlkitTypeError, ValidationError
 from pqlkit.records import FieldError, _check_value, check_id, check_name, check_timestamp, is_nat
 
 __all__ = [
-    "CHUNK", "MAX_US", "MIN_US", "Coded", "EidEncoder", "Eids", "IdEncoder", "NameEncoder",
-    "Objects", "PropEncoder", "TimeEncoder", "Typed", "canonical", "canonical_order",
+    "CHUNK",
+    "MAX_US",
+    "MIN_US",
+    "Coded",
+    "EidEncoder",
+    "Eids",
+    "IdEncoder",
+    "IdValues",
+    "NameEncoder",
+    "Objects",
+    "PropEncoder",
+    "TimeEncoder",
+    "Typed",
+    "canonical",
+    "canonical_order",
     "factorize_objects",
-    "hash_fixed", "id_key", "is_arrow", "object_array", "parse_iso", "raw_value", "slice_raw",
-    "to_piece", "typed_values", "value_key",
+    "hash_fixed",
+    "id_key",
+    "is_arrow",
+    "object_array",
+    "parse_iso",
+    "raw_value",
+    "slice_raw",
+    "to_piece",
+    "typed_values",
+    "value_key",
 ]
 
 Array = npt.NDArray[Any]
@@ -346,7 +367,9 @@ class _CodeEncoder:
     Codes ``>= 0`` index :attr:`values`; ``-1`` is missing. Arrow string dictionaries (one
     per Parquet row group, each listing most ids again) are not looked at value by value:
     their rows get *pending* codes ``-2 - k``, and :meth:`finish` unifies all of them in one
-    pyarrow pass, so Python sees each distinct id once.
+    pyarrow pass. Integer ids from numpy or Arrow are pending the same way. When no id came
+    as a Python value, the distinct ids stay an Arrow (or numpy) array to the end; else
+    Python sees each distinct id once.
     """
 
     def __init__(self, label: str, check: Callable[[Any], Any], *, missing_is_bad: bool,
@@ -364,8 +387,12 @@ class _CodeEncoder:
         self._plain_ids = defer_arrow  # ids: any int or non-blank str is valid
         self._pending: list[Any] = []
         self._n_pending = 0
+        self._ids: IdValues | None = None
 
-    def feed(self, piece: Piece) -> tuple[I32, BoolArray]:
+    def feed(self, piece: Piece) -> tuple[I32, BoolArray | None]:
+        """Codes of a chunk's rows, and which rows are bad (None: none is)."""
+        if self._defer and isinstance(piece, Typed) and _int64_safe(piece.values):
+            return self._feed_ints(piece)
         coded = _coded(piece, self.label, allow_int=self._allow_int)
         last = self._last
         if (last is not None and coded.dictionary is not None
@@ -373,13 +400,31 @@ class _CodeEncoder:
             lut_arr, bad_arr = last[1], last[2]
         else:
             if self._defer and coded.dictionary is not None and _is_text_dictionary(coded):
-                lut_arr, bad_arr = self._lut_pending(coded.dictionary)
+                from pqlkit._arrow import blank_strings
+
+                lut_arr, bad_arr = self._lut_pending(coded.dictionary,
+                                                     blank_strings(coded.dictionary))
             else:
                 lut_arr, bad_arr = self._lut(coded.values)
             self._last = (None if coded.dictionary is None else
                           (coded.dictionary, lut_arr, bad_arr))
         codes = coded.codes
-        return lut_arr[codes], bad_arr[codes]
+        return lut_arr[codes], _bad_rows(bad_arr, codes)
+
+    def _feed_ints(self, piece: Typed) -> tuple[I32, BoolArray | None]:
+        """Integer ids (every one valid): pending codes into the chunk's distinct values,
+        kept as numpy until :meth:`finish`."""
+        values, missing = piece.values, piece.missing
+        present = None if missing is None else np.flatnonzero(~missing)
+        sub = values if present is None else values[present]
+        uniq, inverse = np.unique(sub.astype(np.int64, copy=False), return_inverse=True)
+        codes = inverse.reshape(-1)
+        if present is not None:
+            codes = np.full(len(values), -1, dtype=np.intp)
+            codes[present] = inverse.reshape(-1)
+        lut_arr, bad_arr = self._lut_pending(uniq, np.zeros(len(uniq), dtype=np.bool_))
+        self._last = None
+        return lut_arr[codes], _bad_rows(bad_arr, codes)
 
     def _lut(self, raw_values: list[Any]) -> tuple[I32, BoolArray]:
         if self._plain_ids:
@@ -466,11 +511,8 @@ class _CodeEncoder:
             self.values.append(norm)
         return code
 
-    def _lut_pending(self, dictionary: Any) -> tuple[I32, BoolArray]:
-        from pqlkit._arrow import blank_strings
-
+    def _lut_pending(self, dictionary: Any, blank: BoolArray) -> tuple[I32, BoolArray]:
         k = len(dictionary)
-        blank = blank_strings(dictionary)
         lut = np.empty(k + 1, dtype=np.int32)
         lut[:k] = -2 - (self._n_pending + np.arange(k, dtype=np.int32))
         lut[:k][blank] = -1
@@ -483,18 +525,48 @@ class _CodeEncoder:
         self._n_pending += k
         return lut, bad
 
+    def distinct(self) -> list[Any] | IdValues:
+        """The values the codes index, once :meth:`finish` has run: a list, or for ids
+        that only ever came as Arrow text or numpy integers, an :class:`IdValues`."""
+        return self.values if self._ids is None else self._ids
+
     def finish(self) -> I32 | None:
-        """Map every code handed out to an index into :attr:`values` (-1 for missing).
+        """Map every code handed out to an index into :meth:`distinct` (-1 for missing).
 
         Returns None when there are no pending codes (codes already index ``values``);
         else an array to index with the codes (negative codes index from its end).
         """
         if not self._pending:
             return None
+        pending, self._pending = self._pending, []
+        kinds = {type(d) is np.ndarray for d in pending}
+        if not self.values and len(kinds) == 1:
+            # Nothing came as Python values: the ids stay in Arrow (or numpy) throughout.
+            if kinds == {True}:
+                uniq, inverse = np.unique(np.concatenate(pending), return_inverse=True)
+                self._ids = IdValues(uniq, "int")
+                mapped = inverse.reshape(-1).astype(np.int32)
+            else:
+                from pqlkit._arrow import unify_ids
+
+                distinct, mapped = unify_ids(pending)
+                self._ids = IdValues(distinct, "str")
+        else:
+            mapped = np.concatenate([self._mapped(group) for group in _runs(pending)])
+        out = np.empty(len(self.values) + len(mapped) + 1, dtype=np.int32)
+        out[:len(self.values)] = np.arange(len(self.values), dtype=np.int32)
+        out[len(self.values):-1] = mapped[::-1]
+        out[-1] = -1
+        return out
+
+    def _mapped(self, pending: list[Any]) -> I32:
+        """Indices into :attr:`values` of the entries of pending dictionaries of one kind,
+        adding the new ones (the mixed case: some ids also came as Python values)."""
+        if type(pending[0]) is np.ndarray:
+            return np.array(self._add_plain(np.concatenate(pending).tolist()), dtype=np.int32)
         from pqlkit._arrow import unify
 
-        distinct, blank, inverse = unify(self._pending)
-        self._pending = []
+        distinct, blank, inverse = unify(pending)
         # Non-blank strings pass check_id as they are: no per-value check is needed.
         mapped = np.full(len(distinct), -1, dtype=np.int32)
         keep = np.flatnonzero(~blank)
@@ -502,12 +574,70 @@ class _CodeEncoder:
             mapped[:] = self._add_plain(distinct)
         elif len(keep):
             mapped[keep] = self._add_plain([distinct[i] for i in keep.tolist()])
-        pending = mapped[inverse]
-        out = np.empty(len(self.values) + len(pending) + 1, dtype=np.int32)
-        out[:len(self.values)] = np.arange(len(self.values), dtype=np.int32)
-        out[len(self.values):-1] = pending[::-1]
-        out[-1] = -1
+        out: I32 = mapped[inverse]
         return out
+
+
+def _bad_rows(bad: BoolArray, codes: Array) -> BoolArray | None:
+    """``bad[codes]``, or None when no row is bad (the usual chunk: no gather at all)."""
+    if not bad[:-1].any() and (not bad[-1] or not len(codes) or int(codes.min()) >= 0):
+        return None
+    out: BoolArray = bad[codes]
+    return out
+
+
+def _runs(pending: list[Any]) -> list[list[Any]]:
+    """Consecutive pending dictionaries grouped by kind (numpy integers or Arrow text)."""
+    out: list[list[Any]] = []
+    for d in pending:
+        if out and (type(d) is np.ndarray) == (type(out[-1][0]) is np.ndarray):
+            out[-1].append(d)
+        else:
+            out.append([d])
+    return out
+
+
+def _int64_safe(values: Array) -> bool:
+    """Integers that int64 holds (unsigned ones checked against its maximum)."""
+    kind = values.dtype.kind
+    return kind == "i" or (kind == "u" and (not len(values) or int(values.max()) <= _INT64_MAX))
+
+
+class IdValues:
+    """Distinct ids kept out of Python: an Arrow string array (``kind="str"``) or a numpy
+    int64 array (``kind="int"``). Indexing gives the Python value, for messages.
+
+    >>> ids = IdValues(np.array([3, 7]), "int")
+    >>> len(ids), ids[1], ids.tolist()
+    (2, 7, [3, 7])
+    """
+
+    __slots__ = ("array", "kind", "sorted")
+
+    def __init__(self, array: Any, kind: str, *, sorted: bool = False) -> None:
+        self.array = array
+        self.kind = kind
+        self.sorted = sorted  # distinct and in id order already
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def __getitem__(self, i: int) -> Any:
+        if self.kind == "int":
+            return int(self.array[i])
+        return self.array[int(i)].as_py()
+
+    def tolist(self) -> list[Any]:
+        out: list[Any] = (self.array.tolist() if self.kind == "int"
+                          else self.array.to_pylist())
+        return out
+
+    def take(self, rows: I64) -> IdValues:
+        if self.kind == "int":
+            return IdValues(self.array[rows], "int")
+        from pqlkit._arrow import arrow_take
+
+        return IdValues(arrow_take(self.array, rows), "str")
 
 
 def _plain_id(v: Any) -> bool:

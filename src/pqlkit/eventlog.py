@@ -9,6 +9,7 @@ sorted by id; properties and event ids are dictionary-encoded.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, tzinfo
@@ -49,6 +50,8 @@ Array = npt.NDArray[Any]
 Int64Array = npt.NDArray[np.int64]
 Int32Array = npt.NDArray[np.int32]
 BoolArray = npt.NDArray[np.bool_]
+#: Distinct entity ids: Python values, or an Arrow / numpy array of them.
+IdList = list[EntityId] | col.IdValues
 
 
 class PropColumn:
@@ -221,17 +224,17 @@ class _Events:
     already canonical (sorted values).
     """
 
-    __slots__ = ("account", "account_lut", "account_vals", "eids", "name", "names", "prefix",
-                 "prefixes", "props", "src", "ts", "user", "user_lut", "user_vals")
+    __slots__ = ("account", "account_lut", "account_vals", "all_used", "eids", "name", "names",
+                 "prefix", "prefixes", "props", "src", "ts", "user", "user_lut", "user_vals")
 
     def __init__(self) -> None:
         self.ts: Int64Array = np.zeros(0, dtype=np.int64)
         self.name: npt.NDArray[np.signedinteger[Any]] = np.zeros(0, dtype=np.int8)
         self.names: list[str] = []
         self.user: Int32Array = np.zeros(0, dtype=np.int32)
-        self.user_vals: list[EntityId] = []
+        self.user_vals: IdList = []
         self.account: Int32Array = np.zeros(0, dtype=np.int32)
-        self.account_vals: list[EntityId] = []
+        self.account_vals: IdList = []
         # Where the user/account codes are pending codes (see _columns._CodeEncoder.finish):
         # the array mapping them to indices into user_vals / account_vals.
         self.user_lut: Int32Array | None = None
@@ -241,6 +244,8 @@ class _Events:
         self.src: Int64Array | None = None  # input positions; None when 0..n-1
         self.prefix: Int32Array | None = None  # codes into prefixes ("2:" for EventLog.concat)
         self.prefixes: list[str] = []
+        # Every name and id in names / user_vals / account_vals is used by a kept row.
+        self.all_used = False
 
 
 Chunks = Iterable[tuple[int, int, dict[str, Any]]]
@@ -270,13 +275,14 @@ def _load_events(n: int, chunks: Chunks, *, fields: set[str], prop_keys: Sequenc
         if len(names.values) > np.iinfo(name.dtype).max:
             name = name.astype(_narrow(-1, len(names.values)))
         name[lo:hi] = name_codes
-        bad |= b
-        if "user_id" in cols:
-            user[lo:hi], b = users.feed(col.to_piece(cols["user_id"]))
+        if b is not None:
             bad |= b
-        if "account_id" in cols:
-            account[lo:hi], b = accounts.feed(col.to_piece(cols["account_id"]))
-            bad |= b
+        for field, ids, id_enc in (("user_id", user, users),
+                                   ("account_id", account, accounts)):
+            if field in cols:
+                ids[lo:hi], b = id_enc.feed(col.to_piece(cols[field]))
+                if b is not None:
+                    bad |= b
         if eids is not None:
             raw = cols.get("event_id")
             got = eids.feed(lo, hi, None if raw is None else col.to_piece(raw))
@@ -303,7 +309,7 @@ def _load_events(n: int, chunks: Chunks, *, fields: set[str], prop_keys: Sequenc
         ev.src = np.flatnonzero(keep).astype(np.int64)
     del ts, name, user, account
     ev.user_lut, ev.account_lut = users.finish(), accounts.finish()
-    ev.names, ev.user_vals, ev.account_vals = names.values, users.values, accounts.values
+    ev.names, ev.user_vals, ev.account_vals = names.values, users.distinct(), accounts.distinct()
     ev.eids = None if eids is None else eids.finish(keep)
     for key, prop in props.items():
         encoded = prop.finish(keep)
@@ -391,7 +397,7 @@ class _Entities:
     (in no particular order: :class:`_TraitTable` sorts them when a column is asked for).
     """
 
-    def __init__(self, id_vals: list[EntityId], ids: Int32Array, account_vals: list[EntityId],
+    def __init__(self, id_vals: IdList, ids: Int32Array, account_vals: IdList,
                  accounts: Int32Array, created: Int64Array, sources: list[int | str] | None
                  ) -> None:
         self.id_vals = id_vals
@@ -554,10 +560,12 @@ def _entity_columns(data: Mapping[str, Any], kind: type[User] | type[Account], t
     valid = np.ones(n, dtype=np.bool_)
     allowed = _USER_FIELDS if kind is User else _ACCOUNT_FIELDS
     for lo, hi, chunk in _slices(columns, traits_in, n):
-        id_codes[lo:hi], bad = ids.feed(col.to_piece(chunk[id_field]))
+        id_codes[lo:hi], b = ids.feed(col.to_piece(chunk[id_field]))
+        bad = np.zeros(hi - lo, dtype=np.bool_) if b is None else b
         if "account_id" in chunk:
             acc_codes[lo:hi], b = accounts.feed(col.to_piece(chunk["account_id"]))
-            bad |= b
+            if b is not None:
+                bad |= b
         if "created_at" in chunk:
             created_us[lo:hi], b = created.feed(col.to_piece(chunk["created_at"]))
             bad |= b
@@ -586,7 +594,7 @@ def _entity_columns(data: Mapping[str, Any], kind: type[User] | type[Account], t
             id_col[:] = lut[id_col]
     every = len(rows) == n
     sources: list[int | str] | None = None if every else list(rows.tolist())
-    out = _Entities(ids.values, id_codes if every else id_codes[rows], accounts.values,
+    out = _Entities(ids.distinct(), id_codes if every else id_codes[rows], accounts.distinct(),
                     acc_codes if every else acc_codes[rows],
                     created_us if every else created_us[rows], sources)
     for key in traits_in:
@@ -671,16 +679,70 @@ def _rank(order: Sequence[int]) -> Int32Array:
     return rank
 
 
-def _sorted_ids(ids: set[EntityId]) -> list[EntityId]:
-    """Ids in :func:`id_key` order (ints, then strings), without a Python key when uniform."""
-    types = {type(v) for v in ids}
-    if len(types) <= 1:
-        return sorted(ids)
-    return sorted(ids, key=id_key)
+def _merge_ids(sources: list[IdList]) -> tuple[IdList, list[Int64Array]]:
+    """The distinct ids of several sources in :func:`id_key` order (ints, then strings),
+    and where each source's ids are among them.
+
+    Ids that stayed Arrow text (or numpy integers) all along are merged and sorted there;
+    Python objects are made only for the ids the log keeps (:func:`_used_ids`).
+    """
+    arrays = [s for s in sources if len(s)]
+    kinds = {s.kind if isinstance(s, col.IdValues) else None for s in arrays}
+    first = sources[0]
+    if kinds == {"str"} and isinstance(first, col.IdValues) and first.sorted:
+        # The events' ids, sorted already: the usual tables name no others.
+        from pqlkit._arrow import positions_in
+
+        where = [np.arange(len(first), dtype=np.int64)]
+        for s in sources[1:]:
+            got = (np.zeros(0, dtype=np.int64) if not len(s) else
+                   positions_in(s.array, first.array) if isinstance(s, col.IdValues) else None)
+            if got is None:
+                break
+            where.append(got)
+        else:
+            return first, where
+    if kinds == {"str"}:
+        from pqlkit._arrow import merge_ids
+
+        merged, at = merge_ids([s.array for s in arrays if isinstance(s, col.IdValues)])
+        values: IdList = col.IdValues(merged, "str")
+    elif kinds == {"int"}:
+        uniq, inverse = np.unique(
+            np.concatenate([s.array for s in arrays if isinstance(s, col.IdValues)]),
+            return_inverse=True)
+        values = col.IdValues(uniq, "int")
+        bounds = np.cumsum([0, *map(len, arrays)])
+        at = [inverse.reshape(-1)[lo:hi].astype(np.int64)
+              for lo, hi in itertools.pairwise(bounds)]
+    else:
+        lists = [s.tolist() if isinstance(s, col.IdValues) else s for s in sources]
+        distinct = {v for s in lists for v in s}
+        types = {type(v) for v in distinct}
+        ordered = sorted(distinct) if len(types) <= 1 else sorted(distinct, key=id_key)
+        index = dict(zip(ordered, range(len(ordered)), strict=True))
+        return ordered, [np.fromiter(map(index.__getitem__, s), dtype=np.int64, count=len(s))
+                         for s in lists]
+    found = iter(at)
+    return values, [next(found) if len(s) else np.zeros(0, dtype=np.int64) for s in sources]
+
+
+def _spare(positions: Int64Array) -> Int32Array:
+    """Positions as int32 with a last slot of -1, where code -1 (missing) lands."""
+    out = np.empty(len(positions) + 1, dtype=np.int32)
+    out[:-1] = positions
+    out[-1] = -1
+    return out
 
 
 def _remap(codes: Int32Array, lut: Int32Array) -> Int32Array:
-    """``lut[codes]`` written back into ``codes``, a chunk at a time (no full-size copy)."""
+    """``lut[codes]`` written back into ``codes``, a chunk at a time (no full-size copy);
+    nothing to do for codes from -1 up when ``lut`` maps each to itself (the last slot is
+    code -1's), as for codes that a load made final already."""
+    k = len(lut) - 1
+    if (k >= 0 and lut[k] == -1 and np.array_equal(lut[:k], np.arange(k))
+            and (not len(codes) or int(codes.min()) >= -1)):
+        return codes
     for lo in range(0, len(codes), col.CHUNK):
         part = codes[lo:lo + col.CHUNK]
         part[...] = lut[part]
@@ -1169,7 +1231,7 @@ class EventLog:
         >>> len(log), log.properties(1)
         (2, {'plan': 'pro'})
         """
-        from pqlkit import _arrow
+        from pqlkit import _arrow, _arrowload
 
         _arrow.pyarrow("EventLog.from_arrow")
         data = _arrow.to_table(table, "table")
@@ -1178,6 +1240,10 @@ class EventLog:
             account_id=account_id, event_id=event_id, properties=properties,
             defaults=_DEFAULT_COLUMNS, where="EventLog.from_arrow")
         zone = _arrow.naive_zone(data.schema, fields["timestamp"], tz, "EventLog.from_arrow")
+        if len(data) and _arrowload.fast_schema(data.schema, fields):
+            selected = data.select(list(dict.fromkeys([*fields.values(), *props.values()])))
+            return cls._from_decoded(_arrowload.table_source(selected), fields, props, zone,
+                                     users, accounts, strict, tz, epoch_unit)
         n, chunks = _arrow.event_source(data, fields, props, zone)
         return cls._from_source(n, chunks, fields, props, users, accounts, strict, tz,
                                 epoch_unit)
@@ -1214,7 +1280,7 @@ class EventLog:
         >>> EventLog.from_parquet(path).report.counts
         {'input': 1, 'kept': 1, 'duplicates': 0, 'rejected': 0}
         """
-        from pqlkit import _arrow
+        from pqlkit import _arrow, _arrowload
 
         _arrow.pyarrow("EventLog.from_parquet")
         parquet = _arrow.open_parquet(path)
@@ -1224,6 +1290,11 @@ class EventLog:
             defaults=_DEFAULT_COLUMNS, where="EventLog.from_parquet")
         zone = _arrow.naive_zone(parquet.schema_arrow, fields["timestamp"], tz,
                                  "EventLog.from_parquet")
+        if parquet.metadata.num_rows and _arrowload.fast_schema(parquet.schema_arrow, fields):
+            cols, text = _arrow.parquet_columns(parquet.schema_arrow, fields, props)
+            source = _arrowload.parquet_source(path, parquet, cols, text)
+            return cls._from_decoded(source, fields, props, zone, users, accounts, strict, tz,
+                                     epoch_unit)
         n, chunks = _arrow.parquet_source(path, fields, props, parquet, zone)
         return cls._from_source(n, chunks, fields, props, users, accounts, strict, tz,
                                 epoch_unit)
@@ -1235,6 +1306,49 @@ class EventLog:
         report = LoadReport()
         ev = _load_events(n, chunks, fields=set(fields), prop_keys=list(props), tz=tz,
                           epoch_unit=epoch_unit, strict=strict, report=report)
+        return cls._with_entities(ev, users, accounts, report, strict, tz)
+
+    @classmethod
+    def _from_decoded(cls, source: Any, fields: Mapping[str, str], props: Mapping[str, str],
+                      zone: str | None, users: Any, accounts: Any, strict: bool,
+                      tz: str | tzinfo | None, epoch_unit: str | None) -> EventLog:
+        """Events decoded on worker threads (:mod:`pqlkit._arrowload`), for Arrow input
+        whose timestamps are typed and whose names and ids are text."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from pqlkit import _arrow, _arrowload
+
+        report = LoadReport()
+        report.add_input("events", source.n)
+
+        def reject(cols: Mapping[str, Any], i: int, row: int) -> None:
+            _reject_event(cols, i, row, tz, epoch_unit, report, strict)
+
+        with ThreadPoolExecutor(1, thread_name_prefix="pqlkit-tables") as side:
+            # Users and accounts files are read while the events decode (not loaded:
+            # their rejections come after the events' in the report, as from records).
+            tables = [side.submit(_arrow.read_table, data)
+                      if isinstance(data, (str, os.PathLike)) else None
+                      for data in (users, accounts)]
+            got = _arrowload.load(source, fields, props, zone, tz=tz, epoch_unit=epoch_unit,
+                                  reject=reject)
+            users, accounts = (data if table is None else table.result()
+                               for data, table in zip((users, accounts), tables, strict=True))
+        ev = _Events()
+        ev.ts, ev.name, ev.names = got.ts, got.name, got.names
+        ev.user, ev.account = got.user, got.account
+        ev.user_vals = ([] if got.user_ids is None
+                        else col.IdValues(got.user_ids, "str", sorted=True))
+        ev.account_vals = ([] if got.account_ids is None
+                           else col.IdValues(got.account_ids, "str", sorted=True))
+        ev.all_used = got.all_used
+        ev.src = None if got.keep is None else np.flatnonzero(got.keep).astype(np.int64)
+        ev.eids, ev.props = got.eids, got.props
+        return cls._with_entities(ev, users, accounts, report, strict, tz)
+
+    @classmethod
+    def _with_entities(cls, ev: _Events, users: Any, accounts: Any, report: LoadReport,
+                       strict: bool, tz: str | tzinfo | None) -> EventLog:
         user_rows = _entities(users, User, "users", report, strict, tz, columns_ok=True)
         account_rows = _entities(accounts, Account, "accounts", report, strict, tz,
                                  columns_ok=True)
@@ -1373,29 +1487,26 @@ class EventLog:
         # only rejected rows used are dropped at the end, keeping the order.
         name_order = sorted(range(len(ev.names)), key=ev.names.__getitem__)
         names = [ev.names[j] for j in name_order]
-        user_vals = _sorted_ids({*ev.user_vals, *user_rows.id_vals})
-        account_vals = _sorted_ids({*ev.account_vals, *account_rows.id_vals,
-                                    *user_rows.account_vals})
-        uidx = dict(zip(user_vals, range(len(user_vals)), strict=True))
-        aidx = dict(zip(account_vals, range(len(account_vals)), strict=True))
+        # Where each table row's id and account go, too (the tables are de-duplicated below).
+        user_vals, (user_pos, user_at_all) = _merge_ids([ev.user_vals, user_rows.id_vals])
+        account_vals, (account_pos, account_at_all, user_acc_pos) = _merge_ids(
+            [ev.account_vals, account_rows.id_vals, user_rows.account_vals])
         name = _remap(ev.name, _rank(name_order))
-        user_lut = _positions(uidx, ev.user_vals, np.int32, spare=True)
-        account_lut = _positions(aidx, ev.account_vals, np.int32, spare=True)
-        # Where each table row's id and account go (the tables are de-duplicated below).
-        user_at_all = _positions(uidx, user_rows.id_vals, np.int64)
-        account_at_all = _positions(aidx, account_rows.id_vals, np.int64)
-        user_acc_at = _positions(aidx, user_rows.account_vals, np.int64, spare=True)
-        del uidx, aidx
+        user_lut, account_lut = _spare(user_pos), _spare(account_pos)
+        user_acc_at = _spare(user_acc_pos)
         user = _remap(ev.user, user_lut if ev.user_lut is None else user_lut[ev.user_lut])
         account = _remap(ev.account, account_lut if ev.account_lut is None
                          else account_lut[ev.account_lut])
         rows = _Rows(ev, name, user, account, sorted(ev.props))
+        # When the load says every value is used, no pass over the rows is needed to tell.
+        all_used = ev.all_used
         del ev, name, user, account
 
         if rows.eids is not None and rows.eids.present.any():
             keep = cls._dedup_events(rows, names, user_vals, account_vals, report, strict)
             if keep is not None:
                 rows.take(np.flatnonzero(keep))
+                all_used = False
         n = len(rows)
         report.add_kept("events", n)
         rows.sort(len(names), len(user_vals), len(account_vals))
@@ -1411,7 +1522,7 @@ class EventLog:
         self.report = report
 
         used = np.zeros(len(names) + 1, dtype=np.bool_)
-        used[rows.name] = True
+        used[slice(-1) if all_used else rows.name] = True
         self.names = tuple(v for v, u in zip(names, used[:-1].tolist(), strict=True) if u)
         # A few names fit in int8: a quarter of the memory of int32 at millions of events.
         self.name_code = _compact(rows.name, used).astype(_narrow(-1, len(self.names)),
@@ -1419,10 +1530,10 @@ class EventLog:
         rows.name = self.name_code
 
         used_u = np.zeros(len(user_vals) + 1, dtype=np.bool_)
-        used_u[rows.user] = True
+        used_u[user_pos if all_used else rows.user] = True
         used_u[user_at] = True
         used_a = np.zeros(len(account_vals) + 1, dtype=np.bool_)
-        used_a[rows.account] = True
+        used_a[account_pos if all_used else rows.account] = True
         used_a[account_at] = True
         used_a[user_acc] = True  # -1 (no account) marks the spare last slot
         self.user_ids = _used_ids(user_vals, used_u)
@@ -1473,8 +1584,8 @@ class EventLog:
         return self
 
     @staticmethod
-    def _dedup_events(rows: _Rows, names: list[str], user_vals: list[EntityId],
-                      account_vals: list[EntityId], report: LoadReport,
+    def _dedup_events(rows: _Rows, names: list[str], user_vals: IdList,
+                      account_vals: IdList, report: LoadReport,
                       strict: bool) -> BoolArray | None:
         """Rows sharing an event id: identical ones are duplicates, the earliest of
         differing ones (by timestamp, name, properties, user, account) is kept and the
@@ -1786,22 +1897,15 @@ _DEFAULT_COLUMNS: Final = {"user_id": "user_id", "account_id": "account_id",
                            "event_id": "event_id"}
 
 
-def _used_ids(values: list[EntityId], used: BoolArray) -> tuple[EntityId, ...]:
+def _used_ids(values: IdList, used: BoolArray) -> tuple[EntityId, ...]:
     """The ids still used (``used`` has a spare last slot)."""
+    if isinstance(values, col.IdValues):
+        if not used[:-1].all():
+            values = values.take(np.flatnonzero(used[:-1]))
+        return tuple(values.tolist())
     if used[:-1].all():
         return tuple(values)
     return tuple(v for v, u in zip(values, used[:-1].tolist(), strict=True) if u)
-
-
-def _positions(index: dict[Any, int], values: list[Any], dtype: Any, *,
-               spare: bool = False) -> Array:
-    """``index[v]`` for each of ``values`` (then -1 when ``spare``, the slot of code -1)."""
-    n = len(values)
-    out = np.empty(n + spare, dtype=dtype)
-    out[:n] = np.fromiter(map(index.__getitem__, values), dtype=dtype, count=n)
-    if spare:
-        out[n] = -1
-    return out
 
 
 def _compact(codes: Int32Array, used: BoolArray) -> Int32Array:

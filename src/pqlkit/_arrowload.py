@@ -1,0 +1,325 @@
+"""Events from Arrow tables and Parquet files, decoded on worker threads.
+
+The general loader (``eventlog._load_events``) passes one chunk at a time through stateful
+encoders on the calling thread. For the usual columnar input -- a timestamp column and
+text (or dictionary-encoded text) name and id columns -- the per-row work is done here on
+worker threads instead: each chunk is decoded (a Parquet row group) and its timestamps and
+dictionary indices are written straight into the log's arrays. The calling thread then
+merges the chunks' dictionaries once, in pyarrow, into sorted distinct values and maps
+every chunk's indices onto them (again on the workers). Python sees each distinct name and
+id once, and a row only when a check rejects it, which goes through the general loader's
+own rejection path so that reasons and messages are the same word for word.
+
+Property and event-id columns keep the general encoders (they are stateful): the calling
+thread feeds them chunk by chunk, in order, while the workers decode the next chunks.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import tzinfo
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from pqlkit import _arrow
+from pqlkit import _columns as col
+from pqlkit.records import FieldError, check_name
+
+Array = npt.NDArray[Any]
+BoolArray = npt.NDArray[np.bool_]
+Int32Array = npt.NDArray[np.int32]
+
+#: Chunks decoded ahead of the one the calling thread is on (bounds the memory in flight).
+AHEAD = 4
+#: Worker threads: decoding is CPU-bound, and each thread holds a chunk or two.
+WORKERS = max(1, min(4, os.cpu_count() or 1))
+_TEXT_FIELDS = ("name", "user_id", "account_id")
+_Reject = Callable[[Mapping[str, Any], int, int], None]
+
+
+class Source:
+    """Where the chunks come from: ``spans`` (row ranges, in order) and ``read(k)``, the
+    record batches of span ``k`` with their first rows, callable from any thread."""
+
+    def __init__(self, n: int, spans: list[tuple[int, int]],
+                 read: Callable[[int], list[tuple[int, Any]]]) -> None:
+        self.n = n
+        self.spans = spans
+        self.read = read
+
+
+def table_source(table: Any) -> Source:
+    """The record batches of an in-memory table (zero-copy slices)."""
+    batches = table.to_batches(max_chunksize=col.CHUNK)
+    bounds = list(itertools.accumulate((b.num_rows for b in batches), initial=0))
+    spans = list(itertools.pairwise(bounds))
+    return Source(table.num_rows, spans, lambda k: [(spans[k][0], batches[k])])
+
+
+def parquet_source(path: str | os.PathLike[str], parquet: Any, cols: list[str],
+                   text: list[str]) -> Source:
+    """The row groups of a Parquet file, each read by the thread asking for it with its own
+    reader, text columns dictionary-encoded straight from the file's pages. A row group
+    larger than :data:`pqlkit._arrow.PARQUET_GROUP_MAX` rows is read in batches."""
+    meta = parquet.metadata
+    sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    bounds = list(itertools.accumulate(sizes, initial=0))
+    spans = list(itertools.pairwise(bounds))
+    local = threading.local()
+
+    def read(k: int) -> list[tuple[int, Any]]:
+        reader = getattr(local, "reader", None)
+        if reader is None:
+            reader = local.reader = _arrow.reopen_parquet(path, text)
+        lo = spans[k][0]
+        if sizes[k] <= _arrow.PARQUET_GROUP_MAX:
+            table = reader.read_row_group(k, columns=cols, use_threads=False)
+            return [(lo, table.combine_chunks().to_batches()[0])] if table.num_rows else []
+        out = []
+        for batch in reader.iter_batches(batch_size=_arrow.PARQUET_BATCH, row_groups=[k],
+                                         columns=cols, use_threads=False):
+            out.append((lo, batch))
+            lo += batch.num_rows
+        return out
+
+    return Source(meta.num_rows, spans, read)
+
+
+def fast_schema(schema: Any, fields: Mapping[str, str]) -> bool:
+    """True when the columns suit this loader: a timestamp column (any unit; a zone-less
+    one is localised first) and text or dictionary-of-text name and id columns."""
+    pa, _ = _arrow._pa()
+    if not pa.types.is_timestamp(schema.field(fields["timestamp"]).type):
+        return False
+    for field in _TEXT_FIELDS:
+        if field in fields:
+            t = schema.field(fields[field]).type
+            if pa.types.is_dictionary(t):
+                t = t.value_type
+            if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+                return False
+    return True
+
+
+class _Chunk:
+    """One decoded batch: its rows, its dictionaries, what the workers found bad, and the
+    columns the calling thread still encodes."""
+
+    __slots__ = ("all_used", "bad", "dicts", "hi", "lo", "rest")
+
+    def __init__(self, lo: int, hi: int, dicts: dict[str, Any], all_used: bool,
+                 bad: BoolArray | None, rest: dict[str, Any]) -> None:
+        self.lo, self.hi, self.dicts, self.bad, self.rest = lo, hi, dicts, bad, rest
+        self.all_used = all_used  # every entry of its dictionaries has a row
+
+
+class Loaded:
+    """The event columns of a load, codes final: ``user``/``account`` index the sorted
+    distinct ids (``user_ids``/``account_ids``, Arrow arrays), ``name`` the sorted
+    ``names``; ``keep`` the rows kept (None: all)."""
+
+    def __init__(self, ts: Array, name: Array, names: list[str], user: Int32Array,
+                 user_ids: Any, account: Int32Array, account_ids: Any,
+                 keep: BoolArray | None, eids: col.Eids | None,
+                 props: dict[str, tuple[Int32Array, Any]], all_used: bool) -> None:
+        self.ts, self.name, self.names = ts, name, names
+        self.user, self.user_ids = user, user_ids
+        self.account, self.account_ids = account, account_ids
+        self.keep, self.eids, self.props = keep, eids, props
+        self.all_used = all_used  # every name and id has a kept row
+
+
+class Loader:
+    """One load: decode ``source`` on the workers, encode the rest here, merge, map."""
+
+    def __init__(self, source: Source, fields: Mapping[str, str], props: Mapping[str, str],
+                 zone: str | None, *, tz: str | tzinfo | None, epoch_unit: str | None,
+                 reject: _Reject) -> None:
+        self.source = source
+        self.fields = fields
+        self.props = props
+        self.zone = zone
+        self.reject = reject
+        self.times = col.TimeEncoder("timestamp", tz=tz, epoch_unit=epoch_unit)
+        n = source.n
+        self.ts = np.empty(n, dtype=np.int64)
+        # Codes of the chunk's own dictionary first, then of the merged values; -1: null.
+        self.codes: dict[str, Int32Array] = {
+            field: np.full(n, -1, dtype=np.int32) for field in _TEXT_FIELDS}
+        self.eids = col.EidEncoder(n) if "event_id" in fields else None
+        self.prop_encoders = {key: col.PropEncoder(key, n) for key in props}
+        self.chunks: list[_Chunk] = []
+
+    # -- on the workers -------------------------------------------------------------------
+
+    def _decode(self, k: int) -> list[_Chunk]:
+        out = []
+        for lo, batch in self.source.read(k):
+            hi = lo + batch.num_rows
+            cols = _arrow.chunk_columns(batch, self.fields, self.props, self.zone)
+            # Stateless for typed columns: safe on any thread.
+            self.ts[lo:hi], bad = self.times.feed(col.to_piece(cols["timestamp"]))
+            dicts = {}
+            all_used = True
+            for field in _TEXT_FIELDS:
+                if field in cols:
+                    dictionary, indices = _arrow.dictionary_codes(cols[field])
+                    self.codes[field][lo:hi] = indices
+                    dicts[field] = dictionary
+                    # (An Arrow dictionary may hold values no row uses.)
+                    seen = np.zeros(len(dictionary) + 1, dtype=np.bool_)
+                    seen[indices] = True
+                    all_used = all_used and bool(seen[:-1].all())
+            rest = {"properties": cols["properties"]}
+            if "event_id" in cols:
+                rest["event_id"] = cols["event_id"]
+            out.append(_Chunk(lo, hi, dicts, all_used, bad if bad.any() else None, rest))
+        return out
+
+    def _map(self, chunk: _Chunk, luts: dict[str, Int32Array]) -> BoolArray | None:
+        """Chunk codes onto the merged values; the rows now known to be bad."""
+        lo, hi = chunk.lo, chunk.hi
+        for field, lut in luts.items():
+            part = self.codes[field][lo:hi]
+            part[...] = lut[part]
+        bad = chunk.bad
+        if "name" in luts:
+            missing = self.codes["name"][lo:hi] < 0
+            bad = missing if bad is None else bad | missing
+        nobody = (self.codes["user_id"][lo:hi] < 0) & (self.codes["account_id"][lo:hi] < 0)
+        bad = nobody if bad is None else bad | nobody
+        return bad if bad.any() else None
+
+    # -- on the calling thread ------------------------------------------------------------
+
+    def run(self) -> Loaded:
+        spans = self.source.spans
+        with ThreadPoolExecutor(WORKERS, thread_name_prefix="pqlkit-load") as pool:
+            ahead: deque[Future[list[_Chunk]]] = deque(
+                pool.submit(self._decode, k) for k in range(min(len(spans), AHEAD)))
+            following = iter(range(len(ahead), len(spans)))
+            while ahead:
+                decoded = ahead.popleft().result()
+                nxt = next(following, None)
+                if nxt is not None:
+                    ahead.append(pool.submit(self._decode, nxt))
+                for chunk in decoded:
+                    self._encode_rest(chunk)
+                    self.chunks.append(chunk)
+                del decoded
+            names, luts = self._merge(pool)
+            bad_of = list(pool.map(self._map, self.chunks, luts))
+        _arrow.release_unused()
+        keep = self._reject_rows(bad_of)
+        return self._loaded(names, keep)
+
+    def _encode_rest(self, chunk: _Chunk) -> None:
+        lo, hi, rest = chunk.lo, chunk.hi, chunk.rest
+        found: list[BoolArray] = []
+        if self.eids is not None:
+            raw = rest.get("event_id")
+            got = self.eids.feed(lo, hi, None if raw is None else col.to_piece(raw))
+            if got is not None:
+                found.append(got)
+        for key, enc in self.prop_encoders.items():
+            raw = rest["properties"].get(key)
+            got = enc.feed(lo, hi, None if raw is None else col.to_piece(raw))
+            if got is not None:
+                found.append(got)
+        for got in found:
+            if got.any():
+                chunk.bad = got if chunk.bad is None else chunk.bad | got
+        chunk.rest = {}
+
+    def _merge(self, pool: ThreadPoolExecutor) -> tuple[list[str], list[dict[str, Int32Array]]]:
+        """Sorted distinct names and ids, and each chunk's maps from its dictionaries'
+        indices onto them (with a last slot for code -1, null). The fields are merged side
+        by side: pyarrow lets go of the GIL."""
+        fields = [f for f in _TEXT_FIELDS if f in self.fields]
+
+        def merge(field: str) -> tuple[Int32Array, Any]:
+            return _arrow.sorted_distinct([c.dicts[field] for c in self.chunks],
+                                          valid=_valid_names if field == "name" else None)
+
+        self.values: dict[str, Any] = {}
+        names: list[str] = []
+        luts: list[dict[str, Int32Array]] = [{} for _ in self.chunks]
+        for field, (rank, distinct) in zip(fields, pool.map(merge, fields), strict=True):
+            if field == "name":
+                names = distinct.to_pylist()
+            else:
+                self.values[field] = distinct
+            sizes = (len(c.dicts[field]) for c in self.chunks)
+            bounds = itertools.accumulate(sizes, initial=0)
+            for lut_of, (lo, hi) in zip(luts, itertools.pairwise(bounds), strict=True):
+                lut = np.empty(hi - lo + 1, dtype=np.int32)
+                lut[:-1] = rank[lo:hi]
+                lut[-1] = -1
+                lut_of[field] = lut
+        return names, luts
+
+    def _reject_rows(self, bad_of: list[BoolArray | None]) -> BoolArray | None:
+        """Send the bad rows through the general rejection path, in row order."""
+        if all(b is None for b in bad_of):
+            return None
+        keep = np.ones(self.source.n, dtype=np.bool_)
+        by_span: dict[int, list[tuple[_Chunk, BoolArray]]] = {}
+        starts = [lo for lo, _ in self.source.spans]
+        for chunk, bad in zip(self.chunks, bad_of, strict=True):
+            if bad is not None:
+                keep[chunk.lo:chunk.hi] = ~bad
+                k = int(np.searchsorted(starts, chunk.lo, side="right")) - 1
+                by_span.setdefault(k, []).append((chunk, bad))
+        for k in sorted(by_span):
+            batches = dict(self.source.read(k))
+            for chunk, bad in by_span[k]:
+                cols = _arrow.chunk_columns(batches[chunk.lo], self.fields, self.props,
+                                            self.zone)
+                for i in np.flatnonzero(bad).tolist():
+                    self.reject(cols, i, chunk.lo + i)
+        return keep
+
+    def _loaded(self, names: list[str], keep: BoolArray | None) -> Loaded:
+        ts, name = self.ts, self.codes["name"]
+        user, account = self.codes["user_id"], self.codes["account_id"]
+        if keep is not None:
+            ts, name, user, account = ts[keep], name[keep], user[keep], account[keep]
+        props = {}
+        for key, enc in self.prop_encoders.items():
+            encoded = enc.finish(keep)
+            if encoded is not None:
+                props[key] = encoded
+        eids = None if self.eids is None else self.eids.finish(keep)
+        all_used = keep is None and all(c.all_used for c in self.chunks)
+        return Loaded(ts, name, names, user, self.values.get("user_id"), account,
+                      self.values.get("account_id"), keep, eids, props, all_used)
+
+
+def _valid_names(values: list[Any]) -> BoolArray:
+    """Which distinct names :func:`pqlkit.records.check_name` accepts."""
+    out = np.ones(len(values), dtype=np.bool_)
+    for i, v in enumerate(values):
+        try:
+            check_name(v)
+        except FieldError:
+            out[i] = False
+    return out
+
+
+def load(source: Source, fields: Mapping[str, str], props: Mapping[str, str],
+         zone: str | None, *, tz: str | tzinfo | None, epoch_unit: str | None,
+         reject: _Reject) -> Loaded:
+    """Load ``source`` (see the module docstring)."""
+    return Loader(source, fields, props, zone, tz=tz, epoch_unit=epoch_unit,
+                  reject=reject).run()
+
+
+__all__ = ["Loaded", "Source", "fast_schema", "load", "parquet_source", "table_source"]
+

@@ -1,0 +1,289 @@
+"""Arrow-first ids: from_arrow / from_parquet keep text and integer ids in Arrow or numpy
+until the log's id tuples are made, and must give the very log from_records gives.
+
+Each id column is drawn in every form the loaders meet (plain, large or dictionary
+strings, a different dictionary per chunk, integers, nulls, blank strings), the users and
+accounts tables too, and Parquet files with row groups of uneven sizes.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tests.test_eventlog_columns import assert_same_log
+
+from pqlkit import _arrow
+from pqlkit.eventlog import EventLog
+
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+
+T0 = datetime(2026, 5, 1, 9, tzinfo=UTC)
+TEXT_IDS = ["u1", "u2", "u10", "U1", "é3", "z", "a b", "", " ", "\t"]
+INT_IDS = [-3, 0, 1, 2, 10, 2**40]
+FORMS = ["string", "large_string", "dictionary"]
+
+
+def _column(values: list[Any], form: str, cuts: list[int]) -> Any:
+    """``values`` as a chunked Arrow column cut at ``cuts``; dictionary chunks are each
+    encoded on their own, so every chunk has a dictionary of its own."""
+    if values and all(v is None or type(v) is int for v in values) and any(
+            v is not None for v in values):
+        kind = pa.int64()
+    else:
+        kind = pa.large_string() if form == "large_string" else pa.string()
+    bounds = [0, *sorted(c for c in set(cuts) if 0 < c < len(values)), len(values)]
+    chunks = [pa.array(values[lo:hi], type=kind) for lo, hi in itertools.pairwise(bounds)]
+    if form == "dictionary" and kind != pa.int64():
+        chunks = [c.dictionary_encode() for c in chunks]
+    return pa.chunked_array(chunks)
+
+
+@st.composite
+def loads(draw: st.DrawFn) -> dict[str, Any]:
+    """Events, users and accounts as records, and the same as Arrow tables."""
+    ints = draw(st.booleans(), label="int ids")
+    pool = INT_IDS if ints else TEXT_IDS
+    ident = st.one_of(st.none(), st.sampled_from(pool))
+    n = draw(st.integers(0, 40))
+    events = [{"name": draw(st.sampled_from(["signup", "invite", "é"])),
+               "timestamp": T0 + timedelta(seconds=draw(st.integers(0, 3))),
+               "user_id": draw(ident), "account_id": draw(ident)} for _ in range(n)]
+    # The tables' ids may be of the other kind than the events' (the Python fallback).
+    table_pool = pool if draw(st.booleans(), label="same id kind") else (
+        TEXT_IDS if ints else INT_IDS)
+    table_ident = st.one_of(st.none(), st.sampled_from(table_pool))
+    created = st.one_of(st.none(), st.integers(0, 5).map(lambda d: T0 - timedelta(days=d)))
+    users = [{"user_id": draw(table_ident), "account_id": draw(table_ident),
+              "created_at": draw(created)} for _ in range(draw(st.integers(0, 8)))]
+    accounts = [{"account_id": draw(table_ident), "created_at": draw(created)}
+                for _ in range(draw(st.integers(0, 5)))]
+    cuts = draw(st.lists(st.integers(0, max(n, 1)), max_size=4))
+    table = pa.table({
+        "user_id": _column([e["user_id"] for e in events], draw(st.sampled_from(FORMS)), cuts),
+        "account_id": _column([e["account_id"] for e in events],
+                              draw(st.sampled_from(FORMS)), cuts),
+        "name": _column([e["name"] for e in events], "dictionary", cuts),
+        "timestamp": pa.array([e["timestamp"] for e in events], pa.timestamp("us", tz="UTC")),
+    })
+
+    def entity_table(rows: list[dict[str, Any]], fields: tuple[str, ...]) -> Any:
+        form = draw(st.sampled_from(FORMS))
+        stamps = pa.array([r["created_at"] for r in rows], pa.timestamp("us", tz="UTC"))
+        return pa.table({**{f: _column([r[f] for r in rows], form, []) for f in fields},
+                         "created_at": stamps})
+
+    return {"events": events, "users": users, "accounts": accounts, "table": table,
+            "user_table": entity_table(users, ("user_id", "account_id")),
+            "account_table": entity_table(accounts, ("account_id",))}
+
+
+def _records_log(load: dict[str, Any]) -> EventLog:
+    # None in a user row means "not given", as a null cell does.
+    users = [{k: v for k, v in u.items() if v is not None} for u in load["users"]]
+    accounts = [{k: v for k, v in a.items() if v is not None} for a in load["accounts"]]
+    return EventLog.from_records(load["events"], users=users, accounts=accounts)
+
+
+@given(load=loads())
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+def test_from_arrow_gives_the_records_log(load: dict[str, Any]) -> None:
+    log = EventLog.from_arrow(load["table"], users=load["user_table"],
+                              accounts=load["account_table"])
+    assert_same_log(log, _records_log(load))
+
+
+@given(load=loads(), row_group=st.integers(1, 9), ahead=st.booleans())
+@settings(max_examples=30, suppress_health_check=[HealthCheck.too_slow,
+                                                  HealthCheck.function_scoped_fixture])
+def test_from_parquet_gives_the_records_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            load: dict[str, Any], row_group: int,
+                                            ahead: bool) -> None:
+    path, users = tmp_path / "events.parquet", tmp_path / "users.parquet"
+    pq.write_table(load["table"], path, row_group_size=row_group)
+    pq.write_table(load["user_table"], users)
+    # Row groups larger than the limit are read in batches on one thread instead.
+    monkeypatch.setattr(_arrow, "PARQUET_GROUP_MAX", 1 << 20 if ahead else row_group - 1)
+    log = EventLog.from_parquet(path, users=users, accounts=load["account_table"])
+    assert_same_log(log, _records_log(load))
+
+
+def test_chunks_with_different_dictionaries_share_one_id_space() -> None:
+    user = pa.chunked_array([pa.array(["b", "a", "b"]).dictionary_encode(),
+                             pa.array(["c", "a"]).dictionary_encode()])
+    table = pa.table({"user_id": user, "name": pa.array(["x"] * 5),
+                      "timestamp": pa.array(range(5), pa.timestamp("us", tz="UTC"))})
+    log = EventLog.from_arrow(table)
+    assert log.user_ids == ("a", "b", "c")
+    assert log.user.tolist() == [1, 0, 1, 2, 0]
+
+
+def test_a_blank_id_in_a_dictionary_rejects_the_rows_using_it_as_records_do() -> None:
+    user = pa.array(["u1", " ", "u2", " ", None]).dictionary_encode()
+    account = pa.array([None, None, "a1", "a1", None])
+    table = pa.table({"user_id": user, "account_id": account, "name": pa.array(["x"] * 5),
+                      "timestamp": pa.array(range(5), pa.timestamp("us", tz="UTC"))})
+    users = pa.table({"user_id": pa.array(["u1", "", "u3"]).dictionary_encode()})
+    log = EventLog.from_arrow(table, users=users)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    rows = [{"user_id": u, "account_id": a, "name": "x",
+             "timestamp": epoch + timedelta(microseconds=i)}
+            for i, (u, a) in enumerate(zip(user.to_pylist(), account.to_pylist(),
+                                           strict=True))]
+    expected = EventLog.from_records(rows, users=[{"user_id": u} for u in ["u1", "", "u3"]])
+    assert_same_log(log, expected)
+    assert [(r.table, r.source, r.reason) for r in log.report.rejections] == [
+        ("events", 1, "missing_identity"), ("events", 4, "missing_identity"),
+        ("users", 1, "missing_identity")]
+    assert log.user_ids == ("u1", "u2", "u3")
+
+
+def test_integer_ids_stay_integers_and_sort_as_numbers() -> None:
+    table = pa.table({"user_id": pa.array([10, None, 2, 10], pa.int64()),
+                      "account_id": pa.array([7, 7, None, 9], pa.int32()),
+                      "name": pa.array(["x"] * 4),
+                      "timestamp": pa.array(range(4), pa.timestamp("us", tz="UTC"))})
+    users = pa.table({"user_id": pa.array([3, 2], pa.uint16())})
+    log = EventLog.from_arrow(table, users=users)
+    assert log.user_ids == (2, 3, 10)
+    assert all(type(u) is int for u in log.user_ids)
+    assert log.account_ids == (7, 9)
+    assert log.user.tolist() == [2, -1, 0, 2]
+
+
+def test_ids_only_in_the_users_table_are_in_the_log() -> None:
+    table = pa.table({"user_id": pa.array(["u2"]), "name": pa.array(["x"]),
+                      "timestamp": pa.array([0], pa.timestamp("us", tz="UTC"))})
+    users = pa.table({"user_id": pa.array(["u9", "u1"], pa.large_string()),
+                      "account_id": pa.array(["a1", None])})
+    log = EventLog.from_arrow(table, users=users)
+    assert log.user_ids == ("u1", "u2", "u9")
+    assert log.account_ids == ("a1",)
+    assert log.user_in_table.tolist() == [True, False, True]
+    assert log.user_account.tolist() == [-1, -1, 0]
+
+
+def test_numpy_integer_ids_load_as_records_do() -> None:
+    user = np.ma.masked_array(np.array([5, 1, 5, 0], dtype=np.uint32),
+                              mask=[False, False, False, True])
+    log = EventLog.from_columns(user_id=user, account_id=np.array([1, 1, 2, 2]),
+                                name=np.array(["x"] * 4),
+                                timestamp=np.arange(4).astype("datetime64[us]"))
+    expected = EventLog.from_records(
+        [{"user_id": u, "account_id": a, "name": "x",
+          "timestamp": datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=i)}
+         for i, (u, a) in enumerate([(5, 1), (1, 1), (5, 2), (None, 2)])])
+    assert_same_log(log, expected)
+
+
+def test_parquet_row_groups_are_read_in_order_on_the_pool(tmp_path: Path) -> None:
+    n = 1000
+    table = pa.table({"user_id": pa.array([f"u{i % 37}" for i in range(n)]),
+                      "name": pa.array(["x"] * n),
+                      "timestamp": pa.array(range(n), pa.timestamp("us", tz="UTC"))})
+    path = tmp_path / "events.parquet"
+    pq.write_table(table, path, row_group_size=90)  # 12 row groups, the last one short
+    log = EventLog.from_parquet(path)
+    assert pq.ParquetFile(path).metadata.num_row_groups == 12
+    assert_same_log(log, EventLog.from_arrow(table))
+    assert [log.user_ids[u] for u in log.user[:40].tolist()] == [f"u{i % 37}" for i in
+                                                                 range(40)]
+
+
+# -- the threaded loader (pqlkit._arrowload): everything besides the ids -----------------------
+
+NAMES = ["signup", "invite", "é", "", " ", "bad\x01name", None]
+
+
+@st.composite
+def rich_loads(draw: st.DrawFn) -> dict[str, Any]:
+    """Events with bad names, null timestamps, properties (text, numbers, NaN) and event
+    ids (repeated, sometimes with different content), as records and as an Arrow table."""
+    n = draw(st.integers(0, 30))
+    rows = []
+    for _ in range(n):
+        row: dict[str, Any] = {
+            "name": draw(st.sampled_from(NAMES)),
+            "timestamp": draw(st.one_of(st.none(), st.integers(0, 3).map(
+                lambda s: T0 + timedelta(seconds=s)))),
+            "user_id": draw(st.sampled_from(["u1", "u2", "", None])),
+            "account_id": draw(st.sampled_from(["a1", None])),
+            "event_id": draw(st.sampled_from(["e1", "e2", "e3", None])),
+            "plan": draw(st.sampled_from(["free", "pro", None])),
+            "seats": draw(st.sampled_from([1.0, 2.5, float("nan"), None])),
+        }
+        rows.append(row)
+    cuts = draw(st.lists(st.integers(0, max(n, 1)), max_size=3))
+    table = pa.table({
+        "name": _column([r["name"] for r in rows], draw(st.sampled_from(FORMS)), cuts),
+        "timestamp": pa.array([r["timestamp"] for r in rows], pa.timestamp("us", tz="UTC")),
+        "user_id": _column([r["user_id"] for r in rows], draw(st.sampled_from(FORMS)), cuts),
+        "account_id": _column([r["account_id"] for r in rows], "string", cuts),
+        "event_id": pa.array([r["event_id"] for r in rows], pa.string()),
+        "plan": _column([r["plan"] for r in rows], draw(st.sampled_from(FORMS)), cuts),
+        "seats": pa.array([r["seats"] for r in rows], pa.float64()),
+    })
+    records = []
+    for r in rows:
+        rec = {k: r[k] for k in ("name", "timestamp", "user_id", "account_id", "event_id")}
+        rec["properties"] = {k: r[k] for k in ("plan", "seats") if r[k] is not None}
+        records.append(rec)
+    return {"table": table, "records": records}
+
+
+@given(load=rich_loads(), row_group=st.integers(1, 7))
+@settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow,
+                                                  HealthCheck.function_scoped_fixture])
+def test_threaded_loads_reject_and_dedup_as_records_do(tmp_path: Path, load: dict[str, Any],
+                                                       row_group: int) -> None:
+    expected = EventLog.from_records(load["records"])
+    path = tmp_path / "events.parquet"
+    pq.write_table(load["table"], path, row_group_size=row_group)
+    for log in (EventLog.from_arrow(load["table"], properties=["plan", "seats"]),
+                EventLog.from_parquet(path, properties=["plan", "seats"])):
+        assert_same_log(log, expected)
+
+
+def test_strict_raises_at_the_first_bad_row_of_a_later_row_group(tmp_path: Path) -> None:
+    n = 50
+    names = ["x"] * n
+    names[37] = ""
+    table = pa.table({"user_id": pa.array(["u1"] * n), "name": pa.array(names),
+                      "timestamp": pa.array(range(n), pa.timestamp("us", tz="UTC"))})
+    path = tmp_path / "events.parquet"
+    pq.write_table(table, path, row_group_size=10)
+    from pqlkit.errors import RejectedRowError
+
+    with pytest.raises(RejectedRowError, match=r"events\[37\].*name is empty"):
+        EventLog.from_parquet(path, strict=True)
+    log = EventLog.from_parquet(path)
+    assert [(r.source, r.reason) for r in log.report.rejections] == [(37, "missing_name")]
+    assert len(log) == n - 1
+
+
+def test_a_dictionary_value_no_row_uses_is_not_an_id() -> None:
+    user = pa.DictionaryArray.from_arrays(pa.array([0, 2, 0], pa.int32()),
+                                          pa.array(["u1", "unused", "u3"]))
+    table = pa.table({"user_id": user, "name": pa.array(["x"] * 3),
+                      "timestamp": pa.array(range(3), pa.timestamp("us", tz="UTC"))})
+    log = EventLog.from_arrow(table)
+    assert log.user_ids == ("u1", "u3")
+    assert log.user.tolist() == [0, 1, 0]
+
+
+def test_a_zone_less_timestamp_column_is_read_in_the_zone_given(tmp_path: Path) -> None:
+    table = pa.table({"user_id": pa.array(["u1", "u2"]), "name": pa.array(["x", "y"]),
+                      "timestamp": pa.array([0, 3_600_000_000], pa.timestamp("us"))})
+    path = tmp_path / "events.parquet"
+    pq.write_table(table, path)
+    for log in (EventLog.from_arrow(table, tz="Europe/Paris"),
+                EventLog.from_parquet(path, tz="Europe/Paris")):
+        # Midnight and 01:00 in Paris (UTC+1 in January 1970) are 23:00 and 00:00 UTC.
+        assert log.ts.tolist() == [-3_600_000_000, 0]
