@@ -287,3 +287,25 @@ def test_a_zone_less_timestamp_column_is_read_in_the_zone_given(tmp_path: Path) 
                 EventLog.from_parquet(path, tz="Europe/Paris")):
         # Midnight and 01:00 in Paris (UTC+1 in January 1970) are 23:00 and 00:00 UTC.
         assert log.ts.tolist() == [-3_600_000_000, 0]
+
+
+def test_tables_checked_beside_the_events_report_after_them(tmp_path: Path) -> None:
+    table = pa.table({"user_id": pa.array(["u1", None]), "name": pa.array(["x", "y"]),
+                      "timestamp": pa.array([0, 1], pa.timestamp("us", tz="UTC"))})
+    users = pa.table({"user_id": pa.array(["u1", " "]), "plan": pa.array(["free", "pro"])})
+    path, users_path = tmp_path / "events.parquet", tmp_path / "users.parquet"
+    pq.write_table(table, path)
+    pq.write_table(users, users_path)
+    from pqlkit.errors import RejectedRowError
+
+    log = EventLog.from_parquet(path, users=users_path)
+    assert list(log.report.tables) == ["events", "users"]
+    assert [(r.table, r.source) for r in log.report.rejections] == [("events", 1),
+                                                                    ("users", 1)]
+    # strict: the first rejection in reading order is the events' one, as from records.
+    with pytest.raises(RejectedRowError, match=r"^events\[1\]"):
+        EventLog.from_parquet(path, users=users_path, strict=True)
+    good = pa.table({"user_id": pa.array(["u1"]), "name": pa.array(["x"]),
+                     "timestamp": pa.array([0], pa.timestamp("us", tz="UTC"))})
+    with pytest.raises(RejectedRowError, match=r"^users\[1\]"):
+        EventLog.from_arrow(good, users=users, strict=True)

@@ -959,7 +959,7 @@ class EventLog:
     names: tuple[str, ...]
     user: Int32Array
     account: Int32Array
-    owner_account: Int32Array
+    _owner_account: Int32Array | None
     event_id: PropColumn
     props: dict[str, PropColumn]
     user_ids: tuple[EntityId, ...]
@@ -1324,16 +1324,25 @@ class EventLog:
         def reject(cols: Mapping[str, Any], i: int, row: int) -> None:
             _reject_event(cols, i, row, tz, epoch_unit, report, strict)
 
+        # Users and accounts are read and checked while the events decode, into a report
+        # of their own that follows the events' (as from records); an error of theirs is
+        # raised only if the events raised none.
+        tables_report = LoadReport()
+
+        def tables() -> tuple[_Entities, _Entities]:
+            found = [_arrow.read_table(data) if isinstance(data, (str, os.PathLike)) else data
+                     for data in (users, accounts)]
+            return (_entities(found[0], User, "users", tables_report, strict, tz,
+                              columns_ok=True),
+                    _entities(found[1], Account, "accounts", tables_report, strict, tz,
+                              columns_ok=True))
+
         with ThreadPoolExecutor(1, thread_name_prefix="pqlkit-tables") as side:
-            # Users and accounts files are read while the events decode (not loaded:
-            # their rejections come after the events' in the report, as from records).
-            tables = [side.submit(_arrow.read_table, data)
-                      if isinstance(data, (str, os.PathLike)) else None
-                      for data in (users, accounts)]
+            entities = side.submit(tables)
             got = _arrowload.load(source, fields, props, zone, tz=tz, epoch_unit=epoch_unit,
                                   reject=reject)
-            users, accounts = (data if table is None else table.result()
-                               for data, table in zip((users, accounts), tables, strict=True))
+            user_rows, account_rows = entities.result()
+        report._extend(tables_report)
         ev = _Events()
         ev.ts, ev.name, ev.names = got.ts, got.name, got.names
         ev.user, ev.account = got.user, got.account
@@ -1344,7 +1353,8 @@ class EventLog:
         ev.all_used = got.all_used
         ev.src = None if got.keep is None else np.flatnonzero(got.keep).astype(np.int64)
         ev.eids, ev.props = got.eids, got.props
-        return cls._with_entities(ev, users, accounts, report, strict, tz)
+        _arrow.release_unused()  # what decoding left in Arrow's pool, before _finish
+        return cls._finish(ev, user_rows, account_rows, report, strict)
 
     @classmethod
     def _with_entities(cls, ev: _Events, users: Any, accounts: Any, report: LoadReport,
@@ -1565,20 +1575,12 @@ class EventLog:
             self.event_id = PropColumn(*rows.eids.final())
         # When every event names its account (the usual export), the owner column is the
         # account column itself: both are read-only, and 4 bytes an event are saved.
-        every = not n or int(self.account.min()) >= 0
-        self.owner_account = self.account if every else self.account.copy()
-        for lo in range(0, 0 if every else n, col.CHUNK):
-            # Masked, not np.where: with no users at all, user_account is empty.
-            owner = self.owner_account[lo:lo + col.CHUNK]
-            user = self.user[lo:lo + col.CHUNK]
-            inherit = np.flatnonzero((owner < 0) & (user >= 0))
-            owner[inherit] = self.user_account[user[inherit]]
+        self._owner_account = None  # built on first use: only account-level signals read it
         self._src = rows.delta
         self._src_prefix = rows.prefix
         self._prefixes = tuple(rows.prefixes)
         self._csr = {}
-        for arr in (self.ts, self.name_code, self.user, self.account, self.owner_account,
-                    self.user_account, self.user_created, self.user_in_table,
+        for arr in (self.ts, self.name_code, self.user, self.account, self.user_account, self.user_created, self.user_in_table,
                     self.account_created, self.account_in_table):
             arr.flags.writeable = False
         return self
@@ -1682,6 +1684,26 @@ class EventLog:
     def max_timestamp(self) -> datetime | None:
         """The latest event timestamp (the default ``as_of``), or None without events."""
         return from_micros(int(self.ts[-1])) if len(self) else None
+
+    @property
+    def owner_account(self) -> Int32Array:
+        """The account each event belongs to: the one it names, else its user's account in
+        the users table (-1: none). Read-only; made on first use."""
+        if self._owner_account is None:
+            n = len(self)
+            # When every event names its account (the usual export), the owner column is
+            # the account column itself: both are read-only, and 4 bytes an event are saved.
+            every = not n or int(self.account.min()) >= 0
+            owners = self.account if every else self.account.copy()
+            for lo in range(0, 0 if every else n, col.CHUNK):
+                # Masked, not np.where: with no users at all, user_account is empty.
+                owner = owners[lo:lo + col.CHUNK]
+                user = self.user[lo:lo + col.CHUNK]
+                inherit = np.flatnonzero((owner < 0) & (user >= 0))
+                owner[inherit] = self.user_account[user[inherit]]
+            owners.flags.writeable = False
+            self._owner_account = owners
+        return self._owner_account
 
     @property
     def user_traits(self) -> tuple[Mapping[str, Any], ...]:

@@ -97,6 +97,15 @@ class LoadReport:
         self._table(table)["rejected"] += 1
         return rejection
 
+    def _extend(self, other: LoadReport) -> None:
+        """Add ``other``'s counts and rejections after this report's (a part of the same
+        load accounted for on another thread)."""
+        for table, counts in other.tables.items():
+            mine = self._table(table)
+            for key, value in counts.items():
+                mine[key] += value
+        self.rejections.extend(other.rejections)
+
     @property
     def counts(self) -> dict[str, int]:
         """Totals over all tables: ``input``, ``kept``, ``duplicates``, ``rejected``."""
