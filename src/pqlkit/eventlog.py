@@ -861,9 +861,11 @@ class _Rows:
         pos = np.flatnonzero(in_run)
         if not len(pos):
             return
-        start = np.ones(m, dtype=np.bool_)
-        start[1:] = ~tie
-        run = np.cumsum(start)[pos]
+        # A run starts at a row that ties with no row before it; numbered over the rows
+        # in runs only (a few percent of the block).
+        start = np.ones(len(pos), dtype=np.bool_)
+        start[1:] = ~tie[pos[1:] - 1]
+        run = np.cumsum(start)
         rows = lo + pos
         keys: list[tuple[Array, int]] = [(run, int(run[-1])),
                                          (self.name[rows], max(n_names - 1, 0))]
