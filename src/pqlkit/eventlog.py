@@ -1198,9 +1198,10 @@ class EventLog:
     ) -> EventLog:
         """Load events from a pyarrow Table (needs the ``arrow`` extra).
 
-        The table is read in zero-copy record batches; dictionary and string columns are
-        coded by pyarrow, numbers and timestamps viewed as numpy arrays, so no Python
-        object is made per row. Anything exposing the Arrow C stream interface (a polars
+        The table is read in zero-copy record batches (on worker threads when the
+        timestamps are typed and the names and ids are text); dictionary and string
+        columns are coded by pyarrow, numbers and timestamps viewed as numpy arrays, so no
+        Python object is made per row. Anything exposing the Arrow C stream interface (a polars
         or DuckDB result) is accepted too.
 
         Args:
@@ -1269,10 +1270,14 @@ class EventLog:
     ) -> EventLog:
         """Load events from a Parquet file (needs the ``arrow`` extra).
 
-        Only the columns named are read, a record batch at a time, with text columns
-        taken dictionary-encoded straight from the file; peak memory is the log being
-        built plus one batch. The keywords are those of :meth:`from_arrow`; ``users`` and
-        ``accounts`` may also be paths to Parquet files.
+        Only the columns named are read, with text columns taken dictionary-encoded
+        straight from the file. With a timestamp column and text name and id columns (the
+        usual export), row groups are decoded on worker threads (up to four, a few row
+        groups ahead of the one being finished) straight into the log's arrays; other
+        files are read a record batch at a time. Either way peak memory is the log being
+        built plus a few row groups. The keywords are those of :meth:`from_arrow`;
+        ``users`` and ``accounts`` may also be paths to Parquet files, read and checked
+        while the events decode.
 
         >>> import pyarrow as pa, pyarrow.parquet as pq, tempfile, os
         >>> path = os.path.join(tempfile.mkdtemp(), "events.parquet")
