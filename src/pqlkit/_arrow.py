@@ -10,12 +10,8 @@ only when one of these loaders runs.
 from __future__ import annotations
 
 import functools
-import itertools
 import os
-import threading
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import tzinfo
 from typing import Any
 
@@ -43,7 +39,6 @@ __all__ = [
     "event_columns",
     "event_source",
     "is_text_column",
-    "merge_ids",
     "open_parquet",
     "parquet_columns",
     "parquet_source",
@@ -63,8 +58,6 @@ __all__ = [
     "text_unicode",
     "text_valid",
     "to_table",
-    "unify",
-    "unify_ids",
 ]
 
 Array = npt.NDArray[Any]
@@ -239,62 +232,6 @@ def blank_strings(arr: Any) -> npt.NDArray[np.bool_]:
     for i in np.flatnonzero(candidates).tolist():
         out[i] = not arr[i].as_py().strip()
     return out
-
-
-def unify(dictionaries: list[Any]
-          ) -> tuple[list[Any], npt.NDArray[np.bool_], npt.NDArray[np.int64]]:
-    """The distinct values of several Arrow string dictionaries, which of them are blank,
-    and for each entry of the dictionaries in order, its index among them (one hash pass
-    in pyarrow)."""
-    pa, pc = _pa()
-    types = {d.type for d in dictionaries}
-    if len(types) > 1:
-        dictionaries = [d.cast(pa.large_string()) for d in dictionaries]
-    joined = pa.concat_arrays(dictionaries)
-    encoded = pc.dictionary_encode(joined)
-    inverse = _np(encoded.indices).astype(np.int64)
-    distinct = encoded.dictionary
-    out = distinct.to_pylist(), blank_strings(distinct), inverse
-    del joined, encoded, distinct
-    pa.default_memory_pool().release_unused()
-    return out
-
-
-def unify_ids(dictionaries: list[Any]) -> tuple[Any, npt.NDArray[np.int32]]:
-    """The distinct non-blank ids of several Arrow string dictionaries, as an Arrow array,
-    and for each entry of the dictionaries in order, its index in it (-1: blank)."""
-    pa, pc = _pa()
-    if len({d.type for d in dictionaries}) > 1:
-        dictionaries = [d.cast(pa.large_string()) for d in dictionaries]
-    joined = dictionaries[0] if len(dictionaries) == 1 else pa.concat_arrays(dictionaries)
-    encoded = pc.dictionary_encode(joined)
-    inverse = _codes(encoded.indices)
-    distinct = encoded.dictionary
-    blank = blank_strings(distinct)
-    if blank.any():
-        keep = ~blank
-        new = np.full(len(keep) + 1, -1, dtype=np.int32)  # the last slot: code -1 (null)
-        new[:-1][keep] = np.arange(int(keep.sum()), dtype=np.int32)
-        inverse = new[inverse]
-        distinct = distinct.take(_indices(np.flatnonzero(keep)))
-    return distinct, inverse.astype(np.int32, copy=False)
-
-
-def merge_ids(arrays: list[Any]) -> tuple[Any, list[npt.NDArray[np.int64]]]:
-    """The distinct values of several Arrow string arrays of ids, sorted (Arrow compares
-    UTF-8 bytes, which orders as Python orders str), and each array's positions in them."""
-    pa, pc = _pa()
-    if len({a.type for a in arrays}) > 1:
-        arrays = [a.cast(pa.large_string()) for a in arrays]
-    joined = arrays[0] if len(arrays) == 1 else pa.concat_arrays(arrays)
-    encoded = pc.dictionary_encode(joined)
-    distinct = encoded.dictionary
-    order = _np(pc.sort_indices(distinct)).astype(np.int64)
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order), dtype=np.int64)
-    at = rank[_np(encoded.indices)]
-    bounds = np.cumsum([0, *map(len, arrays)])
-    return distinct.take(_indices(order)), [at[lo:hi] for lo, hi in itertools.pairwise(bounds)]
 
 
 def dictionary_codes(arr: Any) -> tuple[Any, npt.NDArray[np.int32]]:
@@ -719,72 +656,18 @@ def parquet_columns(schema: Any, fields: _Mapping, props: _Mapping
 def parquet_source(path: str | os.PathLike[str], fields: _Mapping, props: _Mapping,
                    parquet: Any, zone: str | None = None
                    ) -> tuple[int, Iterator[tuple[int, int, dict[str, Any]]]]:
-    """The row count and the chunks of a Parquet file, read a row group at a time on two
-    threads (a few row groups ahead, no more, to bound memory); a file whose row groups
-    are too large for that is read in batches on one thread."""
+    """The row count and the chunks of a Parquet file, its row groups read in order on
+    worker threads (a few ahead, no more, to bound memory)."""
+    from pqlkit import _arrowload
+
     cols, text = parquet_columns(parquet.schema_arrow, fields, props)
-    meta = parquet.metadata
-    n = meta.num_rows
-    groups = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
-    if len(groups) < 2 or max(groups) > PARQUET_GROUP_MAX:
-        batches = _batches(reopen_parquet(path, text), cols)
-    else:
-        batches = _row_groups(path, text, cols, len(groups))
+    source = _arrowload.parquet_source(path, parquet, cols, text)
 
     def chunks() -> Iterator[tuple[int, int, dict[str, Any]]]:
-        lo = 0
-        for batch in batches:
-            hi = lo + batch.num_rows
-            yield lo, hi, chunk_columns(batch, fields, props, zone)
-            lo = hi
-            del batch
+        for lo, batch in _arrowload.batches(source):
+            yield lo, lo + batch.num_rows, chunk_columns(batch, fields, props, zone)
 
-    return n, chunks()
-
-
-def _batches(parquet: Any, cols: list[str]) -> Iterator[Any]:
-    pa, _ = _pa()
-    pool = pa.default_memory_pool()
-    for k, batch in enumerate(parquet.iter_batches(batch_size=PARQUET_BATCH, columns=cols,
-                                                   use_threads=False)):
-        yield batch
-        del batch
-        # Arrow's allocator keeps freed pages; hand them back so that reading does not
-        # hold a row group's worth of memory on top of the log being built. Every few
-        # batches: released pages are faulted in again by the next batch, and releasing
-        # after each one cost a third of the decoding time for no smaller peak.
-        if k % 8 == 7:
-            pool.release_unused()
-    pool.release_unused()
-
-
-def _row_groups(path: str | os.PathLike[str], text: list[str], cols: list[str],
-                count: int) -> Iterator[Any]:
-    """The row groups of a file in order, decoded on two threads, each with its own reader
-    (Arrow's own threading of one read was erratic here, and it reads whole files)."""
-    pa, _ = _pa()
-    pool = pa.default_memory_pool()
-    local = threading.local()
-
-    def read(i: int) -> Any:
-        reader = getattr(local, "reader", None)
-        if reader is None:
-            reader = local.reader = reopen_parquet(path, text)
-        table = reader.read_row_group(i, columns=cols, use_threads=False)
-        return table.combine_chunks().to_batches()[0] if table.num_rows else None
-
-    with ThreadPoolExecutor(2, thread_name_prefix="pqlkit-parquet") as workers:
-        ahead: deque[Any] = deque(workers.submit(read, i) for i in range(min(count, 4)))
-        following = iter(range(len(ahead), count))
-        while ahead:
-            batch = ahead.popleft().result()
-            nxt = next(following, None)
-            if nxt is not None:
-                ahead.append(workers.submit(read, nxt))
-            if batch is not None:
-                yield batch
-            del batch
-    pool.release_unused()
+    return source.n, chunks()
 
 
 def reopen_parquet(path: str | os.PathLike[str], text: list[str]) -> Any:

@@ -20,10 +20,10 @@ import itertools
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import tzinfo
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -41,6 +41,7 @@ AHEAD = 4
 #: Worker threads: decoding is CPU-bound, and each thread holds a chunk or two.
 WORKERS = max(1, min(4, os.cpu_count() or 1))
 _TEXT_FIELDS = ("name", "user_id", "account_id")
+_T = TypeVar("_T")
 _Reject = Callable[[Mapping[str, Any], int, int], None]
 
 
@@ -150,9 +151,11 @@ class Loader:
         self.times = col.TimeEncoder("timestamp", tz=tz, epoch_unit=epoch_unit)
         n = source.n
         self.ts = np.empty(n, dtype=np.int64)
-        # Codes of the chunk's own dictionary first, then of the merged values; -1: null.
+        # Codes into the chunk's own dictionary first, then into the merged values; -1:
+        # null. The workers write every row of a column read; one not read is all -1.
         self.codes: dict[str, Int32Array] = {
-            field: np.full(n, -1, dtype=np.int32) for field in _TEXT_FIELDS}
+            field: np.empty(n, dtype=np.int32) if field in fields else
+            np.full(n, -1, dtype=np.int32) for field in _TEXT_FIELDS}
         self.eids = col.EidEncoder(n) if "event_id" in fields else None
         self.prop_encoders = {key: col.PropEncoder(key, n) for key in props}
         self.chunks: list[_Chunk] = []
@@ -160,6 +163,7 @@ class Loader:
     # -- on the workers -------------------------------------------------------------------
 
     def _decode(self, k: int) -> list[_Chunk]:
+        """Read span ``k``; write its timestamps and dictionary indices into place."""
         out = []
         for lo, batch in self.source.read(k):
             hi = lo + batch.num_rows
@@ -189,31 +193,21 @@ class Loader:
         for field, lut in luts.items():
             part = self.codes[field][lo:hi]
             part[...] = lut[part]
-        bad = chunk.bad
-        if "name" in luts:
-            missing = self.codes["name"][lo:hi] < 0
-            bad = missing if bad is None else bad | missing
+        # A null, blank or invalid name; no user and no account (as _load_events checks).
+        unnamed = self.codes["name"][lo:hi] < 0
+        bad = unnamed if chunk.bad is None else chunk.bad | unnamed
         nobody = (self.codes["user_id"][lo:hi] < 0) & (self.codes["account_id"][lo:hi] < 0)
-        bad = nobody if bad is None else bad | nobody
+        bad |= nobody
         return bad if bad.any() else None
 
     # -- on the calling thread ------------------------------------------------------------
 
     def run(self) -> Loaded:
-        spans = self.source.spans
         with ThreadPoolExecutor(WORKERS, thread_name_prefix="pqlkit-load") as pool:
-            ahead: deque[Future[list[_Chunk]]] = deque(
-                pool.submit(self._decode, k) for k in range(min(len(spans), AHEAD)))
-            following = iter(range(len(ahead), len(spans)))
-            while ahead:
-                decoded = ahead.popleft().result()
-                nxt = next(following, None)
-                if nxt is not None:
-                    ahead.append(pool.submit(self._decode, nxt))
+            for decoded in _in_order(pool, self._decode, len(self.source.spans)):
                 for chunk in decoded:
                     self._encode_rest(chunk)
                     self.chunks.append(chunk)
-                del decoded
             names, luts = self._merge(pool)
             bad_of = list(pool.map(self._map, self.chunks, luts))
         _arrow.release_unused()
@@ -302,6 +296,30 @@ class Loader:
                       self.values.get("account_id"), keep, eids, props, all_used)
 
 
+def _in_order(pool: ThreadPoolExecutor, work: Callable[[int], _T], count: int
+              ) -> Iterator[_T]:
+    """``work(0)``, ``work(1)``, ... ``work(count - 1)`` in order, run on ``pool`` at most
+    :data:`AHEAD` ahead of the one handed out."""
+    ahead: deque[Future[_T]] = deque(pool.submit(work, k) for k in range(min(count, AHEAD)))
+    following = iter(range(len(ahead), count))
+    while ahead:
+        done = ahead.popleft().result()
+        nxt = next(following, None)
+        if nxt is not None:
+            ahead.append(pool.submit(work, nxt))
+        yield done
+        del done
+
+
+def batches(source: Source) -> Iterator[tuple[int, Any]]:
+    """The record batches of ``source`` and their first rows, in order, read on worker
+    threads (for the general loader, which encodes them on the calling thread)."""
+    with ThreadPoolExecutor(WORKERS, thread_name_prefix="pqlkit-read") as pool:
+        for read in _in_order(pool, source.read, len(source.spans)):
+            yield from read
+    _arrow.release_unused()
+
+
 def _valid_names(values: list[Any]) -> BoolArray:
     """Which distinct names :func:`pqlkit.records.check_name` accepts."""
     out = np.ones(len(values), dtype=np.bool_)
@@ -321,5 +339,6 @@ def load(source: Source, fields: Mapping[str, str], props: Mapping[str, str],
                   reject=reject).run()
 
 
-__all__ = ["Loaded", "Source", "fast_schema", "load", "parquet_source", "table_source"]
+__all__ = ["Loaded", "Source", "batches", "fast_schema", "load", "parquet_source",
+           "table_source"]
 

@@ -547,10 +547,10 @@ class _CodeEncoder:
                 self._ids = IdValues(uniq, "int")
                 mapped = inverse.reshape(-1).astype(np.int32)
             else:
-                from pqlkit._arrow import unify_ids
+                from pqlkit._arrow import sorted_distinct
 
-                distinct, mapped = unify_ids(pending)
-                self._ids = IdValues(distinct, "str")
+                mapped, distinct = sorted_distinct(pending)
+                self._ids = IdValues(distinct, "str", sorted=True)
         else:
             mapped = np.concatenate([self._mapped(group) for group in _runs(pending)])
         out = np.empty(len(self.values) + len(mapped) + 1, dtype=np.int32)
@@ -564,17 +564,14 @@ class _CodeEncoder:
         adding the new ones (the mixed case: some ids also came as Python values)."""
         if type(pending[0]) is np.ndarray:
             return np.array(self._add_plain(np.concatenate(pending).tolist()), dtype=np.int32)
-        from pqlkit._arrow import unify
+        from pqlkit._arrow import sorted_distinct
 
-        distinct, blank, inverse = unify(pending)
+        rank, distinct = sorted_distinct(pending)
         # Non-blank strings pass check_id as they are: no per-value check is needed.
-        mapped = np.full(len(distinct), -1, dtype=np.int32)
-        keep = np.flatnonzero(~blank)
-        if len(keep) == len(distinct):
-            mapped[:] = self._add_plain(distinct)
-        elif len(keep):
-            mapped[keep] = self._add_plain([distinct[i] for i in keep.tolist()])
-        out: I32 = mapped[inverse]
+        mapped = np.empty(len(distinct) + 1, dtype=np.int32)
+        mapped[:-1] = self._add_plain(distinct.to_pylist())
+        mapped[-1] = -1  # rank -1: a blank or null entry
+        out: I32 = mapped[rank]
         return out
 
 

@@ -703,10 +703,13 @@ def _merge_ids(sources: list[IdList]) -> tuple[IdList, list[Int64Array]]:
         else:
             return first, where
     if kinds == {"str"}:
-        from pqlkit._arrow import merge_ids
+        from pqlkit._arrow import sorted_distinct
 
-        merged, at = merge_ids([s.array for s in arrays if isinstance(s, col.IdValues)])
-        values: IdList = col.IdValues(merged, "str")
+        strings = [s.array for s in arrays if isinstance(s, col.IdValues)]
+        rank, merged = sorted_distinct(strings)
+        values: IdList = col.IdValues(merged, "str", sorted=True)
+        bounds = np.cumsum([0, *map(len, strings)])
+        at = [rank[lo:hi].astype(np.int64) for lo, hi in itertools.pairwise(bounds)]
     elif kinds == {"int"}:
         uniq, inverse = np.unique(
             np.concatenate([s.array for s in arrays if isinstance(s, col.IdValues)]),
