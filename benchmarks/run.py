@@ -378,8 +378,8 @@ def machine() -> list[str]:
         f"- OS: {platform.platform()}",
         f"- Python: {platform.python_implementation()} {platform.python_version()}",
         f"- Libraries: {', '.join(libs)}",
-        "- Threads: DuckDB and polars use their defaults (every core); pandas and pqlkit "
-        "run on one",
+        "- Threads: DuckDB and polars use their defaults (every core); pandas runs on one; "
+        "pqlkit decodes Parquet on worker threads (up to four) and scores on one",
         *([f"- Load average when the report was written: {load[0]:.2f}, {load[1]:.2f}, "
            f"{load[2]:.2f}"] if load else []),
     ]
