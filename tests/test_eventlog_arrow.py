@@ -309,3 +309,29 @@ def test_tables_checked_beside_the_events_report_after_them(tmp_path: Path) -> N
                      "timestamp": pa.array([0], pa.timestamp("us", tz="UTC"))})
     with pytest.raises(RejectedRowError, match=r"^users\[1\]"):
         EventLog.from_arrow(good, users=users, strict=True)
+
+
+def test_an_id_only_a_rejected_table_row_names_is_not_in_the_log(tmp_path: Path) -> None:
+    table = pa.table({"user_id": pa.array(["u1", "u2"]), "account_id": pa.array(["a1", None]),
+                      "name": pa.array(["x", "y"]),
+                      "timestamp": pa.array([0, 1], pa.timestamp("us", tz="UTC"))})
+    # u9 and a9 appear only in rows that are rejected (a seat count that is not finite).
+    users = pa.table({"user_id": pa.array(["u1", "u9", "u3"]),
+                      "account_id": pa.array(["a1", "a9", "a3"]),
+                      "seats": pa.array([1.0, float("nan"), 2.0])})
+    accounts = pa.table({"account_id": pa.array(["a1", "a8"]),
+                         "employees": pa.array([5.0, float("inf")])})
+    path = tmp_path / "events.parquet"
+    pq.write_table(table, path)
+    log = EventLog.from_parquet(path, users=users, accounts=accounts)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    expected = EventLog.from_records(
+        [{"user_id": "u1", "account_id": "a1", "name": "x", "timestamp": epoch},
+         {"user_id": "u2", "name": "y", "timestamp": epoch + timedelta(microseconds=1)}],
+        users=[{"user_id": "u1", "account_id": "a1", "traits": {"seats": 1.0}},
+               {"user_id": "u9", "account_id": "a9", "traits": {"seats": float("nan")}},
+               {"user_id": "u3", "account_id": "a3", "traits": {"seats": 2.0}}],
+        accounts=[{"account_id": "a1", "traits": {"employees": 5.0}},
+                  {"account_id": "a8", "traits": {"employees": float("inf")}}])
+    assert_same_log(log, expected)
+    assert log.user_ids == ("u1", "u2", "u3") and log.account_ids == ("a1", "a3")

@@ -20,7 +20,7 @@ import itertools
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import tzinfo
 from typing import Any, TypeVar
@@ -43,6 +43,7 @@ WORKERS = max(1, min(4, os.cpu_count() or 1))
 _TEXT_FIELDS = ("name", "user_id", "account_id")
 _T = TypeVar("_T")
 _Reject = Callable[[Mapping[str, Any], int, int], None]
+_Also = Callable[[], Mapping[str, Sequence[Any]]]
 
 
 class Source:
@@ -129,12 +130,16 @@ class Loaded:
     def __init__(self, ts: Array, name: Array, names: list[str], user: Int32Array,
                  user_ids: Any, account: Int32Array, account_ids: Any,
                  keep: BoolArray | None, eids: col.Eids | None,
-                 props: dict[str, tuple[Int32Array, Any]], all_used: bool) -> None:
+                 props: dict[str, tuple[Int32Array, Any]]) -> None:
         self.ts, self.name, self.names = ts, name, names
         self.user, self.user_ids = user, user_ids
         self.account, self.account_ids = account, account_ids
         self.keep, self.eids, self.props = keep, eids, props
-        self.all_used = all_used  # every name and id has a kept row
+        # Per field, which of the values a kept row uses, when that is known without a
+        # pass over the rows (every name then has a row too); else empty.
+        self.used: dict[str, BoolArray] = {}
+        # Per field, where the entries of the arrays `also` gave are in the ids.
+        self.also_at: dict[str, list[npt.NDArray[np.int64]]] = {}
 
 
 class Loader:
@@ -142,8 +147,11 @@ class Loader:
 
     def __init__(self, source: Source, fields: Mapping[str, str], props: Mapping[str, str],
                  zone: str | None, *, tz: str | tzinfo | None, epoch_unit: str | None,
-                 reject: _Reject) -> None:
+                 reject: _Reject, also: _Also | None = None) -> None:
         self.source = source
+        self.also = also
+        self.also_at: dict[str, list[npt.NDArray[np.int64]]] = {}
+        self.in_events: dict[str, BoolArray] = {}
         self.fields = fields
         self.props = props
         self.zone = zone
@@ -237,10 +245,13 @@ class Loader:
         indices onto them (with a last slot for code -1, null). The fields are merged side
         by side: pyarrow lets go of the GIL."""
         fields = [f for f in _TEXT_FIELDS if f in self.fields]
+        also = {} if self.also is None else self.also()
+        self.also_at = {}
 
         def merge(field: str) -> tuple[Int32Array, Any]:
-            return _arrow.sorted_distinct([c.dicts[field] for c in self.chunks],
-                                          valid=_valid_names if field == "name" else None)
+            return _arrow.sorted_distinct(
+                [c.dicts[field] for c in self.chunks] + list(also.get(field, ())),
+                valid=_valid_names if field == "name" else None)
 
         self.values: dict[str, Any] = {}
         names: list[str] = []
@@ -250,13 +261,21 @@ class Loader:
                 names = distinct.to_pylist()
             else:
                 self.values[field] = distinct
-            sizes = (len(c.dicts[field]) for c in self.chunks)
-            bounds = itertools.accumulate(sizes, initial=0)
-            for lut_of, (lo, hi) in zip(luts, itertools.pairwise(bounds), strict=True):
+            sizes = [len(c.dicts[field]) for c in self.chunks]
+            bounds = list(itertools.accumulate(sizes + [len(a) for a in also.get(field, ())],
+                                               initial=0))
+            for lut_of, (lo, hi) in zip(luts, itertools.pairwise(bounds), strict=False):
                 lut = np.empty(hi - lo + 1, dtype=np.int32)
                 lut[:-1] = rank[lo:hi]
                 lut[-1] = -1
                 lut_of[field] = lut
+            if field in also:
+                self.also_at[field] = [rank[lo:hi].astype(np.int64) for lo, hi in
+                                       itertools.pairwise(bounds[len(sizes):])]
+            # Which of the values the events' dictionaries hold (not only `also`'s).
+            used = np.zeros(len(distinct) + 1, dtype=np.bool_)
+            used[rank[:bounds[len(sizes)]]] = True
+            self.in_events[field] = used[:-1]
         return names, luts
 
     def _reject_rows(self, bad_of: list[BoolArray | None]) -> BoolArray | None:
@@ -291,9 +310,12 @@ class Loader:
             if encoded is not None:
                 props[key] = encoded
         eids = None if self.eids is None else self.eids.finish(keep)
-        all_used = keep is None and all(c.all_used for c in self.chunks)
-        return Loaded(ts, name, names, user, self.values.get("user_id"), account,
-                      self.values.get("account_id"), keep, eids, props, all_used)
+        out = Loaded(ts, name, names, user, self.values.get("user_id"), account,
+                     self.values.get("account_id"), keep, eids, props)
+        if keep is None and all(c.all_used for c in self.chunks):
+            out.used = self.in_events
+        out.also_at = self.also_at
+        return out
 
 
 def _in_order(pool: ThreadPoolExecutor, work: Callable[[int], _T], count: int
@@ -333,10 +355,12 @@ def _valid_names(values: list[Any]) -> BoolArray:
 
 def load(source: Source, fields: Mapping[str, str], props: Mapping[str, str],
          zone: str | None, *, tz: str | tzinfo | None, epoch_unit: str | None,
-         reject: _Reject) -> Loaded:
-    """Load ``source`` (see the module docstring)."""
+         reject: _Reject, also: _Also | None = None) -> Loaded:
+    """Load ``source`` (see the module docstring). ``also``, asked when the merge starts,
+    may give more Arrow arrays of distinct ids per field (the users' and accounts' tables)
+    to merge with the events' ids: where each entry lands is ``Loaded.also_at``."""
     return Loader(source, fields, props, zone, tz=tz, epoch_unit=epoch_unit,
-                  reject=reject).run()
+                  reject=reject, also=also).run()
 
 
 __all__ = ["Loaded", "Source", "batches", "fast_schema", "load", "parquet_source",

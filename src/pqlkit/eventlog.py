@@ -224,8 +224,9 @@ class _Events:
     already canonical (sorted values).
     """
 
-    __slots__ = ("account", "account_lut", "account_vals", "all_used", "eids", "name", "names",
-                 "prefix", "prefixes", "props", "src", "ts", "user", "user_lut", "user_vals")
+    __slots__ = ("account", "account_lut", "account_vals", "eids", "merged", "name", "names",
+                 "prefix", "prefixes", "props", "src", "ts", "used", "user", "user_lut",
+                 "user_vals")
 
     def __init__(self) -> None:
         self.ts: Int64Array = np.zeros(0, dtype=np.int64)
@@ -244,8 +245,12 @@ class _Events:
         self.src: Int64Array | None = None  # input positions; None when 0..n-1
         self.prefix: Int32Array | None = None  # codes into prefixes ("2:" for EventLog.concat)
         self.prefixes: list[str] = []
-        # Every name and id in names / user_vals / account_vals is used by a kept row.
-        self.all_used = False
+        # Per id field, the values the tables' ids were merged into already, and where
+        # each source's ids are in them (as _merge_ids gives them).
+        self.merged: dict[str, tuple[IdList, list[Int64Array]]] = {}
+        # Per field ("name", "user_id", "account_id"), which values a kept row uses, when
+        # the load knows it without a pass over the rows (then every name is used).
+        self.used: dict[str, BoolArray] = {}
 
 
 Chunks = Iterable[tuple[int, int, dict[str, Any]]]
@@ -1347,10 +1352,23 @@ class EventLog:
                     _entities(found[1], Account, "accounts", tables_report, strict, tz,
                               columns_ok=True))
 
+        def table_ids() -> dict[str, list[Any]]:
+            # The tables' ids, merged with the events' in one pass (when all are text).
+            try:
+                user_rows, account_rows = entities.result()
+            except Exception:  # raised again below, after the events' own errors
+                return {}
+            return {field: [s.array for s in sources if isinstance(s, col.IdValues) and len(s)]
+                    for field, sources in (("user_id", [user_rows.id_vals]),
+                                           ("account_id", [account_rows.id_vals,
+                                                           user_rows.account_vals]))
+                    if all(not len(s) or (isinstance(s, col.IdValues) and s.kind == "str")
+                           for s in sources)}
+
         with ThreadPoolExecutor(1, thread_name_prefix="pqlkit-tables") as side:
             entities = side.submit(tables)
             got = _arrowload.load(source, fields, props, zone, tz=tz, epoch_unit=epoch_unit,
-                                  reject=reject)
+                                  reject=reject, also=table_ids)
             user_rows, account_rows = entities.result()
         report._extend(tables_report)
         ev = _Events()
@@ -1360,7 +1378,15 @@ class EventLog:
                         else col.IdValues(got.user_ids, "str", sorted=True))
         ev.account_vals = ([] if got.account_ids is None
                            else col.IdValues(got.account_ids, "str", sorted=True))
-        ev.all_used = got.all_used
+        for field, vals, sources in (
+                ("user_id", ev.user_vals, [user_rows.id_vals]),
+                ("account_id", ev.account_vals, [account_rows.id_vals,
+                                                 user_rows.account_vals])):
+            found = iter(got.also_at.get(field, ()))
+            if field in got.also_at:
+                ev.merged[field] = (vals, [np.arange(len(vals), dtype=np.int64)] + [
+                    next(found) if len(s) else np.zeros(0, dtype=np.int64) for s in sources])
+        ev.used = got.used
         ev.src = None if got.keep is None else np.flatnonzero(got.keep).astype(np.int64)
         ev.eids, ev.props = got.eids, got.props
         _arrow.release_unused()  # what decoding left in Arrow's pool, before _finish
@@ -1508,8 +1534,10 @@ class EventLog:
         name_order = sorted(range(len(ev.names)), key=ev.names.__getitem__)
         names = [ev.names[j] for j in name_order]
         # Where each table row's id and account go, too (the tables are de-duplicated below).
-        user_vals, (user_pos, user_at_all) = _merge_ids([ev.user_vals, user_rows.id_vals])
-        account_vals, (account_pos, account_at_all, user_acc_pos) = _merge_ids(
+        user_vals, (user_pos, user_at_all) = ev.merged.get("user_id") or _merge_ids(
+            [ev.user_vals, user_rows.id_vals])
+        account_vals, (account_pos, account_at_all, user_acc_pos) = ev.merged.get(
+            "account_id") or _merge_ids(
             [ev.account_vals, account_rows.id_vals, user_rows.account_vals])
         name = _remap(ev.name, _rank(name_order))
         user_lut, account_lut = _spare(user_pos), _spare(account_pos)
@@ -1518,15 +1546,15 @@ class EventLog:
         account = _remap(ev.account, account_lut if ev.account_lut is None
                          else account_lut[ev.account_lut])
         rows = _Rows(ev, name, user, account, sorted(ev.props))
-        # When the load says every value is used, no pass over the rows is needed to tell.
-        all_used = ev.all_used
+        # When the load says which values are used, no pass over the rows is needed.
+        known_used = ev.used
         del ev, name, user, account
 
         if rows.eids is not None and rows.eids.present.any():
             keep = cls._dedup_events(rows, names, user_vals, account_vals, report, strict)
             if keep is not None:
                 rows.take(np.flatnonzero(keep))
-                all_used = False
+                known_used = {}
         n = len(rows)
         report.add_kept("events", n)
         rows.sort(len(names), len(user_vals), len(account_vals))
@@ -1542,7 +1570,7 @@ class EventLog:
         self.report = report
 
         used = np.zeros(len(names) + 1, dtype=np.bool_)
-        used[slice(-1) if all_used else rows.name] = True
+        used[slice(-1) if "name" in known_used else rows.name] = True
         self.names = tuple(v for v, u in zip(names, used[:-1].tolist(), strict=True) if u)
         # A few names fit in int8: a quarter of the memory of int32 at millions of events.
         self.name_code = _compact(rows.name, used).astype(_narrow(-1, len(self.names)),
@@ -1550,10 +1578,11 @@ class EventLog:
         rows.name = self.name_code
 
         used_u = np.zeros(len(user_vals) + 1, dtype=np.bool_)
-        used_u[user_pos if all_used else rows.user] = True
+        used_u[user_pos[known_used["user_id"]] if "user_id" in known_used else rows.user] = True
         used_u[user_at] = True
         used_a = np.zeros(len(account_vals) + 1, dtype=np.bool_)
-        used_a[account_pos if all_used else rows.account] = True
+        used_a[account_pos[known_used["account_id"]] if "account_id" in known_used
+               else rows.account] = True
         used_a[account_at] = True
         used_a[user_acc] = True  # -1 (no account) marks the spare last slot
         self.user_ids = _used_ids(user_vals, used_u)
