@@ -39,6 +39,7 @@ __all__ = [
     "event_columns",
     "event_source",
     "is_text_column",
+    "lookup",
     "open_parquet",
     "parquet_columns",
     "parquet_source",
@@ -270,6 +271,25 @@ def sorted_distinct(dictionaries: list[Any],
     rank[keep[order]] = np.arange(len(order), dtype=np.int32)
     out: npt.NDArray[np.int32] = rank[inverse]
     return out, distinct.take(_indices(order))
+
+
+def lookup(dictionaries: list[Any], distinct: Any) -> npt.NDArray[np.int32] | None:
+    """For each entry of several text dictionaries in turn, its index in the array of
+    distinct non-blank strings ``distinct`` (-1: null or blank); None when some other
+    entry is not there."""
+    pa, pc = _pa()
+    if not dictionaries:
+        return np.zeros(0, dtype=np.int32)
+    types = {d.type for d in dictionaries} | {distinct.type}
+    if len(types) > 1:
+        dictionaries = [d.cast(pa.large_string()) for d in dictionaries]
+        distinct = distinct.cast(pa.large_string())
+    joined = dictionaries[0] if len(dictionaries) == 1 else pa.concat_arrays(dictionaries)
+    found = pc.index_in(joined, value_set=distinct)
+    codes = _codes(found).astype(np.int32, copy=False)
+    if found.null_count and ((codes < 0) & ~blank_strings(joined)).any():
+        return None  # (null entries count as blank)
+    return codes
 
 
 def positions_in(values: Any, distinct: Any) -> npt.NDArray[np.int64] | None:

@@ -43,7 +43,8 @@ WORKERS = max(1, min(4, os.cpu_count() or 1))
 _TEXT_FIELDS = ("name", "user_id", "account_id")
 _T = TypeVar("_T")
 _Reject = Callable[[Mapping[str, Any], int, int], None]
-_Also = Callable[[], Mapping[str, Sequence[Any]]]
+_Also = Callable[[], Mapping[str, Sequence[col.IdValues]]]
+_Valid = Callable[[list[Any]], BoolArray]
 
 
 class Source:
@@ -246,35 +247,32 @@ class Loader:
         by side: pyarrow lets go of the GIL."""
         fields = [f for f in _TEXT_FIELDS if f in self.fields]
         also = {} if self.also is None else self.also()
-        self.also_at = {}
 
-        def merge(field: str) -> tuple[Int32Array, Any]:
-            return _arrow.sorted_distinct(
-                [c.dicts[field] for c in self.chunks] + list(also.get(field, ())),
-                valid=_valid_names if field == "name" else None)
+        def merge(field: str) -> tuple[Int32Array, Any, list[npt.NDArray[np.int64]]]:
+            dicts = [c.dicts[field] for c in self.chunks]
+            return _merged(dicts, list(also.get(field, ())),
+                           _valid_names if field == "name" else None)
 
         self.values: dict[str, Any] = {}
         names: list[str] = []
         luts: list[dict[str, Int32Array]] = [{} for _ in self.chunks]
-        for field, (rank, distinct) in zip(fields, pool.map(merge, fields), strict=True):
+        for field, (rank, distinct, at) in zip(fields, pool.map(merge, fields), strict=True):
             if field == "name":
                 names = distinct.to_pylist()
             else:
                 self.values[field] = distinct
-            sizes = [len(c.dicts[field]) for c in self.chunks]
-            bounds = list(itertools.accumulate(sizes + [len(a) for a in also.get(field, ())],
-                                               initial=0))
+            if field in also:
+                self.also_at[field] = at
+            bounds = itertools.accumulate((len(c.dicts[field]) for c in self.chunks),
+                                          initial=0)
             for lut_of, (lo, hi) in zip(luts, itertools.pairwise(bounds), strict=False):
                 lut = np.empty(hi - lo + 1, dtype=np.int32)
                 lut[:-1] = rank[lo:hi]
                 lut[-1] = -1
                 lut_of[field] = lut
-            if field in also:
-                self.also_at[field] = [rank[lo:hi].astype(np.int64) for lo, hi in
-                                       itertools.pairwise(bounds[len(sizes):])]
-            # Which of the values the events' dictionaries hold (not only `also`'s).
+            # Which of the values the events' dictionaries hold (not only the tables').
             used = np.zeros(len(distinct) + 1, dtype=np.bool_)
-            used[rank[:bounds[len(sizes)]]] = True
+            used[rank] = True
             self.in_events[field] = used[:-1]
         return names, luts
 
@@ -342,6 +340,29 @@ def batches(source: Source) -> Iterator[tuple[int, Any]]:
     _arrow.release_unused()
 
 
+def _merged(dicts: list[Any], tables: list[col.IdValues], valid: _Valid | None
+            ) -> tuple[Int32Array, Any, list[npt.NDArray[np.int64]]]:
+    """The sorted distinct values of the chunks' dictionaries and of the tables' ids, each
+    dictionary entry's index among them (-1: null, blank or not ``valid``), and each table
+    id's. When the tables name every id of the events (the usual case), the events' entries
+    are only looked up among the tables' ids, which are sorted already."""
+    if tables:
+        if len(tables) == 1 and tables[0].sorted:
+            known, at = tables[0].array, [np.arange(len(tables[0]), dtype=np.int64)]
+        else:
+            rank, known = _arrow.sorted_distinct([t.array for t in tables])
+            bounds = itertools.accumulate(map(len, tables), initial=0)
+            at = [rank[lo:hi].astype(np.int64) for lo, hi in itertools.pairwise(bounds)]
+        found = _arrow.lookup(dicts, known)
+        if found is not None:
+            return found, known, at
+    rank, distinct = _arrow.sorted_distinct(dicts + [t.array for t in tables], valid=valid)
+    n = sum(map(len, dicts))
+    bounds = itertools.accumulate(map(len, tables), initial=n)
+    return (rank[:n], distinct,
+            [rank[lo:hi].astype(np.int64) for lo, hi in itertools.pairwise(bounds)])
+
+
 def _valid_names(values: list[Any]) -> BoolArray:
     """Which distinct names :func:`pqlkit.records.check_name` accepts."""
     out = np.ones(len(values), dtype=np.bool_)
@@ -357,8 +378,8 @@ def load(source: Source, fields: Mapping[str, str], props: Mapping[str, str],
          zone: str | None, *, tz: str | tzinfo | None, epoch_unit: str | None,
          reject: _Reject, also: _Also | None = None) -> Loaded:
     """Load ``source`` (see the module docstring). ``also``, asked when the merge starts,
-    may give more Arrow arrays of distinct ids per field (the users' and accounts' tables)
-    to merge with the events' ids: where each entry lands is ``Loaded.also_at``."""
+    may give the distinct text ids of the users' and accounts' tables per field, to merge
+    with the events' ids: where each of them lands is ``Loaded.also_at``."""
     return Loader(source, fields, props, zone, tz=tz, epoch_unit=epoch_unit,
                   reject=reject, also=also).run()
 

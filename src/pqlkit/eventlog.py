@@ -1358,7 +1358,7 @@ class EventLog:
                 user_rows, account_rows = entities.result()
             except Exception:  # raised again below, after the events' own errors
                 return {}
-            return {field: [s.array for s in sources if isinstance(s, col.IdValues) and len(s)]
+            return {field: [s for s in sources if isinstance(s, col.IdValues) and len(s)]
                     for field, sources in (("user_id", [user_rows.id_vals]),
                                            ("account_id", [account_rows.id_vals,
                                                            user_rows.account_vals]))
