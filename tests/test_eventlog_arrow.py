@@ -335,3 +335,20 @@ def test_an_id_only_a_rejected_table_row_names_is_not_in_the_log(tmp_path: Path)
                   {"account_id": "a8", "traits": {"employees": float("inf")}}])
     assert_same_log(log, expected)
     assert log.user_ids == ("u1", "u2", "u3") and log.account_ids == ("a1", "a3")
+
+
+def test_a_zone_less_created_at_column_needs_a_zone_as_event_times_do(tmp_path: Path) -> None:
+    from pqlkit.errors import ValidationError
+
+    table = pa.table({"user_id": pa.array(["u1"]), "name": pa.array(["x"]),
+                      "timestamp": pa.array([0], pa.timestamp("us", tz="UTC"))})
+    users = pa.table({"user_id": pa.array(["u1"]),
+                      "created_at": pa.array([3_600_000_000], pa.timestamp("us"))})
+    with pytest.raises(ValidationError, match=r"users=.*'created_at'.*without a time zone"):
+        EventLog.from_arrow(table, users=users)
+    path = tmp_path / "users.parquet"
+    pq.write_table(users, path)
+    with pytest.raises(ValidationError, match=r"users=.*'created_at'.*tz="):
+        EventLog.from_arrow(table, users=path)  # a file is read into the same columns
+    # 01:00 on 1 January 1970 in Paris (UTC+1) is midnight UTC.
+    assert EventLog.from_arrow(table, users=users, tz="Europe/Paris").user_created.tolist() == [0]

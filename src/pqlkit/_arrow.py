@@ -59,6 +59,7 @@ __all__ = [
     "text_unicode",
     "text_valid",
     "to_table",
+    "zoned",
 ]
 
 Array = npt.NDArray[Any]
@@ -622,8 +623,18 @@ def naive_zone(schema: Any, column: str, tz: str | tzinfo | None, where: str) ->
     Arrow's zone-less timestamps are wall-clock times in an unknown zone: like a naive
     datetime, they are never assumed to be UTC (DESIGN §3.1) — ``tz=`` must say.
     """
+    return _zone_for(schema.field(column).type, column, tz, where)
+
+
+def zoned(arr: Any, column: str, tz: str | tzinfo | None, where: str) -> Any:
+    """An Arrow column as it is, or, when it holds zone-less timestamps, read as wall-clock
+    times in ``tz`` (an error without it, as for :func:`naive_zone`)."""
+    zone = _zone_for(arr.type, column, tz, where)
+    return arr if zone is None else localize(arr, zone, column, where)
+
+
+def _zone_for(kind: Any, column: str, tz: str | tzinfo | None, where: str) -> str | None:
     pa, _ = _pa()
-    kind = schema.field(column).type
     if not pa.types.is_timestamp(kind) or kind.tz is not None:
         return None
     if tz is None:

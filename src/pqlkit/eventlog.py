@@ -533,7 +533,13 @@ def _entity_columns(data: Mapping[str, Any], kind: type[User] | type[Account], t
     if kind is User and "account_id" in rest:
         columns["account_id"] = _column_input(rest.pop("account_id"), f"{table}['account_id']")
     if "created_at" in rest:
-        columns["created_at"] = _column_input(rest.pop("created_at"), f"{table}['created_at']")
+        created = rest.pop("created_at")
+        if col.is_arrow(created):
+            from pqlkit._arrow import zoned
+
+            # A zone-less Arrow timestamp column is never read as UTC (DESIGN §3.1).
+            created = zoned(created, "created_at", tz, where)
+        columns["created_at"] = _column_input(created, f"{table}['created_at']")
     nested = rest.pop("traits", None)
     trait_cols: dict[str, Any] = {}
     if nested is not None:
