@@ -109,8 +109,9 @@ def test_from_parquet_gives_the_records_log(tmp_path: Path, monkeypatch: pytest.
     path, users = tmp_path / "events.parquet", tmp_path / "users.parquet"
     pq.write_table(load["table"], path, row_group_size=row_group)
     pq.write_table(load["user_table"], users)
-    # Row groups larger than the limit are read in batches on one thread instead.
+    # Row groups larger than the limit are read a batch (here of 2 rows) at a time.
     monkeypatch.setattr(_arrow, "PARQUET_GROUP_MAX", 1 << 20 if ahead else row_group - 1)
+    monkeypatch.setattr(_arrow, "PARQUET_BATCH", 1 << 18 if ahead else 2)
     log = EventLog.from_parquet(path, users=users, accounts=load["account_table"])
     assert_same_log(log, _records_log(load))
 
@@ -238,14 +239,19 @@ def rich_loads(draw: st.DrawFn) -> dict[str, Any]:
     return {"table": table, "records": records}
 
 
-@given(load=rich_loads(), row_group=st.integers(1, 7))
+@given(load=rich_loads(), row_group=st.integers(1, 7), large=st.booleans())
 @settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow,
                                                   HealthCheck.function_scoped_fixture])
-def test_threaded_loads_reject_and_dedup_as_records_do(tmp_path: Path, load: dict[str, Any],
-                                                       row_group: int) -> None:
+def test_threaded_loads_reject_and_dedup_as_records_do(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       load: dict[str, Any], row_group: int,
+                                                       large: bool) -> None:
     expected = EventLog.from_records(load["records"])
     path = tmp_path / "events.parquet"
     pq.write_table(load["table"], path, row_group_size=row_group)
+    # large: row groups read (and rows rejected) a batch of 2 rows at a time.
+    monkeypatch.setattr(_arrow, "PARQUET_GROUP_MAX", 1 if large else 1 << 21)
+    monkeypatch.setattr(_arrow, "PARQUET_BATCH", 2 if large else 1 << 18)
     for log in (EventLog.from_arrow(load["table"], properties=["plan", "seats"]),
                 EventLog.from_parquet(path, properties=["plan", "seats"])):
         assert_same_log(log, expected)

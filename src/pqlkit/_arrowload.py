@@ -20,7 +20,7 @@ import itertools
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import tzinfo
 from typing import Any, TypeVar
@@ -49,13 +49,19 @@ _Valid = Callable[[list[Any]], BoolArray]
 
 class Source:
     """Where the chunks come from: ``spans`` (row ranges, in order) and ``read(k)``, the
-    record batches of span ``k`` with their first rows, callable from any thread."""
+    record batches of span ``k`` with their first rows, callable from any thread. A span
+    of more than :data:`pqlkit._arrow.PARQUET_GROUP_MAX` rows is read a batch at a time
+    as ``read(k)`` is iterated, so that it is never held whole."""
 
     def __init__(self, n: int, spans: list[tuple[int, int]],
-                 read: Callable[[int], list[tuple[int, Any]]]) -> None:
+                 read: Callable[[int], Iterator[tuple[int, Any]]]) -> None:
         self.n = n
         self.spans = spans
         self.read = read
+
+    def large(self, k: int) -> bool:
+        lo, hi = self.spans[k]
+        return hi - lo > _arrow.PARQUET_GROUP_MAX
 
 
 def table_source(table: Any) -> Source:
@@ -63,7 +69,7 @@ def table_source(table: Any) -> Source:
     batches = table.to_batches(max_chunksize=col.CHUNK)
     bounds = list(itertools.accumulate((b.num_rows for b in batches), initial=0))
     spans = list(itertools.pairwise(bounds))
-    return Source(table.num_rows, spans, lambda k: [(spans[k][0], batches[k])])
+    return Source(table.num_rows, spans, lambda k: iter([(spans[k][0], batches[k])]))
 
 
 def parquet_source(path: str | os.PathLike[str], parquet: Any, cols: list[str],
@@ -77,20 +83,20 @@ def parquet_source(path: str | os.PathLike[str], parquet: Any, cols: list[str],
     spans = list(itertools.pairwise(bounds))
     local = threading.local()
 
-    def read(k: int) -> list[tuple[int, Any]]:
+    def read(k: int) -> Iterator[tuple[int, Any]]:
         reader = getattr(local, "reader", None)
         if reader is None:
             reader = local.reader = _arrow.reopen_parquet(path, text)
         lo = spans[k][0]
         if sizes[k] <= _arrow.PARQUET_GROUP_MAX:
             table = reader.read_row_group(k, columns=cols, use_threads=False)
-            return [(lo, table.combine_chunks().to_batches()[0])] if table.num_rows else []
-        out = []
+            if table.num_rows:
+                yield lo, table.combine_chunks().to_batches()[0]
+            return
         for batch in reader.iter_batches(batch_size=_arrow.PARQUET_BATCH, row_groups=[k],
                                          columns=cols, use_threads=False):
-            out.append((lo, batch))
+            yield lo, batch
             lo += batch.num_rows
-        return out
 
     return Source(meta.num_rows, spans, read)
 
@@ -289,10 +295,12 @@ class Loader:
                 k = int(np.searchsorted(starts, chunk.lo, side="right")) - 1
                 by_span.setdefault(k, []).append((chunk, bad))
         for k in sorted(by_span):
-            batches = dict(self.source.read(k))
-            for chunk, bad in by_span[k]:
-                cols = _arrow.chunk_columns(batches[chunk.lo], self.fields, self.props,
-                                            self.zone)
+            bad_at = {chunk.lo: (chunk, bad) for chunk, bad in by_span[k]}
+            for lo, batch in self.source.read(k):
+                if lo not in bad_at:
+                    continue
+                chunk, bad = bad_at[lo]
+                cols = _arrow.chunk_columns(batch, self.fields, self.props, self.zone)
                 for i in np.flatnonzero(bad).tolist():
                     self.reject(cols, i, chunk.lo + i)
         return keep
@@ -334,9 +342,14 @@ def _in_order(pool: ThreadPoolExecutor, work: Callable[[int], _T], count: int
 def batches(source: Source) -> Iterator[tuple[int, Any]]:
     """The record batches of ``source`` and their first rows, in order, read on worker
     threads (for the general loader, which encodes them on the calling thread)."""
+    def read(k: int) -> Iterable[tuple[int, Any]]:
+        # A span of usual size is read on the worker; a large one batch by batch here.
+        got = source.read(k)
+        return got if source.large(k) else list(got)
+
     with ThreadPoolExecutor(WORKERS, thread_name_prefix="pqlkit-read") as pool:
-        for read in _in_order(pool, source.read, len(source.spans)):
-            yield from read
+        for got in _in_order(pool, read, len(source.spans)):
+            yield from got
     _arrow.release_unused()
 
 
