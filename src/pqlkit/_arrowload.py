@@ -131,11 +131,12 @@ class _Chunk:
 
 class Loaded:
     """The event columns of a load, codes final: ``user``/``account`` index the sorted
-    distinct ids (``user_ids``/``account_ids``, Arrow arrays), ``name`` the sorted
-    ``names``; ``keep`` the rows kept (None: all)."""
+    distinct ids (``user_ids``/``account_ids``), ``name`` the sorted ``names``; ``keep``
+    the rows kept (None: all)."""
 
     def __init__(self, ts: Array, name: Array, names: list[str], user: Int32Array,
-                 user_ids: Any, account: Int32Array, account_ids: Any,
+                 user_ids: col.IdValues | None, account: Int32Array,
+                 account_ids: col.IdValues | None,
                  keep: BoolArray | None, eids: col.Eids | None,
                  props: dict[str, tuple[Int32Array, Any]]) -> None:
         self.ts, self.name, self.names = ts, name, names
@@ -224,7 +225,11 @@ class Loader:
                     self._encode_rest(chunk)
                     self.chunks.append(chunk)
             names, luts = self._merge(pool)
+            # The ids' Python values (for the log's id tuples) are made beside the mapping.
+            python_ids = [pool.submit(ids.tolist) for ids in self.values.values()]
             bad_of = list(pool.map(self._map, self.chunks, luts))
+            for made in python_ids:
+                made.result()
         _arrow.release_unused()
         keep = self._reject_rows(bad_of)
         return self._loaded(names, keep)
@@ -259,14 +264,14 @@ class Loader:
             return _merged(dicts, list(also.get(field, ())),
                            _valid_names if field == "name" else None)
 
-        self.values: dict[str, Any] = {}
+        self.values: dict[str, col.IdValues] = {}
         names: list[str] = []
         luts: list[dict[str, Int32Array]] = [{} for _ in self.chunks]
         for field, (rank, distinct, at) in zip(fields, pool.map(merge, fields), strict=True):
             if field == "name":
                 names = distinct.to_pylist()
             else:
-                self.values[field] = distinct
+                self.values[field] = col.IdValues(distinct, "str", sorted=True)
             if field in also:
                 self.also_at[field] = at
             bounds = itertools.accumulate((len(c.dicts[field]) for c in self.chunks),

@@ -609,12 +609,13 @@ class IdValues:
     (2, 7, [3, 7])
     """
 
-    __slots__ = ("array", "kind", "sorted")
+    __slots__ = ("_list", "array", "kind", "sorted")
 
     def __init__(self, array: Any, kind: str, *, sorted: bool = False) -> None:
         self.array = array
         self.kind = kind
         self.sorted = sorted  # distinct and in id order already
+        self._list: list[Any] | None = None
 
     def __len__(self) -> int:
         return len(self.array)
@@ -625,9 +626,11 @@ class IdValues:
         return self.array[int(i)].as_py()
 
     def tolist(self) -> list[Any]:
-        out: list[Any] = (self.array.tolist() if self.kind == "int"
+        """The ids as Python values, made once (a loader may make them on a worker)."""
+        if self._list is None:
+            self._list = (self.array.tolist() if self.kind == "int"
                           else self.array.to_pylist())
-        return out
+        return self._list
 
     def take(self, rows: I64) -> IdValues:
         if self.kind == "int":

@@ -1380,10 +1380,8 @@ class EventLog:
         ev = _Events()
         ev.ts, ev.name, ev.names = got.ts, got.name, got.names
         ev.user, ev.account = got.user, got.account
-        ev.user_vals = ([] if got.user_ids is None
-                        else col.IdValues(got.user_ids, "str", sorted=True))
-        ev.account_vals = ([] if got.account_ids is None
-                           else col.IdValues(got.account_ids, "str", sorted=True))
+        ev.user_vals = [] if got.user_ids is None else got.user_ids
+        ev.account_vals = [] if got.account_ids is None else got.account_ids
         for field, vals, sources in (
                 ("user_id", ev.user_vals, [user_rows.id_vals]),
                 ("account_id", ev.account_vals, [account_rows.id_vals,
