@@ -154,13 +154,22 @@ def _python(values: Array, code: int) -> Any:
     return v.item()
 
 
-def _strict_fail(report: LoadReport, strict: bool) -> None:
-    if strict and report.rejections:
-        r = report.rejections[-1]
+def _reject(report: LoadReport, strict: bool, table: str, source: int | str, reason: str,
+            message: str, row: object = None) -> None:
+    """Account for a rejected row; with ``strict=True``, raise it instead of going on."""
+    r = report.reject(table, source, reason, message, row)
+    if strict:
         raise RejectedRowError(
             f"{r.table}[{r.source}] rejected ({r.reason}): {r.message}",
             reason=r.reason, source=r.source,
         )
+
+
+def _reject_error(report: LoadReport, strict: bool, table: str, source: int | str,
+                  exc: Exception, row: object) -> None:
+    """:func:`_reject` for the error a record check raised (its reason code, if any)."""
+    _reject(report, strict, table, source, getattr(exc, "reason", "invalid_record"), str(exc),
+            row)
 
 
 def _unknown_fields(row: Mapping[str, Any], allowed: frozenset[str], what: str) -> None:
@@ -344,8 +353,7 @@ def _reject_event(cols: Mapping[str, Any], i: int, source: int, tz: str | tzinfo
     try:
         _event_row(row, tz, epoch_unit)
     except (FieldError, ValidationError, TypeError) as exc:
-        report.reject("events", source, getattr(exc, "reason", "invalid_record"), str(exc), row)
-        _strict_fail(report, strict)
+        _reject_error(report, strict, "events", source, exc, row)
         return
     raise _internal(f"events[{source}] failed a column check but passes as a record: {row!r}")
 
@@ -494,12 +502,10 @@ class _Entities:
                     "traits": dict(self.traits(r))}
                 if table == "users":
                     sample["account_id"] = self.account_of(r)
-                report.reject(
-                    table, self.source(r), "conflicting_duplicate",
-                    f"{id_field} {self.id_vals[code]!r} appears more than once with different "
-                    f"fields; kept the one from {table}[{self.source(head)}]", sample,
-                )
-                _strict_fail(report, strict)
+                _reject(report, strict, table, self.source(r), "conflicting_duplicate",
+                        f"{id_field} {self.id_vals[code]!r} appears more than once with "
+                        f"different fields; kept the one from {table}[{self.source(head)}]",
+                        sample)
         return kept
 
 
@@ -593,9 +599,7 @@ def _entity_columns(data: Mapping[str, Any], kind: type[User] | type[Account], t
             try:
                 _entity_row(row, kind, allowed, tz)
             except (FieldError, ValidationError, TypeError) as exc:
-                report.reject(table, lo + i, getattr(exc, "reason", "invalid_record"),
-                              str(exc), row)
-                _strict_fail(report, strict)
+                _reject_error(report, strict, table, lo + i, exc, row)
                 continue
             raise _internal(f"{table}[{lo + i}] failed a column check but passes as a record")
     rows = np.flatnonzero(valid)
@@ -1065,9 +1069,7 @@ class EventLog:
                 ev = _event_row(raw, tz, epoch_unit)
                 check_not_future(to_micros(ev.timestamp), limit)
             except (FieldError, ValidationError, TypeError) as exc:
-                reason = getattr(exc, "reason", "invalid_record")
-                report.reject("events", i, reason, str(exc), raw)
-                _strict_fail(report, strict)
+                _reject_error(report, strict, "events", i, exc, raw)
                 continue
             ts.append(to_micros(ev.timestamp))
             names.append(ev.name)
@@ -1431,8 +1433,7 @@ class EventLog:
             try:
                 out.append((_entity_row(raw, kind, allowed, tz), i))
             except (FieldError, ValidationError, TypeError) as exc:
-                report.reject(table, i, getattr(exc, "reason", "invalid_record"), str(exc), raw)
-                _strict_fail(report, strict)
+                _reject_error(report, strict, table, i, exc, raw)
         return out
 
     @classmethod
@@ -1677,8 +1678,8 @@ class EventLog:
                      zip(rows.prop_keys, rows.prop_codes, rows.prop_values, strict=True)
                      if c[row] >= 0}
             u, a = int(user[row]), int(account[row])
-            report.reject(
-                "events", rows.source(row), "conflicting_duplicate",
+            _reject(
+                report, strict, "events", rows.source(row), "conflicting_duplicate",
                 f"event_id {eids.python(row)!r} is shared with a different event "
                 f"({names[name[kept]]!r} at {from_micros(int(ts[kept])).isoformat()}, "
                 f"from events[{rows.source(kept)}]); kept the earliest",
@@ -1686,7 +1687,6 @@ class EventLog:
                  "user_id": None if u < 0 else user_vals[u],
                  "account_id": None if a < 0 else account_vals[a], "properties": props},
             )
-            _strict_fail(report, strict)
         return keep
 
     def _index_csr(self, level: str) -> tuple[Array, Int64Array]:
