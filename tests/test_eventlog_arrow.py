@@ -358,3 +358,19 @@ def test_a_zone_less_created_at_column_needs_a_zone_as_event_times_do(tmp_path: 
         EventLog.from_arrow(table, users=path)  # a file is read into the same columns
     # 01:00 on 1 January 1970 in Paris (UTC+1) is midnight UTC.
     assert EventLog.from_arrow(table, users=users, tz="Europe/Paris").user_created.tolist() == [0]
+
+
+@pytest.mark.parametrize("chunks", [1, 2])
+def test_more_event_names_than_int16_holds(chunks: int) -> None:
+    # One chunk with 40,000 names starts the load again with int32 codes; two chunks of
+    # 20,000 each fit int16 alone and are widened once merged.
+    n = 40_000
+    names = [f"event_{i:05d}" for i in range(n)][::-1]
+    half = n // chunks
+    column = pa.chunked_array([pa.array(names[i:i + half]) for i in range(0, n, half)])
+    table = pa.table({"user_id": pa.array(["u1"] * n), "name": column,
+                      "timestamp": pa.array(range(n), pa.timestamp("us", tz="UTC"))})
+    log = EventLog.from_arrow(table)
+    assert log.names == tuple(sorted(names))
+    assert [log.names[c] for c in log.name_code[:3].tolist()] == names[:3]
+    assert log.name_code.dtype == np.int32 and len(log) == n

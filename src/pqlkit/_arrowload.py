@@ -155,7 +155,8 @@ class Loader:
 
     def __init__(self, source: Source, fields: Mapping[str, str], props: Mapping[str, str],
                  zone: str | None, *, tz: str | tzinfo | None, epoch_unit: str | None,
-                 reject: _Reject, also: _Also | None = None) -> None:
+                 reject: _Reject, also: _Also | None = None,
+                 name_type: type[np.signedinteger[Any]] = np.int16) -> None:
         self.source = source
         self.also = also
         self.also_at: dict[str, list[npt.NDArray[np.int64]]] = {}
@@ -169,9 +170,11 @@ class Loader:
         self.ts = np.empty(n, dtype=np.int64)
         # Codes into the chunk's own dictionary first, then into the merged values; -1:
         # null. The workers write every row of a column read; one not read is all -1.
-        self.codes: dict[str, Int32Array] = {
-            field: np.empty(n, dtype=np.int32) if field in fields else
-            np.full(n, -1, dtype=np.int32) for field in _TEXT_FIELDS}
+        # Names are few: int16 codes (half the memory of int32 at 10M events) unless a
+        # chunk uses more than int16 holds, when the load starts again with int32.
+        self.codes: dict[str, Array] = {
+            field: np.empty(n, dtype=name_type if field == "name" else np.int32)
+            if field in fields else np.full(n, -1, dtype=np.int32) for field in _TEXT_FIELDS}
         self.eids = col.EidEncoder(n) if "event_id" in fields else None
         self.prop_encoders = {key: col.PropEncoder(key, n) for key in props}
         self.chunks: list[_Chunk] = []
@@ -191,6 +194,8 @@ class Loader:
             for field in _TEXT_FIELDS:
                 if field in cols:
                     dictionary, indices = _arrow.dictionary_codes(cols[field])
+                    if len(dictionary) > np.iinfo(self.codes[field].dtype).max:
+                        raise _ManyNames
                     self.codes[field][lo:hi] = indices
                     dicts[field] = dictionary
                     # (An Arrow dictionary may hold values no row uses.)
@@ -225,6 +230,8 @@ class Loader:
                     self._encode_rest(chunk)
                     self.chunks.append(chunk)
             names, luts = self._merge(pool)
+            if len(names) > np.iinfo(self.codes["name"].dtype).max:
+                self.codes["name"] = self.codes["name"].astype(np.int32)
             # The ids' Python values (for the log's id tuples) are made beside the mapping.
             python_ids = [pool.submit(ids.tolist) for ids in self.values.values()]
             bad_of = list(pool.map(self._map, self.chunks, luts))
@@ -398,8 +405,16 @@ def load(source: Source, fields: Mapping[str, str], props: Mapping[str, str],
     """Load ``source`` (see the module docstring). ``also``, asked when the merge starts,
     may give the distinct text ids of the users' and accounts' tables per field, to merge
     with the events' ids: where each of them lands is ``Loaded.also_at``."""
-    return Loader(source, fields, props, zone, tz=tz, epoch_unit=epoch_unit,
-                  reject=reject, also=also).run()
+    try:
+        return Loader(source, fields, props, zone, tz=tz, epoch_unit=epoch_unit,
+                      reject=reject, also=also).run()
+    except _ManyNames:
+        return Loader(source, fields, props, zone, tz=tz, epoch_unit=epoch_unit,
+                      reject=reject, also=also, name_type=np.int32).run()
+
+
+class _ManyNames(Exception):
+    """A chunk uses more distinct event names than the name codes' type holds."""
 
 
 __all__ = ["Loaded", "Source", "batches", "fast_schema", "load", "parquet_source",
