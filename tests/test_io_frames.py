@@ -82,6 +82,33 @@ def test_frame_users_and_accounts_tables_give_traits(dataset):
     assert by_id[third] == {"role": "editor"}
 
 
+def test_frame_entity_columns_are_fields_of_their_own_kind_only():
+    events = pd.DataFrame({"name": ["x"], "timestamp": [dt.datetime(2026, 5, 1, tzinfo=UTC)],
+                           "user_id": ["u1"], "account_id": ["a1"]})
+    # user_id is a field of a user row, but of an account row only a trait.
+    accounts = pd.DataFrame({"account_id": ["a1"], "user_id": ["owner"], "plan": ["pro"]})
+    for frame in (accounts, pl.from_pandas(accounts)):
+        log = (EventLog.from_pandas(events, accounts=frame) if isinstance(frame, pd.DataFrame)
+               else EventLog.from_polars(pl.from_pandas(events), accounts=frame))
+        assert not log.report.rejections
+        assert dict(next(log.accounts()).traits) == {"user_id": "owner", "plan": "pro"}
+    # A column of trait mappings is read row by row, the same way.
+    nested = pd.DataFrame({"account_id": ["a1"], "user_id": ["owner"],
+                           "traits": [{"plan": "pro"}]})
+    log = EventLog.from_pandas(events, accounts=nested)
+    assert dict(next(log.accounts()).traits) == {"user_id": "owner", "plan": "pro"}
+
+
+def test_a_zone_less_created_at_frame_column_needs_tz():
+    events = pd.DataFrame({"name": ["x"], "timestamp": [dt.datetime(2026, 5, 1, tzinfo=UTC)],
+                           "user_id": ["u1"]})
+    users = pd.DataFrame({"user_id": ["u1"], "created_at": pd.to_datetime(["2026-04-01"])})
+    with pytest.raises(ValidationError, match=r"users=.*'created_at'.*tz="):
+        EventLog.from_pandas(events, users=users)
+    log = EventLog.from_pandas(events, users=users, tz="UTC")
+    assert next(log.users()).created_at == dt.datetime(2026, 4, 1, tzinfo=UTC)
+
+
 def test_column_mapping_and_property_selection():
     df = pd.DataFrame({
         "event": ["signup", "invite"], "uid": ["u1", "u1"], "org": ["acme", "acme"],

@@ -195,8 +195,9 @@ def _load_table(table: Any, *, feature: str, name: str, timestamp: str, user_id:
                 mask[i] = False
             kept_rows = [i for i in range(n) if mask[i]]
             table = table.filter(pa.array(mask))
-    log = _from_arrow(table, m, users=_entities(users, feature), accounts=_entities(
-        accounts, feature), strict=strict and not future, tz=tz, epoch_unit=epoch_unit)
+    log = _from_arrow(table, m, users=_entities(users, feature, _USER_FIELDS),
+                      accounts=_entities(accounts, feature, _ACCOUNT_FIELDS),
+                      strict=strict and not future, tz=tz, epoch_unit=epoch_unit)
     if kept_rows is None:
         return log
     assert limit is not None
@@ -233,9 +234,15 @@ def _with_future(log: EventLog, future: list[tuple[int, int]], kept_rows: list[i
     return log
 
 
-def _entities(obj: Any, feature: str) -> Any:
-    """A users/accounts table given as a frame becomes dict rows; columns other than the
-    record fields become traits (missing values dropped)."""
+#: The record fields of a users / accounts row (other columns are traits).
+_USER_FIELDS = frozenset({"user_id", "account_id", "created_at"})
+_ACCOUNT_FIELDS = frozenset({"account_id", "created_at"})
+
+
+def _entities(obj: Any, feature: str, fields: frozenset[str]) -> Any:
+    """A users/accounts table given as a frame becomes an Arrow table, which the loader
+    reads by columns: columns other than the record fields are traits (missing values
+    absent). One with a ``traits`` column of mappings becomes dict rows instead."""
     if obj is None or isinstance(obj, (list, tuple)):
         return obj
     if not (hasattr(obj, "__arrow_c_stream__") or type(obj).__module__.startswith(
@@ -248,7 +255,8 @@ def _entities(obj: Any, feature: str) -> Any:
         table = obj.to_arrow()
     else:
         table = _as_table(obj, feature, "arrow")
-    fields = {"user_id", "account_id", "created_at"}
+    if "traits" not in table.column_names:
+        return table
     rows = []
     for rec in table.to_pylist():
         row = {k: v for k, v in rec.items() if k in fields and v is not None}
@@ -453,8 +461,8 @@ def read_parquet(
         return EventLog.from_parquet(
             path, name=m.name, timestamp=m.timestamp, user_id=m.user_id,
             account_id=m.account_id, event_id=m.event_id, properties=m.properties,
-            users=_entities(users, "read_parquet"),
-            accounts=_entities(accounts, "read_parquet"), strict=strict, tz=tz,
+            users=_entities(users, "read_parquet", _USER_FIELDS),
+            accounts=_entities(accounts, "read_parquet", _ACCOUNT_FIELDS), strict=strict, tz=tz,
             epoch_unit=epoch_unit)
     # A zone-less timestamp column or a future tolerance needs the columns in hand.
     used = {m.name, m.timestamp, m.user_id, m.account_id, m.event_id,
