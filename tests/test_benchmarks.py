@@ -330,14 +330,3 @@ def test_run_times_every_tool_and_writes_the_report(tmp_path: Path,
         assert f"| {label} | weighted-families | e2e |" in text
     assert "## The bar (issue 3)" in text and "- CPU: " in text
     assert "pandas ÷ pqlkit" in printed
-
-
-def test_run_refuses_large_scales_with_the_stand_ins(monkeypatch: pytest.MonkeyPatch,
-                                                     tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(impl_pqlkit, "STAND_INS", True)
-    with pytest.raises(SystemExit) as exc:
-        run.main(["--scale", "1e7", "--data-dir", str(tmp_path), "--no-write"])
-    assert exc.value.code == 2
-    assert "until columnar loading and the columnar engine are merged" in capsys.readouterr().err
-    assert not any(tmp_path.iterdir())  # refused before generating anything
