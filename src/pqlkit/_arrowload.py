@@ -161,6 +161,7 @@ class Loader:
         self.also = also
         self.also_at: dict[str, list[npt.NDArray[np.int64]]] = {}
         self.in_events: dict[str, BoolArray] = {}
+        self.values: dict[str, col.IdValues] = {}  # the ids, once merged
         self.fields = fields
         self.props = props
         self.zone = zone
@@ -271,7 +272,6 @@ class Loader:
             return _merged(dicts, list(also.get(field, ())),
                            _valid_names if field == "name" else None)
 
-        self.values: dict[str, col.IdValues] = {}
         names: list[str] = []
         luts: list[dict[str, Int32Array]] = [{} for _ in self.chunks]
         for field, (rank, distinct, at) in zip(fields, pool.map(merge, fields), strict=True):
@@ -283,7 +283,7 @@ class Loader:
                 self.also_at[field] = at
             bounds = itertools.accumulate((len(c.dicts[field]) for c in self.chunks),
                                           initial=0)
-            for lut_of, (lo, hi) in zip(luts, itertools.pairwise(bounds), strict=False):
+            for lut_of, (lo, hi) in zip(luts, itertools.pairwise(bounds), strict=True):
                 lut = np.empty(hi - lo + 1, dtype=np.int32)
                 lut[:-1] = rank[lo:hi]
                 lut[-1] = -1
