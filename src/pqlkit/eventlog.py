@@ -22,7 +22,7 @@ import numpy.typing as npt
 from pqlkit import _columns as col
 from pqlkit._columns import canonical, id_key
 from pqlkit._time import from_micros, to_micros
-from pqlkit.errors import PqlkitError, PqlkitTypeError, RejectedRowError, ValidationError
+from pqlkit.errors import PqlkitError, PqlkitTypeError, ValidationError
 from pqlkit.records import (
     Account,
     EntityId,
@@ -159,10 +159,7 @@ def _reject(report: LoadReport, strict: bool, table: str, source: int | str, rea
     """Account for a rejected row; with ``strict=True``, raise it instead of going on."""
     r = report.reject(table, source, reason, message, row)
     if strict:
-        raise RejectedRowError(
-            f"{r.table}[{r.source}] rejected ({r.reason}): {r.message}",
-            reason=r.reason, source=r.source,
-        )
+        raise r.error()
 
 
 def _reject_error(report: LoadReport, strict: bool, table: str, source: int | str,

@@ -13,6 +13,8 @@ from typing import Any
 
 import attrs
 
+from pqlkit.errors import RejectedRowError
+
 __all__ = ["REASONS", "LoadReport", "Rejection"]
 
 #: Every reason code a rejection can carry, with what it means. This is the one list: the
@@ -55,6 +57,13 @@ class Rejection:
     def to_dict(self) -> dict[str, Any]:
         """The rejection as a plain dict."""
         return attrs.asdict(self)
+
+    def error(self) -> RejectedRowError:
+        """The error ``strict=True`` raises for this rejection."""
+        return RejectedRowError(
+            f"{self.table}[{self.source}] rejected ({self.reason}): {self.message}",
+            reason=self.reason, source=self.source,
+        )
 
 
 def _sample(row: object, limit: int = 160) -> str:

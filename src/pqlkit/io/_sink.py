@@ -19,7 +19,7 @@ import attrs
 import numpy as np
 
 from pqlkit._time import from_micros
-from pqlkit.errors import PqlkitError, PqlkitTypeError, RejectedRowError, ValidationError
+from pqlkit.errors import PqlkitError, PqlkitTypeError, ValidationError
 from pqlkit.eventlog import EventLog, canonical, id_key
 from pqlkit.records import (
     Account,
@@ -188,14 +188,7 @@ class Sink:
         """Reject a counted row; ``strict=True`` raises here, at the first one."""
         r = self.report.reject(table, self.label(source), reason, message, row)
         if self.strict:
-            self._raise(r)
-
-    @staticmethod
-    def _raise(r: Rejection) -> None:
-        raise RejectedRowError(
-            f"{r.table}[{r.source}] rejected ({r.reason}): {r.message}",
-            reason=r.reason, source=r.source,
-        )
+            raise r.error()
 
     def intern(self, value: Any) -> Any:
         if type(value) is str and len(value) <= _INTERN_LEN:
@@ -620,7 +613,7 @@ class Sink:
             report.tables.setdefault(r.table, {"input": 0, "kept": 0, "duplicates": 0,
                                                "rejected": 0})["rejected"] += 1
             if self.strict:
-                self._raise(r)
+                raise r.error()
         report.rejections.sort(key=lambda r: (_TABLE_ORDER.get(r.table, 9), r.table,
                                               _source_key(r.source)))
         log.report = report

@@ -17,7 +17,7 @@ from typing import Any, Final
 import attrs
 
 from pqlkit._optional import require
-from pqlkit.errors import PqlkitTypeError, RejectedRowError, ValidationError
+from pqlkit.errors import PqlkitTypeError, ValidationError
 from pqlkit.eventlog import EventLog
 from pqlkit.records import FieldError, check_not_future, future_limit
 from pqlkit.report import LoadReport, Rejection
@@ -225,11 +225,7 @@ def _with_future(log: EventLog, future: list[tuple[int, int]], kept_rows: list[i
     rejections.sort(key=lambda r: (r.table != "events", r.table, r.source))
     report.rejections = rejections
     if strict and rejections:
-        first = rejections[0]
-        raise RejectedRowError(
-            f"{first.table}[{first.source}] rejected ({first.reason}): {first.message}",
-            reason=first.reason, source=first.source,
-        )
+        raise rejections[0].error()
     log.report = report
     return log
 
