@@ -21,6 +21,7 @@ import numpy as np
 from pqlkit._time import from_micros
 from pqlkit.errors import PqlkitError, PqlkitTypeError, ValidationError
 from pqlkit.eventlog import EventLog, canonical, id_key
+from pqlkit.io._source import BadLine
 from pqlkit.records import (
     Account,
     EntityId,
@@ -183,6 +184,20 @@ class Sink:
     def count(self, table: str) -> None:
         """Count one input row of ``table`` (every row is counted once, when it arrives)."""
         self.report.add_input(table)
+
+    def unreadable(self, source: int, row: Any, what: str) -> bool:
+        """Count and reject a line that is not JSON, or not ``what`` (a JSON object, as a
+        mapping); True when it did, so the caller reads no further."""
+        if isinstance(row, BadLine):
+            self.count("events")
+            self.reject("events", source, "invalid_json", row.message, row)
+            return True
+        if not isinstance(row, Mapping):
+            self.count("events")
+            self.reject("events", source, "not_a_mapping",
+                        f"expected {what}, got {type(row).__name__}", row)
+            return True
+        return False
 
     def reject(self, table: str, source: int, reason: str, message: str, row: object) -> None:
         """Reject a counted row; ``strict=True`` raises here, at the first one."""

@@ -23,7 +23,7 @@ from pqlkit.io._convert import (
     timestamp_us,
 )
 from pqlkit.io._sink import AccountPolicy, AnonymousPolicy, Sink, UserRef
-from pqlkit.io._source import BadLine, rows_of
+from pqlkit.io._source import rows_of
 from pqlkit.records import FieldError
 
 __all__ = ["from_amplitude"]
@@ -62,15 +62,7 @@ def _property_ops(value: Any, field: str, kind: str) -> list[tuple[str, Mapping[
 
 
 def _row(sink: Sink, source: int, row: Any, group_type: str | None) -> None:
-    if isinstance(row, BadLine):
-        sink.count("events")
-        sink.reject("events", source, "invalid_json", row.message, row)
-        return
-    if not isinstance(row, Mapping):
-        sink.count("events")
-        sink.reject("events", source, "not_a_mapping",
-                    f"expected an Amplitude event (a JSON object), got {type(row).__name__}",
-                    row)
+    if sink.unreadable(source, row, "an Amplitude event (a JSON object)"):
         return
     kind = row.get("event_type")
     table = {_IDENTIFY: "users", _GROUP_IDENTIFY: "accounts"}.get(kind, "events") \

@@ -22,7 +22,7 @@ from pqlkit.errors import PqlkitTypeError, ValidationError
 from pqlkit.eventlog import EventLog
 from pqlkit.io._convert import Getter, id_value, mapping_value, name_value, number, timestamp_us
 from pqlkit.io._sink import Sink, check_choice
-from pqlkit.io._source import CORRUPT, BadLine, corrupt, is_path, open_binary, rows_of
+from pqlkit.io._source import CORRUPT, corrupt, is_path, open_binary, rows_of
 from pqlkit.io.frames import _ACCOUNT, _EVENT_ID
 from pqlkit.records import FieldError
 
@@ -63,14 +63,9 @@ class _Fields:
 
 def _event(sink: Sink, source: int, row: Any, fields: _Fields, *, tz: str | tzinfo | None,
            epoch_unit: str | None, fmt: str | None) -> None:
+    if sink.unreadable(source, row, "a JSON object"):
+        return
     sink.count("events")
-    if isinstance(row, BadLine):
-        sink.reject("events", source, "invalid_json", row.message, row)
-        return
-    if not isinstance(row, Mapping):
-        sink.reject("events", source, "not_a_mapping",
-                    f"expected a JSON object, got {type(row).__name__}", row)
-        return
     try:
         name = name_value(fields.name(row), fields.name.key)
         raw_ts = fields.timestamp(row)

@@ -18,7 +18,7 @@ from pqlkit._time import EPOCH_UNITS, _zone, from_micros, to_micros, to_utc
 from pqlkit.eventlog import EventLog
 from pqlkit.io._convert import group_account, id_value, mapping_value, name_value, timestamp_us
 from pqlkit.io._sink import AccountPolicy, AnonymousPolicy, Sink, check_choice
-from pqlkit.io._source import BadLine, rows_of
+from pqlkit.io._source import rows_of
 from pqlkit.records import FieldError
 
 __all__ = ["from_mixpanel"]
@@ -47,14 +47,7 @@ def _time(value: Any, epoch_unit: str, project_tz: tzinfo | None) -> int:
 
 def _row(sink: Sink, source: int, row: Any, group_key: str | None, epoch_unit: str,
          project_tz: tzinfo | None) -> None:
-    if isinstance(row, BadLine):
-        sink.count("events")
-        sink.reject("events", source, "invalid_json", row.message, row)
-        return
-    if not isinstance(row, Mapping):
-        sink.count("events")
-        sink.reject("events", source, "not_a_mapping",
-                    f"expected a Mixpanel event (a JSON object), got {type(row).__name__}", row)
+    if sink.unreadable(source, row, "a Mixpanel event (a JSON object)"):
         return
     event = row.get("event")
     table = "identities" if isinstance(event, str) and event in _IDENTITY_EVENTS else "events"

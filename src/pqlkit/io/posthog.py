@@ -23,7 +23,7 @@ from pqlkit.io._convert import (
     timestamp_us,
 )
 from pqlkit.io._sink import AccountPolicy, AnonymousPolicy, Sink, UserRef
-from pqlkit.io._source import BadLine, rows_of
+from pqlkit.io._source import rows_of
 from pqlkit.records import FieldError
 
 __all__ = ["from_posthog"]
@@ -59,14 +59,7 @@ def _anonymous(props: Mapping[str, Any]) -> bool:
 
 
 def _row(sink: Sink, source: int, row: Any, group_type: str | None) -> None:
-    if isinstance(row, BadLine):
-        sink.count("events")
-        sink.reject("events", source, "invalid_json", row.message, row)
-        return
-    if not isinstance(row, Mapping):
-        sink.count("events")
-        sink.reject("events", source, "not_a_mapping",
-                    f"expected a PostHog event (a JSON object), got {type(row).__name__}", row)
+    if sink.unreadable(source, row, "a PostHog event (a JSON object)"):
         return
     raw_event = row.get("event")
     event = raw_event if isinstance(raw_event, str) else None  # what kind of row it is

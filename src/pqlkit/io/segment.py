@@ -16,7 +16,7 @@ from pqlkit.errors import PqlkitTypeError
 from pqlkit.eventlog import EventLog
 from pqlkit.io._convert import id_value, mapping_value, name_value, timestamp_us
 from pqlkit.io._sink import AccountPolicy, AnonymousPolicy, Sink, UserRef
-from pqlkit.io._source import BadLine, rows_of
+from pqlkit.io._source import rows_of
 from pqlkit.records import FieldError
 
 __all__ = ["from_rudderstack", "from_segment"]
@@ -59,14 +59,7 @@ def _group_of(msg: Mapping[str, Any]) -> Any:
 
 
 def _message(sink: Sink, source: int, msg: Any, pages: bool) -> None:
-    if isinstance(msg, BadLine):
-        sink.count("events")
-        sink.reject("events", source, "invalid_json", msg.message, msg)
-        return
-    if not isinstance(msg, Mapping):
-        sink.count("events")
-        sink.reject("events", source, "not_a_mapping",
-                    f"expected a Segment message (a JSON object), got {type(msg).__name__}", msg)
+    if sink.unreadable(source, msg, "a Segment message (a JSON object)"):
         return
     kind = msg.get("type")
     if kind is None and "event" in msg:
