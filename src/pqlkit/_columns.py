@@ -466,14 +466,7 @@ class _CodeEncoder:
     def _add_plain(self, raw_values: list[Any]) -> list[int]:
         """The codes of valid exact str or int values, giving new ones the next codes in
         order of first appearance (as :meth:`_add` one at a time would)."""
-        seen = self._seen
-        new = [v for v in raw_values if v not in seen]
-        if new:
-            fresh = list(dict.fromkeys(new))
-            start = len(self.values)
-            self.values.extend(fresh)
-            seen.update(zip(fresh, range(start, start + len(fresh)), strict=True))
-        return list(map(seen.__getitem__, raw_values))
+        return _intern(raw_values, self.values, self._seen)
 
     def _code(self, v: Any) -> int | None:
         """The code of raw value ``v``: -1 when it means missing, None when it is invalid."""
@@ -638,6 +631,18 @@ class IdValues:
         from pqlkit._arrow import arrow_take
 
         return IdValues(arrow_take(self.array, rows), "str")
+
+
+def _intern(raw: list[Any], values: list[Any], index: dict[Any, int]) -> list[int]:
+    """The codes of ``raw`` values (hashable, each its own key) in ``index``; values not
+    there yet are appended to ``values`` in order of first appearance and indexed."""
+    new = [v for v in raw if v not in index]
+    if new:
+        fresh = list(dict.fromkeys(new))
+        start = len(values)
+        values.extend(fresh)
+        index.update(zip(fresh, range(start, start + len(fresh)), strict=True))
+    return list(map(index.__getitem__, raw))
 
 
 def _plain_id(v: Any) -> bool:
@@ -1103,15 +1108,9 @@ class PropEncoder:
         if coded.values and set(map(type, coded.values)) == {str}:
             # Only strings (names, emails, plans): they need no check, and the dict does
             # the work without a Python step per value.
-            vals, strings = coded.values, self._strings
-            new = [v for v in vals if v not in strings]
-            if new:
-                fresh = list(dict.fromkeys(new))
-                start = len(self._values)
-                self._values.extend(fresh)
-                strings.update(zip(fresh, range(start, start + len(fresh)), strict=True))
+            vals = coded.values
             str_lut = np.empty(len(vals) + 1, dtype=np.int32)
-            str_lut[:-1] = list(map(strings.__getitem__, vals))
+            str_lut[:-1] = _intern(vals, self._values, self._strings)
             str_lut[-1] = -1
             self._codes[rows] = str_lut[coded.codes]
             return None
