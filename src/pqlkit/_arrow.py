@@ -43,7 +43,6 @@ __all__ = [
     "open_parquet",
     "parquet_columns",
     "parquet_source",
-    "positions_in",
     "pyarrow",
     "read_table",
     "release_unused",
@@ -291,16 +290,6 @@ def lookup(dictionaries: list[Any], distinct: Any) -> npt.NDArray[np.int32] | No
     if found.null_count and ((codes < 0) & ~blank_strings(joined)).any():
         return None  # (null entries count as blank)
     return codes
-
-
-def positions_in(values: Any, distinct: Any) -> npt.NDArray[np.int64] | None:
-    """Where each of ``values`` is in the array of distinct strings ``distinct``; None
-    when some of them (or a null) is not there."""
-    _, pc = _pa()
-    found = pc.index_in(values, value_set=distinct)
-    if found.null_count:
-        return None
-    return _np(found).astype(np.int64)
 
 
 def release_unused() -> None:
@@ -692,7 +681,7 @@ def parquet_source(path: str | os.PathLike[str], fields: _Mapping, props: _Mappi
     from pqlkit import _arrowload
 
     cols, text = parquet_columns(parquet.schema_arrow, fields, props)
-    source = _arrowload.parquet_source(path, parquet, cols, text)
+    source = _arrowload.parquet_groups(path, parquet, cols, text)
 
     def chunks() -> Iterator[tuple[int, int, dict[str, Any]]]:
         for lo, batch in _arrowload.batches(source):

@@ -64,7 +64,7 @@ class Source:
         return hi - lo > _arrow.PARQUET_GROUP_MAX
 
 
-def table_source(table: Any) -> Source:
+def table_chunks(table: Any) -> Source:
     """The record batches of an in-memory table (zero-copy slices)."""
     batches = table.to_batches(max_chunksize=col.CHUNK)
     bounds = list(itertools.accumulate((b.num_rows for b in batches), initial=0))
@@ -72,7 +72,7 @@ def table_source(table: Any) -> Source:
     return Source(table.num_rows, spans, lambda k: iter([(spans[k][0], batches[k])]))
 
 
-def parquet_source(path: str | os.PathLike[str], parquet: Any, cols: list[str],
+def parquet_groups(path: str | os.PathLike[str], parquet: Any, cols: list[str],
                    text: list[str]) -> Source:
     """The row groups of a Parquet file, each read by the thread asking for it with its own
     reader, text columns dictionary-encoded straight from the file's pages. A row group
@@ -417,6 +417,6 @@ class _ManyNames(Exception):
     """A chunk uses more distinct event names than the name codes' type holds."""
 
 
-__all__ = ["Loaded", "Source", "batches", "fast_schema", "load", "parquet_source",
-           "table_source"]
+__all__ = ["Loaded", "Source", "batches", "fast_schema", "load", "parquet_groups",
+           "table_chunks"]
 

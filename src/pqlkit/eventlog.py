@@ -703,15 +703,16 @@ def _merge_ids(sources: list[IdList]) -> tuple[IdList, list[Int64Array]]:
     first = sources[0]
     if kinds == {"str"} and isinstance(first, col.IdValues) and first.sorted:
         # The events' ids, sorted already: the usual tables name no others.
-        from pqlkit._arrow import positions_in
+        from pqlkit._arrow import lookup
 
         where = [np.arange(len(first), dtype=np.int64)]
         for s in sources[1:]:
-            got = (np.zeros(0, dtype=np.int64) if not len(s) else
-                   positions_in(s.array, first.array) if isinstance(s, col.IdValues) else None)
+            # (IdValues hold no blank id, so -1 never comes back: all found, or None.)
+            got = (np.zeros(0, dtype=np.int32) if not len(s) else
+                   lookup([s.array], first.array) if isinstance(s, col.IdValues) else None)
             if got is None:
                 break
-            where.append(got)
+            where.append(got.astype(np.int64))
         else:
             return first, where
     if kinds == {"str"}:
@@ -1258,7 +1259,7 @@ class EventLog:
         zone = _arrow.naive_zone(data.schema, fields["timestamp"], tz, "EventLog.from_arrow")
         if len(data) and _arrowload.fast_schema(data.schema, fields):
             selected = data.select(list(dict.fromkeys([*fields.values(), *props.values()])))
-            return cls._from_decoded(_arrowload.table_source(selected), fields, props, zone,
+            return cls._from_decoded(_arrowload.table_chunks(selected), fields, props, zone,
                                      users, accounts, strict, tz, epoch_unit)
         n, chunks = _arrow.event_source(data, fields, props, zone)
         return cls._from_source(n, chunks, fields, props, users, accounts, strict, tz,
@@ -1312,7 +1313,7 @@ class EventLog:
                                  "EventLog.from_parquet")
         if parquet.metadata.num_rows and _arrowload.fast_schema(parquet.schema_arrow, fields):
             cols, text = _arrow.parquet_columns(parquet.schema_arrow, fields, props)
-            source = _arrowload.parquet_source(path, parquet, cols, text)
+            source = _arrowload.parquet_groups(path, parquet, cols, text)
             return cls._from_decoded(source, fields, props, zone, users, accounts, strict, tz,
                                      epoch_unit)
         n, chunks = _arrow.parquet_source(path, fields, props, parquet, zone)
