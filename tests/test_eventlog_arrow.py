@@ -374,3 +374,33 @@ def test_more_event_names_than_int16_holds(chunks: int) -> None:
     assert log.names == tuple(sorted(names))
     assert [log.names[c] for c in log.name_code[:3].tolist()] == names[:3]
     assert log.name_code.dtype == np.int32 and len(log) == n
+
+
+_TEXT = st.one_of(st.none(), st.sampled_from(["", " ", "\t", "a", "b", "B", "é", "ab", "a\x00"]),
+                  st.text(max_size=4))
+
+
+@given(parts=st.lists(st.lists(_TEXT, max_size=8), min_size=1, max_size=4),
+       presort=st.booleans())
+@settings(max_examples=200)
+def test_sorted_distinct_sorts_as_python_sorts_for_sorted_and_unsorted_input(
+        parts: list[list[str | None]], presort: bool) -> None:
+    """The fast path for input already in increasing order (ids exported in key order)
+    gives what the hashing path gives: the distinct non-blank strings sorted as Python
+    sorts str, and where each entry went."""
+    import pyarrow as pa
+
+    if presort:  # one strictly increasing run, split across the dictionaries
+        flat = sorted({v for p in parts for v in p if v is not None})
+        cuts = [len(flat) * i // len(parts) for i in range(len(parts) + 1)]
+        parts = [flat[lo:hi] for lo, hi in itertools.pairwise(cuts)]
+    arrays = [pa.array(p, type=pa.string()) for p in parts]
+    rank, distinct = _arrow.sorted_distinct(arrays)
+    values = [v for p in parts for v in p]
+    want = sorted({v for v in values if v is not None and v.strip()})
+    assert distinct.to_pylist() == want
+    assert rank.tolist() == [want.index(v) if v is not None and v.strip() else -1
+                             for v in values]
+    for p, arr in zip(parts, arrays, strict=True):
+        assert _arrow.increasing(arr) == (None not in p and all(
+            a < b for a, b in itertools.pairwise(p)))

@@ -147,6 +147,9 @@ class ArrowStr:
 
     def to_coded(self) -> Coded:
         _, pc = _pa()
+        if increasing(self.arr):
+            # Distinct already (ids exported in key order): its own dictionary.
+            return Coded(np.arange(len(self.arr), dtype=np.int64), dictionary=self.arr)
         encoded = pc.dictionary_encode(self.arr)
         return Coded(_codes(encoded.indices), dictionary=encoded.dictionary)
 
@@ -244,6 +247,20 @@ def dictionary_codes(arr: Any) -> tuple[Any, npt.NDArray[np.int32]]:
     return arr.dictionary, _codes(arr.indices).astype(np.int32, copy=False)
 
 
+def increasing(arr: Any) -> bool:
+    """True when a text array has no null and each string is greater than the one before
+    (so they are distinct and sorted): a users or accounts table exported in id order.
+    One comparison pass, after a look at the first few."""
+    _, pc = _pa()
+    n = len(arr)
+    if arr.null_count or n < 2:
+        return not arr.null_count
+    head = min(n, 16)
+    if not pc.all(pc.less(arr.slice(0, head - 1), arr.slice(1, head - 1))).as_py():
+        return False
+    return bool(pc.all(pc.less(arr.slice(0, n - 1), arr.slice(1))).as_py())
+
+
 def sorted_distinct(dictionaries: list[Any],
                     valid: Callable[[list[Any]], npt.NDArray[np.bool_]] | None = None
                     ) -> tuple[npt.NDArray[np.int32], Any]:
@@ -257,17 +274,23 @@ def sorted_distinct(dictionaries: list[Any],
     if len({d.type for d in dictionaries}) > 1:
         dictionaries = [d.cast(pa.large_string()) for d in dictionaries]
     joined = dictionaries[0] if len(dictionaries) == 1 else pa.concat_arrays(dictionaries)
-    encoded = pc.dictionary_encode(joined)
-    inverse = _codes(encoded.indices)
-    distinct = encoded.dictionary
+    ordered = increasing(joined)
+    if ordered:
+        inverse, distinct = np.arange(len(joined), dtype=np.int64), joined
+    else:
+        encoded = pc.dictionary_encode(joined)
+        inverse, distinct = _codes(encoded.indices), encoded.dictionary
     ok = ~blank_strings(distinct)
     if valid is not None:
         ok &= valid(distinct.to_pylist())
     keep = np.flatnonzero(ok)
     if len(keep) < len(distinct):
         distinct = distinct.take(_indices(keep))
-    order = _np(pc.sort_indices(distinct)).astype(np.int64)
     rank = np.full(len(ok) + 1, -1, dtype=np.int32)  # the last slot: inverse -1 (null)
+    if ordered:
+        rank[keep] = np.arange(len(keep), dtype=np.int32)
+        return rank[inverse], distinct
+    order = _np(pc.sort_indices(distinct)).astype(np.int64)
     rank[keep[order]] = np.arange(len(order), dtype=np.int32)
     out: npt.NDArray[np.int32] = rank[inverse]
     return out, distinct.take(_indices(order))
