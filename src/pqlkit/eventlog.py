@@ -907,8 +907,10 @@ class _Rows:
                 frows = new[fpos]
                 rank = self.eids.ranks(frows)
                 new[fpos] = frows[np.lexsort((rank, np.cumsum(fstart)[fpos]))]
-        if not np.array_equal(new, rows):
-            self.move(rows, new)
+        moving = np.flatnonzero(new != rows)
+        if len(moving):
+            # Only the rows that change place (most runs are in order already).
+            self.move(rows[moving], new[moving])
 
 
 def _narrow(lo: int, hi: int) -> type[np.signedinteger[Any]]:
