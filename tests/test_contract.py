@@ -898,6 +898,18 @@ class TestRollup:
         assert active["is_pqa"] is True
         assert active["n_users"] == 3
 
+    def test_denominator_active_counts_only_active_pqls_in_the_share(self):
+        # Two PQLs gone idle and one active user who is not a PQL: the share is over the
+        # active users (0 of 1), never 2 of 1; n_pql still counts both PQLs.
+        users = [{"user_id": u, "account_id": "A"} for u in ("p1", "p2", "q")]
+        events = [ev("a", ago(days=40), user="p1"), ev("a", ago(days=45), user="p2"),
+                  ev("x", ago(days=1), user="q")]
+        log = pk.EventLog.from_records(events, users=users)
+        model = _rollup_model(denominator="active", active_within="30d", min_share=0.5)
+        for engine in ("reference", "columnar"):
+            acct = model.score(log, as_of=AS_OF, engine=engine).accounts["A"]
+            assert (acct["n_pql"], acct["share_pql"], acct["is_pqa"]) == (2, 0.0, False)
+
     def test_denominator_active_window_edge(self):
         users = [{"user_id": u, "account_id": "A"} for u in ("p", "q")]
         events = [ev("a", ago(days=1), user="p"), ev("x", ago(days=30), user="q")]

@@ -2175,11 +2175,14 @@ def _rollup_arrays(policy: Rollup, log: EventLog, people: _Population, scored: _
         active = _count_by(log.user[lo:hi] if lo < hi else log.user[:0],
                            len(log.user_ids)) > 0
         denom = np.bincount(member[counted & active], minlength=na).astype(np.int64)
+        # Idle PQLs count in n_pql, not in the share (which so stays within 0..1).
+        in_share = np.bincount(member[counted & active & scored.qualified],
+                               minlength=na).astype(np.int64)
     else:
-        denom = people.n_users
+        denom, in_share = people.n_users, n_pql
     share = np.zeros(na, dtype=np.float64)
     nz = denom > 0
-    share[nz] = n_pql[nz] / denom[nz]
+    share[nz] = in_share[nz] / denom[nz]
     eligible = counted & ~scored.disqualified
     n_eligible = np.bincount(member[eligible], minlength=na).astype(np.int64)
     shown = np.flatnonzero(people.account_exists).tolist()

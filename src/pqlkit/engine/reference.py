@@ -607,15 +607,18 @@ class ReferenceEngine(Engine):
         n_users = len(rows)
         n_pql = sum(1 for r in rows if r["is_pql"])
         if policy.denominator == "active":
+            # The share among the users active in the window: PQLs who are idle count in
+            # n_pql but not in the share (which so stays within 0..1).
             assert policy.active_within is not None
             lo = policy.active_within.before(as_of_us)
-            denom = sum(
-                1 for u in users
-                if any(lo < log.ts[i] <= as_of_us for i in log.user_events(u))
-            )
+            active = [any(lo < log.ts[i] <= as_of_us for i in log.user_events(u))
+                      for u in users]
+            denom = sum(active)
+            in_share = sum(1 for r, on in zip(rows, active, strict=True)
+                           if on and r["is_pql"])
         else:
-            denom = n_users
-        share = n_pql / denom if denom else 0.0
+            denom, in_share = n_users, n_pql
+        share = in_share / denom if denom else 0.0
         score = policy.aggregate([r["score"] for r in rows if not r["disqualified"]])
         # DESIGN §3.9: an account with no users is never a PQA, whatever the policy.
         is_pqa = n_users > 0 and policy.is_pqa(n_pql, share)
