@@ -584,6 +584,27 @@ def test_identical_duplicate_user_rows_count_once():
     assert log.report.tables["users"] == {"input": 3, "kept": 1, "duplicates": 2, "rejected": 0}
 
 
+@pytest.mark.parametrize("values", [
+    (1, True, 1.0), (0.0, -0.0), ("1", 1), ([1], [1.0], [True]), ({"a": 1}, {"a": True}),
+    (1, 1, True), ("x", "x", "x"),
+])
+def test_user_rows_equal_but_not_alike_keep_the_same_one_whatever_the_order(values):
+    # 1, True and 1.0 (or 0.0 and -0.0) are equal in Python but not the same trait value:
+    # which row is kept, and what counts as a duplicate, must not depend on the order.
+    rows = [{"user_id": "u1", "traits": {"r": v}} for v in values]
+    outcomes = set()
+    for perm in itertools.permutations(rows):
+        log = EventLog.from_records([], users=list(perm))
+        (kept,) = log.users()
+        r = kept.traits["r"]
+        outcomes.add((repr(r), log.report.counts["duplicates"], log.report.counts["rejected"]))
+        merged = EventLog.concat([EventLog.from_records([], users=[row]) for row in perm])
+        (again,) = merged.users()
+        outcomes.add((repr(again.traits["r"]), merged.report.counts["duplicates"],
+                      merged.report.counts["rejected"]))
+    assert len(outcomes) == 1
+
+
 def test_conflicting_user_rows_keep_the_same_one_whatever_the_order():
     rows = [{"user_id": "u1", "created_at": T1, "traits": {"r": 1}},
             {"user_id": "u1", "created_at": T0, "traits": {"r": 2}},

@@ -10,6 +10,7 @@ sorted by id; properties and event ids are dictionary-encoded.
 from __future__ import annotations
 
 import itertools
+import math
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, tzinfo
@@ -466,6 +467,29 @@ class _Entities:
         return (self.account_of(a), int(self.created[a]), dict(self.traits(a))) == (
             self.account_of(b), int(self.created[b]), dict(self.traits(b)))
 
+    def _same_traits(self, a: int, b: int) -> bool:
+        """Whether two rows' traits are identical: equal and alike in type (and in the sign
+        of a zero), so that :meth:`key` would not tell them apart either."""
+        ta, tb = self.traits(a), self.traits(b)
+        if (isinstance(ta, _TraitRow) and isinstance(tb, _TraitRow)
+                and (ta._positions is tb._positions or ta._positions == tb._positions)):
+            va, vb = ta._values, tb._values
+        else:
+            da, db = dict(ta), dict(tb)
+            if da.keys() != db.keys():
+                return False
+            va, vb = tuple(da.values()), tuple(db[k] for k in da)
+        if va != vb:
+            return False
+        for x, y in zip(va, vb, strict=True):
+            if type(x) is not type(y):
+                return False
+            if type(x) is float and math.copysign(1.0, x) != math.copysign(1.0, y):
+                return False
+            if not isinstance(x, (str, int, float, type(None))):
+                return canonical(ta) == canonical(tb)  # lists, mappings: by their text
+        return True
+
     def dedup(self, table: str, id_field: str, report: LoadReport, strict: bool) -> Int64Array:
         """The row kept for each distinct id (indexed by id code; -1 for ids without a
         valid row): identical rows are duplicates; of differing ones the earliest by
@@ -483,9 +507,21 @@ class _Entities:
         order = np.argsort(self.ids, kind="stable")
         starts = np.zeros(n_ids + 1, dtype=np.int64)
         np.cumsum(counts, out=starts[1:])
+        # Rows the same as their id's first row in account and created_at (compared for
+        # every row at once): when the traits match too, the whole group is duplicates of
+        # the first row (the usual case: chunks of one export, each with the users table).
+        firsts = np.repeat(first, counts[present])
+        unlike = ((self.accounts[order] != self.accounts[firsts])
+                  | (self.created[order] != self.created[firsts]))
+        alike = np.bincount(self.ids[order[unlike]], minlength=n_ids) == 0
+        same_rows = 0
         # In the order of each repeated id's first row, as the rows arrived.
         for code in sorted(repeated.tolist(), key=lambda c: int(kept[c])):
-            group = sorted(order[starts[code]:starts[code + 1]].tolist(), key=self.key)
+            rows = order[starts[code]:starts[code + 1]].tolist()
+            if alike[code] and all(self._same_traits(r, rows[0]) for r in rows[1:]):
+                same_rows += len(rows) - 1
+                continue
+            group = sorted(rows, key=self.key)
             head = group[0]
             kept[code] = head
             for r in group[1:]:
@@ -503,6 +539,8 @@ class _Entities:
                         f"{id_field} {self.id_vals[code]!r} appears more than once with "
                         f"different fields; kept the one from {table}[{self.source(head)}]",
                         sample)
+        if same_rows:
+            report.add_duplicates(table, same_rows)
         return kept
 
 
