@@ -907,8 +907,12 @@ class TestRollup:
         log = pk.EventLog.from_records(events, users=users)
         model = _rollup_model(denominator="active", active_within="30d", min_share=0.5)
         for engine in ("reference", "columnar"):
-            acct = model.score(log, as_of=AS_OF, engine=engine).accounts["A"]
+            result = model.score(log, as_of=AS_OF, engine=engine)
+            acct = result.accounts["A"]
             assert (acct["n_pql"], acct["share_pql"], acct["is_pqa"]) == (2, 0.0, False)
+            text = str(result.explain("A", level="account"))
+            assert "2 of 3 users are PQLs (share 0% of the users active in the last '30d')" \
+                in text
 
     def test_denominator_active_window_edge(self):
         users = [{"user_id": u, "account_id": "A"} for u in ("p", "q")]

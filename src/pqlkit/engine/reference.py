@@ -629,6 +629,7 @@ class ReferenceEngine(Engine):
         expl = RollupExplanation(
             account_id=account_id, model=model.name, as_of=as_of, score=score, n_users=n_users,
             n_pql=n_pql, share_pql=share, is_pqa=is_pqa, policy=_policy_text(policy),
+            share_over=_share_over(policy),
             users=tuple({k: r[k] for k in ("user_id", "score", "is_pql", "disqualified")}
                         for r in shown),
         )
@@ -648,6 +649,13 @@ def _decay_detail(decay: Any, idle_us: int) -> str:
         return (f"idle {days:.1f} days: {n} full period{'s' if n != 1 else ''} of "
                 f"{decay.every!r}{grace} × {decay.points} points")
     return f"{decay!r} over {days:.1f} idle days"
+
+
+def _share_over(policy: Any) -> str | None:
+    """Who the share of PQL users is taken over, when not every user of the account."""
+    if policy.denominator == "active":
+        return f"the users active in the last {policy.active_within!r}"
+    return None
 
 
 def _policy_text(policy: Any) -> str:
