@@ -367,6 +367,20 @@ def arrow_take(arr: Any, rows: npt.NDArray[np.int64]) -> Any:
     return arr.take(_indices(rows))
 
 
+def text_nulls(n: int) -> Any:
+    """An Arrow text array of ``n`` nulls."""
+    pa, _ = _pa()
+    return pa.nulls(n, pa.string())
+
+
+def concat_text(parts: Sequence[Any]) -> Any:
+    """Arrow text arrays as one (large strings when their types differ)."""
+    pa, _ = _pa()
+    if len({p.type for p in parts}) > 1:
+        parts = [p.cast(pa.large_string()) for p in parts]
+    return pa.concat_arrays(list(parts))
+
+
 def text_plain(arr: Any) -> Any:
     """An Arrow text column (chunked or not, dictionary-encoded or not) as one plain
     string array, row for row.
@@ -397,6 +411,11 @@ def _text_encoded(arr: Any) -> Any:
     """An Arrow text column dictionary-encoded afresh: distinct values, each used."""
     _, pc = _pa()
     return pc.dictionary_encode(text_plain(arr))
+
+
+def text_row_codes(arr: Any) -> npt.NDArray[np.int32]:
+    """Codes (-1 for null) telling the distinct strings of an Arrow text column apart."""
+    return _codes(_text_encoded(arr).indices).astype(np.int32)
 
 
 def text_codes(arr: Any) -> tuple[npt.NDArray[np.int32], list[str]]:

@@ -513,12 +513,18 @@ class _Entities:
         firsts = np.repeat(first, counts[present])
         unlike = ((self.accounts[order] != self.accounts[firsts])
                   | (self.created[order] != self.created[firsts]))
+        # Trait columns: equal codes are equal traits (a row's traits are read from them).
+        by_columns = self.row_traits is None
+        for c in self.trait_codes if by_columns else ():
+            codes = c.row_codes() if isinstance(c, _RawTrait) else c
+            unlike |= codes[order] != codes[firsts]
         alike = np.bincount(self.ids[order[unlike]], minlength=n_ids) == 0
         same_rows = 0
         # In the order of each repeated id's first row, as the rows arrived.
         for code in sorted(repeated.tolist(), key=lambda c: int(kept[c])):
             rows = order[starts[code]:starts[code + 1]].tolist()
-            if alike[code] and all(self._same_traits(r, rows[0]) for r in rows[1:]):
+            if alike[code] and (by_columns or all(self._same_traits(r, rows[0])
+                                                  for r in rows[1:])):
                 same_rows += len(rows) - 1
                 continue
             group = sorted(rows, key=self.key)
@@ -542,6 +548,81 @@ class _Entities:
         if same_rows:
             report.add_duplicates(table, same_rows)
         return kept
+
+
+def _concat_entities(logs: Sequence[EventLog], kind: type[User] | type[Account],
+                     strict: bool) -> _Entities:
+    """The users (or accounts) tables of several logs as one table of columns, for
+    :meth:`EventLog.concat`: trait columns loaded from Arrow stay Arrow text, the others
+    are gathered per row without building a mapping per entity. Row ``k`` of log ``i``'s
+    table has the source ``"i:k"``."""
+    user = kind is User
+    id_field = "user_id" if user else "account_id"
+    ids: list[Any] = []
+    accounts: list[Any] = []
+    created: list[Int64Array] = []
+    sources: list[int | str] = []
+    keys: dict[str, None] = {}
+    parts: list[tuple[Int64Array, _TraitTable]] = []
+    for i, log in enumerate(logs):
+        rows = np.flatnonzero(log.user_in_table if user else log.account_in_table)
+        id_values = log.user_ids if user else log.account_ids
+        ids.extend(map(id_values.__getitem__, rows.tolist()))
+        if user:
+            names = [*log.account_ids, None]
+            accounts.extend(map(names.__getitem__, log.user_account[rows].tolist()))
+        created.append((log.user_created if user else log.account_created)[rows])
+        sources.extend(f"{i}:{k}" for k in range(len(rows)))
+        table = log._user_traits if user else log._account_traits
+        keys.update(dict.fromkeys(table.keys()))
+        parts.append((rows, table))
+    traits = {key: [table.values_of(key, rows) for rows, table in parts] for key in keys}
+    if not all(_scalars(p) for cells in traits.values() for p in cells):
+        # Lists or mappings as traits: kept as they are, as when the logs were loaded.
+        return _Entities.from_rows([(*row[:4], f"{i}:{k}") for i, log in enumerate(logs)
+                                    for k, row in enumerate(log._entity_rows(
+                                        "user" if user else "account"))])
+    us = np.concatenate(created) if created else np.zeros(0, dtype=np.int64)
+    columns: dict[str, Any] = {
+        id_field: col.object_array(ids),
+        # (NO_TIME, no created_at, is numpy's NaT: a missing time.)
+        "created_at": us.view("datetime64[us]"),
+        "traits": {key: _concat_trait(cells) for key, cells in traits.items()},
+    }
+    if user:
+        columns["account_id"] = col.object_array(accounts)
+    # Every row passed its checks when its log was loaded, and the concat's report already
+    # holds the tables' input rows: this report only proves that nothing is rejected now.
+    scratch = LoadReport()
+    table_name = "users" if user else "accounts"
+    out = _entity_columns(columns, kind, table_name, scratch, strict, None)
+    if scratch.rejections or len(out) != len(ids):
+        raise _internal(f"a log's own {table_name} failed the checks in EventLog.concat")
+    out.sources = sources
+    return out
+
+
+_SCALAR_TYPES: Final = (str, int, float, bool, type(None))
+
+
+def _scalars(cells: Any) -> bool:
+    """Whether trait cells (an Arrow text column, or an object array) are all scalars."""
+    return not isinstance(cells, np.ndarray) or all(
+        isinstance(v, _SCALAR_TYPES) for v in cells.tolist())
+
+
+def _concat_trait(parts: list[Any]) -> Any:
+    """One trait's cells from several logs as one column: Arrow text when every part that
+    has the trait is, else an object array."""
+    text = [p for p in parts if not isinstance(p, np.ndarray)]
+    if text and all(not isinstance(p, np.ndarray) or all(v is None for v in p.tolist())
+                    for p in parts):
+        from pqlkit._arrow import concat_text, text_nulls
+
+        return concat_text([text_nulls(len(p)) if isinstance(p, np.ndarray) else p
+                            for p in parts])
+    return np.concatenate([col.object_array(p.to_pylist()) if not isinstance(p, np.ndarray)
+                           else p for p in parts] or [np.zeros(0, dtype=object)])
 
 
 def _entities_from_records(records: list[tuple[Any, int | str]]) -> _Entities:
@@ -692,6 +773,12 @@ class _RawTrait:
         from pqlkit._arrow import text_codes
 
         return text_codes(self.raw)
+
+    def row_codes(self) -> Int32Array:
+        """Per row, a code equal for equal strings (-1 for null), without the strings."""
+        from pqlkit._arrow import text_row_codes
+
+        return text_row_codes(self.raw)
 
     def sorted_coded(self) -> tuple[Int32Array, Array] | None:
         """Codes into the distinct values in canonical order, as a 'U' array (None when
@@ -1503,8 +1590,6 @@ class EventLog:
         src = np.zeros(n, dtype=np.int64)
         prefix = np.zeros(n, dtype=np.int32)
         chunks: list[tuple[int, int, dict[str, Any]]] = []
-        users: list[tuple[Any, ...]] = []
-        accounts: list[tuple[Any, ...]] = []
         lo = 0
         for i, log in enumerate(logs):
             hi = lo + len(log)
@@ -1515,9 +1600,6 @@ class EventLog:
             src[lo:hi] = np.arange(len(log)) if log._src is None else \
                 np.arange(len(log)) + log._src
             prefix[lo:hi] = lut[log._src_prefix] if log._src_prefix is not None else lut[0]
-            users.extend((*row[:4], f"{i}:{k}") for k, row in enumerate(log._entity_rows("user")))
-            accounts.extend((*row[:4], f"{i}:{k}")
-                            for k, row in enumerate(log._entity_rows("account")))
             lo = hi
         fields = {"timestamp", "name", "user_id", "account_id", "event_id"}
         ev = _load_events(n, chunks, fields=fields, prop_keys=keys, tz=None, epoch_unit=None,
@@ -1527,8 +1609,8 @@ class EventLog:
         ev.src = src
         ev.prefix = prefix
         ev.prefixes = sorted(prefix_index, key=prefix_index.__getitem__)
-        return cls._finish(ev, _Entities.from_rows(users), _Entities.from_rows(accounts),
-                           report, strict)
+        return cls._finish(ev, _concat_entities(logs, User, strict),
+                           _concat_entities(logs, Account, strict), report, strict)
 
     def _chunk(self) -> dict[str, Any]:
         """This log's columns as the encoders read them (for :meth:`concat`)."""
@@ -2119,6 +2201,31 @@ class _TraitTable:
         if key not in self._columns:
             self._columns[key] = self._build_column(key)
         return self._columns[key]
+
+    def keys(self) -> list[str]:
+        """The trait names, in the order the table holds them."""
+        if self._keys or self._mappings is None:
+            return list(self._keys)
+        return list(dict.fromkeys(k for m in self._mappings for k in m))
+
+    def values_of(self, key: str, entities: Int64Array) -> Any:
+        """Trait ``key`` of ``entities``, one cell each (absent: null or None), as the
+        Arrow text column it was loaded as when it still is one, else an object array."""
+        if key in self._keys:
+            j = self._keys.index(key)
+            raw = self._codes[j]
+            if isinstance(raw, _RawTrait):
+                from pqlkit._arrow import arrow_take, text_plain
+
+                rows = np.full(self._n, -1, dtype=np.int64)
+                rows[self._at] = self._keep
+                # (Every entity asked for has a table row: none is -1.)
+                return arrow_take(text_plain(raw.raw), rows[entities])
+            codes, values = self._coded(j)
+            return col.object_array([*values, None])[codes[entities]]
+        if self._mappings is not None and not self._keys:
+            return col.object_array([self._mappings[e].get(key) for e in entities.tolist()])
+        return np.full(len(entities), None, dtype=object)
 
     def text_rows(self, key: str) -> tuple[Int64Array, Any] | None:
         """Trait ``key`` as the Arrow text column it was loaded as, when it still is one:
