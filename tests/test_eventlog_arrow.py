@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from tests.test_eventlog_columns import as_lists, assert_same_log, snapshot
 
 from pqlkit import _arrow
+from pqlkit.errors import PqlkitTypeError, ValidationError
 from pqlkit.eventlog import EventLog
 
 pa = pytest.importorskip("pyarrow")
@@ -466,3 +467,111 @@ def test_concat_keeps_text_traits_from_arrow_as_arrow_columns() -> None:
     assert [dict(t) for t in merged.user_traits] == [{"role": "admin"}, {}]
     assert merged.report.tables["users"] == {"input": 2, "kept": 2, "duplicates": 0,
                                              "rejected": 0}
+
+
+# -- several Parquet files ----------------------------------------------------------------
+
+
+def _write_parts(table: Any, root: Path, cuts: list[int], row_group: int) -> list[Path]:
+    """``table`` cut into files ``part-<k>.parquet`` under ``root`` (some in a Hive-style
+    subdirectory, which sorts them the same way)."""
+    bounds = [0, *sorted(c for c in set(cuts) if 0 < c < table.num_rows), table.num_rows]
+    paths = []
+    for k, (lo, hi) in enumerate(itertools.pairwise(bounds)):
+        path = root / f"day={k:02d}" / f"part-{k}.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table.slice(lo, hi - lo), path, row_group_size=row_group)
+        paths.append(path)
+    return paths
+
+
+def _file_source(source: int | str, paths: list[Path], root: Path) -> str:
+    """A row number of the whole table as the source a multi-file load gives it."""
+    assert isinstance(source, int)
+    for path in paths:
+        n = pq.ParquetFile(path).metadata.num_rows
+        if source < n:
+            return f"{path.relative_to(root).as_posix()}:{source}"
+        source -= n
+    raise AssertionError("row past the end")
+
+
+@given(load=st.one_of(rich_loads(), loads()), cuts=st.lists(st.integers(0, 40), max_size=3),
+       row_group=st.integers(1, 7))
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+def test_several_parquet_files_load_as_the_one_table_they_split(
+        load: dict[str, Any], cuts: list[int], row_group: int) -> None:
+    """A directory of files (or the list of them) gives the log of the whole table, with
+    each rejection and each event's source naming its file and its row there."""
+    import tempfile
+
+    table = load["table"]
+    props = ["plan", "seats"] if "plan" in table.column_names else None
+    whole = EventLog.from_arrow(table, properties=props)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        paths = _write_parts(table, root, cuts, row_group)
+        for source in (root, [root / p.relative_to(root) for p in paths]):
+            log = EventLog.from_parquet(source, properties=props)
+            assert snapshot(log, sources=False) == snapshot(whole, sources=False)
+            assert log.report.tables == whole.report.tables
+            named = (lambda s: _file_source(s, paths, root)) if isinstance(source, Path) \
+                else (lambda s: f"{root}/{_file_source(s, paths, root)}")
+            assert [(r.reason, r.source) for r in log.report.rejections] == [
+                (r.reason, named(r.source)) for r in whole.report.rejections]
+            assert [log.source(i) for i in range(len(log))] == [
+                named(whole.source(i)) for i in range(len(log))]
+
+
+def _events_table(n: int, *, tz: str | None = "UTC", names: str = "signup") -> Any:
+    return pa.table({"user_id": [f"u{i}" for i in range(n)], "name": [names] * n,
+                     "timestamp": pa.array([T0.replace(tzinfo=None)] * n,
+                                           pa.timestamp("us", tz=tz))})
+
+
+def test_a_directory_reads_its_parquet_files_in_path_order(tmp_path: Path) -> None:
+    for day, users in (("2026-05-02", ["b"]), ("2026-05-01", ["a"]), ("2026-05-10", ["c"])):
+        part = tmp_path / f"date={day}"
+        part.mkdir()
+        pq.write_table(pa.table({"user_id": users, "name": ["signup"],
+                                 "timestamp": pa.array([T0], pa.timestamp("us", tz="UTC"))}),
+                       part / "part-0.parquet")
+    (tmp_path / "_SUCCESS").write_text("")  # what Spark leaves: not a Parquet file
+    (tmp_path / "date=2026-05-01" / ".part-0.parquet.crc").write_text("")
+    log = EventLog.from_parquet(tmp_path)
+    assert [log.source(i) for i in range(len(log))] == [
+        "date=2026-05-01/part-0.parquet:0", "date=2026-05-02/part-0.parquet:0",
+        "date=2026-05-10/part-0.parquet:0"]
+    # After concat, the log's position comes first.
+    merged = EventLog.concat([log, log])
+    assert merged.source(0) == "0:date=2026-05-01/part-0.parquet:0"
+    assert {merged.source(i) for i in range(len(merged))} >= {
+        "1:date=2026-05-10/part-0.parquet:0"}
+
+
+def test_several_files_name_the_file_of_a_rejected_row(tmp_path: Path) -> None:
+    pq.write_table(_events_table(3), tmp_path / "a.parquet")
+    pq.write_table(_events_table(2, names=" "), tmp_path / "b.parquet")
+    log = EventLog.from_parquet(tmp_path)
+    assert [(r.reason, r.source) for r in log.report.rejections] == [
+        ("missing_name", "b.parquet:0"), ("missing_name", "b.parquet:1")]
+    with pytest.raises(ValidationError, match=r"b\.parquet:0"):
+        EventLog.from_parquet([tmp_path / "a.parquet", tmp_path / "b.parquet"], strict=True)
+
+
+def test_files_that_do_not_fit_together_are_an_error_naming_them(tmp_path: Path) -> None:
+    pq.write_table(_events_table(1), tmp_path / "a.parquet")
+    pq.write_table(_events_table(1).drop_columns(["user_id"]).append_column(
+        "account_id", pa.array(["x"])), tmp_path / "b.parquet")
+    with pytest.raises(ValidationError, match=r"b\.parquet.*no column 'user_id'"):
+        EventLog.from_parquet(tmp_path)
+    pq.write_table(_events_table(1, tz=None), tmp_path / "b.parquet")
+    with pytest.raises(ValidationError, match="agree on whether their timestamps have a zone"):
+        EventLog.from_parquet(tmp_path, tz="UTC")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValidationError, match=r"no \*\.parquet file"):
+        EventLog.from_parquet(tmp_path / "empty")
+    with pytest.raises(ValidationError, match="list of files is empty"):
+        EventLog.from_parquet([])
+    with pytest.raises(PqlkitTypeError, match="not a path"):
+        EventLog.from_parquet([tmp_path / "a.parquet", 3])  # type: ignore[list-item]

@@ -203,6 +203,23 @@ def test_parquet_file(tmp_path):
     assert [(r.source, r.reason) for r in log.report.rejections] == [(2, "missing_name")]
 
 
+def test_parquet_directory(tmp_path):
+    for day in (1, 2):
+        pq.write_table(pa.table({
+            "event": ["signup", ""], "uid": [f"u{day}", "u9"],
+            "at": pa.array([dt.datetime(2026, 5, day, 9)] * 2, pa.timestamp("ms")),
+            "plan": ["trial", "pro"],
+        }), tmp_path / f"day-{day}.parquet")
+    log = pio.read_parquet(tmp_path, name="event", user_id="uid", timestamp="at", tz="UTC")
+    assert [(e.user_id, dict(e.properties)) for e in log.events()] == [
+        ("u1", {"plan": "trial"}), ("u2", {"plan": "trial"})]
+    assert [(r.source, r.reason) for r in log.report.rejections] == [
+        ("day-1.parquet:1", "missing_name"), ("day-2.parquet:1", "missing_name")]
+    with pytest.raises(ValidationError, match="future_tolerance= reads a single file"):
+        pio.read_parquet(tmp_path, name="event", user_id="uid", timestamp="at", tz="UTC",
+                         future_tolerance="1d")
+
+
 def test_frame_loaders_refuse_other_objects():
     with pytest.raises(PqlkitTypeError, match="pandas DataFrame"):
         EventLog.from_pandas({"name": ["x"]})

@@ -47,8 +47,10 @@ __all__ = [
     "read_table",
     "release_unused",
     "reopen_parquet",
+    "same_columns",
     "sorted_distinct",
     "sorted_text_codes",
+    "source_chunks",
     "table_columns",
     "text_codes",
     "text_dictionary",
@@ -715,21 +717,82 @@ def parquet_columns(schema: Any, fields: _Mapping, props: _Mapping
     return cols, text
 
 
-def parquet_source(path: str | os.PathLike[str], fields: _Mapping, props: _Mapping,
-                   parquet: Any, zone: str | None = None
-                   ) -> tuple[int, Iterator[tuple[int, int, dict[str, Any]]]]:
-    """The row count and the chunks of a Parquet file, its row groups read in order on
-    worker threads (a few ahead, no more, to bound memory)."""
+def parquet_source(paths: Sequence[str], fields: _Mapping, props: _Mapping,
+                   parquets: Sequence[Any], names: list[str] | None) -> Any:
+    """The row groups of Parquet files, for the general loader (:func:`source_chunks`)."""
     from pqlkit import _arrowload
 
-    cols, text = parquet_columns(parquet.schema_arrow, fields, props)
-    source = _arrowload.parquet_groups(path, parquet, cols, text)
+    cols, text = parquet_columns(parquets[0].schema_arrow, fields, props)
+    return _arrowload.parquet_groups(paths, parquets, cols, text, names)
 
-    def chunks() -> Iterator[tuple[int, int, dict[str, Any]]]:
-        for lo, batch in _arrowload.batches(source):
-            yield lo, lo + batch.num_rows, chunk_columns(batch, fields, props, zone)
 
-    return source.n, chunks()
+def source_chunks(source: Any, fields: _Mapping, props: _Mapping, zone: str | None
+                  ) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    """The chunks of a source's record batches, read in order on worker threads (a few
+    ahead, no more, to bound memory)."""
+    from pqlkit import _arrowload
+
+    for lo, batch in _arrowload.batches(source):
+        yield lo, lo + batch.num_rows, chunk_columns(batch, fields, props, zone)
+
+
+def same_columns(first: Any, schema: Any, columns: Sequence[str], path: str,
+                 first_path: str, timestamp: str, tz: str | tzinfo | None,
+                 where: str) -> None:
+    """Check that a file read after ``first_path`` has the columns read from it, and
+    timestamps of the same kind (with a zone, or without: then read in ``tz``)."""
+    have = set(schema.names)
+    for column in columns:
+        if column not in have:
+            raise ValidationError(
+                f"{where}: {path!r} has no column {column!r} ({first_path!r}, the first "
+                f"file, has it); its columns are {', '.join(map(repr, schema.names))}")
+    a, b = first.field(timestamp).type, schema.field(timestamp).type
+    if _zone_for(a, timestamp, tz, where) != _zone_for(b, timestamp, tz, where):
+        raise ValidationError(
+            f"{where}: column {timestamp!r} is {b} in {path!r} but {a} in {first_path!r}: "
+            "the files must agree on whether their timestamps have a zone")
+
+
+def parquet_files(path: Any, where: str) -> tuple[list[str], list[str] | None]:
+    """The files a ``from_parquet`` path names, and their names in sources (None for a
+    single file, whose rows are numbered on their own).
+
+    A file; a directory: its ``*.parquet`` files, in every subdirectory (Hive partitions
+    such as ``date=2026-05-01/``), in the order of their paths; or a list of files (and
+    directories), in the order given.
+    """
+    if isinstance(path, (str, os.PathLike)) and not os.path.isdir(path):
+        return [os.fspath(path)], None
+    if isinstance(path, (str, os.PathLike)):
+        parts: list[Any] = [path]
+    elif isinstance(path, Sequence) and not isinstance(path, (bytes, bytearray)):
+        parts = list(path)
+    else:
+        raise PqlkitTypeError(
+            f"{where}: takes a path (a file or a directory of Parquet files) or a list of "
+            f"paths, got {type(path).__name__}")
+    files: list[str] = []
+    names: list[str] = []
+    for part in parts:
+        if not isinstance(part, (str, os.PathLike)):
+            raise PqlkitTypeError(f"{where}: the list holds {part!r}, not a path")
+        if not os.path.isdir(part):
+            files.append(os.fspath(part))
+            names.append(os.fspath(part))
+            continue
+        root = os.fspath(part)
+        found = sorted(
+            os.path.relpath(os.path.join(d, f), root)
+            for d, _, fs in os.walk(root) for f in fs
+            if f.endswith(".parquet") and not f.startswith((".", "_")))
+        if not found:
+            raise ValidationError(f"{where}: no *.parquet file in the directory {root!r}")
+        files.extend(os.path.join(root, f) for f in found)
+        names.extend(f.replace(os.sep, "/") for f in found)
+    if not files:
+        raise ValidationError(f"{where}: the list of files is empty")
+    return files, names
 
 
 def reopen_parquet(path: str | os.PathLike[str], text: list[str]) -> Any:

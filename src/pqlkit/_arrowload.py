@@ -51,13 +51,16 @@ class Source:
     """Where the chunks come from: ``spans`` (row ranges, in order) and ``read(k)``, the
     record batches of span ``k`` with their first rows, callable from any thread. A span
     of more than :data:`pqlkit._arrow.PARQUET_GROUP_MAX` rows is read a batch at a time
-    as ``read(k)`` is iterated, so that it is never held whole."""
+    as ``read(k)`` is iterated, so that it is never held whole. ``files``: the files the
+    rows come from, when several (rows are numbered across them)."""
 
     def __init__(self, n: int, spans: list[tuple[int, int]],
-                 read: Callable[[int], Iterator[tuple[int, Any]]]) -> None:
+                 read: Callable[[int], Iterator[tuple[int, Any]]],
+                 files: col.Files | None = None) -> None:
         self.n = n
         self.spans = spans
         self.read = read
+        self.files = files
 
     def large(self, k: int) -> bool:
         lo, hi = self.spans[k]
@@ -72,33 +75,41 @@ def table_chunks(table: Any) -> Source:
     return Source(table.num_rows, spans, lambda k: iter([(spans[k][0], batches[k])]))
 
 
-def parquet_groups(path: str | os.PathLike[str], parquet: Any, cols: list[str],
-                   text: list[str]) -> Source:
-    """The row groups of a Parquet file, each read by the thread asking for it with its own
-    reader, text columns dictionary-encoded straight from the file's pages. A row group
-    larger than :data:`pqlkit._arrow.PARQUET_GROUP_MAX` rows is read in batches."""
-    meta = parquet.metadata
-    sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+def parquet_groups(paths: Sequence[str | os.PathLike[str]], parquets: Sequence[Any],
+                   cols: list[str], text: list[str], names: list[str] | None = None
+                   ) -> Source:
+    """The row groups of Parquet files (one after the other), each read by the thread
+    asking for it with its own reader, text columns dictionary-encoded straight from the
+    file's pages. A row group larger than :data:`pqlkit._arrow.PARQUET_GROUP_MAX` rows is
+    read in batches. ``names``: the files' names in sources, when there are several."""
+    groups = [(f, g) for f, parquet in enumerate(parquets)
+              for g in range(parquet.metadata.num_row_groups)]
+    sizes = [parquets[f].metadata.row_group(g).num_rows for f, g in groups]
     bounds = list(itertools.accumulate(sizes, initial=0))
     spans = list(itertools.pairwise(bounds))
     local = threading.local()
 
     def read(k: int) -> Iterator[tuple[int, Any]]:
-        reader = getattr(local, "reader", None)
-        if reader is None:
-            reader = local.reader = _arrow.reopen_parquet(path, text)
+        f, g = groups[k]
+        # One open file per thread: the one of its last span (spans go in file order).
+        held = getattr(local, "reader", None)
+        if held is None or held[0] != f:
+            held = local.reader = (f, _arrow.reopen_parquet(paths[f], text))
+        reader = held[1]
         lo = spans[k][0]
         if sizes[k] <= _arrow.PARQUET_GROUP_MAX:
-            table = reader.read_row_group(k, columns=cols, use_threads=False)
+            table = reader.read_row_group(g, columns=cols, use_threads=False)
             if table.num_rows:
                 yield lo, table.combine_chunks().to_batches()[0]
             return
-        for batch in reader.iter_batches(batch_size=_arrow.PARQUET_BATCH, row_groups=[k],
+        for batch in reader.iter_batches(batch_size=_arrow.PARQUET_BATCH, row_groups=[g],
                                          columns=cols, use_threads=False):
             yield lo, batch
             lo += batch.num_rows
 
-    return Source(meta.num_rows, spans, read)
+    files = None if names is None else col.Files(
+        names, [parquet.metadata.num_rows for parquet in parquets])
+    return Source(bounds[-1], spans, read, files)
 
 
 def fast_schema(schema: Any, fields: Mapping[str, str]) -> bool:

@@ -90,6 +90,27 @@ def canonical(mapping: Mapping[str, Any]) -> str:
     return json.dumps(_plain(mapping), sort_keys=True, separators=(",", ":"), default=repr)
 
 
+class Files:
+    """Rows read from several files in turn, numbered across them: row ``r`` is row
+    ``r - starts[k]`` of file ``k``, its source ``"<names[k]>:<row>"``."""
+
+    __slots__ = ("names", "starts")
+
+    def __init__(self, names: Sequence[str], sizes: Sequence[int]) -> None:
+        self.names = tuple(names)
+        self.starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)[:-1]]).astype(
+            np.int64) if len(sizes) else np.zeros(0, dtype=np.int64)
+
+    def file_of(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """The file of each row (numbered across the files)."""
+        found: npt.NDArray[np.int64] = np.searchsorted(self.starts, rows, side="right") - 1
+        return found
+
+    def __call__(self, row: int) -> str:
+        k = int(np.searchsorted(self.starts, row, side="right")) - 1
+        return f"{self.names[k]}:{row - int(self.starts[k])}"
+
+
 # -- pieces: what one chunk of one column looks like to the encoders ------------------------
 
 

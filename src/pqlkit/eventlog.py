@@ -231,8 +231,8 @@ class _Events:
     already canonical (sorted values).
     """
 
-    __slots__ = ("account", "account_lut", "account_vals", "eids", "merged", "name", "names",
-                 "prefix", "prefixes", "props", "src", "ts", "used", "user", "user_lut",
+    __slots__ = ("account", "account_lut", "account_vals", "eids", "files", "merged", "name",
+                 "names", "prefix", "prefixes", "props", "src", "ts", "used", "user", "user_lut",
                  "user_vals")
 
     def __init__(self) -> None:
@@ -252,6 +252,8 @@ class _Events:
         self.src: Int64Array | None = None  # input positions; None when 0..n-1
         self.prefix: Int32Array | None = None  # codes into prefixes ("2:" for EventLog.concat)
         self.prefixes: list[str] = []
+        # Rows read from several files: the source of input row r is files(r), "<file>:<row>".
+        self.files: col.Files | None = None
         # Per id field, the values the tables' ids were merged into already, and where
         # each source's ids are in them (as _merge_ids gives them).
         self.merged: dict[str, tuple[IdList, list[Int64Array]]] = {}
@@ -265,8 +267,10 @@ Chunks = Iterable[tuple[int, int, dict[str, Any]]]
 
 def _load_events(n: int, chunks: Chunks, *, fields: set[str], prop_keys: Sequence[str],
                  tz: str | tzinfo | None, epoch_unit: str | None, strict: bool,
-                 report: LoadReport, count_input: bool = True) -> _Events:
-    """Encode chunks of event columns; reject (and report) the rows that fail the checks."""
+                 report: LoadReport, count_input: bool = True,
+                 files: col.Files | None = None) -> _Events:
+    """Encode chunks of event columns; reject (and report) the rows that fail the checks.
+    ``files``: where the rows come from, when several files (it names their sources)."""
     if count_input:
         report.add_input("events", n)
     ts = np.zeros(n, dtype=np.int64)
@@ -311,9 +315,11 @@ def _load_events(n: int, chunks: Chunks, *, fields: set[str], prop_keys: Sequenc
         if bad.any():
             valid[lo:hi] = ~bad
             for i in np.flatnonzero(bad).tolist():
-                _reject_event(cols, i, lo + i, tz, epoch_unit, report, strict)
+                _reject_event(cols, i, lo + i if files is None else files(lo + i), tz,
+                              epoch_unit, report, strict)
     keep = None if valid.all() else valid
     ev = _Events()
+    ev.files = files
     if keep is None:
         ev.ts, ev.name, ev.user, ev.account = ts, name, user, account
     else:
@@ -344,7 +350,7 @@ def _raw_row(cols: Mapping[str, Any], i: int) -> dict[str, Any]:
     return row
 
 
-def _reject_event(cols: Mapping[str, Any], i: int, source: int, tz: str | tzinfo | None,
+def _reject_event(cols: Mapping[str, Any], i: int, source: int | str, tz: str | tzinfo | None,
                   epoch_unit: str | None, report: LoadReport, strict: bool) -> None:
     # The vectorised checks found the row bad; the record path says why, word for word.
     row = _raw_row(cols, i)
@@ -932,12 +938,15 @@ class _Rows:
         self.delta = None if ev.src is None else _deltas(ev.src)
         self.prefix = ev.prefix
         self.prefixes = ev.prefixes
+        self.files = ev.files
 
     def __len__(self) -> int:
         return len(self.ts)
 
     def source(self, i: int) -> int | str:
         row = i if self.delta is None else i + int(self.delta[i])
+        if self.files is not None:
+            return self.files(row)
         return row if self.prefix is None else f"{self.prefixes[int(self.prefix[i])]}{row}"
 
     def take(self, rows: Int64Array) -> None:
@@ -1122,6 +1131,7 @@ class EventLog:
     _src: Array | None  # input row of event i: i + _src[i]
     _src_prefix: Int32Array | None
     _prefixes: tuple[str, ...]
+    _files: col.Files | None  # rows read from several files: their sources
     _csr: dict[str, tuple[Array, Int64Array]]
 
     def __init__(self) -> None:  # pragma: no cover - built by the constructors below
@@ -1395,7 +1405,7 @@ class EventLog:
     @classmethod
     def from_parquet(
         cls,
-        path: str | os.PathLike[str],
+        path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
         *,
         user_id: str | None = "user_id",
         name: str = "name",
@@ -1409,7 +1419,8 @@ class EventLog:
         tz: str | tzinfo | None = None,
         epoch_unit: str | None = None,
     ) -> EventLog:
-        """Load events from a Parquet file (needs the ``arrow`` extra).
+        """Load events from a Parquet file, a directory of them or a list of them (needs
+        the ``arrow`` extra).
 
         Only the columns named are read, with text columns taken dictionary-encoded
         straight from the file. With a timestamp column and text name and id columns (the
@@ -1419,6 +1430,12 @@ class EventLog:
         built plus a few row groups. The keywords are those of :meth:`from_arrow`;
         ``users`` and ``accounts`` may also be paths to Parquet files, read and checked
         while the events decode.
+
+        A directory stands for its ``*.parquet`` files, in every subdirectory (Hive
+        partitions such as ``date=2026-05-01/``), in the order of their paths; a list for
+        its files in the order given. They are read as one table: the columns are those
+        of the first file, and every file must have them. A rejected row's ``source`` is
+        then ``"<file>:<row>"`` (the path within the directory, or as listed).
 
         >>> import pyarrow as pa, pyarrow.parquet as pq, tempfile, os
         >>> path = os.path.join(tempfile.mkdtemp(), "events.parquet")
@@ -1430,30 +1447,39 @@ class EventLog:
         """
         from pqlkit import _arrow, _arrowload
 
-        _arrow.pyarrow("EventLog.from_parquet")
-        parquet = _arrow.open_parquet(path)
+        where = "EventLog.from_parquet"
+        _arrow.pyarrow(where)
+        paths, names = _arrow.parquet_files(path, where)
+        parquets = [_arrow.open_parquet(p) for p in paths]
+        schema = parquets[0].schema_arrow
         fields, props = _arrow.event_columns(
-            parquet.schema_arrow.names, user_id=user_id, name=name, timestamp=timestamp,
+            schema.names, user_id=user_id, name=name, timestamp=timestamp,
             account_id=account_id, event_id=event_id, properties=properties,
-            defaults=_DEFAULT_COLUMNS, where="EventLog.from_parquet")
-        zone = _arrow.naive_zone(parquet.schema_arrow, fields["timestamp"], tz,
-                                 "EventLog.from_parquet")
-        if parquet.metadata.num_rows and _arrowload.fast_schema(parquet.schema_arrow, fields):
-            cols, text = _arrow.parquet_columns(parquet.schema_arrow, fields, props)
-            source = _arrowload.parquet_groups(path, parquet, cols, text)
+            defaults=_DEFAULT_COLUMNS, where=where)
+        zone = _arrow.naive_zone(schema, fields["timestamp"], tz, where)
+        for p, parquet in zip(paths[1:], parquets[1:], strict=True):
+            _arrow.same_columns(schema, parquet.schema_arrow, [*fields.values(),
+                                *props.values()], p, paths[0], fields["timestamp"], tz, where)
+        n = sum(parquet.metadata.num_rows for parquet in parquets)
+        if n and all(_arrowload.fast_schema(parquet.schema_arrow, fields)
+                     for parquet in parquets):
+            cols, text = _arrow.parquet_columns(schema, fields, props)
+            source = _arrowload.parquet_groups(paths, parquets, cols, text, names)
             return cls._from_decoded(source, fields, props, zone, users, accounts, strict, tz,
                                      epoch_unit)
-        n, chunks = _arrow.parquet_source(path, fields, props, parquet, zone)
-        return cls._from_source(n, chunks, fields, props, users, accounts, strict, tz,
-                                epoch_unit)
+        source = _arrow.parquet_source(paths, fields, props, parquets, names)
+        return cls._from_source(source.n, _arrow.source_chunks(source, fields, props, zone),
+                                fields, props, users, accounts, strict, tz, epoch_unit,
+                                files=source.files)
 
     @classmethod
     def _from_source(cls, n: int, chunks: Chunks, fields: Mapping[str, str],
                      props: Mapping[str, str], users: Any, accounts: Any, strict: bool,
-                     tz: str | tzinfo | None, epoch_unit: str | None) -> EventLog:
+                     tz: str | tzinfo | None, epoch_unit: str | None,
+                     files: col.Files | None = None) -> EventLog:
         report = LoadReport()
         ev = _load_events(n, chunks, fields=set(fields), prop_keys=list(props), tz=tz,
-                          epoch_unit=epoch_unit, strict=strict, report=report)
+                          epoch_unit=epoch_unit, strict=strict, report=report, files=files)
         return cls._with_entities(ev, users, accounts, report, strict, tz)
 
     @classmethod
@@ -1469,8 +1495,11 @@ class EventLog:
         report = LoadReport()
         report.add_input("events", source.n)
 
+        files = source.files
+
         def reject(cols: Mapping[str, Any], i: int, row: int) -> None:
-            _reject_event(cols, i, row, tz, epoch_unit, report, strict)
+            _reject_event(cols, i, row if files is None else files(row), tz, epoch_unit,
+                          report, strict)
 
         # Users and accounts are read and checked while the events decode, into a report
         # of their own that follows the events' (as from records); an error of theirs is
@@ -1520,6 +1549,7 @@ class EventLog:
         ev.used = got.used
         ev.src = None if got.keep is None else np.flatnonzero(got.keep).astype(np.int64)
         ev.eids, ev.props = got.eids, got.props
+        ev.files = files
         _arrow.release_unused()  # what decoding left in Arrow's pool, before _finish
         return cls._finish(ev, user_rows, account_rows, report, strict)
 
@@ -1594,12 +1624,19 @@ class EventLog:
         for i, log in enumerate(logs):
             hi = lo + len(log)
             chunks.append((lo, hi, log._chunk()))
-            mine = [f"{i}:{p}" for p in (log._prefixes or ("",))]
+            rows = np.arange(len(log)) if log._src is None else np.arange(len(log)) + log._src
+            at: Array | None = log._src_prefix
+            if log._files is not None:
+                # "i:<file>:<row>": the row within its file.
+                mine = [f"{i}:{name}:" for name in log._files.names]
+                at = log._files.file_of(rows)
+                rows = rows - log._files.starts[at]
+            else:
+                mine = [f"{i}:{p}" for p in (log._prefixes or ("",))]
             lut = np.array([prefix_index.setdefault(p, len(prefix_index)) for p in mine],
                            dtype=np.int32)
-            src[lo:hi] = np.arange(len(log)) if log._src is None else \
-                np.arange(len(log)) + log._src
-            prefix[lo:hi] = lut[log._src_prefix] if log._src_prefix is not None else lut[0]
+            src[lo:hi] = rows
+            prefix[lo:hi] = lut[at] if at is not None else lut[0]
             lo = hi
         fields = {"timestamp", "name", "user_id", "account_id", "event_id"}
         ev = _load_events(n, chunks, fields=fields, prop_keys=keys, tz=None, epoch_unit=None,
@@ -1743,6 +1780,7 @@ class EventLog:
         self._src = rows.delta
         self._src_prefix = rows.prefix
         self._prefixes = tuple(rows.prefixes)
+        self._files = rows.files
         self._csr = {}
         for arr in (self.ts, self.name_code, self.user, self.account, self.user_account, self.user_created, self.user_in_table,
                     self.account_created, self.account_in_table):
@@ -1960,8 +1998,11 @@ class EventLog:
         return out
 
     def source(self, i: int) -> int | str:
-        """Where event ``i`` came from: its input row (``"2:15"`` after :meth:`concat`)."""
+        """Where event ``i`` came from: its input row (``"2:15"`` after :meth:`concat`,
+        ``"<file>:<row>"`` when read from several Parquet files)."""
         row = i if self._src is None else i + int(self._src[i])
+        if self._files is not None:
+            return self._files(row)
         if self._src_prefix is None:
             return row
         return f"{self._prefixes[int(self._src_prefix[i])]}{row}"

@@ -377,7 +377,7 @@ def _guarded(reader: Any, sink: Sink, path: Any) -> Iterable[list[str] | None]:
 
 
 def read_parquet(
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     *,
     name: str = "name",
     timestamp: str = "timestamp",
@@ -393,12 +393,15 @@ def read_parquet(
     future_tolerance: str | timedelta | None = None,
     now: datetime | str | None = None,
 ) -> EventLog:
-    """Load events from a Parquet file (needs the ``arrow`` extra).
+    """Load events from a Parquet file, a directory of them or a list of them (needs the
+    ``arrow`` extra).
 
     The same column-mapping keywords as :func:`pqlkit.io.from_arrow`: ``account_id`` and
     ``event_id`` default to those columns when the file has them, and ``properties``
     (default: every other column) lists the columns to keep as properties, or maps
-    property names to columns. Rejections name the 0-based row of the file.
+    property names to columns. Rejections name the 0-based row of the file
+    (``"<file>:<row>"`` for several files, read as :meth:`pqlkit.EventLog.from_parquet`
+    reads them; ``future_tolerance=`` takes a single file).
 
     The file goes to :meth:`pqlkit.EventLog.from_parquet`, which reads only the mapped
     columns, a batch at a time. With ``future_tolerance=``, or a timestamp column stored

@@ -427,7 +427,7 @@ def from_polars(
 
 
 def read_parquet(
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     *,
     name: str = "name",
     timestamp: str = "timestamp",
@@ -444,16 +444,23 @@ def read_parquet(
     now: datetime | str | None = None,
 ) -> EventLog:
     """See :func:`pqlkit.io.read_parquet`."""
+    from pqlkit._arrow import parquet_files
+
     pa = _pa("pqlkit.io.read_parquet()")
     pq = require("pyarrow.parquet", "arrow", "pqlkit.io.read_parquet()")
 
-    schema = pq.read_schema(path)
+    files, several = parquet_files(path, "pqlkit.io.read_parquet()")
+    schema = pq.read_schema(files[0])
     m = _mapping(schema.names, name=name, timestamp=timestamp, user_id=user_id,
                  account_id=account_id, event_id=event_id, properties=properties,
                  feature="read_parquet")
     ts_type = schema.field(m.timestamp).type
     naive = pa.types.is_timestamp(ts_type) and ts_type.tz is None
-    if future_tolerance is None and not naive:
+    if several is not None and future_tolerance is not None:
+        raise ValidationError(
+            "pqlkit.io.read_parquet(): future_tolerance= reads a single file; load the files "
+            "one at a time and join the logs with EventLog.concat")
+    if future_tolerance is None and (not naive or several is not None):
         return EventLog.from_parquet(
             path, name=m.name, timestamp=m.timestamp, user_id=m.user_id,
             account_id=m.account_id, event_id=m.event_id, properties=m.properties,
