@@ -144,6 +144,25 @@ def test_score_writes_csv_jsonl_and_parquet(files: dict[str, str]) -> None:
         "u1", "u2"]
 
 
+def test_score_reads_a_directory_of_parquet_files(tmp_path: Any) -> None:
+    # (And Parquet without the optional account_id and event_id columns, as with JSON.)
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    for day, (user, name) in enumerate([("u1", "project_created"), ("u1", "")]):
+        part = tmp_path / "events" / f"day={day}"
+        part.mkdir(parents=True)
+        pq.write_table(pa.table({
+            "user_id": [user], "name": [name],  # no account_id, no event_id column
+            "timestamp": pa.array([1779868800 + day], pa.int64()).cast(
+                pa.timestamp("s", tz="UTC"))}), part / "part-0.parquet")
+    code, _ = _run("score", TRIAL, str(tmp_path / "events"), "--users-out",
+                   str(tmp_path / "users.csv"))
+    assert code == 0
+    with open(tmp_path / "users.csv", encoding="utf-8") as f:
+        assert [r["user_id"] for r in csv.DictReader(f)] == ["u1"]
+
+
 def test_score_reads_csv_with_mapped_columns_and_epoch_seconds(tmp_path: Any) -> None:
     events = tmp_path / "events.csv"
     events.write_text("uid,event,ts\nu1,project_created,1779868800\n"

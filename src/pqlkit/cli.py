@@ -13,6 +13,7 @@ import csv
 import gzip
 import io
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -90,7 +91,8 @@ def _data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help="model file (.toml, .json, .yaml)")
     p.add_argument("events", metavar="EVENTS",
                    help="events file: JSON lines (.jsonl, .ndjson, gzip allowed), CSV "
-                        "(.csv, gzip allowed) or Parquet (.parquet, needs pqlkit[arrow])")
+                        "(.csv, gzip allowed) or Parquet (.parquet, or a directory of "
+                        "them; needs pqlkit[arrow])")
     p.add_argument("--users", metavar="FILE",
                    help="users table (CSV or JSON lines): user_id, account_id, created_at; "
                         "other columns are traits")
@@ -111,10 +113,12 @@ def _data_options(p: argparse.ArgumentParser) -> None:
                    help="column of the timestamp (default: timestamp)")
     g.add_argument("--user-col", default="user_id", metavar="COL",
                    help="column of the user id (default: user_id)")
-    g.add_argument("--account-col", default="account_id", metavar="COL",
-                   help="column of the account id (default: account_id)")
-    g.add_argument("--event-id-col", default="event_id", metavar="COL",
-                   help="column of the event id used to drop duplicates (default: event_id)")
+    # None: the reader's own default, the column of that name when the file has one.
+    g.add_argument("--account-col", default=None, metavar="COL",
+                   help="column of the account id (default: account_id, when there is one)")
+    g.add_argument("--event-id-col", default=None, metavar="COL",
+                   help="column of the event id used to drop duplicates (default: event_id, "
+                        "when there is one)")
     g.add_argument("--timestamp-format", metavar="FMT",
                    help="strptime format of text timestamps (default: ISO 8601)")
     g.add_argument("--epoch-unit", choices=("s", "ms", "us", "ns"),
@@ -203,6 +207,8 @@ def _suffixes(path: str) -> list[str]:
 def _event_format(path: str, given: str | None) -> str:
     if given:
         return given
+    if os.path.isdir(path):
+        return "parquet"  # a directory of Parquet files (Hive partitions included)
     ext = _suffixes(path)[-1:] or [""]
     fmt = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv",
            ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet"}.get(ext[0])
@@ -277,10 +283,12 @@ def _load(args: argparse.Namespace, progress: _Progress) -> Any:
     fmt = _event_format(args.events, args.input_format)
     common: dict[str, Any] = {
         "name": args.name_col, "timestamp": args.timestamp_col, "user_id": args.user_col,
-        "account_id": args.account_col, "event_id": args.event_id_col, "tz": args.tz,
-        "epoch_unit": args.epoch_unit, "users": users, "accounts": accounts,
+        "tz": args.tz, "epoch_unit": args.epoch_unit, "users": users, "accounts": accounts,
         "strict": args.strict,
     }
+    for field, column in (("account_id", args.account_col), ("event_id", args.event_id_col)):
+        if column is not None:
+            common[field] = column
     if fmt == "parquet":
         if args.timestamp_format:
             raise _UsageError("--timestamp-format applies to text files, not Parquet")
