@@ -911,8 +911,8 @@ class TestRollup:
             acct = result.accounts["A"]
             assert (acct["n_pql"], acct["share_pql"], acct["is_pqa"]) == (2, 0.0, False)
             text = str(result.explain("A", level="account"))
-            assert "2 of 3 users are PQLs (share 0% of the users active in the last '30d')" \
-                in text
+            assert ("2 of 3 users are PQLs (share 0%: 0 PQLs among the 1 user active in the "
+                    "last '30d')") in text
 
     def test_denominator_active_window_edge(self):
         users = [{"user_id": u, "account_id": "A"} for u in ("p", "q")]

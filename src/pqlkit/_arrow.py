@@ -29,25 +29,27 @@ PARQUET_GROUP_MAX = 1 << 21
 
 __all__ = [
     "ArrowStr",
+    "ParquetPart",
     "arrow_piece",
     "arrow_slice",
     "arrow_take",
     "arrow_value",
     "blank_strings",
+    "check_parts",
     "chunk_columns",
     "dictionary_codes",
     "event_columns",
     "event_source",
     "is_text_column",
+    "is_text_type",
     "lookup",
     "open_parquet",
     "parquet_columns",
-    "parquet_source",
+    "parquet_parts",
     "pyarrow",
     "read_table",
     "release_unused",
     "reopen_parquet",
-    "same_columns",
     "sorted_distinct",
     "sorted_text_codes",
     "source_chunks",
@@ -353,6 +355,12 @@ def _combine(pa: Any, arr: Any) -> Any:
     if pa.types.is_dictionary(arr.type):
         arr = arr.cast(arr.type.value_type)
     return arr.combine_chunks()
+
+
+def is_text_type(t: Any) -> bool:
+    """True for an Arrow string type (plain, large or view)."""
+    pa, _ = _pa()
+    return _is_text(pa, t)
 
 
 def is_text_column(arr: Any) -> bool:
@@ -705,25 +713,118 @@ def event_source(table: Any, fields: _Mapping, props: _Mapping, zone: str | None
     return selected.num_rows, chunks()
 
 
-def parquet_columns(schema: Any, fields: _Mapping, props: _Mapping
-                    ) -> tuple[list[str], list[str]]:
-    """The columns to read, and those of them to read dictionary-encoded: text columns
-    arrive so straight from the file's pages (no hashing), except event ids, which are
-    nearly all distinct."""
+class ParquetPart:
+    """One Parquet file of a load: where to read it (a path, or a buffer of its bytes),
+    its name in sources (None: a single file, its rows numbered on their own), and its
+    schema and metadata, read from the footer (the file is not held open)."""
+
+    __slots__ = ("metadata", "name", "schema", "source")
+
+    def __init__(self, source: Any, name: str | None, schema: Any, metadata: Any) -> None:
+        self.source, self.name, self.schema, self.metadata = source, name, schema, metadata
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.metadata.num_rows)
+
+
+def parquet_parts(path: Any, where: str) -> list[ParquetPart]:
+    """The files a ``from_parquet`` path names, their footers read.
+
+    A file (a path, or a binary file object or pyarrow buffer, read into memory); a
+    directory: its ``*.parquet`` files in every subdirectory (Hive partitions such as
+    ``date=2026-05-01/``; names starting with ``.`` or ``_``, such as Spark's
+    ``_temporary/``, are skipped), in the order of their paths, named by their path
+    within it; or a list of files and directories, in the order given, named by their
+    paths as given.
+    """
     pa, _ = _pa()
-    cols = list(dict.fromkeys([*fields.values(), *props.values()]))
-    text = [c for c in cols if _is_text(pa, schema.field(c).type)
-            and c != fields.get("event_id") and c != fields.get("timestamp")]
-    return cols, text
+    if isinstance(path, (str, os.PathLike)) and not os.path.isdir(path):
+        return [_part(os.fspath(path), None)]
+    if isinstance(path, pa.Buffer):
+        return [_part(path, None)]
+    if isinstance(path, pa.NativeFile) or hasattr(path, "read"):
+        # Worker threads each open their own reader: over the bytes, not a shared stream.
+        return [_part(pa.py_buffer(path.read()), None)]
+    if isinstance(path, (str, os.PathLike)):
+        roots: list[Any] = [path]
+    elif isinstance(path, Sequence) and not isinstance(path, (bytes, bytearray)):
+        roots = list(path)
+    else:
+        raise PqlkitTypeError(
+            f"{where}: takes a path (a Parquet file or a directory of them), a list of "
+            f"paths, or a binary file object, got {type(path).__name__}")
+    alone = isinstance(path, (str, os.PathLike))
+    found: list[tuple[str, str]] = []
+    for root in roots:
+        if not isinstance(root, (str, os.PathLike)):
+            raise PqlkitTypeError(f"{where}: the list holds {root!r}, not a path")
+        root = os.fspath(root)
+        if not os.path.isdir(root):
+            found.append((root, root))
+            continue
+        files = _parquet_in(root)
+        if not files:
+            raise ValidationError(f"{where}: no *.parquet file in the directory {root!r}")
+        found.extend((os.path.join(root, f), f.replace(os.sep, "/") if alone
+                      else os.path.join(root, f)) for f in files)
+    if not found:
+        raise ValidationError(f"{where}: the list of files is empty")
+    return [_part(file, name) for file, name in found]
 
 
-def parquet_source(paths: Sequence[str], fields: _Mapping, props: _Mapping,
-                   parquets: Sequence[Any], names: list[str] | None) -> Any:
-    """The row groups of Parquet files, for the general loader (:func:`source_chunks`)."""
-    from pqlkit import _arrowload
+def _parquet_in(root: str) -> list[str]:
+    """The ``*.parquet`` files under ``root`` (relative paths, sorted), skipping names
+    that start with ``.`` or ``_`` (hidden files, Spark's staging and ``_SUCCESS``)."""
+    out: list[str] = []
+    for d, dirs, files in os.walk(root):
+        dirs[:] = [x for x in dirs if not x.startswith((".", "_"))]
+        out.extend(os.path.relpath(os.path.join(d, f), root) for f in files
+                   if f.endswith(".parquet") and not f.startswith((".", "_")))
+    return sorted(out)
 
-    cols, text = parquet_columns(parquets[0].schema_arrow, fields, props)
-    return _arrowload.parquet_groups(paths, parquets, cols, text, names)
+
+def _part(source: Any, name: str | None) -> ParquetPart:
+    parquet = open_parquet(source)
+    try:
+        return ParquetPart(source, name, parquet.schema_arrow, parquet.metadata)
+    finally:
+        parquet.close()
+
+
+def parquet_columns(parts: Sequence[ParquetPart]) -> dict[str, Any]:
+    """The columns of several files, in the order first seen, with the type each has in
+    the first file that has it."""
+    out: dict[str, Any] = {}
+    for part in parts:
+        for field in part.schema:
+            out.setdefault(field.name, field.type)
+    return out
+
+
+def check_parts(parts: Sequence[ParquetPart], required: Sequence[str], timestamp: str,
+                tz: str | tzinfo | None, where: str) -> None:
+    """Every file has the ``required`` columns, and timestamps of one kind (each with a
+    zone, or none: then read in ``tz``)."""
+    zones = set()
+    for part in parts:
+        have = set(part.schema.names)
+        for column in required:
+            if column not in have:
+                raise ValidationError(
+                    f"{where}: {_shown(part)} has no column {column!r}; its columns are "
+                    f"{', '.join(map(repr, part.schema.names))}")
+        zones.add(_zone_for(part.schema.field(timestamp).type, timestamp, tz, where))
+    if len(zones) > 1:
+        kinds = ", ".join(f"{_shown(p)}: {p.schema.field(timestamp).type}" for p in parts)
+        raise ValidationError(
+            f"{where}: the files must agree on whether column {timestamp!r} has a time "
+            f"zone ({kinds})")
+
+
+def _shown(part: ParquetPart) -> str:
+    return repr(part.name if part.name is not None else
+                part.source if isinstance(part.source, str) else "the Parquet data")
 
 
 def source_chunks(source: Any, fields: _Mapping, props: _Mapping, zone: str | None
@@ -736,69 +837,14 @@ def source_chunks(source: Any, fields: _Mapping, props: _Mapping, zone: str | No
         yield lo, lo + batch.num_rows, chunk_columns(batch, fields, props, zone)
 
 
-def same_columns(first: Any, schema: Any, columns: Sequence[str], path: str,
-                 first_path: str, timestamp: str, tz: str | tzinfo | None,
-                 where: str) -> None:
-    """Check that a file read after ``first_path`` has the columns read from it, and
-    timestamps of the same kind (with a zone, or without: then read in ``tz``)."""
-    have = set(schema.names)
-    for column in columns:
-        if column not in have:
-            raise ValidationError(
-                f"{where}: {path!r} has no column {column!r} ({first_path!r}, the first "
-                f"file, has it); its columns are {', '.join(map(repr, schema.names))}")
-    a, b = first.field(timestamp).type, schema.field(timestamp).type
-    if _zone_for(a, timestamp, tz, where) != _zone_for(b, timestamp, tz, where):
-        raise ValidationError(
-            f"{where}: column {timestamp!r} is {b} in {path!r} but {a} in {first_path!r}: "
-            "the files must agree on whether their timestamps have a zone")
-
-
-def parquet_files(path: Any, where: str) -> tuple[list[str], list[str] | None]:
-    """The files a ``from_parquet`` path names, and their names in sources (None for a
-    single file, whose rows are numbered on their own).
-
-    A file; a directory: its ``*.parquet`` files, in every subdirectory (Hive partitions
-    such as ``date=2026-05-01/``), in the order of their paths; or a list of files (and
-    directories), in the order given.
-    """
-    if isinstance(path, (str, os.PathLike)) and not os.path.isdir(path):
-        return [os.fspath(path)], None
-    if isinstance(path, (str, os.PathLike)):
-        parts: list[Any] = [path]
-    elif isinstance(path, Sequence) and not isinstance(path, (bytes, bytearray)):
-        parts = list(path)
-    else:
-        raise PqlkitTypeError(
-            f"{where}: takes a path (a file or a directory of Parquet files) or a list of "
-            f"paths, got {type(path).__name__}")
-    files: list[str] = []
-    names: list[str] = []
-    for part in parts:
-        if not isinstance(part, (str, os.PathLike)):
-            raise PqlkitTypeError(f"{where}: the list holds {part!r}, not a path")
-        if not os.path.isdir(part):
-            files.append(os.fspath(part))
-            names.append(os.fspath(part))
-            continue
-        root = os.fspath(part)
-        found = sorted(
-            os.path.relpath(os.path.join(d, f), root)
-            for d, _, fs in os.walk(root) for f in fs
-            if f.endswith(".parquet") and not f.startswith((".", "_")))
-        if not found:
-            raise ValidationError(f"{where}: no *.parquet file in the directory {root!r}")
-        files.extend(os.path.join(root, f) for f in found)
-        names.extend(f.replace(os.sep, "/") for f in found)
-    if not files:
-        raise ValidationError(f"{where}: the list of files is empty")
-    return files, names
-
-
-def reopen_parquet(path: str | os.PathLike[str], text: list[str]) -> Any:
+def reopen_parquet(source: Any, text: list[str]) -> Any:
+    """A reader of its own for one thread (``source``: a path, or a buffer of the bytes)."""
+    pa, _ = _pa()
     pq = require("pyarrow.parquet", "arrow", "EventLog.from_parquet")
+    if isinstance(source, pa.Buffer):
+        source = pa.BufferReader(source)
     # Without pre-buffering the reader holds one batch's pages, not a whole row group.
-    return pq.ParquetFile(path, read_dictionary=text or None, pre_buffer=False,
+    return pq.ParquetFile(source, read_dictionary=text or None, pre_buffer=False,
                           buffer_size=1 << 20)
 
 
@@ -811,24 +857,30 @@ def chunk_columns(batch: Any, fields: Mapping[str, str], props: Mapping[str, str
     return out
 
 
-def open_parquet(path: str | os.PathLike[str]) -> Any:
-    """A ``pyarrow.parquet.ParquetFile`` (to read its schema before choosing columns)."""
+def open_parquet(path: Any) -> Any:
+    """A ``pyarrow.parquet.ParquetFile`` (to read its schema before choosing columns).
+    A file that cannot be opened raises the OS's error; one that is not Parquet, a
+    :class:`~pqlkit.errors.ValidationError` naming it."""
+    pa, _ = _pa()
     pq = require("pyarrow.parquet", "arrow", "EventLog.from_parquet")
     try:
-        return pq.ParquetFile(path)
-    except FileNotFoundError:
-        raise
+        return pq.ParquetFile(pa.BufferReader(path) if isinstance(path, pa.Buffer) else path)
+    except OSError:
+        raise  # missing, unreadable, too many open files: not a matter of format
     except Exception as exc:
-        raise ValidationError(f"cannot read {os.fspath(path)!r} as Parquet: {exc}") from exc
+        shown = os.fspath(path) if isinstance(path, (str, os.PathLike)) else "the data"
+        raise ValidationError(f"cannot read {shown!r} as Parquet: {exc}") from exc
 
 
 def read_table(path: str | os.PathLike[str]) -> Any:
     """A whole Parquet file as a Table (entity tables are small), read without extra
     threads or pre-buffering, which would hold far more memory than the table."""
     pa, _ = _pa()
-    parquet = open_parquet(path)
-    table = pa.Table.from_batches(
-        list(reopen_parquet(path, []).iter_batches(batch_size=PARQUET_BATCH, use_threads=False)),
-        schema=parquet.schema_arrow)
+    with open_parquet(path) as parquet:  # (an error naming the file if it is not Parquet)
+        schema = parquet.schema_arrow
+    with reopen_parquet(path, []) as reader:
+        table = pa.Table.from_batches(
+            list(reader.iter_batches(batch_size=PARQUET_BATCH, use_threads=False)),
+            schema=schema)
     pa.default_memory_pool().release_unused()
     return table

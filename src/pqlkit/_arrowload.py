@@ -75,40 +75,61 @@ def table_chunks(table: Any) -> Source:
     return Source(table.num_rows, spans, lambda k: iter([(spans[k][0], batches[k])]))
 
 
-def parquet_groups(paths: Sequence[str | os.PathLike[str]], parquets: Sequence[Any],
-                   cols: list[str], text: list[str], names: list[str] | None = None
-                   ) -> Source:
+def parquet_groups(parts: Sequence[_arrow.ParquetPart], fields: Mapping[str, str],
+                   props: Mapping[str, str]) -> Source:
     """The row groups of Parquet files (one after the other), each read by the thread
     asking for it with its own reader, text columns dictionary-encoded straight from the
-    file's pages. A row group larger than :data:`pqlkit._arrow.PARQUET_GROUP_MAX` rows is
-    read in batches. ``names``: the files' names in sources, when there are several."""
-    groups = [(f, g) for f, parquet in enumerate(parquets)
-              for g in range(parquet.metadata.num_row_groups)]
-    sizes = [parquets[f].metadata.row_group(g).num_rows for f, g in groups]
+    file's pages (except event ids, nearly all distinct). A column a file lacks is read as
+    nulls there. A row group larger than :data:`pqlkit._arrow.PARQUET_GROUP_MAX` rows is
+    read in batches. Rows are numbered across the files; with several, ``Source.files``
+    names them."""
+    pa, _ = _arrow._pa()
+    cols = list(dict.fromkeys([*fields.values(), *props.values()]))
+    types = _arrow.parquet_columns(parts)
+    plain = {fields.get("event_id"), fields["timestamp"]}
+    # Per file: the columns it has, those of them read dictionary-encoded, those it lacks.
+    plans = []
+    for part in parts:
+        have = [c for c in cols if c in part.schema.names]
+        text = [c for c in have if c not in plain
+                and _arrow.is_text_type(part.schema.field(c).type)]
+        plans.append((have, text, [c for c in cols if c not in have]))
+    groups = [(f, g) for f, part in enumerate(parts)
+              for g in range(part.metadata.num_row_groups)]
+    sizes = [parts[f].metadata.row_group(g).num_rows for f, g in groups]
     bounds = list(itertools.accumulate(sizes, initial=0))
     spans = list(itertools.pairwise(bounds))
     local = threading.local()
 
+    def complete(batch: Any, missing: list[str]) -> Any:
+        if not missing:
+            return batch
+        arrays = {c: batch.column(c) for c in batch.schema.names}
+        arrays.update((c, pa.nulls(batch.num_rows, types[c])) for c in missing)
+        return pa.RecordBatch.from_arrays([arrays[c] for c in cols], names=cols)
+
     def read(k: int) -> Iterator[tuple[int, Any]]:
         f, g = groups[k]
+        have, text, missing = plans[f]
         # One open file per thread: the one of its last span (spans go in file order).
         held = getattr(local, "reader", None)
         if held is None or held[0] != f:
-            held = local.reader = (f, _arrow.reopen_parquet(paths[f], text))
+            held = local.reader = (f, _arrow.reopen_parquet(parts[f].source, text))
         reader = held[1]
         lo = spans[k][0]
         if sizes[k] <= _arrow.PARQUET_GROUP_MAX:
-            table = reader.read_row_group(g, columns=cols, use_threads=False)
+            table = reader.read_row_group(g, columns=have, use_threads=False)
             if table.num_rows:
-                yield lo, table.combine_chunks().to_batches()[0]
+                yield lo, complete(table.combine_chunks().to_batches()[0], missing)
             return
         for batch in reader.iter_batches(batch_size=_arrow.PARQUET_BATCH, row_groups=[g],
-                                         columns=cols, use_threads=False):
-            yield lo, batch
+                                         columns=have, use_threads=False):
+            yield lo, complete(batch, missing)
             lo += batch.num_rows
 
-    files = None if names is None else col.Files(
-        names, [parquet.metadata.num_rows for parquet in parquets])
+    names = [part.name for part in parts]
+    files = None if names == [None] else col.Files(
+        [str(name) for name in names], [part.num_rows for part in parts])
     return Source(bounds[-1], spans, read, files)
 
 
@@ -119,7 +140,7 @@ def fast_schema(schema: Any, fields: Mapping[str, str]) -> bool:
     if not pa.types.is_timestamp(schema.field(fields["timestamp"]).type):
         return False
     for field in _TEXT_FIELDS:
-        if field in fields:
+        if field in fields and fields[field] in schema.names:  # (else read as nulls)
             t = schema.field(fields[field]).type
             if pa.types.is_dictionary(t):
                 t = t.value_type

@@ -1432,10 +1432,13 @@ class EventLog:
         while the events decode.
 
         A directory stands for its ``*.parquet`` files, in every subdirectory (Hive
-        partitions such as ``date=2026-05-01/``), in the order of their paths; a list for
-        its files in the order given. They are read as one table: the columns are those
-        of the first file, and every file must have them. A rejected row's ``source`` is
-        then ``"<file>:<row>"`` (the path within the directory, or as listed).
+        partitions such as ``date=2026-05-01/``; names starting with ``.`` or ``_`` are
+        skipped), in the order of their paths; a list for its files (and directories) in
+        the order given. They are read as one table: every file must have the name and
+        timestamp columns, with a time zone in all or in none; a file without another
+        column (an older schema) has nulls there. A rejected row's ``source`` is then
+        ``"<file>:<row>"`` (the path within the directory, or as listed). ``path`` may
+        also be a binary file object.
 
         >>> import pyarrow as pa, pyarrow.parquet as pq, tempfile, os
         >>> path = os.path.join(tempfile.mkdtemp(), "events.parquet")
@@ -1449,25 +1452,20 @@ class EventLog:
 
         where = "EventLog.from_parquet"
         _arrow.pyarrow(where)
-        paths, names = _arrow.parquet_files(path, where)
-        parquets = [_arrow.open_parquet(p) for p in paths]
-        schema = parquets[0].schema_arrow
+        parts = _arrow.parquet_parts(path, where)
         fields, props = _arrow.event_columns(
-            schema.names, user_id=user_id, name=name, timestamp=timestamp,
-            account_id=account_id, event_id=event_id, properties=properties,
-            defaults=_DEFAULT_COLUMNS, where=where)
-        zone = _arrow.naive_zone(schema, fields["timestamp"], tz, where)
-        for p, parquet in zip(paths[1:], parquets[1:], strict=True):
-            _arrow.same_columns(schema, parquet.schema_arrow, [*fields.values(),
-                                *props.values()], p, paths[0], fields["timestamp"], tz, where)
-        n = sum(parquet.metadata.num_rows for parquet in parquets)
-        if n and all(_arrowload.fast_schema(parquet.schema_arrow, fields)
-                     for parquet in parquets):
-            cols, text = _arrow.parquet_columns(schema, fields, props)
-            source = _arrowload.parquet_groups(paths, parquets, cols, text, names)
+            list(_arrow.parquet_columns(parts)), user_id=user_id, name=name,
+            timestamp=timestamp, account_id=account_id, event_id=event_id,
+            properties=properties, defaults=_DEFAULT_COLUMNS, where=where)
+        # Every file has the name and the timestamp; a file without one of the other
+        # columns (an older schema, or a property added since) has nulls there.
+        _arrow.check_parts(parts, [fields["name"], fields["timestamp"]], fields["timestamp"],
+                           tz, where)
+        zone = _arrow.naive_zone(parts[0].schema, fields["timestamp"], tz, where)
+        source = _arrowload.parquet_groups(parts, fields, props)
+        if source.n and all(_arrowload.fast_schema(p.schema, fields) for p in parts):
             return cls._from_decoded(source, fields, props, zone, users, accounts, strict, tz,
                                      epoch_unit)
-        source = _arrow.parquet_source(paths, fields, props, parquets, names)
         return cls._from_source(source.n, _arrow.source_chunks(source, fields, props, zone),
                                 fields, props, users, accounts, strict, tz, epoch_unit,
                                 files=source.files)

@@ -371,7 +371,8 @@ class RollupExplanation:
     policy: str
     users: tuple[Mapping[str, Any], ...]
     #: What ``share_pql`` is taken over when not all the account's users (None): e.g.
-    #: ``"users active in the last '30d'"`` for ``Rollup(denominator="active")``.
+    #: ``"1 PQL among the 2 users active in the last '30d'"`` for
+    #: ``Rollup(denominator="active")``.
     share_over: str | None = None
 
     def text(self) -> str:
@@ -380,7 +381,7 @@ class RollupExplanation:
             f"account {self.account_id!r} {'is' if self.is_pqa else 'is not'} a PQA with model "
             f"{self.model!r} as of {_cell(self.as_of)}: {self.n_pql} of {self.n_users} users "
             f"are PQLs (share {self.share_pql:.0%}"
-            f"{'' if self.share_over is None else ' of ' + self.share_over}); "
+            f"{'' if self.share_over is None else ': ' + self.share_over}); "
             f"score {_cell(self.score)}",
             f"  policy: {self.policy}",
         ]

@@ -2209,7 +2209,7 @@ def _rollup_arrays(policy: Rollup, log: EventLog, people: _Population, scored: _
                     else share >= policy.min_share)
         is_pqa = (people.n_users > 0) & share_ok & (n_pql >= policy.min_pql)
     return {"score": score, "n_users": people.n_users, "n_pql": n_pql, "share_pql": share,
-            "is_pqa": is_pqa}
+            "is_pqa": is_pqa, "share_pqls": in_share, "share_users": denom}
 
 
 def _rollup_explanation(model: ScoringModel, log: EventLog, people: _Population,
@@ -2225,5 +2225,6 @@ def _rollup_explanation(model: ScoringModel, log: EventLog, people: _Population,
         score=float(arrays["score"][a]), n_users=int(arrays["n_users"][a]),
         n_pql=int(arrays["n_pql"][a]), share_pql=float(arrays["share_pql"][a]),
         is_pqa=bool(arrays["is_pqa"][a]), policy=_policy_text(model.rollup),
-        share_over=_share_over(model.rollup), users=tuple(rows),
+        share_over=_share_over(model.rollup, int(arrays["share_pqls"][a]),
+                               int(arrays["share_users"][a])), users=tuple(rows),
     )

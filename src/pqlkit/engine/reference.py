@@ -629,7 +629,7 @@ class ReferenceEngine(Engine):
         expl = RollupExplanation(
             account_id=account_id, model=model.name, as_of=as_of, score=score, n_users=n_users,
             n_pql=n_pql, share_pql=share, is_pqa=is_pqa, policy=_policy_text(policy),
-            share_over=_share_over(policy),
+            share_over=_share_over(policy, in_share, denom),
             users=tuple({k: r[k] for k in ("user_id", "score", "is_pql", "disqualified")}
                         for r in shown),
         )
@@ -651,10 +651,12 @@ def _decay_detail(decay: Any, idle_us: int) -> str:
     return f"{decay!r} over {days:.1f} idle days"
 
 
-def _share_over(policy: Any) -> str | None:
-    """Who the share of PQL users is taken over, when not every user of the account."""
+def _share_over(policy: Any, pqls: int, users: int) -> str | None:
+    """Who the share of PQL users is taken over, when not every user of the account:
+    ``pqls`` of those ``users`` are PQLs."""
     if policy.denominator == "active":
-        return f"the users active in the last {policy.active_within!r}"
+        return (f"{pqls} PQL{'s' if pqls != 1 else ''} among the {users} "
+                f"user{'s' if users != 1 else ''} active in the last {policy.active_within!r}")
     return None
 
 

@@ -444,23 +444,26 @@ def read_parquet(
     now: datetime | str | None = None,
 ) -> EventLog:
     """See :func:`pqlkit.io.read_parquet`."""
-    from pqlkit._arrow import parquet_files
+    from pqlkit._arrow import parquet_columns, parquet_parts
 
     pa = _pa("pqlkit.io.read_parquet()")
     pq = require("pyarrow.parquet", "arrow", "pqlkit.io.read_parquet()")
 
-    files, several = parquet_files(path, "pqlkit.io.read_parquet()")
-    schema = pq.read_schema(files[0])
-    m = _mapping(schema.names, name=name, timestamp=timestamp, user_id=user_id,
+    parts = parquet_parts(path, "pqlkit.io.read_parquet()")
+    several = len(parts) > 1 or parts[0].name is not None
+    columns = parquet_columns(parts)  # of every file: one may lack a newer column
+    m = _mapping(list(columns), name=name, timestamp=timestamp, user_id=user_id,
                  account_id=account_id, event_id=event_id, properties=properties,
                  feature="read_parquet")
-    ts_type = schema.field(m.timestamp).type
+    ts_type = columns[m.timestamp]
     naive = pa.types.is_timestamp(ts_type) and ts_type.tz is None
-    if several is not None and future_tolerance is not None:
+    if several and future_tolerance is not None:
         raise ValidationError(
             "pqlkit.io.read_parquet(): future_tolerance= reads a single file; load the files "
             "one at a time and join the logs with EventLog.concat")
-    if future_tolerance is None and (not naive or several is not None):
+    if not isinstance(path, (str, os.PathLike)) and not several:
+        path = parts[0].source  # a file object, read once (into a buffer) already
+    if future_tolerance is None and (not naive or several):
         return EventLog.from_parquet(
             path, name=m.name, timestamp=m.timestamp, user_id=m.user_id,
             account_id=m.account_id, event_id=m.event_id, properties=m.properties,
@@ -470,7 +473,8 @@ def read_parquet(
     # A zone-less timestamp column or a future tolerance needs the columns in hand.
     used = {m.name, m.timestamp, m.user_id, m.account_id, m.event_id,
             *m.properties.values()} - {None}
-    table = pq.read_table(path, columns=[c for c in schema.names if c in used])
+    source = pa.BufferReader(path) if isinstance(path, pa.Buffer) else path
+    table = pq.read_table(source, columns=[c for c in columns if c in used])
     return _load_table(table, feature="read_parquet", name=m.name, timestamp=m.timestamp,
                        user_id=m.user_id, account_id=m.account_id, event_id=m.event_id,
                        properties=m.properties, users=users, accounts=accounts,
