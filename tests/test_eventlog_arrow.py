@@ -571,8 +571,10 @@ def test_files_that_do_not_fit_together_are_an_error_naming_them(tmp_path: Path)
     with pytest.raises(ValidationError, match=r"'b\.parquet' has no column 'name'"):
         EventLog.from_parquet(tmp_path)
     pq.write_table(_events_table(1, tz=None), tmp_path / "b.parquet")
-    with pytest.raises(ValidationError, match="must agree on whether column 'timestamp'"):
-        EventLog.from_parquet(tmp_path, tz="UTC")
+    for tz in (None, "UTC"):  # the disagreement is named first, with or without tz=
+        with pytest.raises(ValidationError, match=r"no time zone in 'b\.parquet' but has "
+                                                  r"one in 'a\.parquet'"):
+            EventLog.from_parquet(tmp_path, tz=tz)
     (tmp_path / "b.parquet").write_bytes(b"not parquet")
     with pytest.raises(ValidationError, match=r"cannot read '.*b\.parquet' as Parquet"):
         EventLog.from_parquet(tmp_path)
@@ -580,8 +582,24 @@ def test_files_that_do_not_fit_together_are_an_error_naming_them(tmp_path: Path)
 
     with pytest.raises(ValidationError, match=r"cannot read '.*b\.parquet' as Parquet"):
         pio.read_parquet([tmp_path / "b.parquet", tmp_path / "a.parquet"])
+    # A damaged footer (pyarrow says so with an OSError): named, not a bare OSError.
+    good = (tmp_path / "a.parquet").read_bytes()
+    (tmp_path / "b.parquet").write_bytes(good[:-30] + b"\x07" * 22 + good[-8:])
+    with pytest.raises(ValidationError, match=r"b\.parquet"):
+        EventLog.from_parquet(tmp_path)
+    # Damaged pages, found when the row group is decoded on a worker thread.
+    (tmp_path / "b.parquet").write_bytes(good[:8] + b"\x55" * 52 + good[60:])
+    with pytest.raises(ValidationError, match=r"row group 0 of 'b\.parquet'"):
+        EventLog.from_parquet(tmp_path)
+    (tmp_path / "b.parquet").unlink()
+    (tmp_path / "README.md").write_text("not data")  # a directory's files are all read
+    with pytest.raises(ValidationError, match=r"cannot read '.*README\.md' as Parquet"):
+        EventLog.from_parquet(tmp_path)
+    (tmp_path / "README.md").unlink()
+    with pytest.raises(ValidationError, match="users= and accounts= take one Parquet file"):
+        EventLog.from_parquet(tmp_path / "a.parquet", users=tmp_path)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ValidationError, match=r"no \*\.parquet file"):
+    with pytest.raises(ValidationError, match=r"no file in the directory"):
         EventLog.from_parquet(tmp_path / "empty")
     with pytest.raises(ValidationError, match="list of files is empty"):
         EventLog.from_parquet([])
@@ -615,10 +633,28 @@ def test_a_file_without_a_later_column_has_nulls_there_in_either_order(tmp_path:
 
 def test_staging_and_hidden_files_are_not_read(tmp_path: Path) -> None:
     pq.write_table(_events_table(2), tmp_path / "a.parquet")
+    pq.write_table(_events_table(3), tmp_path / "000000_0")  # Hive names files so
     for staging in ("_temporary/0", ".spark-staging", "_delta_log"):
         (tmp_path / staging).mkdir(parents=True)
         pq.write_table(_events_table(2), tmp_path / staging / "part.parquet")
-    assert EventLog.from_parquet(tmp_path).report.counts["input"] == 2
+    (tmp_path / "_SUCCESS").write_text("")
+    assert EventLog.from_parquet(tmp_path).report.counts["input"] == 5
+
+
+def test_links_in_a_directory_are_followed_once(tmp_path: Path) -> None:
+    import os
+
+    data, elsewhere = tmp_path / "data", tmp_path / "elsewhere"
+    (data / "date=1").mkdir(parents=True)
+    elsewhere.mkdir()
+    pq.write_table(_events_table(2), data / "date=1" / "p.parquet")
+    pq.write_table(_events_table(3), elsewhere / "p.parquet")
+    os.symlink(elsewhere, data / "date=2")
+    os.symlink(data, data / "date=1" / "loop")  # a link back up the tree: read once
+    log = EventLog.from_parquet(data)
+    assert log.report.counts["input"] == 5
+    assert {log.source(i).split(":")[0] for i in range(len(log))} == {
+        "date=1/p.parquet", "date=2/p.parquet"}
 
 
 def test_the_same_names_under_two_directories_keep_their_directory(tmp_path: Path) -> None:
@@ -656,6 +692,10 @@ def test_a_binary_file_object_is_read_whole_then_decoded_on_the_threads(
     pq.write_table(table, path, row_group_size=7)
     from_path = EventLog.from_parquet(path)
     with open(path, "rb") as f:
+        f.read(4)  # (a caller that looked at the magic bytes first)
         from_file = EventLog.from_parquet(f)
     assert_same_log(from_file, from_path)
+    with open(path, encoding="latin-1") as text, pytest.raises(PqlkitTypeError,
+                                                               match="binary mode"):
+        EventLog.from_parquet(text)
     assert_same_log(EventLog.from_parquet(io.BytesIO(path.read_bytes())), from_path)

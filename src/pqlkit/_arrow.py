@@ -732,11 +732,12 @@ def parquet_parts(path: Any, where: str) -> list[ParquetPart]:
     """The files a ``from_parquet`` path names, their footers read.
 
     A file (a path, or a binary file object or pyarrow buffer, read into memory); a
-    directory: its ``*.parquet`` files in every subdirectory (Hive partitions such as
+    directory: its files in every subdirectory, links followed (Hive partitions such as
     ``date=2026-05-01/``; names starting with ``.`` or ``_``, such as Spark's
-    ``_temporary/``, are skipped), in the order of their paths, named by their path
-    within it; or a list of files and directories, in the order given, named by their
-    paths as given.
+    ``_temporary/`` and ``_SUCCESS``, are skipped, as pyarrow's datasets skip them), in the
+    order of their paths, named by their path within it; or a list of files and
+    directories, in the order given, named by their paths as given. A file that is not
+    Parquet is an error naming it, never skipped.
     """
     pa, _ = _pa()
     if isinstance(path, (str, os.PathLike)) and not os.path.isdir(path):
@@ -745,7 +746,14 @@ def parquet_parts(path: Any, where: str) -> list[ParquetPart]:
         return [_part(path, None)]
     if isinstance(path, pa.NativeFile) or hasattr(path, "read"):
         # Worker threads each open their own reader: over the bytes, not a shared stream.
-        return [_part(pa.py_buffer(path.read()), None)]
+        # (From the start, as pyarrow reads a file object: offsets are absolute.)
+        if getattr(path, "seekable", lambda: False)():
+            path.seek(0)
+        data = path.read()
+        if isinstance(data, str):
+            raise PqlkitTypeError(f"{where}: the file object is open in text mode; open it "
+                                  "in binary mode ('rb')")
+        return [_part(pa.py_buffer(data), None)]
     if isinstance(path, (str, os.PathLike)):
         roots: list[Any] = [path]
     elif isinstance(path, Sequence) and not isinstance(path, (bytes, bytearray)):
@@ -763,9 +771,10 @@ def parquet_parts(path: Any, where: str) -> list[ParquetPart]:
         if not os.path.isdir(root):
             found.append((root, root))
             continue
-        files = _parquet_in(root)
+        files = _files_in(root, where)
         if not files:
-            raise ValidationError(f"{where}: no *.parquet file in the directory {root!r}")
+            raise ValidationError(f"{where}: no file in the directory {root!r} (names "
+                                  "starting with '.' or '_' are skipped)")
         found.extend((os.path.join(root, f), f.replace(os.sep, "/") if alone
                       else os.path.join(root, f)) for f in files)
     if not found:
@@ -773,14 +782,24 @@ def parquet_parts(path: Any, where: str) -> list[ParquetPart]:
     return [_part(file, name) for file, name in found]
 
 
-def _parquet_in(root: str) -> list[str]:
-    """The ``*.parquet`` files under ``root`` (relative paths, sorted), skipping names
-    that start with ``.`` or ``_`` (hidden files, Spark's staging and ``_SUCCESS``)."""
+def _files_in(root: str, where: str) -> list[str]:
+    """The files under ``root`` (relative paths, sorted), links to directories followed
+    (each directory once), skipping names that start with ``.`` or ``_`` (hidden files,
+    Spark's staging and ``_SUCCESS``). A directory that cannot be listed is an error."""
+    def refuse(exc: OSError) -> None:
+        raise ValidationError(f"{where}: cannot list {exc.filename!r}: {exc.strerror}") from exc
+
     out: list[str] = []
-    for d, dirs, files in os.walk(root):
+    seen: set[str] = set()
+    for d, dirs, files in os.walk(root, onerror=refuse, followlinks=True):
+        real = os.path.realpath(d)
+        if real in seen:  # a link back up the tree, or two links to one directory
+            dirs[:] = []
+            continue
+        seen.add(real)
         dirs[:] = [x for x in dirs if not x.startswith((".", "_"))]
         out.extend(os.path.relpath(os.path.join(d, f), root) for f in files
-                   if f.endswith(".parquet") and not f.startswith((".", "_")))
+                   if not f.startswith((".", "_")))
     return sorted(out)
 
 
@@ -803,10 +822,10 @@ def parquet_columns(parts: Sequence[ParquetPart]) -> dict[str, Any]:
 
 
 def check_parts(parts: Sequence[ParquetPart], required: Sequence[str], timestamp: str,
-                tz: str | tzinfo | None, where: str) -> None:
-    """Every file has the ``required`` columns, and timestamps of one kind (each with a
-    zone, or none: then read in ``tz``)."""
-    zones = set()
+                where: str) -> None:
+    """Every file has the ``required`` columns, and timestamps of one kind: each with a
+    zone, or none (then read in the ``tz=`` given)."""
+    pa, _ = _pa()
     for part in parts:
         have = set(part.schema.names)
         for column in required:
@@ -814,12 +833,19 @@ def check_parts(parts: Sequence[ParquetPart], required: Sequence[str], timestamp
                 raise ValidationError(
                     f"{where}: {_shown(part)} has no column {column!r}; its columns are "
                     f"{', '.join(map(repr, part.schema.names))}")
-        zones.add(_zone_for(part.schema.field(timestamp).type, timestamp, tz, where))
-    if len(zones) > 1:
-        kinds = ", ".join(f"{_shown(p)}: {p.schema.field(timestamp).type}" for p in parts)
+    naive = [p for p in parts if pa.types.is_timestamp(t := p.schema.field(timestamp).type)
+             and t.tz is None]
+    if naive and len(naive) < len(parts):
+        aware = [p for p in parts if p not in naive]
+
+        def listed(group: list[ParquetPart]) -> str:
+            shown = ", ".join(_shown(p) for p in group[:3])
+            return shown + (f" and {len(group) - 3} more" if len(group) > 3 else "")
+
         raise ValidationError(
-            f"{where}: the files must agree on whether column {timestamp!r} has a time "
-            f"zone ({kinds})")
+            f"{where}: column {timestamp!r} has no time zone in {listed(naive)} but has one "
+            f"in {listed(aware)}: store the files alike (or load them apart with their own "
+            "tz= and join the logs with EventLog.concat)")
 
 
 def _shown(part: ParquetPart) -> str:
@@ -865,9 +891,9 @@ def open_parquet(path: Any) -> Any:
     pq = require("pyarrow.parquet", "arrow", "EventLog.from_parquet")
     try:
         return pq.ParquetFile(pa.BufferReader(path) if isinstance(path, pa.Buffer) else path)
-    except OSError:
-        raise  # missing, unreadable, too many open files: not a matter of format
     except Exception as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise  # missing, unreadable, too many open files: not a matter of format
         shown = os.fspath(path) if isinstance(path, (str, os.PathLike)) else "the data"
         raise ValidationError(f"cannot read {shown!r} as Parquet: {exc}") from exc
 
@@ -876,6 +902,10 @@ def read_table(path: str | os.PathLike[str]) -> Any:
     """A whole Parquet file as a Table (entity tables are small), read without extra
     threads or pre-buffering, which would hold far more memory than the table."""
     pa, _ = _pa()
+    if os.path.isdir(path):
+        raise ValidationError(
+            f"{os.fspath(path)!r} is a directory: users= and accounts= take one Parquet file "
+            "(or a table, or rows)")
     with open_parquet(path) as parquet:  # (an error naming the file if it is not Parquet)
         schema = parquet.schema_arrow
     with reopen_parquet(path, []) as reader:

@@ -30,6 +30,7 @@ import numpy.typing as npt
 
 from pqlkit import _arrow
 from pqlkit import _columns as col
+from pqlkit.errors import ValidationError
 from pqlkit.records import FieldError, check_name
 
 Array = npt.NDArray[Any]
@@ -109,6 +110,18 @@ def parquet_groups(parts: Sequence[_arrow.ParquetPart], fields: Mapping[str, str
         return pa.RecordBatch.from_arrays([arrays[c] for c in cols], names=cols)
 
     def read(k: int) -> Iterator[tuple[int, Any]]:
+        try:
+            yield from read_group(k)
+        except Exception as exc:
+            if isinstance(exc, OSError) and exc.errno is not None:
+                raise  # the file went away, or no more files may be opened
+            f, g = groups[k]
+            shown = parts[f].name or (parts[f].source if isinstance(parts[f].source, str)
+                                      else "the data")
+            raise ValidationError(f"cannot read row group {g} of {shown!r} as Parquet: "
+                                  f"{exc}") from exc
+
+    def read_group(k: int) -> Iterator[tuple[int, Any]]:
         f, g = groups[k]
         have, text, missing = plans[f]
         # One open file per thread: the one of its last span (spans go in file order).

@@ -1431,9 +1431,9 @@ class EventLog:
         ``users`` and ``accounts`` may also be paths to Parquet files, read and checked
         while the events decode.
 
-        A directory stands for its ``*.parquet`` files, in every subdirectory (Hive
-        partitions such as ``date=2026-05-01/``; names starting with ``.`` or ``_`` are
-        skipped), in the order of their paths; a list for its files (and directories) in
+        A directory stands for its files, in every subdirectory (Hive partitions such as
+        ``date=2026-05-01/``; links followed; names starting with ``.`` or ``_`` are
+        skipped, as pyarrow's datasets skip them), in the order of their paths; a list for its files (and directories) in
         the order given. They are read as one table: every file must have the name and
         timestamp columns, with a time zone in all or in none; a file without another
         column (an older schema) has nulls there. A rejected row's ``source`` is then
@@ -1460,7 +1460,7 @@ class EventLog:
         # Every file has the name and the timestamp; a file without one of the other
         # columns (an older schema, or a property added since) has nulls there.
         _arrow.check_parts(parts, [fields["name"], fields["timestamp"]], fields["timestamp"],
-                           tz, where)
+                           where)
         zone = _arrow.naive_zone(parts[0].schema, fields["timestamp"], tz, where)
         source = _arrowload.parquet_groups(parts, fields, props)
         if source.n and all(_arrowload.fast_schema(p.schema, fields) for p in parts):
