@@ -596,8 +596,10 @@ def test_files_that_do_not_fit_together_are_an_error_naming_them(tmp_path: Path)
     with pytest.raises(ValidationError, match=r"cannot read '.*README\.md' as Parquet"):
         EventLog.from_parquet(tmp_path)
     (tmp_path / "README.md").unlink()
-    with pytest.raises(ValidationError, match="users= and accounts= take one Parquet file"):
-        EventLog.from_parquet(tmp_path / "a.parquet", users=tmp_path)
+    (tmp_path / "users.csv").write_text("user_id\nu1\n")
+    with pytest.raises(ValidationError, match=r"users=.*cannot read '.*users\.csv' as Parquet"):
+        EventLog.from_parquet(tmp_path / "a.parquet", users=[tmp_path / "users.csv"])
+    (tmp_path / "users.csv").unlink()
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValidationError, match=r"no file in the directory"):
         EventLog.from_parquet(tmp_path / "empty")
@@ -699,3 +701,31 @@ def test_a_binary_file_object_is_read_whole_then_decoded_on_the_threads(
                                                                match="binary mode"):
         EventLog.from_parquet(text)
     assert_same_log(EventLog.from_parquet(io.BytesIO(path.read_bytes())), from_path)
+
+
+def test_users_and_accounts_from_several_parquet_files(tmp_path: Path) -> None:
+    # A Spark export of the users table is a directory of part files too.
+    users = tmp_path / "users"
+    users.mkdir()
+    pq.write_table(pa.table({"user_id": ["u1", "u2"], "role": ["admin", "member"]}),
+                   users / "part-0.parquet")
+    pq.write_table(pa.table({"user_id": ["u3", "u1", ""], "seats": [3, 1, 2]}),
+                   users / "part-1.parquet")  # an older schema: no role, but seats
+    events = tmp_path / "events.parquet"
+    pq.write_table(_events_table(2), events)
+    rows = [{"user_id": "u1", "traits": {"role": "admin"}},
+            {"user_id": "u2", "traits": {"role": "member"}},
+            {"user_id": "u3", "traits": {"seats": 3}}, {"user_id": "u1", "traits": {"seats": 1}},
+            {"user_id": "", "traits": {"seats": 2}}]
+    one = EventLog.from_records(EventLog.from_parquet(events).events(), users=rows)
+    for table in (users, sorted(users.iterdir())):
+        log = EventLog.from_parquet(events, users=table)
+        assert snapshot(log, sources=False) == snapshot(one, sources=False)
+        assert log.report.tables == one.report.tables
+        names = {r.reason: r for r in log.report.rejections}
+        assert names["missing_identity"].source.endswith("part-1.parquet:2")
+        assert names["conflicting_duplicate"].source.endswith("part-1.parquet:1")
+        assert "part-0.parquet:0" in names["conflicting_duplicate"].message
+    pq.write_table(pa.table({"user_id": [1]}), users / "part-2.parquet")
+    with pytest.raises(ValidationError, match="users=: the files' columns do not fit"):
+        EventLog.from_parquet(events, users=users)

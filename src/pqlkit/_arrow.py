@@ -741,9 +741,9 @@ def parquet_parts(path: Any, where: str) -> list[ParquetPart]:
     """
     pa, _ = _pa()
     if isinstance(path, (str, os.PathLike)) and not os.path.isdir(path):
-        return [_part(os.fspath(path), None)]
+        return [_part(os.fspath(path), None, where)]
     if isinstance(path, pa.Buffer):
-        return [_part(path, None)]
+        return [_part(path, None, where)]
     if isinstance(path, pa.NativeFile) or hasattr(path, "read"):
         # Worker threads each open their own reader: over the bytes, not a shared stream.
         # (From the start, as pyarrow reads a file object: offsets are absolute.)
@@ -753,7 +753,7 @@ def parquet_parts(path: Any, where: str) -> list[ParquetPart]:
         if isinstance(data, str):
             raise PqlkitTypeError(f"{where}: the file object is open in text mode; open it "
                                   "in binary mode ('rb')")
-        return [_part(pa.py_buffer(data), None)]
+        return [_part(pa.py_buffer(data), None, where)]
     if isinstance(path, (str, os.PathLike)):
         roots: list[Any] = [path]
     elif isinstance(path, Sequence) and not isinstance(path, (bytes, bytearray)):
@@ -779,7 +779,7 @@ def parquet_parts(path: Any, where: str) -> list[ParquetPart]:
                       else os.path.join(root, f)) for f in files)
     if not found:
         raise ValidationError(f"{where}: the list of files is empty")
-    return [_part(file, name) for file, name in found]
+    return [_part(file, name, where) for file, name in found]
 
 
 def _files_in(root: str, where: str) -> list[str]:
@@ -803,8 +803,8 @@ def _files_in(root: str, where: str) -> list[str]:
     return sorted(out)
 
 
-def _part(source: Any, name: str | None) -> ParquetPart:
-    parquet = open_parquet(source)
+def _part(source: Any, name: str | None, where: str) -> ParquetPart:
+    parquet = open_parquet(source, where)
     try:
         return ParquetPart(source, name, parquet.schema_arrow, parquet.metadata)
     finally:
@@ -883,7 +883,7 @@ def chunk_columns(batch: Any, fields: Mapping[str, str], props: Mapping[str, str
     return out
 
 
-def open_parquet(path: Any) -> Any:
+def open_parquet(path: Any, where: str | None = None) -> Any:
     """A ``pyarrow.parquet.ParquetFile`` (to read its schema before choosing columns).
     A file that cannot be opened raises the OS's error; one that is not Parquet, a
     :class:`~pqlkit.errors.ValidationError` naming it."""
@@ -895,22 +895,32 @@ def open_parquet(path: Any) -> Any:
         if isinstance(exc, OSError) and exc.errno is not None:
             raise  # missing, unreadable, too many open files: not a matter of format
         shown = os.fspath(path) if isinstance(path, (str, os.PathLike)) else "the data"
-        raise ValidationError(f"cannot read {shown!r} as Parquet: {exc}") from exc
+        raise ValidationError(f"{where + ': ' if where else ''}cannot read {shown!r} as "
+                              f"Parquet: {exc}") from exc
 
 
-def read_table(path: str | os.PathLike[str]) -> Any:
-    """A whole Parquet file as a Table (entity tables are small), read without extra
-    threads or pre-buffering, which would hold far more memory than the table."""
+def read_table(path: Any, where: str) -> tuple[Any, Any]:
+    """An entity table's Parquet file — or directory, or list of files, read as one table
+    (a column a file lacks is null there) — as a Table, and the files the rows come from
+    when there are several (:class:`pqlkit._columns.Files`, else None). Entity tables are
+    small: each file is read whole, without extra threads or pre-buffering, which would
+    hold far more memory than the table."""
+    from pqlkit import _columns
+
     pa, _ = _pa()
-    if os.path.isdir(path):
-        raise ValidationError(
-            f"{os.fspath(path)!r} is a directory: users= and accounts= take one Parquet file "
-            "(or a table, or rows)")
-    with open_parquet(path) as parquet:  # (an error naming the file if it is not Parquet)
-        schema = parquet.schema_arrow
-    with reopen_parquet(path, []) as reader:
-        table = pa.Table.from_batches(
-            list(reader.iter_batches(batch_size=PARQUET_BATCH, use_threads=False)),
-            schema=schema)
+    tables = []
+    parts = parquet_parts(path, where)
+    for part in parts:
+        with reopen_parquet(part.source, []) as reader:
+            tables.append(pa.Table.from_batches(
+                list(reader.iter_batches(batch_size=PARQUET_BATCH, use_threads=False)),
+                schema=part.schema))
     pa.default_memory_pool().release_unused()
-    return table
+    if len(parts) == 1 and parts[0].name is None:
+        return tables[0], None
+    try:
+        table = pa.concat_tables(tables, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise ValidationError(f"{where}: the files' columns do not fit together: {exc}"
+                              ) from exc
+    return table, _columns.Files([str(p.name) for p in parts], [t.num_rows for t in tables])

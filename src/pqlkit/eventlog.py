@@ -423,6 +423,7 @@ class _Entities:
         self.accounts = accounts
         self.created = created
         self.sources = sources  # None: the row positions themselves
+        self.files: col.Files | None = None  # rows read from several files: their names
         self.row_traits: list[Mapping[str, Any]] | None = None
         self.trait_keys: list[str] = []
         self.trait_codes: list[Int32Array | _RawTrait] = []
@@ -451,7 +452,8 @@ class _Entities:
         return len(self.ids)
 
     def source(self, r: int) -> int | str:
-        return r if self.sources is None else self.sources[r]
+        row = r if self.sources is None else self.sources[r]
+        return self.files(row) if self.files is not None and isinstance(row, int) else row
 
     def traits(self, r: int) -> Mapping[str, Any]:
         if self.row_traits is not None:
@@ -646,9 +648,18 @@ def _entities_from_records(records: list[tuple[Any, int | str]]) -> _Entities:
     return _Entities.from_rows(rows)
 
 
+def _paths(data: Any) -> bool:
+    """Whether users= / accounts= name Parquet files: a path, or a list of paths."""
+    return isinstance(data, (str, os.PathLike)) or (
+        isinstance(data, (list, tuple)) and bool(data)
+        and all(isinstance(d, (str, os.PathLike)) for d in data))
+
+
 def _entity_columns(data: Mapping[str, Any], kind: type[User] | type[Account], table: str,
-                    report: LoadReport, strict: bool, tz: str | tzinfo | None) -> _Entities:
-    """Users or accounts given as columns: vectorised checks, records only for rejections."""
+                    report: LoadReport, strict: bool, tz: str | tzinfo | None,
+                    files: col.Files | None = None) -> _Entities:
+    """Users or accounts given as columns: vectorised checks, records only for rejections.
+    ``files``: the files the rows were read from, when several (it names their sources)."""
     id_field = f"{kind.__name__.lower()}_id"
     where = f"{table}="
     rest = dict(data)
@@ -721,7 +732,8 @@ def _entity_columns(data: Mapping[str, Any], kind: type[User] | type[Account], t
             try:
                 _entity_row(row, kind, allowed, tz)
             except (FieldError, ValidationError, TypeError) as exc:
-                _reject_error(report, strict, table, lo + i, exc, row)
+                _reject_error(report, strict, table,
+                              lo + i if files is None else files(lo + i), exc, row)
                 continue
             raise _internal(f"{table}[{lo + i}] failed a column check but passes as a record")
     rows = np.flatnonzero(valid)
@@ -734,6 +746,7 @@ def _entity_columns(data: Mapping[str, Any], kind: type[User] | type[Account], t
     out = _Entities(ids.distinct(), id_codes if every else id_codes[rows], accounts.distinct(),
                     acc_codes if every else acc_codes[rows],
                     created_us if every else created_us[rows], sources)
+    out.files = files
     for key in traits_in:
         if key in raw_text:
             raw = _RawTrait(traits_in[key])
@@ -796,19 +809,21 @@ class _RawTrait:
 
 def _entities(data: Any, kind: type[User] | type[Account], table: str, report: LoadReport,
               strict: bool, tz: str | tzinfo | None, *, columns_ok: bool) -> _Entities:
-    """Users or accounts as records, dicts, a mapping of columns or an Arrow table."""
+    """Users or accounts as records, dicts, a mapping of columns, an Arrow table, or (with
+    ``columns_ok``) Parquet files: a path, a directory or a list of paths."""
     if data is None:
         return _Entities.empty()
-    if columns_ok and isinstance(data, (str, os.PathLike)):
+    files = None
+    if columns_ok and _paths(data):
         from pqlkit._arrow import read_table
 
-        data = read_table(data)  # from_parquet's users= / accounts= files
+        data, files = read_table(data, f"{table}=")  # users= / accounts= files
     if columns_ok and col.is_arrow(data):
         from pqlkit._arrow import table_columns, to_table
 
         data = table_columns(to_table(data, f"{table}="))
     if columns_ok and isinstance(data, Mapping):
-        return _entity_columns(data, kind, table, report, strict, tz)
+        return _entity_columns(data, kind, table, report, strict, tz, files)
     allowed = _USER_FIELDS if kind is User else _ACCOUNT_FIELDS
     return _entities_from_records(
         EventLog._load_entities(data, table, kind, allowed, report, strict, tz))
@@ -1428,8 +1443,8 @@ class EventLog:
         groups ahead of the one being finished) straight into the log's arrays; other
         files are read a record batch at a time. Either way peak memory is the log being
         built plus a few row groups. The keywords are those of :meth:`from_arrow`;
-        ``users`` and ``accounts`` may also be paths to Parquet files, read and checked
-        while the events decode.
+        ``users`` and ``accounts`` may also be Parquet files (a path, a directory or a
+        list of paths, as for the events), read and checked while the events decode.
 
         A directory stands for its files, in every subdirectory (Hive partitions such as
         ``date=2026-05-01/``; links followed; names starting with ``.`` or ``_`` are
@@ -1505,11 +1520,9 @@ class EventLog:
         tables_report = LoadReport()
 
         def tables() -> tuple[_Entities, _Entities]:
-            found = [_arrow.read_table(data) if isinstance(data, (str, os.PathLike)) else data
-                     for data in (users, accounts)]
-            return (_entities(found[0], User, "users", tables_report, strict, tz,
+            return (_entities(users, User, "users", tables_report, strict, tz,
                               columns_ok=True),
-                    _entities(found[1], Account, "accounts", tables_report, strict, tz,
+                    _entities(accounts, Account, "accounts", tables_report, strict, tz,
                               columns_ok=True))
 
         def table_ids() -> dict[str, list[Any]]:
