@@ -346,9 +346,11 @@ def test_accounts_roll_up_their_users_by_the_policy(rows: Rows, model: pk.Scorin
         n_pql = sum(1 for u in members if u["is_pql"])
         assert acc["n_users"] == len(members)
         assert acc["n_pql"] == n_pql <= len(members)
-        denominator = (len(members) if policy.denominator == "all"
-                       else sum(1 for u in members if u["user_id"] in active))
-        share = n_pql / denominator if denominator else 0.0
+        # The share is over every user, or (denominator="active") active PQLs over the
+        # users active in the window.
+        counted = (members if policy.denominator == "all"
+                   else [u for u in members if u["user_id"] in active])
+        share = (sum(1 for u in counted if u["is_pql"]) / len(counted)) if counted else 0.0
         assert acc["share_pql"] == share
         share_ok = policy.min_share is None or share >= policy.min_share
         assert acc["is_pqa"] == (len(members) > 0 and share_ok and n_pql >= policy.min_pql), acc

@@ -133,6 +133,16 @@ def _max_byte(data: Array) -> int:
     return int(np.ascontiguousarray(data).view(np.uint8).max())
 
 
+def large_text(arr: Any) -> Any:
+    """A text array as Arrow large strings. (pyarrow before 18 cannot cast ``string_view``,
+    which polars exports: those are rebuilt from their Python values.)"""
+    pa, _ = _pa()
+    try:
+        return arr.cast(pa.large_string())
+    except pa.ArrowNotImplementedError:
+        return pa.array(arr.to_pylist(), type=pa.large_string())
+
+
 def _is_text(pa: Any, t: Any) -> bool:
     return bool(pa.types.is_string(t) or pa.types.is_large_string(t)
                 or getattr(pa.types, "is_string_view", lambda _: False)(t))
@@ -146,7 +156,7 @@ class ArrowStr:
     def __init__(self, arr: Any) -> None:
         pa, _ = _pa()
         if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
-            arr = arr.cast(pa.large_string())
+            arr = large_text(arr)
         self.arr = arr
 
     def to_coded(self) -> Coded:
@@ -206,7 +216,7 @@ def _offsets_data(arr: Any) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8
     """Start offsets (n + 1) and bytes of an Arrow string array, as numpy views."""
     pa, _ = _pa()
     if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
-        arr = arr.cast(pa.large_string())
+        arr = large_text(arr)
     n = len(arr)
     offset_type = np.int64 if pa.types.is_large_string(arr.type) else np.int32
     buffers = arr.buffers()
@@ -276,7 +286,7 @@ def sorted_distinct(dictionaries: list[Any],
     if not dictionaries:
         return np.zeros(0, dtype=np.int32), pa.array([], type=pa.string())
     if len({d.type for d in dictionaries}) > 1:
-        dictionaries = [d.cast(pa.large_string()) for d in dictionaries]
+        dictionaries = [large_text(d) for d in dictionaries]
     joined = dictionaries[0] if len(dictionaries) == 1 else pa.concat_arrays(dictionaries)
     ordered = increasing(joined)
     if ordered:
@@ -309,8 +319,8 @@ def lookup(dictionaries: list[Any], distinct: Any) -> npt.NDArray[np.int32] | No
         return np.zeros(0, dtype=np.int32)
     types = {d.type for d in dictionaries} | {distinct.type}
     if len(types) > 1:
-        dictionaries = [d.cast(pa.large_string()) for d in dictionaries]
-        distinct = distinct.cast(pa.large_string())
+        dictionaries = [large_text(d) for d in dictionaries]
+        distinct = large_text(distinct)
     joined = dictionaries[0] if len(dictionaries) == 1 else pa.concat_arrays(dictionaries)
     found = pc.index_in(joined, value_set=distinct)
     codes = _codes(found).astype(np.int32, copy=False)
@@ -387,7 +397,7 @@ def concat_text(parts: Sequence[Any]) -> Any:
     """Arrow text arrays as one (large strings when their types differ)."""
     pa, _ = _pa()
     if len({p.type for p in parts}) > 1:
-        parts = [p.cast(pa.large_string()) for p in parts]
+        parts = [large_text(p) for p in parts]
     return pa.concat_arrays(list(parts))
 
 
@@ -407,7 +417,7 @@ def text_plain(arr: Any) -> Any:
         # A dictionary may repeat a value or hold unused ones: code the strings afresh.
         arr = arr.cast(arr.type.value_type)
     if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
-        arr = arr.cast(pa.large_string())
+        arr = large_text(arr)
     return arr
 
 

@@ -516,6 +516,11 @@ def _vector_results(obj: _Obj, fn: Callable[[Any], Any], vector: _Vector | None,
     return np.append(got.astype(np.bool_), missing)
 
 
+#: numpy's string functions: ``numpy.strings`` (ufuncs, numpy 2), else ``numpy.char`` (the
+#: same results on str arrays, a Python call per element).
+_np_strings: Any = getattr(np, "strings", None) or np.char
+
+
 def _ascii(strings: npt.NDArray[np.str_]) -> bool:
     """Whether every character is ASCII (numpy's case mapping is then Python's)."""
     flat = np.ascontiguousarray(strings).reshape(-1)
@@ -543,13 +548,13 @@ def _str_test_vector(node: StrTest) -> _Vector:
         for lo in range(0, len(strings), step):
             part = strings[lo:lo + step]
             if node.ignore_case:
-                part = np.strings.lower(part)
+                part = _np_strings.lower(part)
             if node.op == "startswith":
-                out[lo:lo + len(part)] = np.strings.startswith(part, arg)
+                out[lo:lo + len(part)] = _np_strings.startswith(part, arg)
             elif node.op == "endswith":
-                out[lo:lo + len(part)] = np.strings.endswith(part, arg)
+                out[lo:lo + len(part)] = _np_strings.endswith(part, arg)
             else:
-                out[lo:lo + len(part)] = np.strings.find(part, arg) >= 0
+                out[lo:lo + len(part)] = _np_strings.find(part, arg) >= 0
         return out
     return run
 
