@@ -250,58 +250,21 @@ class _TextRows:
         return found, np.where(self.present(), self.rows, len(col.arrow))
 
 
-class _StrValues(Sequence[str]):
-    """The distinct values of a numpy str array as Python str, made only when read.
+class _LazyStrs(Sequence[str]):
+    """Distinct text values held in an array, as Python str made only when read: tests
+    over all values run on the array, and a list of a few hundred thousand Python strings
+    (an email per user) is built only if something iterates over them."""
 
-    Tests over all values run on the array; a list of a few hundred thousand Python
-    strings (an email per user) is built only if something iterates over them.
-    """
+    __slots__ = ("_list",)
 
-    __slots__ = ("_array", "_list")
-
-    def __init__(self, array: npt.NDArray[np.str_]) -> None:
-        self._array = array
+    def __init__(self) -> None:
         self._list: list[str] | None = None
 
-    def __len__(self) -> int:
-        return len(self._array)
+    def _one(self, i: int) -> str:
+        raise NotImplementedError
 
-    @overload
-    def __getitem__(self, i: int) -> str: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[str]: ...
-
-    def __getitem__(self, i: int | slice) -> str | list[str]:
-        if isinstance(i, slice):
-            return self._all()[i]
-        return str(self._array[i])
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._all())
-
-    def _all(self) -> list[str]:
-        if self._list is None:
-            self._list = self._array.tolist()
-        return self._list
-
-
-class _ArrowValues(Sequence[str]):
-    """The distinct values of a text trait as loaded (an Arrow string array, no nulls).
-
-    Tests with an Arrow kernel run on the array itself; the numpy str array of the others
-    (:meth:`strings`) and the Python str of anything that reads values one by one are
-    made on first use only: at 10M events, an email per user is 255k of them.
-    """
-
-    __slots__ = ("_list", "_strings", "arrow")
-
-    def __init__(self, arrow: Any) -> None:
-        self.arrow = arrow
-        self._list: list[str] | None = None
-        self._strings: npt.NDArray[np.str_] | bool | None = False  # False: not made yet
-
-    def __len__(self) -> int:
-        return len(self.arrow)
+    def _make_list(self) -> list[str]:
+        raise NotImplementedError
 
     @overload
     def __getitem__(self, i: int) -> str: ...
@@ -311,16 +274,59 @@ class _ArrowValues(Sequence[str]):
     def __getitem__(self, i: int | slice) -> str | list[str]:
         if isinstance(i, slice) or self._list is not None:
             return self._all()[i]
-        got: str = self.arrow[i].as_py()
-        return got
+        return self._one(i)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._all())
 
     def _all(self) -> list[str]:
         if self._list is None:
-            self._list = self.arrow.to_pylist()
+            self._list = self._make_list()
         return self._list
+
+
+class _StrValues(_LazyStrs):
+    """The distinct values of a numpy str array."""
+
+    __slots__ = ("_array",)
+
+    def __init__(self, array: npt.NDArray[np.str_]) -> None:
+        super().__init__()
+        self._array = array
+
+    def __len__(self) -> int:
+        return len(self._array)
+
+    def _one(self, i: int) -> str:
+        return str(self._array[i])
+
+    def _make_list(self) -> list[str]:
+        out: list[str] = self._array.tolist()
+        return out
+
+
+class _ArrowValues(_LazyStrs):
+    """The distinct values of a text trait as loaded (an Arrow string array, no nulls).
+    Tests with an Arrow kernel run on the array itself; its numpy str array
+    (:meth:`strings`) is made on first use only."""
+
+    __slots__ = ("_strings", "arrow")
+
+    def __init__(self, arrow: Any) -> None:
+        super().__init__()
+        self.arrow = arrow
+        self._strings: npt.NDArray[np.str_] | bool | None = False  # False: not made yet
+
+    def __len__(self) -> int:
+        return len(self.arrow)
+
+    def _one(self, i: int) -> str:
+        got: str = self.arrow[i].as_py()
+        return got
+
+    def _make_list(self) -> list[str]:
+        out: list[str] = self.arrow.to_pylist()
+        return out
 
     def strings(self) -> npt.NDArray[np.str_] | None:
         """The values as a numpy str array (None when one ends with NUL), made once."""
