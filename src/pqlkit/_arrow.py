@@ -46,6 +46,7 @@ __all__ = [
     "open_parquet",
     "parquet_columns",
     "parquet_parts",
+    "parts_files",
     "pyarrow",
     "read_table",
     "release_unused",
@@ -285,9 +286,7 @@ def sorted_distinct(dictionaries: list[Any],
     pa, pc = _pa()
     if not dictionaries:
         return np.zeros(0, dtype=np.int32), pa.array([], type=pa.string())
-    if len({d.type for d in dictionaries}) > 1:
-        dictionaries = [large_text(d) for d in dictionaries]
-    joined = dictionaries[0] if len(dictionaries) == 1 else pa.concat_arrays(dictionaries)
+    joined = concat_text(dictionaries)
     ordered = increasing(joined)
     if ordered:
         inverse, distinct = np.arange(len(joined), dtype=np.int64), joined
@@ -314,14 +313,12 @@ def lookup(dictionaries: list[Any], distinct: Any) -> npt.NDArray[np.int32] | No
     """For each entry of several text dictionaries in turn, its index in the array of
     distinct non-blank strings ``distinct`` (-1: null or blank); None when some other
     entry is not there."""
-    pa, pc = _pa()
+    _, pc = _pa()
     if not dictionaries:
         return np.zeros(0, dtype=np.int32)
-    types = {d.type for d in dictionaries} | {distinct.type}
-    if len(types) > 1:
-        dictionaries = [large_text(d) for d in dictionaries]
-        distinct = large_text(distinct)
-    joined = dictionaries[0] if len(dictionaries) == 1 else pa.concat_arrays(dictionaries)
+    joined = concat_text(dictionaries)
+    if joined.type != distinct.type:
+        joined, distinct = large_text(joined), large_text(distinct)
     found = pc.index_in(joined, value_set=distinct)
     codes = _codes(found).astype(np.int32, copy=False)
     if found.null_count and ((codes < 0) & ~blank_strings(joined)).any():
@@ -398,7 +395,7 @@ def concat_text(parts: Sequence[Any]) -> Any:
     pa, _ = _pa()
     if len({p.type for p in parts}) > 1:
         parts = [large_text(p) for p in parts]
-    return pa.concat_arrays(list(parts))
+    return parts[0] if len(parts) == 1 else pa.concat_arrays(list(parts))
 
 
 def text_plain(arr: Any) -> Any:
@@ -551,7 +548,7 @@ def text_isin(strings: Any, wanted: Sequence[str]) -> npt.NDArray[np.bool_]:
     if not len(strings) or not len(value_set):
         return np.zeros(len(strings), dtype=np.bool_)
     if value_set.type != strings.type:
-        strings = strings.cast(value_set.type)
+        strings = large_text(strings)  # (value_set is large strings)
     return _np(pc.is_in(strings, value_set=value_set))
 
 
@@ -737,6 +734,22 @@ class ParquetPart:
     def num_rows(self) -> int:
         return int(self.metadata.num_rows)
 
+    @property
+    def shown(self) -> str:
+        """How an error names the file."""
+        return repr(self.name if self.name is not None else
+                    self.source if isinstance(self.source, str) else "the Parquet data")
+
+
+def parts_files(parts: Sequence[ParquetPart]) -> Any:
+    """The files rows read from ``parts`` one after the other come from
+    (:class:`pqlkit._columns.Files`), or None for a single file (rows numbered alone)."""
+    from pqlkit import _columns
+
+    if len(parts) == 1 and parts[0].name is None:
+        return None
+    return _columns.Files([str(p.name) for p in parts], [p.num_rows for p in parts])
+
 
 def parquet_parts(path: Any, where: str) -> list[ParquetPart]:
     """The files a ``from_parquet`` path names, their footers read.
@@ -841,7 +854,7 @@ def check_parts(parts: Sequence[ParquetPart], required: Sequence[str], timestamp
         for column in required:
             if column not in have:
                 raise ValidationError(
-                    f"{where}: {_shown(part)} has no column {column!r}; its columns are "
+                    f"{where}: {part.shown} has no column {column!r}; its columns are "
                     f"{', '.join(map(repr, part.schema.names))}")
     naive = [p for p in parts if pa.types.is_timestamp(t := p.schema.field(timestamp).type)
              and t.tz is None]
@@ -849,18 +862,13 @@ def check_parts(parts: Sequence[ParquetPart], required: Sequence[str], timestamp
         aware = [p for p in parts if p not in naive]
 
         def listed(group: list[ParquetPart]) -> str:
-            shown = ", ".join(_shown(p) for p in group[:3])
+            shown = ", ".join(p.shown for p in group[:3])
             return shown + (f" and {len(group) - 3} more" if len(group) > 3 else "")
 
         raise ValidationError(
             f"{where}: column {timestamp!r} has no time zone in {listed(naive)} but has one "
             f"in {listed(aware)}: store the files alike (or load them apart with their own "
             "tz= and join the logs with EventLog.concat)")
-
-
-def _shown(part: ParquetPart) -> str:
-    return repr(part.name if part.name is not None else
-                part.source if isinstance(part.source, str) else "the Parquet data")
 
 
 def source_chunks(source: Any, fields: _Mapping, props: _Mapping, zone: str | None
@@ -915,8 +923,6 @@ def read_table(path: Any, where: str) -> tuple[Any, Any]:
     when there are several (:class:`pqlkit._columns.Files`, else None). Entity tables are
     small: each file is read whole, without extra threads or pre-buffering, which would
     hold far more memory than the table."""
-    from pqlkit import _columns
-
     pa, _ = _pa()
     tables = []
     parts = parquet_parts(path, where)
@@ -926,11 +932,12 @@ def read_table(path: Any, where: str) -> tuple[Any, Any]:
                 list(reader.iter_batches(batch_size=PARQUET_BATCH, use_threads=False)),
                 schema=part.schema))
     pa.default_memory_pool().release_unused()
-    if len(parts) == 1 and parts[0].name is None:
+    files = parts_files(parts)
+    if files is None:
         return tables[0], None
     try:
         table = pa.concat_tables(tables, promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise ValidationError(f"{where}: the files' columns do not fit together: {exc}"
                               ) from exc
-    return table, _columns.Files([str(p.name) for p in parts], [t.num_rows for t in tables])
+    return table, files

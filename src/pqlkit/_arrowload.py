@@ -116,10 +116,8 @@ def parquet_groups(parts: Sequence[_arrow.ParquetPart], fields: Mapping[str, str
             if isinstance(exc, OSError) and exc.errno is not None:
                 raise  # the file went away, or no more files may be opened
             f, g = groups[k]
-            shown = parts[f].name or (parts[f].source if isinstance(parts[f].source, str)
-                                      else "the data")
-            raise ValidationError(f"cannot read row group {g} of {shown!r} as Parquet: "
-                                  f"{exc}") from exc
+            raise ValidationError(f"cannot read row group {g} of {parts[f].shown} as "
+                                  f"Parquet: {exc}") from exc
 
     def read_group(k: int) -> Iterator[tuple[int, Any]]:
         f, g = groups[k]
@@ -140,10 +138,7 @@ def parquet_groups(parts: Sequence[_arrow.ParquetPart], fields: Mapping[str, str
             yield lo, complete(batch, missing)
             lo += batch.num_rows
 
-    names = [part.name for part in parts]
-    files = None if names == [None] else col.Files(
-        [str(name) for name in names], [part.num_rows for part in parts])
-    return Source(bounds[-1], spans, read, files)
+    return Source(bounds[-1], spans, read, _arrow.parts_files(parts))
 
 
 def fast_schema(schema: Any, fields: Mapping[str, str]) -> bool:
