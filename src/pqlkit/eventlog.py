@@ -10,7 +10,6 @@ sorted by id; properties and event ids are dictionary-encoded.
 from __future__ import annotations
 
 import itertools
-import math
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, tzinfo
@@ -476,27 +475,15 @@ class _Entities:
             self.account_of(b), int(self.created[b]), dict(self.traits(b)))
 
     def _same_traits(self, a: int, b: int) -> bool:
-        """Whether two rows' traits are identical: equal and alike in type (and in the sign
-        of a zero), so that :meth:`key` would not tell them apart either."""
-        ta, tb = self.traits(a), self.traits(b)
-        if (isinstance(ta, _TraitRow) and isinstance(tb, _TraitRow)
-                and (ta._positions is tb._positions or ta._positions == tb._positions)):
-            va, vb = ta._values, tb._values
-        else:
-            da, db = dict(ta), dict(tb)
-            if da.keys() != db.keys():
-                return False
-            va, vb = tuple(da.values()), tuple(db[k] for k in da)
-        if va != vb:
+        """Whether two rows' traits are the same values (``value_key``: ``1``, ``True``
+        and ``1.0`` differ, as do ``0.0`` and ``-0.0``), so that :meth:`key` would not
+        tell them apart either."""
+        ta, tb = dict(self.traits(a)), dict(self.traits(b))
+        if ta.keys() != tb.keys():
             return False
-        for x, y in zip(va, vb, strict=True):
-            if type(x) is not type(y):
-                return False
-            if type(x) is float and math.copysign(1.0, x) != math.copysign(1.0, y):
-                return False
-            if not isinstance(x, (str, int, float, type(None))):
-                return canonical(ta) == canonical(tb)  # lists, mappings: by their text
-        return True
+        if all(isinstance(v, _SCALAR_TYPES) for v in ta.values()):
+            return all(col.value_key(v) == col.value_key(tb[k]) for k, v in ta.items())
+        return canonical(ta) == canonical(tb)  # dates, lists, mappings: by their text
 
     def dedup(self, table: str, id_field: str, report: LoadReport, strict: bool) -> Int64Array:
         """The row kept for each distinct id (indexed by id code; -1 for ids without a
@@ -959,10 +946,7 @@ class _Rows:
         return len(self.ts)
 
     def source(self, i: int) -> int | str:
-        row = i if self.delta is None else i + int(self.delta[i])
-        if self.files is not None:
-            return self.files(row)
-        return row if self.prefix is None else f"{self.prefixes[int(self.prefix[i])]}{row}"
+        return _source(i, self.delta, self.files, self.prefix, self.prefixes)
 
     def take(self, rows: Int64Array) -> None:
         """Keep ``rows``, in that order (a gather of every column, one at a time)."""
@@ -1060,6 +1044,16 @@ class _Rows:
         if len(moving):
             # Only the rows that change place (most runs are in order already).
             self.move(rows[moving], new[moving])
+
+
+def _source(i: int, delta: Array | None, files: col.Files | None, prefix: Array | None,
+            prefixes: Sequence[str]) -> int | str:
+    """Where row ``i`` came from: its input row (``i + delta[i]``), named by its file when
+    read from several, or prefixed (``"2:15"``, after :meth:`EventLog.concat`)."""
+    row = i if delta is None else i + int(delta[i])
+    if files is not None:
+        return files(row)
+    return row if prefix is None else f"{prefixes[int(prefix[i])]}{row}"
 
 
 def _narrow(lo: int, hi: int) -> type[np.signedinteger[Any]]:
@@ -1448,8 +1442,8 @@ class EventLog:
 
         A directory stands for its files, in every subdirectory (Hive partitions such as
         ``date=2026-05-01/``; links followed; names starting with ``.`` or ``_`` are
-        skipped, as pyarrow's datasets skip them), in the order of their paths; a list for its files (and directories) in
-        the order given. They are read as one table: every file must have the name and
+        skipped, as pyarrow's datasets skip them), in the order of their paths; a list
+        for its files (and directories) in the order given. They are read as one table: every file must have the name and
         timestamp columns, with a time zone in all or in none; a file without another
         column (an older schema) has nulls there. A rejected row's ``source`` is then
         ``"<file>:<row>"`` (the path within the directory, or as listed). ``path`` may
@@ -2011,12 +2005,7 @@ class EventLog:
     def source(self, i: int) -> int | str:
         """Where event ``i`` came from: its input row (``"2:15"`` after :meth:`concat`,
         ``"<file>:<row>"`` when read from several Parquet files)."""
-        row = i if self._src is None else i + int(self._src[i])
-        if self._files is not None:
-            return self._files(row)
-        if self._src_prefix is None:
-            return row
-        return f"{self._prefixes[int(self._src_prefix[i])]}{row}"
+        return _source(i, self._src, self._files, self._src_prefix, self._prefixes)
 
     def event(self, i: int) -> Event:
         """Event ``i`` as a record."""
