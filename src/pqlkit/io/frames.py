@@ -444,13 +444,13 @@ def read_parquet(
     now: datetime | str | None = None,
 ) -> EventLog:
     """See :func:`pqlkit.io.read_parquet`."""
-    from pqlkit._arrow import parquet_columns, parquet_parts
+    from pqlkit._arrow import parquet_columns, parquet_parts, parts_files
 
     pa = _pa("pqlkit.io.read_parquet()")
     pq = require("pyarrow.parquet", "arrow", "pqlkit.io.read_parquet()")
 
     parts = parquet_parts(path, "pqlkit.io.read_parquet()")
-    several = len(parts) > 1 or parts[0].name is not None
+    several = parts_files(parts) is not None
     columns = parquet_columns(parts)  # of every file: one may lack a newer column
     m = _mapping(list(columns), name=name, timestamp=timestamp, user_id=user_id,
                  account_id=account_id, event_id=event_id, properties=properties,
