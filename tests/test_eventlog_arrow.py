@@ -285,6 +285,28 @@ def test_a_dictionary_value_no_row_uses_is_not_an_id() -> None:
     assert log.user.tolist() == [0, 1, 0]
 
 
+def test_a_dictionary_value_no_row_uses_beside_nulls_is_not_an_id() -> None:
+    # Nulls (-1 codes) and an unused entry in the same dictionary, more rows than entries.
+    user = pa.DictionaryArray.from_arrays(pa.array([0, None, 2, 0, None], pa.int32()),
+                                          pa.array(["u1", "unused", "u3"]))
+    account = pa.array(["a"] * 5)
+    table = pa.table({"user_id": user, "account_id": account, "name": pa.array(["x"] * 5),
+                      "timestamp": pa.array(range(5), pa.timestamp("us", tz="UTC"))})
+    log = EventLog.from_arrow(table)
+    assert log.user_ids == ("u1", "u3")
+    assert log.user.tolist() == [0, -1, 1, 0, -1]
+
+
+@pytest.mark.parametrize(("indices", "n", "expected"), [
+    ([], 0, True), ([], 1, False), ([0, 1, 2], 3, True), ([0, 2, 2], 3, False),
+    ([-1, 0, 1, -1], 2, True), ([-1, 0, -1, -1], 2, False), ([1, 0], 3, False)])
+def test_all_used_tells_whether_every_dictionary_entry_has_a_row(
+        indices: list[int], n: int, expected: bool) -> None:
+    from pqlkit._arrowload import _all_used
+
+    assert _all_used(np.array(indices, dtype=np.int32), n) is expected
+
+
 def test_a_zone_less_timestamp_column_is_read_in_the_zone_given(tmp_path: Path) -> None:
     table = pa.table({"user_id": pa.array(["u1", "u2"]), "name": pa.array(["x", "y"]),
                       "timestamp": pa.array([0, 3_600_000_000], pa.timestamp("us"))})
