@@ -681,6 +681,25 @@ def test_links_in_a_directory_are_followed_once(tmp_path: Path) -> None:
         "date=1/p.parquet", "date=2/p.parquet"}
 
 
+def test_a_file_named_twice_is_an_error_not_read_twice(tmp_path: Path) -> None:
+    import os
+
+    pq.write_table(_events_table(2), tmp_path / "a.parquet")
+    pq.write_table(_events_table(1), tmp_path / "b.parquet")
+    # Without event ids, a file read twice would count every event twice, silently.
+    with pytest.raises(ValidationError, match=r"'.*a\.parquet' and '.*a\.parquet' are the "
+                                              r"same file"):
+        EventLog.from_parquet([tmp_path, tmp_path / "a.parquet"])
+    with pytest.raises(ValidationError, match="same file"):
+        EventLog.from_parquet([tmp_path / "b.parquet", tmp_path / "b.parquet"])
+    os.symlink(tmp_path / "a.parquet", tmp_path / "c.parquet")
+    with pytest.raises(ValidationError, match=r"'a\.parquet' and 'c\.parquet' are the same"):
+        EventLog.from_parquet(tmp_path)
+    with pytest.raises(ValidationError, match="users=.*same file"):
+        EventLog.from_parquet(tmp_path / "b.parquet",
+                              users=[tmp_path / "b.parquet", tmp_path / "b.parquet"])
+
+
 def test_the_same_names_under_two_directories_keep_their_directory(tmp_path: Path) -> None:
     for d in ("d1", "d2"):
         (tmp_path / d).mkdir()

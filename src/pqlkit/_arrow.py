@@ -802,7 +802,26 @@ def parquet_parts(path: Any, where: str) -> list[ParquetPart]:
                       else os.path.join(root, f)) for f in files)
     if not found:
         raise ValidationError(f"{where}: the list of files is empty")
+    _refuse_twice(found, where)
     return [_part(file, name, where) for file, name in found]
+
+
+def _refuse_twice(found: list[tuple[str, str]], where: str) -> None:
+    """A file named twice (a directory and a file in it, two links to one file) would
+    have its rows read twice: counted twice, silently, when they carry no event id."""
+    first: dict[tuple[int, int], str] = {}
+    for file, name in found:
+        try:
+            st = os.stat(file)
+        except OSError:
+            continue  # missing or unreadable: _part says so
+        key = (st.st_dev, st.st_ino)
+        if key in first:
+            raise ValidationError(
+                f"{where}: {first[key]!r} and {name!r} are the same file, which would be "
+                "read twice; name each file once (a directory already reads every file "
+                "in it)")
+        first[key] = name
 
 
 def _files_in(root: str, where: str) -> list[str]:
