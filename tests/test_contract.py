@@ -1139,6 +1139,24 @@ class TestWhoExists:
         assert row["n_users"] == 0
         assert row["is_pqa"] is False
 
+    @pytest.mark.parametrize("engine", ["columnar", "reference"])
+    @pytest.mark.parametrize("threshold", [0, 10])
+    def test_account_without_users_is_never_a_pqa_even_at_account_level(self, engine,
+                                                                         threshold):
+        # Its score may reach the threshold (a trait, or threshold 0): still not a PQA.
+        accounts = [{"account_id": "newco", "traits": {"plan": "enterprise_trial"}}]
+        log = pk.EventLog.from_records([ev("a", ago(days=1), account_id="acme")],
+                                       accounts=accounts)
+        model = pk.ScoringModel(name="m", threshold=threshold, level="account", rules=[
+            pk.Rule("trial", trait("plan") == "enterprise_trial", points=10)])
+        result = model.score(log, as_of=AS_OF, engine=engine)
+        row = result.accounts["newco"]
+        assert (row["score"], row["n_users"], row["is_pqa"]) == (10, 0, False)
+        expl = result.explain("newco")
+        assert expl.qualified is False
+        assert "without users is never a PQA" in expl.text()
+        assert result.accounts["acme"]["is_pqa"] is (threshold == 0)
+
     def test_disqualified_users_count_in_n_users_not_in_score(self):
         users = [{"user_id": "s", "account_id": "A", "traits": {"email": "s@uni.edu"}},
                  {"user_id": "t", "account_id": "A"}]

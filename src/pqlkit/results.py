@@ -319,6 +319,8 @@ class Explanation:
         label = "PQL" if self.level == "user" else "PQA"
         verdict = (f"disqualified ({'; '.join(self.disqualified_by)})" if self.disqualified
                    else f"{'is' if self.qualified else 'is not'} a {label}")
+        if not self.qualified and not self.disqualified and self.score >= self.threshold:
+            verdict += " (an account without users is never a PQA)"  # the only other reason
         tier = f", tier {self.tier}" if self.tier and not self.disqualified else ""
         lines = [
             f"{self.level} {self.entity_id!r} scored {_cell(self.score)} with model "

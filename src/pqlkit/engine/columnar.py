@@ -1811,6 +1811,8 @@ class ColumnarEngine(Engine):
         else:
             frame = _Frame(self, log, "account", as_of_dt, as_of_us, people.account_exists)
         scored = _Scored(self, model, frame)
+        if model.level == "account":
+            scored.qualified &= people.n_users > 0  # an account without users: never a PQA
         rule_names = [r.name for r in model.rules]
         existing = frame.existing
         rollup: dict[str, AnyArray] = {}

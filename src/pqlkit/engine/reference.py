@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import attrs
+
 from pqlkit._time import US_PER_DAY, Duration, as_duration, from_micros
 from pqlkit.engine import Engine, resolve_as_of
 from pqlkit.errors import EngineNotSupportedError, PqlkitTypeError
@@ -469,6 +471,9 @@ class ReferenceEngine(Engine):
             for a in accounts:
                 ctx = EntityContext(self, log, "account", a, as_of_dt, as_of_us)
                 row, expl = self._score_entity(model, ctx)
+                if not members[a] and row["is_pqa"]:  # an account without users: never a PQA
+                    row["is_pqa"] = False
+                    expl = attrs.evolve(expl, qualified=False)
                 acc_rows.append({"account_id": log.account_ids[a], **row,
                                  "n_users": len(members[a])})
                 explanations[("account", log.account_ids[a])] = expl
