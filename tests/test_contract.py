@@ -1145,7 +1145,7 @@ class TestWhoExists:
                                                                          threshold):
         # Its score may reach the threshold (a trait, or threshold 0): still not a PQA.
         accounts = [{"account_id": "newco", "traits": {"plan": "enterprise_trial"}}]
-        log = pk.EventLog.from_records([ev("a", ago(days=1), account_id="acme")],
+        log = pk.EventLog.from_records([ev("a", ago(days=1), user=None, account_id="acme")],
                                        accounts=accounts)
         model = pk.ScoringModel(name="m", threshold=threshold, level="account", rules=[
             pk.Rule("trial", trait("plan") == "enterprise_trial", points=10)])
@@ -1154,8 +1154,17 @@ class TestWhoExists:
         assert (row["score"], row["n_users"], row["is_pqa"]) == (10, 0, False)
         expl = result.explain("newco")
         assert expl.qualified is False
-        assert "without users is never a PQA" in expl.text()
+        assert "no users and no events yet is never a PQA" in expl.text()
+        # An account with events of its own (naming no user) may qualify on them, listed
+        # in the accounts table or not (a quota model on account-level API calls).
         assert result.accounts["acme"]["is_pqa"] is (threshold == 0)
+        listed = pk.EventLog.from_records([ev("a", ago(days=1), user=None, account_id="acme")],
+                                          accounts=[*accounts, {"account_id": "acme"}])
+        assert model.score(listed, as_of=AS_OF, engine=engine).accounts["acme"][
+            "is_pqa"] is (threshold == 0)
+        # Its events after as_of do not count: it has none yet.
+        later = model.score(listed, as_of=ago(days=2), engine=engine).accounts["acme"]
+        assert later["is_pqa"] is False
 
     def test_disqualified_users_count_in_n_users_not_in_score(self):
         users = [{"user_id": "s", "account_id": "A", "traits": {"email": "s@uni.edu"}},
@@ -1324,6 +1333,32 @@ class TestExplanations:
             assert expl.total() == score
             for c in expl.rules:
                 assert row[c.rule] == c.points
+
+    @pytest.mark.parametrize("engine", ["columnar", "reference"])
+    def test_a_capped_group_counts_as_its_cap_exactly(self, engine):
+        # 21.31 + 18.76 + 14.8 over a cap of 29: cap - total is rounded, and adding it back
+        # gave 28.999999999999996 (not a PQL at threshold 29).
+        events = [ev(n, ago(days=1)) for n in ("p", "d", "m")]
+        model = pk.ScoringModel(name="m", threshold=29, group_caps={"usage": 29}, rules=[
+            pk.Rule("p", exists("p"), points=21.31, group="usage"),
+            pk.Rule("d", exists("d"), points=18.76, group="usage"),
+            pk.Rule("m", exists("m"), points=14.8, group="usage")])
+        result = model.score(events, as_of=AS_OF, engine=engine)
+        row, expl = result.users["u1"], result.explain("u1")
+        assert (row["score"], row["raw_score"], row["is_pql"]) == (29.0, 29.0, True)
+        assert expl.group_caps == {"usage": 29.0}
+        assert expl.total() == expl.score == 29.0
+
+    @pytest.mark.parametrize("engine", ["columnar", "reference"])
+    def test_a_clamped_score_puts_back_together_exactly(self, engine):
+        # -8.1 - 4 is clamped to a floor of 10: the parts -8.1, -4 and +22.1 add up to
+        # 10.000000000000002 in floats; total() gives the floor itself.
+        model = pk.ScoringModel(name="m", floor=10, threshold=10,
+                                decay=pk.InactivityDecay(points=1, every="1d"),
+                                rules=[pk.Rule("risk", exists("x"), points=-8.1)])
+        expl = model.score([ev("x", ago(days=4))], as_of=AS_OF, engine=engine).explain("u1")
+        assert (expl.decay, expl.clamp) == (-4.0, 22.1)
+        assert expl.total() == expl.score == 10.0
 
     def test_decomposition_parts(self):
         r = self._result()

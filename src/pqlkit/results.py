@@ -282,9 +282,10 @@ def _pts(x: float) -> str:
 
 @attrs.frozen(kw_only=True)
 class Explanation:
-    """The exact decomposition of one entity's score.
-
-    ``sum(r.points for r in rules) + sum(caps.values()) + decay + clamp == score``.
+    """The exact decomposition of one entity's score: the rules' points, each capped
+    group's adjustment down to its cap (``caps``; the caps themselves in ``group_caps``),
+    the model's decay and the clamp to the floor or ceiling, which add up to ``score``
+    (:meth:`total`).
     """
 
     entity_id: Any
@@ -295,6 +296,7 @@ class Explanation:
     raw_score: float
     rules: tuple[RuleContribution, ...]
     caps: Mapping[str, float] = attrs.field(factory=dict)
+    group_caps: Mapping[str, float] = attrs.field(factory=dict)
     decay: float = 0.0
     decay_detail: str = ""
     clamp: float = 0.0
@@ -306,9 +308,16 @@ class Explanation:
     last_event: EventRef | None = None
 
     def total(self) -> float:
-        """The sum of the parts; equals ``score`` (up to float rounding for decayed scores)."""
-        return (math.fsum(r.points for r in self.rules) + math.fsum(self.caps.values())
-                + self.decay + self.clamp)
+        """The score put back together from its parts, as the engines compute it: the
+        rules' points summed exactly (a group over its cap counting as the cap), plus the
+        decay; a clamped score is the floor or ceiling it was clamped to. Equals ``score``
+        exactly, up to float rounding when a decay multiplies."""
+        capped = self.group_caps
+        raw = math.fsum([*(r.points for r in self.rules if r.group not in capped),
+                         *capped.values()])
+        if self.clamp:
+            return self.score  # the bound itself, whatever was below (above) it
+        return raw + self.decay
 
     def to_dict(self) -> dict[str, Any]:
         """The explanation as plain data."""
@@ -320,7 +329,8 @@ class Explanation:
         verdict = (f"disqualified ({'; '.join(self.disqualified_by)})" if self.disqualified
                    else f"{'is' if self.qualified else 'is not'} a {label}")
         if not self.qualified and not self.disqualified and self.score >= self.threshold:
-            verdict += " (an account without users is never a PQA)"  # the only other reason
+            # The only other reason (DESIGN §3.9).
+            verdict += " (an account with no users and no events yet is never a PQA)"
         tier = f", tier {self.tier}" if self.tier and not self.disqualified else ""
         lines = [
             f"{self.level} {self.entity_id!r} scored {_cell(self.score)} with model "

@@ -1812,7 +1812,9 @@ class ColumnarEngine(Engine):
             frame = _Frame(self, log, "account", as_of_dt, as_of_us, people.account_exists)
         scored = _Scored(self, model, frame)
         if model.level == "account":
-            scored.qualified &= people.n_users > 0  # an account without users: never a PQA
+            # An account with no users yet and no events of its own (one only the accounts
+            # table names) is never a PQA (§3.9), whatever its traits score.
+            scored.qualified &= (people.n_users > 0) | (scored.last_event >= 0)
         rule_names = [r.name for r in model.rules]
         existing = frame.existing
         rollup: dict[str, AnyArray] = {}
@@ -1953,13 +1955,19 @@ class _Scored:
         n = frame.n
         self.rules = [self._rule(rule) for rule in model.rules]
         points = [r.points for r in self.rules]
-        self.caps: list[tuple[str, FloatArray, BoolArray]] = []
+        self.caps: list[tuple[str, float, FloatArray, BoolArray]] = []
         for group, cap in model.group_caps:
-            members = [r.points for r in self.rules if getattr(r.rule, "group", None) == group]
-            total = _fsum_rows(members, n)
+            members = [k for k, r in enumerate(self.rules)
+                       if getattr(r.rule, "group", None) == group]
+            total = _fsum_rows([points[k] for k in members], n)
             over = total > cap
-            self.caps.append((group, np.where(over, cap - total, 0.0), over))
-        self.raw = _fsum_rows([*points, *(adj for _, adj, _ in self.caps)], n)
+            self.caps.append((group, float(cap), np.where(over, cap - total, 0.0), over))
+            # A group over its cap counts as the cap itself: its rules' points are left out
+            # of the sum (adding the rounded cap - total back would miss the cap by an ulp).
+            for k in members:
+                points[k] = np.where(over, 0.0, points[k])
+        self.raw = _fsum_rows([*points, *(np.where(over, cap, 0.0)
+                                          for _, cap, _, over in self.caps)], n)
         whole = frame.whole
         self.last_event = whole.last
         decayed = self.raw
@@ -2094,7 +2102,8 @@ class _Scored:
                     values=values,
                 ),
             ))
-        caps = {group: float(adj[i]) for group, adj, over in self.caps if over[i]}
+        caps = {group: float(adj[i]) for group, _, adj, over in self.caps if over[i]}
+        group_caps = {group: cap for group, cap, _, over in self.caps if over[i]}
         raw, decayed, score = float(self.raw[i]), float(self.decayed[i]), float(self.score[i])
         last = int(self.last_event[i])
         detail = ""
@@ -2105,6 +2114,7 @@ class _Scored:
         return Explanation(
             entity_id=entity_id, level=frame.level, model=model.name, as_of=frame.as_of,
             score=score, raw_score=raw, rules=tuple(contributions), caps=caps,
+            group_caps=group_caps,
             decay=decayed - raw, decay_detail=detail, clamp=score - decayed,
             disqualified=disqualified,
             disqualified_by=tuple(repr(c) for c, hit in zip(model.disqualify,

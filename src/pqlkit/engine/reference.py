@@ -471,7 +471,8 @@ class ReferenceEngine(Engine):
             for a in accounts:
                 ctx = EntityContext(self, log, "account", a, as_of_dt, as_of_us)
                 row, expl = self._score_entity(model, ctx)
-                if not members[a] and row["is_pqa"]:  # an account without users: never a PQA
+                if not members[a] and not ctx.all and row["is_pqa"]:
+                    # No users yet and no events of its own: never a PQA (§3.9).
                     row["is_pqa"] = False
                     expl = attrs.evolve(expl, qualified=False)
                 acc_rows.append({"account_id": log.account_ids[a], **row,
@@ -564,11 +565,15 @@ class ReferenceEngine(Engine):
             ))
 
         caps: dict[str, float] = {}
+        group_caps: dict[str, float] = {}
         for group, cap in model.group_caps:
             total = math.fsum(c.points for c in contributions if c.group == group)
             if total > cap:
                 caps[group] = cap - total
-        raw = math.fsum([*(c.points for c in contributions), *caps.values()])
+                group_caps[group] = float(cap)
+        # A group over its cap counts as the cap itself.
+        raw = math.fsum([*(c.points for c in contributions if c.group not in group_caps),
+                         *group_caps.values()])
 
         decayed = raw
         detail = ""
@@ -597,6 +602,7 @@ class ReferenceEngine(Engine):
         expl = Explanation(
             entity_id=ctx.entity_id, level=ctx.level, model=model.name, as_of=ctx.as_of,
             score=score, raw_score=raw, rules=tuple(contributions), caps=caps,
+            group_caps=group_caps,
             decay=decayed - raw, decay_detail=detail, clamp=score - decayed,
             disqualified=disqualified, disqualified_by=tuple(hits), tier=tier,
             qualified=qualified, threshold=model.threshold,
