@@ -695,7 +695,7 @@ def test_a_file_named_twice_is_an_error_not_read_twice(tmp_path: Path) -> None:
     os.symlink(tmp_path / "a.parquet", tmp_path / "c.parquet")
     with pytest.raises(ValidationError, match=r"'a\.parquet' and 'c\.parquet' are the same"):
         EventLog.from_parquet(tmp_path)
-    with pytest.raises(ValidationError, match="users=.*same file"):
+    with pytest.raises(ValidationError, match=r"users=.*same file"):
         EventLog.from_parquet(tmp_path / "b.parquet",
                               users=[tmp_path / "b.parquet", tmp_path / "b.parquet"])
 

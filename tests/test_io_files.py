@@ -377,3 +377,17 @@ def test_an_unknown_epoch_unit_is_one_error_not_a_rejection_per_row(tmp_path: Pa
     path.write_text('{"name": "a", "timestamp": 1, "user_id": "u"}\n', encoding="utf-8")
     with pytest.raises(ValidationError, match="epoch_unit must be one of 's', 'ms'"):
         pio.read_jsonl(path, epoch_unit="sec")
+
+
+def test_csv_with_a_utf8_byte_order_mark_reads_its_first_column(tmp_path):
+    # Excel's "CSV UTF-8" starts the file with a BOM; read as part of the first column's
+    # name, it hid event_id, and de-duplication with it.
+    text = ("event_id,name,timestamp,user_id\n"
+            "e1,invite,2026-05-01T10:00:00Z,u1\n"
+            "e1,invite,2026-05-01T10:00:00Z,u1\n")
+    path = tmp_path / "bom.csv"
+    path.write_text(text, encoding="utf-8-sig")
+    for encoding in ("utf-8", "UTF8"):
+        log = pio.read_csv(path, encoding=encoding)
+        assert log.report.counts == {"input": 2, "kept": 1, "duplicates": 1, "rejected": 0}
+        assert [(e.event_id, dict(e.properties)) for e in log.events()] == [("e1", {})]

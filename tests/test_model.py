@@ -618,3 +618,17 @@ def test_attrs_evolve_gives_a_variant_of_a_model_with_tiers_and_caps() -> None:
     assert variant.threshold == 20
     assert variant.tiers == model.tiers and variant.group_caps == model.group_caps
     assert attrs.evolve(model) == model
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    (pk.HalfLife("14d"), pk.HalfLife("2w")),
+    (pk.InactivityDecay(points=5, every="7d"), pk.InactivityDecay(points=5.0, every="1w")),
+    (pk.Rule("a", exists("a"), points=40), pk.Rule("a", exists("a"), points=40.0)),
+    (pk.ScoringModel(name="m", rules=[], threshold=60),
+     pk.ScoringModel(name="m", rules=[], threshold=60.0)),
+])
+def test_equal_rules_decays_and_models_hash_equal(a, b):
+    # Spelled differently, equal by value: a set or dict key must find one with the other.
+    assert a == b
+    assert hash(a) == hash(b)
+    assert len({a, b}) == 1

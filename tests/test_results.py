@@ -517,3 +517,15 @@ def test_columnar_results_stay_arrays_until_read() -> None:
     assert result.users.column("score") == model.score(
         log, as_of=AS_OF, engine="reference").users.column("score")
     assert isinstance(result.users._data["score"], list)
+
+
+def test_ids_of_mixed_types_export_as_strings_to_arrow_and_polars():
+    pytest.importorskip("pyarrow")
+    events = [{"name": "a", "timestamp": "2026-05-30T00:00:00Z", "user_id": 1},
+              {"name": "a", "timestamp": "2026-05-30T00:00:00Z", "user_id": "u2"}]
+    model = pk.ScoringModel(name="m", threshold=0, rules=[pk.Rule("a", pk.exists("a"),
+                                                                  points=1)])
+    users = model.score(events).users
+    table = users.to_arrow()
+    assert table.column("user_id").to_pylist() == ["1", "u2"]
+    assert table.column("score").to_pylist() == [1.0, 1.0]

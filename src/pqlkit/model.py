@@ -64,7 +64,11 @@ class _Structural:
         )
 
     def __hash__(self) -> int:
-        return hash((type(self).__name__, repr(self)))
+        # Consistent with __eq__, which compares values, not spellings (HalfLife("14d") ==
+        # HalfLife("2w"), points 40 == 40.0): only the names (rule, model) are hashed.
+        return hash((type(self).__name__, *(
+            v for f in attrs.fields(cast(Any, type(self))) if f.eq
+            and isinstance(v := getattr(self, f.name), str))))
 
 
 def _repr_call(name: str, positional: list[Any], keywords: dict[str, Any]) -> str:

@@ -72,6 +72,18 @@ class _Deferred:
         return len(self.array)
 
 
+def _one_type(columns: Mapping[str, Sequence[Any]]) -> dict[str, Sequence[Any]]:
+    """The columns, a column holding both integers and strings (ids of mixed types) as
+    strings: Arrow and polars columns have one type."""
+    out: dict[str, Sequence[Any]] = {}
+    for name, values in columns.items():
+        kinds = {type(v) for v in values if v is not None}
+        if len(kinds) > 1 and str in kinds:
+            values = [None if v is None else str(v) for v in values]
+        out[name] = values
+    return out
+
+
 class Table:
     """A result table: one row per entity, keyed by its id.
 
@@ -164,9 +176,11 @@ class Table:
         return pd.DataFrame(self._columns, columns=self.columns)
 
     def to_arrow(self) -> Any:
-        """The table as a ``pyarrow.Table`` (needs the ``arrow`` extra)."""
+        """The table as a ``pyarrow.Table`` (needs the ``arrow`` extra); a column of ids
+        of mixed types (integers and strings) becomes a string column, as in
+        :meth:`to_polars`."""
         pa = require("pyarrow", "arrow", "Table.to_arrow()")
-        return pa.table(self._columns)
+        return pa.table(_one_type(self._columns))
 
     def to_polars(self) -> Any:
         """The table as a ``polars.DataFrame`` (needs the ``polars`` extra).
@@ -175,13 +189,7 @@ class Table:
         mixed types) becomes a string column, as polars columns have one type.
         """
         pl = require("polars", "polars", "Table.to_polars()")
-        columns = {}
-        for name, values in self._columns.items():
-            kinds = {type(v) for v in values if v is not None}
-            if len(kinds) > 1 and str in kinds:
-                values = [None if v is None else str(v) for v in values]
-            columns[name] = values
-        return pl.DataFrame(columns, strict=False)
+        return pl.DataFrame(_one_type(self._columns), strict=False)
 
     def sort_by(self, column: str, *, descending: bool = False) -> Table:
         """A new table with rows ordered by ``column`` (missing values last, ties by key)."""

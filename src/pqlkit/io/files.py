@@ -8,6 +8,7 @@ and a rejection's ``source`` is the 1-based line number in the file.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -301,7 +302,11 @@ def read_csv(
     with ExitStack() as stack:
         # Undecodable bytes stay in the text as escapes, so the one row holding them is
         # rejected instead of the whole file failing at the decoder.
-        text = io.TextIOWrapper(open_binary(path, stack), encoding=encoding, newline="",
+        # A UTF-8 file may start with a byte order mark (Excel's "CSV UTF-8" writes one):
+        # read as part of the first column's name, it would hide that column.
+        utf8 = codecs.lookup(encoding).name == "utf-8"
+        text = io.TextIOWrapper(open_binary(path, stack),
+                                encoding="utf-8-sig" if utf8 else encoding, newline="",
                                 errors="surrogateescape")
         stack.enter_context(text)
         reader = csv.reader(text, delimiter=delimiter, strict=False)
