@@ -1085,9 +1085,10 @@ def _is_builtin_decay(decay: Any) -> bool:
 
 
 def _decay_builtin(decay: Any, value: AnyArray | float, age_us: IntArray) -> FloatArray:
-    """``float(decay.apply(value, age))`` of a built-in decay, bit for bit where numpy can.
+    """``float(decay.apply(value, age))`` of a built-in decay, bit for bit.
 
-    Half-life uses numpy's ``power``, which may differ from Python's in the last bit.
+    Half-life uses numpy's ``float_power``, which calls the C library's ``pow`` as Python's
+    ``**`` does; ``power`` has SIMD loops that may differ from it in the last bit.
     """
     with np.errstate(all="ignore"):
         if type(decay) is InactivityDecay:
@@ -1096,7 +1097,7 @@ def _decay_builtin(decay: Any, value: AnyArray | float, age_us: IntArray) -> Flo
                                np.maximum(0, (age_us - grace) // decay.every.micros), 0)
             out = np.asarray(value) - decay.points * periods
         elif type(decay) is HalfLife:
-            out = np.asarray(value) * np.power(0.5, age_us / decay.half_life.micros)
+            out = np.asarray(value) * np.float_power(0.5, age_us / decay.half_life.micros)
         else:
             out = np.where(age_us > decay.idle.micros, 0.0, value)
     return np.asarray(out, dtype=np.float64)
