@@ -391,3 +391,25 @@ def test_csv_with_a_utf8_byte_order_mark_reads_its_first_column(tmp_path):
         log = pio.read_csv(path, encoding=encoding)
         assert log.report.counts == {"input": 2, "kept": 1, "duplicates": 1, "rejected": 0}
         assert [(e.event_id, dict(e.properties)) for e in log.events()] == [("e1", {})]
+
+
+@pytest.mark.parametrize("text", [
+    "20260530100000Z", "202605301000+02:00", "2026-05-30T10:00:00+02:00:30",
+    "2026-05-30T10:00:00.Z", "2026-05-30T10:00:00Z", "2026-05-30 10:00+02:00",
+    "2026-05-30T10:00:00.123456-05:00", "2026-05-30T10:00:00.1234567Z", "2026-05-30X10:00Z"])
+def test_file_readers_read_timestamp_text_as_records_do(tmp_path, text):
+    # Python 3.11's fromisoformat takes any character between date and time: the readers'
+    # fast path read "20260530100000Z" as midnight, records (dateutil) as 10:00.
+    import pqlkit as pk
+
+    def outcome(log):
+        return [e.timestamp for e in log.events()] or list(log.report.by_reason())
+
+    path = tmp_path / "e.jsonl"
+    path.write_text(json.dumps({"name": "e", "timestamp": text, "user_id": "u"}) + "\n")
+    csv_path = tmp_path / "e.csv"
+    csv_path.write_text(f"name,timestamp,user_id\ne,{text},u\n")
+    expected = outcome(pk.EventLog.from_records([{"name": "e", "timestamp": text,
+                                                   "user_id": "u"}]))
+    assert outcome(pio.read_jsonl(path)) == expected
+    assert outcome(pio.read_csv(csv_path)) == expected
