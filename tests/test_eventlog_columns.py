@@ -1076,3 +1076,25 @@ def test_a_none_trait_is_absent_whichever_loader() -> None:
     for engine in ("reference", "columnar"):
         for log in (from_rows, from_cols):
             assert model.score(log, engine=engine).users["u1"]["disqualified"] is True
+
+
+def test_a_datetime64_past_year_9999_is_rejected_on_every_path() -> None:
+    # Converted to microseconds it wrapped around: records kept a wrong instant, and the
+    # columnar paths stopped with an internal error.
+    import pyarrow as pa
+
+    good, bad_s = 1_777_593_600, 2**58 + 1_777_593_600
+    good64, bad64 = np.datetime64(good, "s"), np.datetime64(bad_s, "s")
+    logs = [
+        EventLog.from_records([{"name": "a", "user_id": "u", "timestamp": good64},
+                               {"name": "a", "user_id": "u", "timestamp": bad64}]),
+        EventLog.from_columns(name=["a", "a"], user_id=["u", "u"],
+                              timestamp=np.array([good64, bad64])),
+        EventLog.from_arrow(pa.table({"name": ["a", "a"], "user_id": ["u", "u"],
+                                      "timestamp": pa.array([good, bad_s],
+                                                            pa.timestamp("s", tz="UTC"))})),
+    ]
+    for log in logs:
+        assert log.report.counts == {"input": 2, "kept": 1, "duplicates": 0, "rejected": 1}
+        assert log.report.by_reason() == {"timestamp_out_of_range": 1}
+        assert log.report.rejections[0].source == 1

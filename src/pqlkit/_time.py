@@ -136,6 +136,14 @@ def to_utc(
     elif isinstance(value, np.datetime64):
         if np.isnat(value):
             raise ValidationError(f"{what} is NaT (not a time)")
+        unit = np.datetime_data(value.dtype)[0]
+        if unit not in ("us", "ns", "ps", "fs", "as"):
+            # A coarser unit can hold instants past year 9999, which the conversion to
+            # microseconds would wrap around silently: compare in the value's own unit.
+            lo, hi = np.array([datetime.min, datetime.max], dtype="datetime64[us]").astype(
+                value.dtype)
+            if not lo <= value <= hi:
+                raise ValidationError(f"{what} {value!r} is out of range (years 1 to 9999)")
         micros = int(value.astype("datetime64[us]").astype(np.int64))
         return from_micros(micros)
     elif isinstance(value, bool):
