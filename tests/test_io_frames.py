@@ -284,3 +284,26 @@ def test_parquet_reads_only_the_mapped_columns_and_names_missing_ones(tmp_path):
     assert dict(log.event(0).properties) == {"keep": "k"}
     with pytest.raises(ValidationError, match="timestamp='at' is not a column"):
         pio.read_parquet(path, timestamp="at")
+
+
+@pytest.mark.parametrize("frame", ["pandas", "polars"])
+@pytest.mark.parametrize("loader", ["from_records", "from_columns", "from_arrow"])
+def test_a_users_frame_is_read_by_rows_by_every_loader(frame, loader):
+    # Iterating a frame gives its column names: they were counted (and rejected) as rows.
+    lib = pd if frame == "pandas" else pl
+    users = lib.DataFrame({"user_id": ["u1", "u2", "u3"], "account_id": ["A", "A", "B"],
+                           "plan": ["pro", None, "free"]})
+    events = [{"name": "a", "timestamp": "2026-05-01T00:00:00Z", "user_id": "u1"}]
+    if loader == "from_records":
+        log = EventLog.from_records(events, users=users)
+    elif loader == "from_columns":
+        log = EventLog.from_columns(user_id=["u1"], name=["a"],
+                                       timestamp=["2026-05-01T00:00:00Z"], users=users)
+    else:
+        log = EventLog.from_arrow(pa.table({
+            "user_id": ["u1"], "name": ["a"],
+            "timestamp": pa.array([0], pa.timestamp("us", tz="UTC"))}), users=users)
+    assert log.report.tables["users"] == {"input": 3, "kept": 3, "duplicates": 0,
+                                          "rejected": 0}
+    assert {u.user_id: (u.account_id, dict(u.traits)) for u in log.users()} == {
+        "u1": ("A", {"plan": "pro"}), "u2": ("A", {}), "u3": ("B", {"plan": "free"})}

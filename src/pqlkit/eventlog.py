@@ -800,6 +800,12 @@ def _entities(data: Any, kind: type[User] | type[Account], table: str, report: L
     ``columns_ok``) Parquet files: a path, a directory or a list of paths."""
     if data is None:
         return _Entities.empty()
+    if type(data).__module__.startswith(("pandas", "polars")):
+        # A frame (iterating one gives its column names, not its rows).
+        from pqlkit.io import frames
+
+        data = frames._entities(data, f"{table}=", frames._USER_FIELDS if kind is User
+                                else frames._ACCOUNT_FIELDS, as_rows=not columns_ok)
     files = None
     if columns_ok and _paths(data):
         from pqlkit._arrow import read_table

@@ -235,10 +235,11 @@ _USER_FIELDS = frozenset({"user_id", "account_id", "created_at"})
 _ACCOUNT_FIELDS = frozenset({"account_id", "created_at"})
 
 
-def _entities(obj: Any, feature: str, fields: frozenset[str]) -> Any:
+def _entities(obj: Any, feature: str, fields: frozenset[str], *, as_rows: bool = False) -> Any:
     """A users/accounts table given as a frame becomes an Arrow table, which the loader
     reads by columns: columns other than the record fields are traits (missing values
-    absent). One with a ``traits`` column of mappings becomes dict rows instead."""
+    absent). One with a ``traits`` column of mappings, or any with ``as_rows`` (for a
+    loader that reads entities as rows), becomes dict rows instead."""
     if obj is None or isinstance(obj, (list, tuple)):
         return obj
     if not (hasattr(obj, "__arrow_c_stream__") or type(obj).__module__.startswith(
@@ -251,7 +252,7 @@ def _entities(obj: Any, feature: str, fields: frozenset[str]) -> Any:
         table = obj.to_arrow()
     else:
         table = _as_table(obj, feature, "arrow")
-    if "traits" not in table.column_names:
+    if "traits" not in table.column_names and not as_rows:
         return table
     rows = []
     for rec in table.to_pylist():
