@@ -1098,3 +1098,25 @@ def test_a_datetime64_past_year_9999_is_rejected_on_every_path() -> None:
         assert log.report.counts == {"input": 2, "kept": 1, "duplicates": 0, "rejected": 1}
         assert log.report.by_reason() == {"timestamp_out_of_range": 1}
         assert log.report.rejections[0].source == 1
+
+
+@pytest.mark.parametrize("kind", ["arrow", "pandas", "polars"])
+def test_from_columns_reads_zone_less_typed_timestamps_in_tz_or_refuses_them(kind) -> None:
+    # They were read as UTC, tz= ignored (while users' created_at honoured it).
+    pa = pytest.importorskip("pyarrow")
+    wall = datetime(2026, 5, 30, 10, 0)
+    if kind == "arrow":
+        column: Any = pa.array([wall], pa.timestamp("us"))
+    elif kind == "pandas":
+        column = pytest.importorskip("pandas").Series([wall])
+    else:
+        column = pytest.importorskip("polars").Series([wall])
+    with pytest.raises(ValidationError, match=r"without a time zone.*tz="):
+        EventLog.from_columns(user_id=["u"], name=["e"], timestamp=column)
+    log = EventLog.from_columns(user_id=["u"], name=["e"], timestamp=column,
+                                tz="Europe/Paris")
+    assert [e.timestamp for e in log.events()] == [datetime(2026, 5, 30, 8, 0, tzinfo=UTC)]
+    # numpy datetime64 stays UTC, as documented.
+    log = EventLog.from_columns(user_id=["u"], name=["e"],
+                                timestamp=np.array([wall], dtype="datetime64[us]"))
+    assert [e.timestamp for e in log.events()] == [datetime(2026, 5, 30, 10, 0, tzinfo=UTC)]

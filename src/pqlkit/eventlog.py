@@ -361,6 +361,26 @@ def _reject_event(cols: Mapping[str, Any], i: int, source: int | str, tz: str | 
     raise _internal(f"events[{source}] failed a column check but passes as a record: {row!r}")
 
 
+def _naive_frame_times(value: Any, tz: str | tzinfo | None, where: str) -> Any:
+    """A timestamp column as given, except zone-less timestamps of Arrow, pandas or polars
+    (typed as wall-clock times): read in ``tz``, an error without it (DESIGN §3.1), as
+    :meth:`EventLog.from_arrow` reads them. (A numpy ``datetime64`` array is UTC.)"""
+    module = type(value).__module__
+    if module.startswith("pandas") and str(getattr(value, "dtype", "")).startswith(
+            "datetime64[") and "," not in str(value.dtype):
+        from pqlkit._arrow import _pa
+
+        value = _pa()[0].array(value)
+    elif module.startswith("polars") and str(getattr(value, "dtype", "")).startswith(
+            "Datetime(") and "time_zone=None" in str(value.dtype):
+        value = value.to_arrow()
+    if col.is_arrow(value) and hasattr(value, "type"):
+        from pqlkit._arrow import zoned
+
+        return zoned(value, "timestamp", tz, where)
+    return value
+
+
 def _column_input(value: Any, label: str) -> Any:
     """A column argument as a numpy array, a masked array or an Arrow array."""
     if isinstance(value, np.ndarray):
@@ -1288,7 +1308,9 @@ class EventLog:
                 further columns. A missing trait value means the user lacks that trait.
             accounts: the same for accounts (``account_id``, ``created_at``, traits).
             strict: raise on the first row that would be rejected.
-            tz: the zone of naive datetimes and naive ISO strings (``datetime64`` is UTC).
+            tz: the zone of naive datetimes, naive ISO strings and zone-less Arrow,
+                pandas or polars timestamp columns (an error without it); a numpy
+                ``datetime64`` array is UTC.
             epoch_unit: ``"s"``, ``"ms"``, ``"us"`` or ``"ns"`` for numeric timestamps.
 
         Raises:
@@ -1311,6 +1333,7 @@ class EventLog:
         (3, ('u1', 'u2'), ['free', None, 'pro'])
         """
         columns: dict[str, Any] = {}
+        timestamp = _naive_frame_times(timestamp, tz, "EventLog.from_columns")
         for field, value in (("user_id", user_id), ("name", name), ("timestamp", timestamp),
                              ("account_id", account_id), ("event_id", event_id)):
             if value is not None:
