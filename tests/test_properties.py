@@ -244,6 +244,15 @@ def test_explanations_add_up_exactly_for_whole_points_without_decay(
     _check_explanations(model, model.score(load(rows), as_of=as_of), exact=True)
 
 
+def _may_qualify(result: pk.ScoreResult, model: pk.ScoringModel, row: Any) -> bool:
+    """False for an account-level row with no users and no events of its own as of the
+    score (its explanation names no last event; the events of users who do not exist yet
+    do not count): such an account is never a PQA (§3.9)."""
+    if model.level != "account" or row["n_users"] > 0:
+        return True
+    return result.explain(row["account_id"]).last_event is not None
+
+
 @given(rows=event_logs(min_events=1), model=models(), as_of=as_ofs)
 def test_random_models_score_random_logs(rows: Rows, model: pk.ScoringModel,
                                          as_of: datetime | None) -> None:
@@ -261,7 +270,8 @@ def test_random_models_score_random_logs(rows: Rows, model: pk.ScoringModel,
             assert score >= model.floor
         if model.ceiling is not None:
             assert score <= model.ceiling
-        assert row[flag] == (score >= model.threshold and not row["disqualified"])
+        assert row[flag] == (score >= model.threshold and not row["disqualified"]
+                             and _may_qualify(result, model, row))
         reached = [name for name, bar in bars if score >= bar]
         want = "disqualified" if row["disqualified"] else (reached[0] if reached else None)
         assert row["tier"] == want, (row, model.tiers)
@@ -362,11 +372,13 @@ def test_accounts_roll_up_their_users_by_the_policy(rows: Rows, model: pk.Scorin
 @given(rows=event_logs(min_events=1), model=models(level="account"), as_of=as_ofs)
 def test_account_level_models_qualify_by_threshold(rows: Rows, model: pk.ScoringModel,
                                                    as_of: datetime | None) -> None:
-    result = model.score(load(rows), as_of=as_of)
+    log = load(rows)
+    result = model.score(log, as_of=as_of)
     assert len(result.users) == 0
     for acc in result.accounts:
         assert acc["n_users"] >= 0
-        assert acc["is_pqa"] == (acc["score"] >= model.threshold and not acc["disqualified"])
+        assert acc["is_pqa"] == (acc["score"] >= model.threshold and not acc["disqualified"]
+                                 and _may_qualify(result, model, acc))
 
 
 # -- nothing is lost (§3.4, §3.8) -------------------------------------------------------------
