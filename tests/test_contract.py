@@ -8,6 +8,7 @@ is counted, one exactly ``within`` before it is not, one a microsecond inside is
 from __future__ import annotations
 
 import itertools
+import math
 import random
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, ClassVar
@@ -1428,3 +1429,18 @@ def test_half_life_decay_is_bit_for_bit_the_same_in_both_engines(where):
     ref = model.score(log, as_of=as_of, engine="reference").users
     col = model.score(log, as_of=as_of, engine="columnar").users
     assert [r["score"] for r in col] == [r["score"] for r in ref]
+
+
+@pytest.mark.parametrize("engine", ["columnar", "reference"])
+@pytest.mark.parametrize(("days", "expected"), [(3, -10.0), (9, -5.0), (16, 0.0), (30, 0.0)])
+def test_a_rule_decay_shrinks_a_penalty_toward_zero(engine, days, expected):
+    # InactivityDecay subtracted from -10 too: -25 after three weeks, a bigger penalty.
+    model = pk.ScoringModel(name="m", threshold=0, floor=None, rules=[
+        pk.Rule("downgrade", exists("plan_downgraded"), points=-10,
+                decay=pk.InactivityDecay(points=5, every="7d")),
+        pk.Rule("late", exists("never_sent"), points=10, decay=pk.ResetAfter("30d"))])
+    row = model.score([ev("plan_downgraded", ago(days=days))], as_of=AS_OF,
+                      engine=engine).users["u1"]
+    assert row["downgrade"] == expected
+    assert math.copysign(1, row["downgrade"]) == (1 if expected == 0 else -1)  # no -0.0
+    assert type(row["downgrade"]) is float and type(row["late"]) is float

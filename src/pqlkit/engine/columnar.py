@@ -2045,8 +2045,13 @@ class _Scored:
             apply = (base != 0) & (latest >= 0)
             latest_ts, _ = _times(frame.log, latest)
             age = np.where(apply, frame.as_of_us - latest_ts, 0)
-            after = self._decay(decay, base, age, apply, f"rule {rule.name!r}")
-            points = np.where(apply, _toward_zero(base, after), base.astype(np.float64))
+            # The decay shrinks the points' size toward 0, whatever their sign
+            # (reference.rule_decay).
+            size = np.abs(base).astype(np.float64)
+            after = _toward_zero(size, self._decay(decay, size, age, apply,
+                                                   f"rule {rule.name!r}"))
+            points = np.where(apply, np.where(base < 0, -after, after) + 0.0,
+                              base.astype(np.float64))
         return _RuleResult(rule, base, points, matched, leaves, recorded, condition)
 
     def _custom_rule(self, rule: Any) -> _Custom:

@@ -83,6 +83,14 @@ def toward_zero(before: float, after: float) -> float:
     return min(0.0, after) if after > before else after
 
 
+def rule_decay(decay: Any, points: float, age: timedelta) -> float:
+    """A rule's points after its decay: the decay shrinks their size toward 0 whatever
+    their sign (a penalty of -10 idle for 3 periods of 5 points is 0, not -25)."""
+    if points >= 0:
+        return toward_zero(points, float(decay.apply(points, age)))
+    return -toward_zero(-points, float(decay.apply(-points, age))) + 0.0  # (no -0.0)
+
+
 def derived_traits(traits: Mapping[str, Any]) -> Mapping[str, Any]:
     """Traits plus ``email_domain`` taken from ``email`` when not set (None is not set)."""
     email = traits.get("email")
@@ -550,9 +558,11 @@ class ReferenceEngine(Engine):
             evidence_idx = sorted(ctx.touched, key=lambda i: (int(log.ts[i]), i))
             points = base
             decay = getattr(rule, "decay", None)
-            if decay is not None and base != 0 and evidence_idx:
-                age = timedelta(microseconds=ctx.as_of_us - int(log.ts[evidence_idx[-1]]))
-                points = toward_zero(base, float(decay.apply(base, age)))
+            if decay is not None:
+                points = float(base)  # a decayed rule's points are floats, decayed or not
+                if base != 0 and evidence_idx:
+                    age = timedelta(microseconds=ctx.as_of_us - int(log.ts[evidence_idx[-1]]))
+                    points = rule_decay(decay, base, age)
             contributions.append(RuleContribution(
                 rule=rule.name, condition=condition, matched=matched, base_points=base,
                 points=points, group=getattr(rule, "group", None),
