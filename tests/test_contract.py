@@ -1444,3 +1444,20 @@ def test_a_rule_decay_shrinks_a_penalty_toward_zero(engine, days, expected):
     assert row["downgrade"] == expected
     assert math.copysign(1, row["downgrade"]) == (1 if expected == 0 else -1)  # no -0.0
     assert type(row["downgrade"]) is float and type(row["late"]) is float
+
+
+@pytest.mark.parametrize("engine", ["columnar", "reference"])
+def test_points_per_over_text_gives_no_points_as_comparisons_find_no_number(engine):
+    # "many" made score() raise ValueError in both engines; "12" scored 12 while
+    # trait("seats") >= 10 found it no number.
+    users = [{"user_id": "u1", "traits": {"seats": "12"}},
+             {"user_id": "u2", "traits": {"seats": "many"}},
+             {"user_id": "u3", "traits": {"seats": 12}},
+             {"user_id": "u4", "traits": {"seats": True}}]
+    log = pk.EventLog.from_records([], users=users)
+    model = pk.ScoringModel(name="m", threshold=0, rules=[
+        pk.Rule("seats", trait("seats"), points_per=2),
+        pk.Rule("big", trait("seats") >= 10, points=1)])
+    rows = {r["user_id"]: (r["seats"], r["big"])
+            for r in model.score(log, as_of=AS_OF, engine=engine).users}
+    assert rows == {"u1": (0, 0), "u2": (0, 0), "u3": (24, 1), "u4": (2, 0)}

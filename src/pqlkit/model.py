@@ -8,6 +8,7 @@ wrote it) and their ``repr`` is the code that builds them.
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, Protocol, cast, runtime_checkable
 
 import attrs
+import numpy as np
 
 from pqlkit._time import Duration, as_duration
 from pqlkit.errors import PqlkitTypeError, ValidationError
@@ -297,7 +299,9 @@ class Rule(_Structural):
         if self.points is not None:
             # The engines' two-valued truth (a custom signal may return numpy.bool_).
             return self.points if value is not None and bool(value) else 0
-        if value is None:
+        if value is None or not isinstance(value, (numbers.Real, np.bool_)):
+            # Text, dates, lists: not a quantity. No points, as a comparison with them is
+            # False (a trait "12" read from CSV is text: give the column a type).
             return 0
         assert self.points_per is not None
         got = float(value) * self.points_per
