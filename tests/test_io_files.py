@@ -413,3 +413,35 @@ def test_file_readers_read_timestamp_text_as_records_do(tmp_path, text):
                                                    "user_id": "u"}]))
     assert outcome(pio.read_jsonl(path)) == expected
     assert outcome(pio.read_csv(csv_path)) == expected
+
+
+def test_log_source_names_the_input_row_of_each_event(tmp_path):
+    # The file readers and adapters built the log over the kept rows: source(i) numbered
+    # those, not the input rows their rejections name.
+    import zipfile
+
+    import pqlkit as pk
+
+    csv_path = tmp_path / "e.csv"
+    csv_path.write_text("name,timestamp,user_id\n,2026-05-01T00:00:00Z,u\n"
+                        "a,2026-05-01T00:00:00Z,u\nb,2026-05-02T00:00:00Z,u\n")
+    log = pio.read_csv(csv_path)
+    assert [r.source for r in log.report.rejections] == [2]
+    assert [(e.name, log.source(i)) for i, e in enumerate(log.events())] == [("a", 3), ("b", 4)]
+    rows = [{"type": "track", "event": name, "userId": "u", "messageId": f"m{k}",
+             "timestamp": f"2026-05-0{k + 1}T00:00:00Z"} for k, name in enumerate(["", "a", "b"])]
+    log = pio.from_segment(rows)
+    assert [(e.name, log.source(i)) for i, e in enumerate(log.events())] == [("a", 1), ("b", 2)]
+    archive = tmp_path / "events.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("day1.jsonl", json.dumps({"name": "", "timestamp": "2026-05-01T00:00:00Z",
+                                             "user_id": "u"}) + "\n" + json.dumps(
+            {"name": "a", "timestamp": "2026-05-01T00:00:00Z", "user_id": "u"}) + "\n")
+        z.writestr("day2.jsonl", json.dumps({"name": "b", "timestamp": "2026-05-02T00:00:00Z",
+                                             "user_id": "u"}) + "\n")
+    log = pio.read_jsonl(archive)
+    assert [r.source for r in log.report.rejections] == ["day1.jsonl:1"]
+    assert [(e.name, log.source(i)) for i, e in enumerate(log.events())] == [
+        ("a", "day1.jsonl:2"), ("b", "day2.jsonl:1")]
+    # And after concat, as for any log.
+    assert pk.EventLog.concat([log]).source(1) == "0:day2.jsonl:1"

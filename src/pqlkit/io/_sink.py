@@ -598,6 +598,7 @@ class Sink:
                accounts: Iterable[Any] | None, entities_are_input: bool, tz: Any) -> EventLog:
         kept = self._kept(keep)
         log = self._load(kept, users, accounts, tz)
+        self._name_sources(log, kept)
         built = log.report
         report = self.report
         events = built.tables.get("events", {})
@@ -633,6 +634,34 @@ class Sink:
                                               _source_key(r.source)))
         log.report = report
         return log
+
+
+    def _name_sources(self, log: EventLog, kept: list[int]) -> None:
+        """Make ``log.source(i)`` name event ``i``'s input row (line, or ``"member:line"``
+        in an archive), as its rejections do: the log was built over the kept rows only."""
+        n = len(log)
+        if not n:
+            return
+        from pqlkit.eventlog import _deltas
+
+        given = np.arange(n, dtype=np.int64)
+        if log._src is not None:  # rows of the columns handed over, when some were dropped
+            given += log._src
+        sink_rows = np.asarray(kept, dtype=np.int64)[given]
+        labels = list(map(self.label, np.frombuffer(self._source, dtype=np.int64)[
+            sink_rows].tolist()))
+        if all(isinstance(x, int) for x in labels):
+            log._src = _deltas(np.asarray(labels, dtype=np.int64))
+            return
+        prefixes: dict[str, int] = {}
+        at = np.empty(n, dtype=np.int32)
+        rows = np.empty(n, dtype=np.int64)
+        for i, x in enumerate(labels):
+            head, _, tail = str(x).rpartition(":")
+            at[i] = prefixes.setdefault(f"{head}:", len(prefixes))
+            rows[i] = int(tail)
+        log._src, log._src_prefix = _deltas(rows), at
+        log._prefixes = tuple(prefixes)
 
 
 _EVENTS_REF: Final = re.compile(r"events\[(\d+)\]")
