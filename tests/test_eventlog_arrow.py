@@ -770,3 +770,27 @@ def test_users_and_accounts_from_several_parquet_files(tmp_path: Path) -> None:
     pq.write_table(pa.table({"user_id": [1]}), users / "part-2.parquet")
     with pytest.raises(ValidationError, match="users=: the files' columns do not fit"):
         EventLog.from_parquet(events, users=users)
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_zone_less_arrow_times_are_localised_as_naive_datetimes_are(unit: str) -> None:
+    # pyarrow's assume_timezone read a time in the spring-forward gap as the instant before
+    # the gap, and dropped summer time past 2037; a tzinfo without a name was refused.
+    from datetime import timedelta, timezone
+
+    walls = [datetime(2026, 3, 29, 2, 30),    # skipped in Paris
+             datetime(2026, 10, 25, 2, 30),   # repeated in Paris
+             datetime(2026, 3, 29, 1, 59, 59), datetime(2026, 3, 29, 3, 0),
+             datetime(2040, 7, 1, 12, 0), datetime(1950, 1, 1, 0, 0),
+             datetime(2026, 5, 30, 10, 0)]
+    for tz in ("Europe/Paris", "America/New_York", timezone(timedelta(hours=2)), "UTC"):
+        expected = [e.timestamp for e in EventLog.from_records(
+            [{"name": "a", "user_id": f"u{i}", "timestamp": w} for i, w in enumerate(walls)],
+            tz=tz).events()]
+        column = pa.chunked_array([pa.array(walls[:3] + [None], pa.timestamp(unit)),
+                                   pa.array(walls[3:], pa.timestamp(unit))])
+        table = pa.table({"name": ["a"] * 8, "user_id": [f"u{i}" for i in (0, 1, 2, 9)]
+                          + [f"u{i}" for i in range(3, 7)], "timestamp": column})
+        log = EventLog.from_arrow(table, tz=tz)
+        assert sorted(e.timestamp for e in log.events()) == sorted(expected), tz
+        assert log.report.by_reason() == {"missing_timestamp": 1}

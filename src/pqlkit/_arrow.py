@@ -12,8 +12,8 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import tzinfo
-from typing import Any
+from datetime import datetime, timedelta, tzinfo
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -665,7 +665,8 @@ def table_columns(table: Any) -> dict[str, Any]:
     return {col: table.column(col) for col in table.column_names}
 
 
-def naive_zone(schema: Any, column: str, tz: str | tzinfo | None, where: str) -> str | None:
+def naive_zone(schema: Any, column: str, tz: str | tzinfo | None, where: str
+               ) -> str | tzinfo | None:
     """The zone to read a zone-less timestamp column in, or None when it has its own.
 
     Arrow's zone-less timestamps are wall-clock times in an unknown zone: like a naive
@@ -681,7 +682,8 @@ def zoned(arr: Any, column: str, tz: str | tzinfo | None, where: str) -> Any:
     return arr if zone is None else localize(arr, zone, column, where)
 
 
-def _zone_for(kind: Any, column: str, tz: str | tzinfo | None, where: str) -> str | None:
+def _zone_for(kind: Any, column: str, tz: str | tzinfo | None, where: str
+              ) -> str | tzinfo | None:
     pa, _ = _pa()
     if not pa.types.is_timestamp(kind) or kind.tz is not None:
         return None
@@ -691,20 +693,69 @@ def _zone_for(kind: Any, column: str, tz: str | tzinfo | None, where: str) -> st
             "declare their zone with tz='UTC' (or a zone name such as 'Europe/Paris'), or "
             "store them zone-aware"
         )
-    return tz if isinstance(tz, str) else getattr(tz, "key", None) or str(tz)
+    from pqlkit._time import _zone
 
-
-def localize(arr: Any, zone: str, column: str, where: str) -> Any:
-    """A zone-less timestamp array read as wall-clock times in ``zone``."""
-    pa, pc = _pa()
     try:
-        return pc.assume_timezone(arr, zone, ambiguous="earliest", nonexistent="earliest")
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise ValidationError(f"{where}: cannot read column {column!r} in zone {zone!r}: "
-                              f"{exc}") from exc
+        _zone(tz)  # an unknown zone name is an error before any row is read
+    except ValidationError as exc:
+        raise ValidationError(f"{where}: {exc}") from None
+    return tz
 
 
-def event_source(table: Any, fields: _Mapping, props: _Mapping, zone: str | None = None
+#: Units of an Arrow timestamp per hour and per microsecond (ns: 1000 per µs).
+_PER_HOUR: Final = {"s": 3600, "ms": 3_600_000, "us": 3_600_000_000,
+                    "ns": 3_600_000_000_000}
+_NAIVE_EPOCH: Final = datetime(1970, 1, 1)
+
+
+def localize(arr: Any, zone: str | tzinfo, column: str, where: str) -> Any:
+    """A zone-less timestamp array read as wall-clock times in ``zone``, as a naive
+    datetime is (``dt.replace(tzinfo=zone)``, :func:`pqlkit._time.to_utc`): a time the
+    clocks skip or repeat takes the offset in force before the change (``fold=0``), with the
+    zone's rules for every year. (pyarrow's ``assume_timezone`` reads a skipped time as the
+    instant before the gap and, past 2037, drops summer time.) The offset is looked up once
+    per distinct hour, and per row only in an hour where it changes.
+    """
+    pa, _ = _pa()
+    if isinstance(arr, pa.ChunkedArray):
+        return pa.chunked_array([localize(c, zone, column, where) for c in arr.chunks],
+                                type=pa.timestamp(arr.type.unit, tz="UTC"))
+    from pqlkit._time import _zone
+
+    tzinfo_ = _zone(zone)
+    unit = arr.type.unit
+    per_hour = _PER_HOUR[unit]
+    per_s = per_hour // 3600
+    mask = _null_mask(arr)
+    wall = _np(arr.view(pa.int64())).copy()
+    if mask is not None:
+        wall[mask] = 0  # (what a null slot holds is arbitrary)
+    hours = np.floor_divide(wall, per_hour)
+    distinct, inverse = (np.unique(hours, return_inverse=True) if len(hours)
+                         else (hours, hours))
+    offsets = np.zeros(len(distinct), dtype=np.int64)
+    mixed = np.zeros(len(distinct), dtype=np.bool_)
+
+    def offset(naive: datetime) -> int:
+        got = tzinfo_.utcoffset(naive)
+        return 0 if got is None else int(got.total_seconds()) * per_s
+
+    for k, h in enumerate(distinct.tolist()):
+        try:
+            start = _NAIVE_EPOCH + timedelta(hours=h)
+            end = start + timedelta(seconds=3599, microseconds=999_999)
+            first, last = offset(start), offset(end)
+        except (OverflowError, ValueError):  # past year 9999: rejected as out of range later
+            continue
+        offsets[k] = first
+        mixed[k] = first != last
+    utc = wall - offsets[inverse]
+    for i in np.flatnonzero(mixed[inverse]).tolist():  # the hours of a change of offset
+        utc[i] = wall[i] - offset(_NAIVE_EPOCH + timedelta(seconds=int(wall[i]) // per_s))
+    return pa.array(utc, type=pa.timestamp(unit, tz="UTC"), mask=mask)
+
+
+def event_source(table: Any, fields: _Mapping, props: _Mapping, zone: str | tzinfo | None = None
                  ) -> tuple[int, Iterator[tuple[int, int, dict[str, Any]]]]:
     """The row count and the chunks of an in-memory table (zero-copy record batches)."""
     cols = list(dict.fromkeys([*fields.values(), *props.values()]))
@@ -890,7 +941,7 @@ def check_parts(parts: Sequence[ParquetPart], required: Sequence[str], timestamp
             "tz= and join the logs with EventLog.concat)")
 
 
-def source_chunks(source: Any, fields: _Mapping, props: _Mapping, zone: str | None
+def source_chunks(source: Any, fields: _Mapping, props: _Mapping, zone: str | tzinfo | None
                   ) -> Iterator[tuple[int, int, dict[str, Any]]]:
     """The chunks of a source's record batches, read in order on worker threads (a few
     ahead, no more, to bound memory)."""
@@ -912,7 +963,7 @@ def reopen_parquet(source: Any, text: list[str]) -> Any:
 
 
 def chunk_columns(batch: Any, fields: Mapping[str, str], props: Mapping[str, str],
-                  zone: str | None) -> dict[str, Any]:
+                  zone: str | tzinfo | None) -> dict[str, Any]:
     out: dict[str, Any] = {field: batch.column(col) for field, col in fields.items()}
     if zone is not None:
         out["timestamp"] = localize(out["timestamp"], zone, fields["timestamp"], "timestamp")

@@ -194,7 +194,7 @@ class Loader:
     """One load: decode ``source`` on the workers, encode the rest here, merge, map."""
 
     def __init__(self, source: Source, fields: Mapping[str, str], props: Mapping[str, str],
-                 zone: str | None, *, tz: str | tzinfo | None, epoch_unit: str | None,
+                 zone: str | tzinfo | None, *, tz: str | tzinfo | None, epoch_unit: str | None,
                  reject: _Reject, also: _Also | None = None,
                  name_type: type[np.signedinteger[Any]] = np.int16) -> None:
         self.source = source
@@ -452,7 +452,7 @@ def _valid_names(values: list[Any]) -> BoolArray:
 
 
 def load(source: Source, fields: Mapping[str, str], props: Mapping[str, str],
-         zone: str | None, *, tz: str | tzinfo | None, epoch_unit: str | None,
+         zone: str | tzinfo | None, *, tz: str | tzinfo | None, epoch_unit: str | None,
          reject: _Reject, also: _Also | None = None) -> Loaded:
     """Load ``source`` (see the module docstring). ``also``, asked when the merge starts,
     may give the distinct text ids of the users' and accounts' tables per field, to merge

@@ -1520,7 +1520,7 @@ class EventLog:
 
     @classmethod
     def _from_decoded(cls, source: Any, fields: Mapping[str, str], props: Mapping[str, str],
-                      zone: str | None, users: Any, accounts: Any, strict: bool,
+                      zone: str | tzinfo | None, users: Any, accounts: Any, strict: bool,
                       tz: str | tzinfo | None, epoch_unit: str | None) -> EventLog:
         """Events decoded on worker threads (:mod:`pqlkit._arrowload`), for Arrow input
         whose timestamps are typed and whose names and ids are text."""
