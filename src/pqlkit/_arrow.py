@@ -706,6 +706,9 @@ def _zone_for(kind: Any, column: str, tz: str | tzinfo | None, where: str
 _PER_HOUR: Final = {"s": 3600, "ms": 3_600_000, "us": 3_600_000_000,
                     "ns": 3_600_000_000_000}
 _NAIVE_EPOCH: Final = datetime(1970, 1, 1)
+#: Up to this many hours between a column's first and last time, the offset of each is
+#: looked up (about 11 years); beyond, only the hours the rows fall in.
+_SPAN_HOURS: Final = 100_000
 
 
 def localize(arr: Any, zone: str | tzinfo, column: str, where: str) -> Any:
@@ -730,28 +733,54 @@ def localize(arr: Any, zone: str | tzinfo, column: str, where: str) -> Any:
     wall = _np(arr.view(pa.int64())).copy()
     if mask is not None:
         wall[mask] = 0  # (what a null slot holds is arbitrary)
-    hours = np.floor_divide(wall, per_hour)
-    distinct, inverse = (np.unique(hours, return_inverse=True) if len(hours)
-                         else (hours, hours))
-    offsets = np.zeros(len(distinct), dtype=np.int64)
-    mixed = np.zeros(len(distinct), dtype=np.bool_)
-
     def offset(naive: datetime) -> int:
         got = tzinfo_.utcoffset(naive)
         return 0 if got is None else int(got.total_seconds()) * per_s
 
-    for k, h in enumerate(distinct.tolist()):
+    def hour_offsets(h: int) -> tuple[int, int] | None:
+        """The offsets at the start and at the end of hour ``h`` (None past year 9999,
+        which is rejected as out of range later)."""
         try:
             start = _NAIVE_EPOCH + timedelta(hours=h)
-            end = start + timedelta(seconds=3599, microseconds=999_999)
-            first, last = offset(start), offset(end)
-        except (OverflowError, ValueError):  # past year 9999: rejected as out of range later
-            continue
-        offsets[k] = first
-        mixed[k] = first != last
+            return offset(start), offset(start + timedelta(seconds=3599,
+                                                          microseconds=999_999))
+        except (OverflowError, ValueError):
+            return None
+
+    def per_row(rows: npt.NDArray[np.int64]) -> None:  # the hours of a change of offset
+        for i in rows.tolist():
+            utc[i] = wall[i] - offset(_NAIVE_EPOCH + timedelta(seconds=int(wall[i]) // per_s))
+
+    valid = wall if mask is None else wall[~mask]
+    if not len(valid):
+        return pa.array(wall, type=pa.timestamp(unit, tz="UTC"), mask=mask)
+    first_hour, last_hour = int(valid.min()) // per_hour, int(valid.max()) // per_hour
+    if last_hour - first_hour < _SPAN_HOURS:
+        # The usual column spans days to years: the offset of every hour in the span, and
+        # a pass over the rows per change of offset (two a year where clocks change).
+        utc = wall.copy()
+        now = 0
+        for h in range(first_hour, last_hour + 1):
+            got = hour_offsets(h)
+            if got is None:
+                continue
+            at = h * per_hour
+            if got[0] != now:
+                np.subtract(utc, got[0] - now, out=utc, where=wall >= at)
+                now = got[0]
+            if got[0] != got[1]:
+                per_row(np.flatnonzero((wall >= at) & (wall < at + per_hour)))
+        return pa.array(utc, type=pa.timestamp(unit, tz="UTC"), mask=mask)
+    hours = np.floor_divide(wall, per_hour)
+    distinct, inverse = np.unique(hours, return_inverse=True)
+    offsets = np.zeros(len(distinct), dtype=np.int64)
+    mixed = np.zeros(len(distinct), dtype=np.bool_)
+    for k, h in enumerate(distinct.tolist()):
+        got = hour_offsets(h)
+        if got is not None:
+            offsets[k], mixed[k] = got[0], got[0] != got[1]
     utc = wall - offsets[inverse]
-    for i in np.flatnonzero(mixed[inverse]).tolist():  # the hours of a change of offset
-        utc[i] = wall[i] - offset(_NAIVE_EPOCH + timedelta(seconds=int(wall[i]) // per_s))
+    per_row(np.flatnonzero(mixed[inverse]))
     return pa.array(utc, type=pa.timestamp(unit, tz="UTC"), mask=mask)
 
 
