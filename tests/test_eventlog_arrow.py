@@ -787,7 +787,7 @@ def test_zone_less_arrow_times_are_localised_as_naive_datetimes_are(unit: str) -
         expected = [e.timestamp for e in EventLog.from_records(
             [{"name": "a", "user_id": f"u{i}", "timestamp": w} for i, w in enumerate(walls)],
             tz=tz).events()]
-        column = pa.chunked_array([pa.array(walls[:3] + [None], pa.timestamp(unit)),
+        column = pa.chunked_array([pa.array([*walls[:3], None], pa.timestamp(unit)),
                                    pa.array(walls[3:], pa.timestamp(unit))])
         table = pa.table({"name": ["a"] * 8, "user_id": [f"u{i}" for i in (0, 1, 2, 9)]
                           + [f"u{i}" for i in range(3, 7)], "timestamp": column})

@@ -307,3 +307,22 @@ def test_a_users_frame_is_read_by_rows_by_every_loader(frame, loader):
                                           "rejected": 0}
     assert {u.user_id: (u.account_id, dict(u.traits)) for u in log.users()} == {
         "u1": ("A", {"plan": "pro"}), "u2": ("A", {}), "u3": ("B", {"plan": "free"})}
+
+
+def test_an_object_column_mixing_naive_and_aware_datetimes_reads_each_as_records_do():
+    # Arrow gave every value the first one's kind: a naive one was read as UTC, or an
+    # aware one re-zoned by tz=, depending on the row order.
+    aware = dt.datetime(2026, 5, 1, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    naive = dt.datetime(2026, 5, 1, 15, 0)
+    for order in ([aware, naive, pd.NaT], [naive, pd.NaT, aware]):
+        rows = [{"name": f"e{i}", "user_id": "u", "timestamp": v} for i, v in enumerate(order)]
+        df = pd.DataFrame({"name": [r["name"] for r in rows], "user_id": ["u"] * 3,
+                           "timestamp": pd.Series(order, dtype=object)})
+        for tz in (None, "Europe/Paris"):
+            got = pio.from_pandas(df, tz=tz)
+            want = EventLog.from_records(
+                [{**r, "timestamp": None if r["timestamp"] is pd.NaT else r["timestamp"]}
+                 for r in rows], tz=tz)
+            assert [(e.name, e.timestamp) for e in got.events()] == [
+                (e.name, e.timestamp) for e in want.events()]
+            assert got.report.by_reason() == want.report.by_reason()

@@ -361,6 +361,11 @@ def from_pandas(
     pa = _pa("EventLog.from_pandas()", "pandas")
     if not isinstance(df, pd.DataFrame):
         raise PqlkitTypeError(f"from_pandas takes a pandas DataFrame, got {type(df).__name__}")
+    if isinstance(timestamp, str) and timestamp in df.columns and df[timestamp].dtype == object:
+        # Datetimes in an object column may mix naive and aware ones (or zones): Arrow would
+        # give them all the first one's kind. As ISO text each is read as records read it.
+        df = df.assign(**{timestamp: df[timestamp].map(
+            lambda v: v.isoformat() if isinstance(v, datetime) and not pd.isna(v) else v)})
     try:
         table = pa.Table.from_pandas(df, preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError,
