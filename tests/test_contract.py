@@ -1461,3 +1461,21 @@ def test_points_per_over_text_gives_no_points_as_comparisons_find_no_number(engi
     rows = {r["user_id"]: (r["seats"], r["big"])
             for r in model.score(log, as_of=AS_OF, engine=engine).users}
     assert rows == {"u1": (0, 0), "u2": (0, 0), "u3": (24, 1), "u4": (2, 0)}
+
+
+@pytest.mark.parametrize("engine", ["columnar", "reference"])
+@pytest.mark.parametrize("span", ["3000y", "1000000000d", "8000y", "2000000y", "1mo"])
+def test_windows_reaching_past_the_calendar_hold_everything_on_their_side(engine, span):
+    # A window edge before year 1 or after 9999 raised (a raw ValueError or OverflowError,
+    # in one engine and not the other); it lies beyond every event instead.
+    log = pk.EventLog.from_records(
+        [{"name": "e", "timestamp": "2026-05-01T00:00:00Z", "user_id": "u1"},
+         {"name": "e", "timestamp": "9999-12-31T00:00:00Z", "user_id": "u2"}],
+        users=[{"user_id": "u3", "created_at": "9999-12-30T00:00:00Z"}])
+    model = pk.ScoringModel(name="m", threshold=1, rules=[
+        pk.Rule("recent", count("e", within=span), points_per=1),
+        pk.Rule("early", count("e", since_signup=span), points_per=1)])
+    rows = {r["user_id"]: (r["recent"], r["early"])
+            for r in model.score(log, engine=engine).users}
+    whole = span not in ("1mo", "3000y")  # as_of is 9999-12-31: 3000y reach 6999
+    assert rows == {"u1": (int(whole), 1), "u2": (1, 1), "u3": (0, 0)}

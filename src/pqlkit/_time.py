@@ -226,6 +226,11 @@ def _fixed_text(micros: int) -> str:
     return f"{micros}us"
 
 
+#: Beyond every timestamp (years 1 to 9999 are within ±2.6e17 µs), within int64: where a
+#: window's edge lands when a duration reaches past the calendar.
+FAR: Final = 1 << 62
+
+
 @attrs.frozen(repr=False)
 class Duration:
     """A length of time: a fixed number of microseconds or a calendar span (months, years).
@@ -247,16 +252,24 @@ class Duration:
         return relativedelta(months=self.months, microseconds=self.micros)
 
     def before(self, micros: int) -> int:
-        """The instant this duration before ``micros`` (µs since epoch)."""
+        """The instant this duration before ``micros`` (µs since epoch); one before year 1
+        is :data:`FAR` before the epoch (earlier than any timestamp, in int64)."""
         if not self.months:
-            return micros - self.micros
-        return to_micros(from_micros(micros) - self._rd())
+            return max(micros - self.micros, -FAR)
+        try:
+            return to_micros(from_micros(micros) - self._rd())
+        except (OverflowError, ValueError):  # (ValidationError is a ValueError)
+            return -FAR
 
     def after(self, micros: int) -> int:
-        """The instant this duration after ``micros`` (µs since epoch)."""
+        """The instant this duration after ``micros`` (µs since epoch); one past year 9999
+        is :data:`FAR` after the epoch (later than any timestamp, in int64)."""
         if not self.months:
-            return micros + self.micros
-        return to_micros(from_micros(micros) + self._rd())
+            return min(micros + self.micros, FAR)
+        try:
+            return to_micros(from_micros(micros) + self._rd())
+        except (OverflowError, ValueError):
+            return FAR
 
     def fixed_micros(self, *, what: str) -> int:
         """The length in µs, or an error naming ``what`` when it is a calendar span."""

@@ -22,7 +22,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from pqlkit._time import US_PER_DAY, Duration, from_micros, to_micros
+from pqlkit._time import FAR, US_PER_DAY, Duration, from_micros, to_micros
 from pqlkit.engine import Engine, resolve_as_of
 from pqlkit.engine.reference import (
     EntityContext,
@@ -1063,9 +1063,12 @@ def _shift_months(us: IntArray, months: int) -> IntArray:
 
 
 def _after(duration: Duration, us: IntArray) -> IntArray:
+    """``duration.after`` of many instants (an edge past year 9999 lies past every event)."""
+    if duration.months >= 12 * 10_000:  # past year 9999 from any start
+        return np.full(len(us), FAR, dtype=np.int64)
     if duration.months:
         return _shift_months(us, duration.months)
-    return us + duration.micros
+    return us + min(duration.micros, FAR)
 
 
 # -- decay -----------------------------------------------------------------------------------------
