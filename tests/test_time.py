@@ -376,3 +376,15 @@ def test_a_huge_finite_epoch_float_is_out_of_range_not_an_overflow():
     # finite, but infinite once scaled by 10**6 to microseconds
     with pytest.raises(ValidationError, match="out of the representable range"):
         from_epoch(1.7976931348623157e305, unit="s")
+
+
+@pytest.mark.parametrize("text", ["-0001-01-01T00:00:00Z", "-2026-05-01T00:00:00Z",
+                                  " -2026-05-01T00:00:00+02:00"])
+def test_a_year_before_one_is_out_of_range_not_read_without_its_sign(text):
+    # dateutil's fallback parser dropped the sign: -2026 was kept as 2026.
+    with pytest.raises(ValidationError, match="out of range"):
+        to_utc(text)
+    import pqlkit as pk
+
+    log = pk.EventLog.from_records([{"name": "e", "timestamp": text, "user_id": "u"}])
+    assert log.report.by_reason() == {"timestamp_out_of_range": 1}

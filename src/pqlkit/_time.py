@@ -110,6 +110,10 @@ def to_utc(
         text = value.strip()
         if not text:
             raise ValidationError(f"{what} is an empty string; expected an ISO-8601 timestamp")
+        if text[0] == "-" and text[1:2].isdigit():
+            # A year before 1 (ISO-8601's expanded years): dateutil's lenient parser would
+            # drop the sign and read -2026 as 2026.
+            raise ValidationError(f"{what} {value!r} is out of range (years 1 to 9999)")
         try:
             dt = _dateparser.isoparse(text)
         except (ValueError, OverflowError):
