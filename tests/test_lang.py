@@ -296,3 +296,24 @@ def test_token_soup_as_a_decay_raises_only_expression_errors(text: str) -> None:
     except ExpressionError:
         return
     assert callable(decay.apply)
+
+
+def test_a_moment_beside_a_trait_or_property_round_trips_through_repr_and_files():
+    # Printed as an ISO string, it came back as text: a comparison that is never true.
+    from datetime import UTC, datetime
+
+    import pqlkit as pk
+
+    moment = datetime(2026, 5, 1, tzinfo=UTC)
+    for cond in (pk.trait("trial_ends") >= moment,
+                 pk.count("x", where=pk.prop("t") < moment) >= 1,
+                 pk.trait("trial_ends") == pk.at("2026-05-01T02:00:00+02:00")):
+        text = repr(cond)
+        assert "at('2026-05-01T00:00:00Z')" in text
+        assert parse_expr(text).equals(cond)
+        assert eval(text, vars(pk)).equals(cond)
+    model = pk.ScoringModel(name="m", threshold=1, rules=[
+        pk.Rule("late", pk.trait("trial_ends") >= moment, points=1)])
+    assert pk.ScoringModel.from_dict(model.to_dict()) == model
+    # A time signal keeps the plain ISO string (it reads it as a moment).
+    assert repr(pk.first_seen() >= moment) == "first_seen() >= '2026-05-01T00:00:00Z'"

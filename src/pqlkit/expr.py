@@ -45,6 +45,18 @@ def _fields(obj: object) -> tuple[Any, ...]:
     return tuple(attrs.fields(cast(Any, type(obj))))
 
 
+def at(moment: str | datetime) -> datetime:
+    """A moment as a value to compare a trait or property with: an ISO-8601 text with a
+    zone (or an aware datetime), as aware UTC. ``repr`` of such a comparison prints it this
+    way, so the text rebuilds the condition (a bare ISO string would be compared as text).
+
+    >>> from pqlkit import trait
+    >>> trait("trial_ends") >= at("2026-05-01T00:00:00Z")
+    trait('trial_ends') >= at('2026-05-01T00:00:00Z')
+    """
+    return to_utc(moment, what="at()")
+
+
 def _fmt(value: Any) -> str:
     if isinstance(value, Expr):
         return repr(value)
@@ -595,7 +607,14 @@ class Compare(Expr):
             )
 
     def __repr__(self) -> str:
-        return f"{_wrap(self.left, 'cmp')} {self.op} {_wrap(self.right, 'cmp')}"
+        return f"{self._side(self.left, self.right)} {self.op} {self._side(self.right, self.left)}"
+
+    @staticmethod
+    def _side(side: Expr, other: Expr) -> str:
+        if isinstance(side, Lit) and isinstance(side.value, datetime) and other.kind != "time":
+            # Beside a trait or property, an ISO string would rebuild a text comparison.
+            return f"at({side.value.isoformat().replace('+00:00', 'Z')!r})"
+        return _wrap(side, "cmp")
 
 
 def _arith_op(value: str) -> str:

@@ -44,7 +44,7 @@ METHODS: Final = (
 ALLOWED: Final = (
     "an expression may use comparisons (< <= > >= == !=), & | ~ (or and, or, not), "
     "+ - * /, parentheses, calls of signals such as count(...) and decays such as "
-    "HalfLife('14d'), the methods " + ", ".join(f".{m}()" for m in METHODS)
+    "HalfLife('14d'), at('2026-05-01T00:00:00Z') for a moment, the methods " + ", ".join(f".{m}()" for m in METHODS)
     + ", and string, number, True/False/None and list literals"
 )
 
@@ -347,6 +347,10 @@ class _Parser:
 
     def builder(self, func: ast.Name) -> tuple[Callable[..., Any], str, str]:
         name = func.id
+        if name == "at":  # a moment, as repr prints one beside a trait or property
+            from pqlkit.expr import at
+
+            return at, "at(...)", "value"
         kind: Kind | None = None
         candidate: Kind
         for candidate in ("signal", "decay"):
