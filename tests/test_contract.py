@@ -1479,3 +1479,21 @@ def test_windows_reaching_past_the_calendar_hold_everything_on_their_side(engine
             for r in model.score(log, engine=engine).users}
     whole = span not in ("1mo", "3000y")  # as_of is 9999-12-31: 3000y reach 6999
     assert rows == {"u1": (int(whole), 1), "u2": (1, 1), "u3": (0, 0)}
+
+
+@pytest.mark.parametrize("engine", ["columnar", "reference"])
+def test_sums_beyond_the_float_range_are_infinite_in_both_engines(engine):
+    # The columnar engine gave nan for inf + 1 and inf for 1e308 + 1e308, where the
+    # reference gave inf and raised OverflowError.
+    events = [ev("a", ago(days=2)), ev("a", ago(days=1)),
+              ev("a", ago(days=1), user="u2", account_id="A"),
+              ev("a", ago(days=1), user="u3", account_id="A")]
+    model = pk.ScoringModel(name="m", threshold=0, rollup=pk.Rollup(score="sum"), rules=[
+        pk.Rule("volume", count("a"), points_per=1e308),
+        pk.Rule("x", exists("a"), points=1e308),
+        pk.Rule("y", exists("a"), points=1e308)])
+    result = model.score(events, as_of=AS_OF, engine=engine)
+    assert result.users["u1"]["score"] == math.inf
+    assert result.users["u1"]["is_pql"] is True
+    assert result.accounts["A"]["score"] == math.inf
+    assert result.explain("u1").total() == math.inf

@@ -482,3 +482,25 @@ def test_model_decay_follows_the_inactivity_of_each_user(
         else:
             want = 0 if idle > decay.idle.micros else points
         assert math.isclose(row["score"], want, rel_tol=1e-12, abs_tol=1e-12), (row, want)
+
+
+@given(st.lists(st.one_of(
+    st.floats(allow_nan=False, allow_infinity=True),
+    st.sampled_from([1e308, -1e308, 1.7976931348623157e308, 5e-324])), max_size=8))
+def test_fsum_is_the_exact_sum_rounded_once_or_an_infinity(values: list[float]) -> None:
+    from fractions import Fraction
+
+    from pqlkit._fsum import fsum
+
+    got = fsum(values)
+    infs = {v > 0 for v in values if math.isinf(v)}
+    if len(infs) > 1:
+        assert math.isnan(got)
+    elif infs:
+        assert got == (math.inf if True in infs else -math.inf)
+    else:
+        exact = sum(map(Fraction, values), Fraction(0))
+        try:
+            assert got == float(exact)
+        except OverflowError:
+            assert got == (math.inf if exact > 0 else -math.inf)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, Protocol, cast,
 import attrs
 import numpy as np
 
+from pqlkit._fsum import fsum
 from pqlkit._time import Duration, as_duration
 from pqlkit.errors import PqlkitTypeError, ValidationError
 from pqlkit.expr import EventSignal, Expr, _value_equals
@@ -384,11 +385,11 @@ class Rollup(_Structural):
         if self.score == "max":
             return float(max(scores))
         if self.score == "sum":
-            return float(math.fsum(scores))
+            return float(fsum(scores))
         if self.score == "mean":
-            return math.fsum(scores) / len(scores)
+            return fsum(scores) / len(scores)
         top = sorted(scores, reverse=True)[: self.k]
-        return math.fsum(top) / len(top)
+        return fsum(top) / len(top)
 
     def is_pqa(self, n_pql: int, share: float) -> bool:
         """Whether an account with ``n_pql`` PQL users making up ``share`` is a PQA."""

@@ -7,7 +7,6 @@ Engines produce a :class:`ScoreResult`; everything a user reads after scoring (t
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy.typing as npt
 
+from pqlkit._fsum import fsum
 from pqlkit._optional import require
 from pqlkit.errors import PqlkitTypeError, UnknownEntityError
 
@@ -321,7 +321,7 @@ class Explanation:
         decay; a clamped score is the floor or ceiling it was clamped to. Equals ``score``
         exactly, up to float rounding when a decay multiplies."""
         capped = self.group_caps
-        raw = math.fsum([*(r.points for r in self.rules if r.group not in capped),
+        raw = fsum([*(r.points for r in self.rules if r.group not in capped),
                          *capped.values()])
         if self.clamp:
             return self.score  # the bound itself, whatever was below (above) it

@@ -11,7 +11,6 @@ entity at a time and are listed in :attr:`pqlkit.ScoreResult.fallbacks`.
 
 from __future__ import annotations
 
-import math
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
@@ -22,6 +21,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from pqlkit._fsum import fsum
 from pqlkit._time import FAR, US_PER_DAY, Duration, from_micros, to_micros
 from pqlkit.engine import Engine, resolve_as_of
 from pqlkit.engine.reference import (
@@ -936,6 +936,10 @@ def _fsum_rows(columns: Sequence[AnyArray], n: int) -> FloatArray:
         return plain
     rest = np.flatnonzero(~exact)
     plain[rest] = _shewchuk_rows([c[rest] for c in cols], len(rest))
+    # An infinity, or an overflow on the way (the partials hold nan then): as fsum says.
+    for i in np.flatnonzero(~np.isfinite(plain[rest])).tolist():
+        row = int(rest[i])
+        plain[row] = fsum([float(c[row]) for c in cols])
     return plain
 
 
@@ -1042,7 +1046,7 @@ def _group_fsum(groups: IntArray, values: FloatArray, n: int) -> FloatArray:
         g, v = g[order], v[order]
         cuts = np.flatnonzero(np.diff(g)) + 1
         for part_g, part_v in zip(np.split(g, cuts), np.split(v, cuts), strict=True):
-            out[int(part_g[0])] = math.fsum(part_v.tolist())
+            out[int(part_g[0])] = fsum(part_v.tolist())
     return out
 
 

@@ -7,13 +7,13 @@ comparison with a missing value is False, ``~`` turns that into True).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
+from pqlkit._fsum import fsum
 from pqlkit._time import US_PER_DAY, Duration, as_duration, from_micros
 from pqlkit.engine import Engine, resolve_as_of
 from pqlkit.errors import EngineNotSupportedError, PqlkitTypeError
@@ -381,7 +381,7 @@ class ReferenceEngine(Engine):
         sel = self._select(node, ctx)
         if node.decay is None:
             return self._record(node, ctx, len(sel))
-        return self._record(node, ctx, math.fsum(self._weights(node.decay, sel, ctx)))
+        return self._record(node, ctx, fsum(self._weights(node.decay, sel, ctx)))
 
     def visit_Exists(self, node: Exists, ctx: EntityContext) -> bool:
         return self._record(node, ctx, bool(self._select(node, ctx)))
@@ -418,7 +418,7 @@ class ReferenceEngine(Engine):
         values = [ctx.log.prop(node.property, i) for i in sel]
         weights = ([1.0] * len(sel) if node.decay is None
                    else self._weights(node.decay, sel, ctx))
-        total = math.fsum(float(v) * w for v, w in zip(values, weights, strict=True)
+        total = fsum(float(v) * w for v, w in zip(values, weights, strict=True)
                           if is_number(v))
         return self._record(node, ctx, total)
 
@@ -577,12 +577,12 @@ class ReferenceEngine(Engine):
         caps: dict[str, float] = {}
         group_caps: dict[str, float] = {}
         for group, cap in model.group_caps:
-            total = math.fsum(c.points for c in contributions if c.group == group)
+            total = fsum(c.points for c in contributions if c.group == group)
             if total > cap:
                 caps[group] = cap - total
                 group_caps[group] = float(cap)
         # A group over its cap counts as the cap itself.
-        raw = math.fsum([*(c.points for c in contributions if c.group not in group_caps),
+        raw = fsum([*(c.points for c in contributions if c.group not in group_caps),
                          *group_caps.values()])
 
         decayed = raw
