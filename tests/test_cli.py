@@ -248,3 +248,18 @@ def test_a_closed_pipe_is_not_an_error() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("pqlkit ")
     assert "Traceback" not in done.stderr and "rror" not in done.stderr
+
+
+@pytest.mark.parametrize("model", ["workspace_expansion.toml", "team_query_milestone.yml",
+                                   "message_volume.json"])
+def test_score_with_the_shipped_account_level_models(tmp_path: Any, model: str) -> None:
+    # Every account-level model crashed with KeyError: 'users' after scoring.
+    events = tmp_path / "events.csv"
+    events.write_text("name,timestamp,user_id,account_id\nx,2026-05-21T09:00:00Z,u1,a1\n")
+    path = f"examples/models/{model}"
+    code, text = _run("score", path, str(events))
+    assert code == 0
+    assert ": 1 accounts, 0 PQAs" in text and "users" not in text.splitlines()[0]
+    out = tmp_path / "accounts.csv"
+    assert _run("score", path, str(events), "--accounts-out", str(out))[0] == 0
+    assert out.read_text().startswith("account_id")

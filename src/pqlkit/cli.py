@@ -366,8 +366,10 @@ def _score(args: argparse.Namespace, out: TextIO, progress: _Progress) -> int:
         wrote = True
     summary = result.summary()
     as_of = result.as_of.isoformat().replace("+00:00", "Z")
-    head = (f"model {model.name!r} as of {as_of}: {summary['users']} users, "
-            f"{summary['pqls']} PQLs; {summary['accounts']} accounts, {summary['pqas']} PQAs")
+    users = (f"{summary['users']} users, {summary['pqls']} PQLs; "
+             if model.level == "user" else "")  # (an account-level model scores accounts)
+    head = (f"model {model.name!r} as of {as_of}: {users}{summary['accounts']} accounts, "
+            f"{summary['pqas']} PQAs")
     if wrote:
         print(head, file=sys.stderr)
         return 0
