@@ -326,3 +326,38 @@ def test_an_object_column_mixing_naive_and_aware_datetimes_reads_each_as_records
             assert [(e.name, e.timestamp) for e in got.events()] == [
                 (e.name, e.timestamp) for e in want.events()]
             assert got.report.by_reason() == want.report.by_reason()
+
+
+def test_a_frame_where_rows_are_expected_is_refused_naming_its_loader():
+    # Iterating a frame gives its column names: every "row" was rejected, none loaded.
+    df = pd.DataFrame({"name": ["a", "b"], "user_id": ["u1", "u2"],
+                       "timestamp": pd.to_datetime(["2026-05-02T10:00:00Z"] * 2, utc=True)})
+    for frame, loader in ((df, "from_pandas"), (pl.from_pandas(df), "from_polars"),
+                          (pa.Table.from_pandas(df), "from_arrow")):
+        with pytest.raises(PqlkitTypeError, match=f"EventLog.{loader}"):
+            EventLog.from_records(frame)
+        with pytest.raises(PqlkitTypeError, match=f"{loader}"):
+            pio.read_jsonl(frame)
+        with pytest.raises(PqlkitTypeError, match=f"{loader}"):
+            pio.from_segment(frame)
+
+
+def test_score_loads_a_frame_by_its_columns_and_warns_of_rejected_rows():
+    import warnings
+
+    import pqlkit as pk
+    from pqlkit.errors import RejectedRowsWarning
+
+    model = pk.ScoringModel(name="m", threshold=1, rules=[
+        pk.Rule("a", pk.exists("a"), points=1)])
+    df = pd.DataFrame({"name": ["a", "a"], "user_id": ["u1", "u2"],
+                       "timestamp": pd.to_datetime(["2026-05-02T10:00:00Z"] * 2, utc=True)})
+    for data in (df, pl.from_pandas(df), pa.Table.from_pandas(df)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert len(model.score(data).users) == 2
+    rows = [{"name": "a", "timestamp": "2026-05-02T10:00:00Z", "user_id": "u1"},
+            {"name": "a", "timestamp": "2026-05-02 10:00", "user_id": "u2"}]
+    with pytest.warns(RejectedRowsWarning, match=r"rejected 1 \(naive_timestamp: 1\)"):
+        result = model.score(rows)
+    assert [r["user_id"] for r in result.users] == ["u1"]

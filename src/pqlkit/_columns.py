@@ -159,6 +159,33 @@ class Coded:
 Piece = Any  # Typed | Objects | Coded | pqlkit._arrow.ArrowStr
 
 
+def frame_kind(value: Any) -> str | None:
+    """``"pandas"``, ``"polars"`` or ``"arrow"`` for a table of those libraries (a
+    DataFrame, an Arrow Table or RecordBatch), else None; checked without importing them.
+    Iterating one gives its column names, not its rows."""
+    module = type(value).__module__
+    if not hasattr(value, "columns"):
+        return None
+    for lib, kind in (("pandas", "pandas"), ("polars", "polars"), ("pyarrow", "arrow")):
+        if module.startswith(lib):
+            return kind
+    return None
+
+
+def not_rows(value: Any, what: str) -> None:
+    """Refuse a table of pandas, polars or Arrow where rows (records, dicts) are expected,
+    saying which loader takes it."""
+    kind = frame_kind(value)
+    if kind is not None:
+        from pqlkit.errors import PqlkitTypeError
+
+        loader = {"pandas": "from_pandas", "polars": "from_polars", "arrow": "from_arrow"}[kind]
+        raise PqlkitTypeError(
+            f"{what} got a {type(value).__module__.split('.')[0]} {type(value).__name__}, "
+            f"whose rows are not records: load it with EventLog.{loader}(...) (or "
+            f"pqlkit.io.{loader}), which maps its columns")
+
+
 def is_arrow(value: Any) -> bool:
     """True for pyarrow arrays and chunked arrays (checked without importing pyarrow)."""
     return type(value).__module__.startswith("pyarrow")

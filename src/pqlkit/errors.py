@@ -15,6 +15,7 @@ __all__ = [
     "PqlkitError",
     "PqlkitTypeError",
     "RejectedRowError",
+    "RejectedRowsWarning",
     "UnknownEntityError",
     "ValidationError",
 ]
@@ -95,3 +96,9 @@ class ModelFileError(ValidationError):
         super().__init__(message)
         self.problems = problems
         self.source = source
+
+
+class RejectedRowsWarning(UserWarning):
+    """``ScoringModel.score`` loaded events itself and rejected some of them: the warning
+    counts them by reason (load an :class:`~pqlkit.EventLog` yourself to read each one on
+    ``log.report``)."""

@@ -1219,7 +1219,8 @@ class EventLog:
         >>> len(log), log.report.by_reason()
         (1, {'missing_name': 1})
         """
-        if isinstance(events, (str, bytes, Mapping)):
+        col.not_rows(events, "EventLog.from_records")
+        if isinstance(events, (str, bytes, Mapping)) or not isinstance(events, Iterable):
             raise PqlkitTypeError(
                 f"events must be an iterable of Event records or dicts, got {type(events).__name__}"
             )

@@ -318,6 +318,23 @@ class Rule(_Structural):
         return _repr_call("Rule", [self.name, self.when], kw)
 
 
+def _warn_rejected(log: Any) -> None:
+    """Say what a load made by ``score`` rejected: its report is not returned."""
+    import warnings
+
+    from pqlkit.errors import RejectedRowsWarning
+
+    counts = log.report.counts
+    lost = counts["rejected"]
+    if lost:
+        reasons = ", ".join(f"{k}: {v}" for k, v in sorted(log.report.by_reason().items()))
+        warnings.warn(
+            f"score() loaded {counts['input']} event rows and rejected {lost} ({reasons}); "
+            "load them with pk.EventLog.from_records(...) (or the loader for your data) "
+            "and read log.report.rejections to see each one", RejectedRowsWarning,
+            stacklevel=3)
+
+
 # -- roll-up -------------------------------------------------------------------------------
 
 ROLLUP_SCORES: Final = ("max", "sum", "mean", "top_k_mean")
@@ -566,7 +583,11 @@ class ScoringModel(_Structural):
         """Score every user (or account) as of ``as_of``.
 
         Args:
-            data: an :class:`~pqlkit.EventLog`, or events (records or dicts) to load.
+            data: an :class:`~pqlkit.EventLog`, or events to load: records or dicts, or
+                a pandas or polars DataFrame or an Arrow table with the default column
+                names (``name``, ``timestamp``, ``user_id`` …). Rows it rejects are
+                counted in a :class:`~pqlkit.errors.RejectedRowsWarning`; load with
+                :class:`~pqlkit.EventLog` yourself to read the full report.
             as_of: the moment to score for (aware datetime or ISO string); defaults to the
                 latest event timestamp in the data, never the wall clock.
             engine: which engine evaluates the model: ``"columnar"`` (the default, every
@@ -576,7 +597,18 @@ class ScoringModel(_Structural):
         from pqlkit.engine import get_engine
         from pqlkit.eventlog import EventLog
 
-        log = data if isinstance(data, EventLog) else EventLog.from_records(data)
+        if isinstance(data, EventLog):
+            log = data
+        else:
+            from pqlkit._columns import frame_kind
+
+            # A frame or Arrow table is loaded by its columns, with the default names.
+            kind = frame_kind(data)
+            log = (EventLog.from_pandas(data) if kind == "pandas" else
+                   EventLog.from_polars(data) if kind == "polars" else
+                   EventLog.from_arrow(data) if kind == "arrow" else
+                   EventLog.from_records(data))
+            _warn_rejected(log)
         return get_engine(engine).score(self, log, as_of=as_of)
 
     def to_dict(self) -> dict[str, Any]:

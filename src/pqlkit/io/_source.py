@@ -127,6 +127,9 @@ def rows_of(source: Any, *, what: str) -> tuple[Iterable[tuple[int, Any]],
     if is_path(source):
         rows = _FileRows(source)
         return rows, rows.label
+    from pqlkit._columns import not_rows
+
+    not_rows(source, what)
     if hasattr(source, "read"):
         return _lines(source), lambda s: s
     if isinstance(source, (bytes, bytearray, Mapping)) or not isinstance(source, Iterable):
