@@ -632,3 +632,35 @@ def test_equal_rules_decays_and_models_hash_equal(a, b):
     assert a == b
     assert hash(a) == hash(b)
     assert len({a, b}) == 1
+
+
+def test_a_decay_class_without_its_settings_is_refused_when_the_model_is_built():
+    # decay=pk.HalfLife passed the apply() check, then failed with TypeError while scoring.
+    with pytest.raises(PqlkitTypeError, match=r"the class HalfLife, not a decay.*HalfLife\('14d'\)"):
+        pk.ScoringModel(name="m", threshold=1, decay=pk.HalfLife, rules=[])
+    with pytest.raises(PqlkitTypeError, match="the class InactivityDecay"):
+        pk.Rule("r", exists("x"), points=1, decay=pk.InactivityDecay)
+
+
+@pytest.mark.parametrize("field", ["threshold", "floor", "ceiling"])
+def test_an_integer_beyond_the_float_range_is_refused_as_not_finite(field):
+    kw: dict[str, Any] = {"name": "m", "threshold": 1, "rules": [], field: 10**400}
+    with pytest.raises(ValidationError, match=f"{field} must be a finite number"):
+        pk.ScoringModel(**kw)
+    with pytest.raises(ValidationError, match="finite number"):
+        pk.Rule("r", exists("x"), points=10**400)
+    problems = pk.validate_model({"name": "m", "threshold": 10**400, "rules": [
+        {"name": "r", "when": "count('x') >= 1", "points": 1}]})
+    assert any("threshold" in str(p) for p in problems)
+
+
+def test_decay_lengths_beyond_any_age_score_in_both_engines():
+    # every='99999999999d' overflowed int64 in the columnar engine.
+    events = [{"name": "login", "timestamp": "2026-05-30T10:00:00Z", "user_id": "u1"}]
+    for decay in (pk.InactivityDecay(points=1, every="99999999999d"),
+                  pk.InactivityDecay(points=1, every="1d", grace="99999999999d"),
+                  pk.ResetAfter("99999999999d")):
+        model = pk.ScoringModel(name="m", threshold=1, decay=decay,
+                                rules=[pk.Rule("r", exists("login"), points=1)])
+        assert [model.score(events, as_of="2026-06-01T00:00:00Z", engine=e).users["u1"][
+            "score"] for e in ("columnar", "reference")] == [1.0, 1.0]

@@ -388,3 +388,32 @@ def test_a_year_before_one_is_out_of_range_not_read_without_its_sign(text):
 
     log = pk.EventLog.from_records([{"name": "e", "timestamp": text, "user_id": "u"}])
     assert log.report.by_reason() == {"timestamp_out_of_range": 1}
+
+
+def test_an_empty_tz_is_refused_not_the_machines_zone():
+    # dateutil's gettz("") is /etc/localtime: the same data gave other instants per host.
+    import pandas as pd
+
+    import pqlkit as pk
+
+    df = pd.DataFrame({"name": ["login"], "user_id": ["u1"],
+                       "timestamp": pd.to_datetime(["2026-05-01 10:00"])})
+    for tz in ("", "  "):
+        with pytest.raises(ValidationError, match="tz is an empty string"):
+            to_utc("2026-05-01 10:00", tz=tz)
+        with pytest.raises(ValidationError, match="tz is an empty string"):
+            pk.EventLog.from_pandas(df, tz=tz)
+        log = pk.EventLog.from_records(
+            [{"name": "login", "timestamp": "2026-05-01 10:00", "user_id": "u1"}], tz=tz)
+        assert len(log) == 0 and "empty string" in log.report.rejections[0].message
+
+
+def test_an_epoch_or_duration_beyond_every_range_is_an_error_not_an_overflow():
+    from datetime import timedelta
+
+    import pqlkit as pk
+
+    log = pk.EventLog.from_records([{"name": "a", "timestamp": 10**400, "user_id": "u"}],
+                                   epoch_unit="s")
+    assert log.report.by_reason() == {"timestamp_out_of_range": 1}
+    assert pk.count("a", within=timedelta.max).within.micros > 0

@@ -44,6 +44,10 @@ def _zone(tz: str | tzinfo) -> tzinfo:
     if isinstance(tz, str):
         if tz.upper() in ("UTC", "Z"):
             return UTC
+        if not tz.strip():  # gettz("") is the machine's own zone: never assumed
+            raise ValidationError(
+                "tz is an empty string; give a zone name such as 'UTC' or "
+                "'America/New_York', or leave tz unset")
         zone = _dateutil_tz.gettz(tz)
         if zone is not None:
             return zone
@@ -69,7 +73,11 @@ def from_epoch(value: Any, unit: str = "s") -> datetime:
         raise PqlkitTypeError(
             f"an epoch value must be a number, got {value!r} ({type(value).__name__})"
         )
-    if not math.isfinite(float(value)):
+    try:
+        finite = math.isfinite(float(value))
+    except OverflowError:  # an int beyond float's range: no instant either
+        raise ValidationError(f"epoch value {value!r} is out of range") from None
+    if not finite:
         raise ValidationError(f"an epoch value must be finite, got {value!r}")
     if unit == "ns":
         micros = int(value) // 1000
@@ -303,7 +311,7 @@ def as_duration(value: Any, *, what: str = "duration") -> Duration:
     if isinstance(value, Duration):
         return value
     if isinstance(value, timedelta):
-        micros = to_micros(_EPOCH + value) if value else 0
+        micros = (value.days * 86_400 + value.seconds) * _US_PER_S + value.microseconds
         if micros <= 0:
             raise ValidationError(f"{what} must be positive, got {value!r}")
         return Duration(micros=micros, text=_fixed_text(micros))

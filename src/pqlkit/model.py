@@ -41,8 +41,9 @@ RESERVED_COLUMNS: Final = frozenset({
 
 
 def _is_number(value: Any) -> bool:
+    # An int beyond float's range (10**400) is not a usable number of points either.
     return (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and math.isfinite(value))
+            and (abs(value) < 1e308 if isinstance(value, int) else math.isfinite(value)))
 
 
 def _number(where: str, field: str, value: Any, *, positive: bool = False) -> Any:
@@ -193,6 +194,10 @@ class ResetAfter(_Structural):
 
 
 def _check_decay(where: str, value: Any) -> Any:
+    if isinstance(value, type):
+        raise PqlkitTypeError(
+            f"{where}: decay is the class {value.__name__}, not a decay: call it with its "
+            f"settings, e.g. pk.HalfLife('14d') or pk.InactivityDecay(points=5, every='7d')")
     if value is not None and not callable(getattr(value, "apply", None)):
         raise PqlkitTypeError(
             f"{where}: decay must have an apply(value, age) method such as "

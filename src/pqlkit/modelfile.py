@@ -113,8 +113,9 @@ def _got(value: Any) -> str:
 
 
 def _is_number(value: Any) -> bool:
+    # An int beyond float's range (10**400) is not a usable number of points either.
     return (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and math.isfinite(value))
+            and (abs(value) < 1e308 if isinstance(value, int) else math.isfinite(value)))
 
 
 def _error(problems: list[ModelProblem], source: Any, *, writing: str | None = None

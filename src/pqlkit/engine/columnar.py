@@ -1099,14 +1099,16 @@ def _decay_builtin(decay: Any, value: AnyArray | float, age_us: IntArray) -> Flo
     """
     with np.errstate(all="ignore"):
         if type(decay) is InactivityDecay:
-            grace = decay.grace.micros if decay.grace is not None else 0
+            # (Lengths past any age are capped to stay within int64.)
+            grace = min(decay.grace.micros, FAR) if decay.grace is not None else 0
             periods = np.where(age_us > grace,
-                               np.maximum(0, (age_us - grace) // decay.every.micros), 0)
+                               np.maximum(0, (age_us - grace) // min(decay.every.micros, FAR)),
+                               0)
             out = np.asarray(value) - decay.points * periods
         elif type(decay) is HalfLife:
             out = np.asarray(value) * np.float_power(0.5, age_us / decay.half_life.micros)
         else:
-            out = np.where(age_us > decay.idle.micros, 0.0, value)
+            out = np.where(age_us > min(decay.idle.micros, FAR), 0.0, value)
     return np.asarray(out, dtype=np.float64)
 
 
