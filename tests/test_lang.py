@@ -317,3 +317,19 @@ def test_a_moment_beside_a_trait_or_property_round_trips_through_repr_and_files(
     assert pk.ScoringModel.from_dict(model.to_dict()) == model
     # A time signal keeps the plain ISO string (it reads it as a moment).
     assert repr(pk.first_seen() >= moment) == "first_seen() >= '2026-05-01T00:00:00Z'"
+
+
+@pytest.mark.parametrize("text", ["exists('signup') & trait('role') == 'admin'",
+                                  "exists('a') | trait('plan') != 'free'",
+                                  "~exists('a') == True"])
+def test_the_precedence_trap_is_refused_with_a_trait_too(text):
+    # (exists('signup') & trait('role')) == 'admin' was accepted and never true.
+    import pqlkit as pk
+
+    with pytest.raises(PqlkitError, match="put parentheses around each comparison"):
+        parse_expr(text)
+    problems = pk.validate_model({"name": "m", "threshold": 1, "rules": [
+        {"name": "r", "when": text, "points": 1}]})
+    assert problems and "parentheses" in str(problems[0])
+    with pytest.raises(PqlkitError, match="parentheses"):
+        pk.exists("signup") & pk.trait("role") == "admin"  # noqa: B015

@@ -593,6 +593,15 @@ class Compare(Expr):
 
     def __attrs_post_init__(self) -> None:
         _ = self.scope
+        for side in (self.left, self.right):
+            if isinstance(side, (And, Or, Not)):
+                # exists('a') & trait('role') == 'admin' reads (exists('a') & trait('role'))
+                # == 'admin' in Python: a comparison of a condition, never what was meant.
+                raise PqlkitTypeError(
+                    f"{self.op} compares the condition {side!r} with a value; & and | bind "
+                    "tighter than comparisons in Python, so put parentheses around each "
+                    "comparison: exists('a') & (trait('role') == 'admin'), or join them "
+                    "with and/or in a model file")
         kinds = {self.left.kind, self.right.kind} - {"any"}
         if "time" in kinds and len(kinds) > 1:
             # A moment never equals a number or a text: the comparison could only be False.
