@@ -794,3 +794,29 @@ def test_zone_less_arrow_times_are_localised_as_naive_datetimes_are(unit: str) -
         log = EventLog.from_arrow(table, tz=tz)
         assert sorted(e.timestamp for e in log.events()) == sorted(expected), tz
         assert log.report.by_reason() == {"missing_timestamp": 1}
+
+
+def test_a_column_named_twice_is_an_error_naming_it(tmp_path: Path) -> None:
+    # A SELECT e.*, u.user_id result: pyarrow's KeyError ("does not exist") or pandas'
+    # ValueError came out, or a CSV kept the last cell silently.
+    import pandas as pd
+
+    import pqlkit.io as pio
+
+    ts = pa.array([0, 3_600_000_000], pa.timestamp("us", tz="UTC"))
+    table = pa.Table.from_arrays(
+        [pa.array(["signup", "invite"]), ts, pa.array(["u1", "u2"]), pa.array(["u1", "u9"])],
+        names=["name", "timestamp", "user_id", "user_id"])
+    pq.write_table(table, tmp_path / "e.parquet")
+    (tmp_path / "e.csv").write_text("name,timestamp,user_id,user_id\n"
+                                    "signup,2026-05-01T09:00:00Z,u1,u2\n")
+    for load in (lambda: EventLog.from_arrow(table),
+                 lambda: EventLog.from_parquet(tmp_path / "e.parquet"),
+                 lambda: pio.read_parquet(tmp_path / "e.parquet"),
+                 lambda: EventLog.from_pandas(table.to_pandas()),
+                 lambda: pio.read_csv(tmp_path / "e.csv")):
+        with pytest.raises(ValidationError, match=r"'user_id'.* (more than once|twice)"):
+            load()
+    users = pd.DataFrame([["u1", "admin", "owner"]], columns=["user_id", "role", "role"])
+    with pytest.raises(ValidationError, match=r"users=.*'role' more than once"):
+        EventLog.from_records([], users=users)

@@ -9,6 +9,7 @@ only when one of these loaders runs.
 
 from __future__ import annotations
 
+import collections
 import functools
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -606,6 +607,16 @@ def to_table(data: Any, what: str) -> Any:
 _Mapping = dict[str, str]
 
 
+def unique_columns(names: Sequence[str], where: str) -> None:
+    """Refuse a table naming a column twice (a ``SELECT e.*, u.user_id`` result): which of
+    the two a field would read is a guess, and the other's values would be lost."""
+    twice = sorted(c for c, k in collections.Counter(names).items() if k > 1)
+    if twice:
+        raise ValidationError(
+            f"{where}: the data names column(s) {', '.join(map(repr, twice))} more than once; "
+            "rename or drop the copies (e.g. select the columns explicitly)")
+
+
 def event_columns(names: Sequence[str], *, user_id: str | None, name: str, timestamp: str,
                   account_id: str | None, event_id: str | None,
                   properties: Sequence[str] | Mapping[str, str] | None,
@@ -615,6 +626,7 @@ def event_columns(names: Sequence[str], *, user_id: str | None, name: str, times
     A field left at its default name is read when that column exists; a name given
     explicitly must exist. Returns ``(fields, properties)`` as field -> column maps.
     """
+    unique_columns(names, where)
     have = set(names)
 
     def missing(col: str, field: str) -> ValidationError:
@@ -660,9 +672,10 @@ def event_columns(names: Sequence[str], *, user_id: str | None, name: str, times
     return fields, props
 
 
-def table_columns(table: Any) -> dict[str, Any]:
+def table_columns(table: Any, where: str = "the table") -> dict[str, Any]:
     """A table's columns by name (entity tables: the id fields and the traits)."""
-    return {col: table.column(col) for col in table.column_names}
+    unique_columns(table.column_names, where)
+    return {col: table.column(i) for i, col in enumerate(table.column_names)}
 
 
 def naive_zone(schema: Any, column: str, tz: str | tzinfo | None, where: str
@@ -949,6 +962,7 @@ def check_parts(parts: Sequence[ParquetPart], required: Sequence[str], timestamp
     zone, or none (then read in the ``tz=`` given)."""
     pa, _ = _pa()
     for part in parts:
+        unique_columns(part.schema.names, f"{where}: {part.shown}")
         have = set(part.schema.names)
         for column in required:
             if column not in have:

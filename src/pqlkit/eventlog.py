@@ -834,7 +834,7 @@ def _entities(data: Any, kind: type[User] | type[Account], table: str, report: L
     if columns_ok and col.is_arrow(data):
         from pqlkit._arrow import table_columns, to_table
 
-        data = table_columns(to_table(data, f"{table}="))
+        data = table_columns(to_table(data, f"{table}="), f"{table}=")
     if columns_ok and isinstance(data, Mapping):
         return _entity_columns(data, kind, table, report, strict, tz, files)
     allowed = _USER_FIELDS if kind is User else _ACCOUNT_FIELDS

@@ -196,6 +196,34 @@ def read_jsonl(
     return sink.finish(users=users, accounts=accounts, tz=tz)
 
 
+def _check_header(header: list[str], fields: _Fields, path: Any) -> None:
+    """A CSV header that cannot give the fields asked for is an error at once, before its
+    rows are read (each would otherwise be rejected, or lose a column, silently)."""
+    where = f"read_csv({os.fspath(path)!r})" if is_path(path) else "read_csv"
+    seen: dict[str, int] = {}
+    for k, column in enumerate(header, 1):
+        if column in seen:
+            raise ValidationError(
+                f"{where}: the header names {column!r} twice (columns {seen[column]} and {k}); "
+                "rename one, so that no cell is dropped")
+        seen[column] = k
+    have = ", ".join(map(repr, header))
+    # (account_id= and event_id= may name a column the file lacks: none of its events
+    # names one.)
+    for what, getter, default in (("name", fields.name, None),
+                                  ("timestamp", fields.timestamp, None),
+                                  ("user_id", fields.user_id, "user_id")):
+        if getter.key not in seen and getter.key != default:
+            raise ValidationError(
+                f"{where}: no column {getter.key!r} for {what}=; the header is {have}")
+    if fields.user_id.key not in seen and (fields.account_id is None
+                                           or fields.account_id.key not in seen):
+        raise ValidationError(
+            f"{where}: the header has neither {fields.user_id.key!r} nor "
+            f"{fields.account_id.key if fields.account_id else 'account_id'!r}: events need a "
+            f"user or an account (map them with user_id= / account_id=); the header is {have}")
+
+
 def _converter(kind: Any, column: str) -> Callable[[str], Any]:
     if kind in (str, "str"):
         return lambda text: text
@@ -316,6 +344,7 @@ def read_csv(
             raise corrupt(path, 0, exc) from exc
         if header is None:
             return sink.finish(users=users, accounts=accounts, tz=tz)
+        _check_header(header, fields, path)
         start = reader.line_num + 1
         for cells in _guarded(reader, sink, path):
             source, start = start, reader.line_num + 1

@@ -247,6 +247,9 @@ def _entities(obj: Any, feature: str, fields: frozenset[str], *, as_rows: bool =
         return obj
     pa = _pa(feature)
     if type(obj).__module__.startswith("pandas"):
+        from pqlkit._arrow import unique_columns
+
+        unique_columns([str(c) for c in obj.columns], feature)
         table = pa.Table.from_pandas(obj, preserve_index=False)
     elif type(obj).__module__.startswith("polars"):
         table = obj.to_arrow()
@@ -361,6 +364,9 @@ def from_pandas(
     pa = _pa("EventLog.from_pandas()", "pandas")
     if not isinstance(df, pd.DataFrame):
         raise PqlkitTypeError(f"from_pandas takes a pandas DataFrame, got {type(df).__name__}")
+    from pqlkit._arrow import unique_columns
+
+    unique_columns([str(c) for c in df.columns], "from_pandas")
     if isinstance(timestamp, str) and timestamp in df.columns and df[timestamp].dtype == object:
         # Datetimes in an object column may mix naive and aware ones (or zones): Arrow would
         # give them all the first one's kind. As ISO text each is read as records read it.
