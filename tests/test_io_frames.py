@@ -361,3 +361,23 @@ def test_score_loads_a_frame_by_its_columns_and_warns_of_rejected_rows():
     with pytest.warns(RejectedRowsWarning, match=r"rejected 1 \(naive_timestamp: 1\)"):
         result = model.score(rows)
     assert [r["user_id"] for r in result.users] == ["u1"]
+
+
+def test_account_only_event_frames_load_with_user_id_none():
+    # The frame loaders stopped on a bare AssertionError (name=/timestamp=None: KeyError).
+    table = pa.table({"name": ["seat_added"], "account_id": ["acme"],
+                      "timestamp": pa.array([1777626000000000], pa.timestamp("us", tz="UTC"))})
+    df = table.to_pandas()
+    for load in (lambda: EventLog.from_pandas(df, user_id=None),
+                 lambda: EventLog.from_polars(pl.from_pandas(df), user_id=None),
+                 lambda: pio.from_arrow(table, user_id=None),
+                 lambda: EventLog.from_arrow(table, user_id=None)):
+        log = load()
+        assert [(e.user_id, e.account_id) for e in log.events()] == [(None, "acme")]
+    with pytest.raises(ValidationError, match="need a user_id or an account_id"):
+        EventLog.from_pandas(df, user_id=None, account_id=None)
+    for kw in ({"name": None}, {"timestamp": None}):
+        with pytest.raises(PqlkitTypeError, match="must name a column"):
+            EventLog.from_pandas(df, user_id=None, **kw)
+        with pytest.raises(PqlkitTypeError, match="must name a column"):
+            EventLog.from_arrow(table, user_id=None, **kw)

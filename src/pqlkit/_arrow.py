@@ -640,6 +640,8 @@ def event_columns(names: Sequence[str], *, user_id: str | None, name: str, times
                                  ("user_id", user_id, False), ("account_id", account_id, False),
                                  ("event_id", event_id, False)):
         if col is None:
+            if required:
+                raise PqlkitTypeError(f"{where}: {field}= must name a column; events need one")
             continue
         if not isinstance(col, str):
             raise PqlkitTypeError(f"{where}: {field}= must be a column name, got {col!r}")

@@ -415,7 +415,7 @@ def read_parquet(
     *,
     name: str = "name",
     timestamp: str = "timestamp",
-    user_id: str = "user_id",
+    user_id: str | None = "user_id",
     account_id: str | None = _ACCOUNT,
     event_id: str | None = _EVENT_ID,
     properties: Sequence[str] | Mapping[str, str] | None = None,

@@ -69,13 +69,13 @@ def _as_table(obj: Any, feature: str, extra: str) -> Any:
 class _Mapping:
     name: str
     timestamp: str
-    user_id: str
+    user_id: str | None
     account_id: str | None
     event_id: str | None
     properties: dict[str, str]  # property name -> column
 
 
-def _mapping(columns: Sequence[str], *, name: str, timestamp: str, user_id: str,
+def _mapping(columns: Sequence[str], *, name: str, timestamp: str, user_id: str | None,
              account_id: str | None, event_id: str | None, properties: Columns,
              feature: str) -> _Mapping:
     have = set(columns)
@@ -94,12 +94,19 @@ def _mapping(columns: Sequence[str], *, name: str, timestamp: str, user_id: str,
             )
         return value
 
+    for what, value in (("name", name), ("timestamp", timestamp)):
+        if value is None:
+            raise PqlkitTypeError(f"{feature}: {what}= must name a column; events need one")
     name_col = column("name", name)
     ts_col = column("timestamp", timestamp)
     user_col = column("user_id", user_id)
     account_col = column("account_id", account_id)
     event_col = column("event_id", event_id)
-    assert name_col and ts_col and user_col
+    assert name_col and ts_col
+    if user_col is None and account_col is None:
+        raise ValidationError(
+            f"{feature}: events need a user_id or an account_id column; the columns are "
+            f"{', '.join(map(repr, columns))} (map them with user_id= / account_id=)")
     mapped = {c for c in (name_col, ts_col, user_col, account_col, event_col) if c}
     if properties is None:
         props = {c: c for c in columns if c not in mapped}
@@ -174,7 +181,7 @@ def _parse_strings(column: Any) -> Any:
     return pc.take(pa.array(parsed, pa.int64()), encoded.indices)
 
 
-def _load_table(table: Any, *, feature: str, name: str, timestamp: str, user_id: str,
+def _load_table(table: Any, *, feature: str, name: str, timestamp: str, user_id: str | None,
                 account_id: str | None, event_id: str | None, properties: Columns,
                 users: Any, accounts: Any, strict: bool, tz: str | tzinfo | None,
                 epoch_unit: str | None, future_tolerance: Any, now: Any) -> EventLog:
@@ -280,7 +287,7 @@ def from_arrow(
     *,
     name: str = "name",
     timestamp: str = "timestamp",
-    user_id: str = "user_id",
+    user_id: str | None = "user_id",
     account_id: str | None = _ACCOUNT,
     event_id: str | None = _EVENT_ID,
     properties: Columns = None,
@@ -330,7 +337,7 @@ def from_pandas(
     *,
     name: str = "name",
     timestamp: str = "timestamp",
-    user_id: str = "user_id",
+    user_id: str | None = "user_id",
     account_id: str | None = _ACCOUNT,
     event_id: str | None = _EVENT_ID,
     properties: Columns = None,
@@ -395,7 +402,7 @@ def from_polars(
     *,
     name: str = "name",
     timestamp: str = "timestamp",
-    user_id: str = "user_id",
+    user_id: str | None = "user_id",
     account_id: str | None = _ACCOUNT,
     event_id: str | None = _EVENT_ID,
     properties: Columns = None,
@@ -443,7 +450,7 @@ def read_parquet(
     *,
     name: str = "name",
     timestamp: str = "timestamp",
-    user_id: str = "user_id",
+    user_id: str | None = "user_id",
     account_id: str | None = _ACCOUNT,
     event_id: str | None = _EVENT_ID,
     properties: Columns = None,
