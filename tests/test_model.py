@@ -664,3 +664,21 @@ def test_decay_lengths_beyond_any_age_score_in_both_engines():
                                 rules=[pk.Rule("r", exists("login"), points=1)])
         assert [model.score(events, as_of="2026-06-01T00:00:00Z", engine=e).users["u1"][
             "score"] for e in ("columnar", "reference")] == [1.0, 1.0]
+
+
+def test_template_options_take_lists_of_names_and_any_duration():
+    # A bare string was split letter by letter: isin(['r', 'i', 'v', ...]).
+    from datetime import timedelta
+
+    from pqlkit import templates
+
+    with pytest.raises(PqlkitTypeError, match=r"competitors=\['rival.io'\]"):
+        templates.trial_scoring(competitors="rival.io")
+    with pytest.raises(PqlkitTypeError, match="power_features takes a list"):
+        templates.workspace_expansion(power_features="automation_created")
+    with pytest.raises(ValidationError, match="at least one"):
+        templates.workspace_expansion(power_features=())
+    assert templates.activation_within(timedelta(days=7)).rules == templates.activation_within(
+        "7d").rules
+    assert "isin(['rival.io', 'acme.com'])" in repr(
+        templates.trial_scoring(competitors=["rival.io", "ACME.com"]).disqualify[1])

@@ -8,8 +8,11 @@ the code. Event names follow the demo data in :mod:`pqlkit.datasets`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
+from pqlkit._time import as_duration
+from pqlkit.errors import PqlkitTypeError, ValidationError
 from pqlkit.expr import (
     Expr,
     active_users,
@@ -28,6 +31,20 @@ __all__ = [
 ]
 
 
+def _names(value: Sequence[str], what: str, *, empty_ok: bool = True) -> list[str]:
+    """A template option listing names: a list or tuple of strings (a bare string would be
+    read letter by letter)."""
+    if isinstance(value, str) or not isinstance(value, Sequence) or not all(
+            isinstance(v, str) and v for v in value):
+        raise PqlkitTypeError(
+            f"{what} takes a list of names, e.g. {what}=[{value!r}], got {value!r}"
+            if isinstance(value, str) else
+            f"{what} takes a list of non-empty strings, got {value!r}")
+    if not value and not empty_ok:
+        raise ValidationError(f"{what} needs at least one name")
+    return list(value)
+
+
 def negative_qualifiers(competitors: Sequence[str] = ("rival.io",)) -> list[Expr]:
     """Disqualify students (``.edu`` addresses) and competitors, whatever their usage.
 
@@ -36,7 +53,7 @@ def negative_qualifiers(competitors: Sequence[str] = ("rival.io",)) -> list[Expr
     """
     return [
         trait("email").endswith(".edu", ignore_case=True),
-        trait("email_domain").isin([c.lower() for c in competitors]),
+        trait("email_domain").isin([c.lower() for c in _names(competitors, "competitors")]),
     ]
 
 
@@ -99,13 +116,14 @@ def weighted_signal_families(*, threshold: float = 8) -> ScoringModel:
     )
 
 
-def activation_within(days: str = "14d") -> ScoringModel:
+def activation_within(days: str | timedelta = "14d") -> ScoringModel:
     """Activation: connected a data source AND built a dashboard AND invited a teammate,
     each within ``days`` of signup.
 
     >>> activation_within().rules[0].when
     exists('data_source_connected', since_signup='14d') & exists('dashboard_created', since_signup='14d') & exists('teammate_invited', since_signup='14d')
     """
+    days = as_duration(days, what="days").text  # a timedelta too, named by its length
     return ScoringModel(
         name="activation-within-" + days,
         rules=[
@@ -157,6 +175,7 @@ def workspace_expansion(
     >>> workspace_expansion().level
     'account'
     """
+    power_features = _names(power_features, "power_features", empty_ok=False)
     adopted: Expr = exists(power_features[0])
     for name in power_features[1:]:
         adopted = adopted + exists(name)
