@@ -263,3 +263,25 @@ def test_score_with_the_shipped_account_level_models(tmp_path: Any, model: str) 
     out = tmp_path / "accounts.csv"
     assert _run("score", path, str(events), "--accounts-out", str(out))[0] == 0
     assert out.read_text().startswith("account_id")
+
+
+def test_cli_options_and_entity_files_are_checked(tmp_path: Any,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    events = tmp_path / "events.csv"
+    events.write_text("name,timestamp,user_id\nx,2026-01-01T00:00:00,u\n")
+    # An unknown zone: one line at once, not every row rejected as unparsable.
+    assert _run("score", TRIAL, str(events), "--tz", "Europe/Pariss")[0] == 2
+    assert "unknown time zone 'Europe/Pariss'" in capsys.readouterr().err
+    for argv in (("score", TRIAL, str(events), "--top", "0"), ("demo", "--top", "-3")):
+        assert _run(*argv)[0] == 2
+        assert "must be at least 1" in capsys.readouterr().err
+    # A users CSV: a byte order mark is not part of the id column's name, and a row with
+    # an unquoted comma is an error naming its line (its traits were shifted silently).
+    events.write_text("name,timestamp,user_id\nx,2026-01-01T00:00:00Z,u\n")
+    users = tmp_path / "users.csv"
+    users.write_bytes("\ufeffuser_id,email\nu,a@b.edu\n".encode())
+    code, text = _run("score", TRIAL, str(events), "--users", str(users))
+    assert code == 0 and "disqualified" in text
+    users.write_text("user_id,name,email\nu,Smith, John,j@school.edu\n")
+    assert _run("score", TRIAL, str(events), "--users", str(users))[0] == 1
+    assert "users.csv:2: the row has more cells" in capsys.readouterr().err

@@ -79,6 +79,29 @@ class _BadInput(Exception):
 
 # -- the parser ---------------------------------------------------------------------------
 
+def _positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _zone(text: str) -> str:
+    """An argparse type: a time zone name pqlkit knows (checked before any row is read)."""
+    from pqlkit._time import _zone as zone_of
+    from pqlkit.errors import ValidationError
+
+    try:
+        zone_of(text)
+    except ValidationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def _sub(sub: Any, name: str, help: str) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = sub.add_parser(
         name, help=help, description=help[0].upper() + help[1:] + ".",
@@ -123,7 +146,7 @@ def _data_options(p: argparse.ArgumentParser) -> None:
                    help="strptime format of text timestamps (default: ISO 8601)")
     g.add_argument("--epoch-unit", choices=("s", "ms", "us", "ns"),
                    help="read numeric timestamps as epoch values in this unit")
-    g.add_argument("--tz", metavar="ZONE",
+    g.add_argument("--tz", type=_zone, metavar="ZONE",
                    help="zone of timestamps written without one (e.g. UTC, Europe/Paris)")
     g.add_argument("--strict", action="store_true",
                    help="stop at the first rejected row instead of reporting it")
@@ -149,7 +172,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="write the account results here (.csv, .jsonl or .parquet)")
     out.add_argument("--output-format", choices=_OUTPUT_FORMATS,
                      help="format of the output files when their names do not say")
-    out.add_argument("--top", type=int, default=None, metavar="N",
+    out.add_argument("--top", type=_positive, default=None, metavar="N",
                      help="on stdout, show only the N best-scored rows of each table")
 
     explain = _sub(sub, "explain", "explain the score of one user or account")
@@ -172,7 +195,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="template model to score with (default: trial)")
     demo.add_argument("--as-of", default=None, metavar="TIMESTAMP",
                       help="score as of this moment (default: the latest event)")
-    demo.add_argument("--top", type=int, default=10, metavar="N",
+    demo.add_argument("--top", type=_positive, default=10, metavar="N",
                       help="how many top accounts to list (default: 10)")
     return parser
 
@@ -240,7 +263,8 @@ def _entity_rows(path: str, id_field: str, fields: tuple[str, ...]) -> Iterator[
 
     with ExitStack() as stack:
         # Gzip is told from the content, as pqlkit.io's readers tell it.
-        stream = io.TextIOWrapper(open_binary(path, stack), encoding="utf-8", newline="")
+        # (utf-8-sig: a byte order mark, as Excel writes, is not part of the first name.)
+        stream = io.TextIOWrapper(open_binary(path, stack), encoding="utf-8-sig", newline="")
         if fmt == "jsonl":
             for number, line in enumerate(stream, start=1):
                 if not line.strip():
@@ -261,6 +285,12 @@ def _entity_rows(path: str, id_field: str, fields: tuple[str, ...]) -> Iterator[
             raise _BadInput(f"{path}: the header must name a {id_field!r} column, got "
                             f"{reader.fieldnames}")
         for record in reader:
+            if None in record or None in record.values():  # cells beyond or short of the header
+                header = len(reader.fieldnames)
+                raise _BadInput(
+                    f"{path}:{reader.line_num}: the row has "
+                    f"{'more' if None in record else 'fewer'} cells than the header's "
+                    f"{header} (an unquoted comma?)")
             row = {k: (v if k in (id_field, "account_id") else _cell(v))
                    for k, v in record.items() if k in fields and v not in ("", None)}
             traits = {k: _cell(v) for k, v in record.items()
