@@ -333,3 +333,24 @@ def test_the_precedence_trap_is_refused_with_a_trait_too(text):
     assert problems and "parentheses" in str(problems[0])
     with pytest.raises(PqlkitError, match="parentheses"):
         pk.exists("signup") & pk.trait("role") == "admin"  # noqa: B015
+
+
+@pytest.mark.parametrize(("text", "match"), [
+    ("count('x').startswith('2')", "tests text, but count\\('x'\\) is a number"),
+    ("count('x').lower() == '2'", "is a number"),
+    ("count('x') == '2'", "never equal"),
+    ("exists('x') != 'yes'", "never equal"),
+    ("count('x', within='1d', within='30d') >= 2", "keyword argument repeated: within"),
+    ("trait('email').endswith('.edu', ignore_case='no')", "ignore_case must be True or False"),
+])
+def test_expressions_that_could_never_be_true_are_refused(text, match):
+    with pytest.raises(PqlkitError, match=match):
+        parse_expr(text)
+
+
+def test_a_number_divided_by_a_signal_builds_and_reads_back():
+    import pqlkit as pk
+
+    ratio = 100 / pk.count("x")
+    assert repr(ratio) == "100 / count('x')"
+    assert parse_expr("100 / count('x') >= 5").equals(ratio >= 5)

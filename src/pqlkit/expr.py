@@ -164,6 +164,9 @@ class Expr:
     def __truediv__(self, other: Any) -> Arith:
         return Arith("/", self, as_expr(other))
 
+    def __rtruediv__(self, other: Any) -> Arith:
+        return Arith("/", as_expr(other), self)
+
     # boolean logic
     def __and__(self, other: Any) -> And:
         return And(self, as_expr(other))
@@ -614,6 +617,11 @@ class Compare(Expr):
             raise PqlkitTypeError(
                 f"cannot order a {self.left.kind} against a {self.right.kind} in {self!r}"
             )
+        if "text" in kinds and kinds & {"number", "bool"}:
+            # count('x') == '2' compares a number with a text: never equal.
+            raise PqlkitTypeError(
+                f"{self!r} compares a {self.left.kind} with a {self.right.kind}, which are "
+                "never equal; write the value as a number (count('x') == 2)")
 
     def __repr__(self) -> str:
         return f"{self._side(self.left, self.right)} {self.op} {self._side(self.right, self.left)}"
@@ -754,6 +762,10 @@ class StrTest(Expr):
     def __attrs_post_init__(self) -> None:
         if self.op not in _STR_OPS:
             raise ValidationError(f"unknown string test {self.op!r}; use one of {_STR_OPS}")
+        if not isinstance(self.ignore_case, bool):
+            raise PqlkitTypeError(
+                f"{self.op}(): ignore_case must be True or False, got {self.ignore_case!r}")
+        _text_operand(self.operand, f".{self.op}()")
 
     def __repr__(self) -> str:
         extra = ", ignore_case=True" if self.ignore_case else ""
@@ -767,8 +779,19 @@ class Lower(Expr):
     operand: Expr
     kind: ClassVar[Kind] = "text"
 
+    def __attrs_post_init__(self) -> None:
+        _text_operand(self.operand, ".lower()")
+
     def __repr__(self) -> str:
         return f"{_wrap(self.operand, '~')}.lower()"
+
+
+def _text_operand(operand: Expr, method: str) -> None:
+    """Refuse a text test on a number, a condition or a moment: it could never be true."""
+    if operand.kind in ("number", "bool", "time"):
+        raise PqlkitTypeError(
+            f"{operand!r}{method} tests text, but {operand!r} is a {operand.kind}; text tests "
+            "apply to traits, properties and other text")
 
 
 # -- builders (the public vocabulary) --------------------------------------------------------

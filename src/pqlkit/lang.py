@@ -329,9 +329,13 @@ class _Parser:
             target = self.builder(func)
         else:
             self.fail(func, "only signals, decays and methods can be called", allowed=True)
+        given: set[str] = set()
         for kw in node.keywords:
             if kw.arg is None:
                 self.fail(kw.value, "unpacking (**) is not allowed", allowed=True)
+            if kw.arg in given:  # (Python refuses it too; a dict would keep the last)
+                self.fail(kw.value, f"keyword argument repeated: {kw.arg}")
+            given.add(kw.arg)
         args = [self.value(a, depth) for a in node.args]
         kwargs = {kw.arg: self.value(kw.value, depth) for kw in node.keywords
                   if kw.arg is not None}
