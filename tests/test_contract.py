@@ -1497,3 +1497,25 @@ def test_sums_beyond_the_float_range_are_infinite_in_both_engines(engine):
     assert result.users["u1"]["is_pql"] is True
     assert result.accounts["A"]["score"] == math.inf
     assert result.explain("u1").total() == math.inf
+
+
+@pytest.mark.parametrize("engine", ["columnar", "reference"])
+@pytest.mark.parametrize("returns", [float("nan"), float("inf"), "3", None])
+@pytest.mark.parametrize("where", ["model", "rule", "signal"])
+def test_a_custom_decay_must_return_a_finite_number(engine, returns, where):
+    # nan became 0 in the reference engine (max(floor, nan)) and stayed nan in columnar.
+    import attrs
+
+    @attrs.frozen
+    class Odd:
+        def apply(self, value: float, age: Any) -> Any:
+            return returns
+
+    decay = Odd()
+    rules = {"model": [pk.Rule("r", count() >= 1, points=10)],
+             "rule": [pk.Rule("r", count() >= 1, points=10, decay=decay)],
+             "signal": [pk.Rule("r", count(decay=decay), points_per=10)]}[where]
+    model = pk.ScoringModel(name="m", threshold=1, rules=rules,
+                            decay=decay if where == "model" else None)
+    with pytest.raises(ValidationError, match="a decay must return a finite number"):
+        model.score([ev("x", ago(days=3))], as_of=AS_OF, engine=engine)

@@ -31,6 +31,7 @@ from pqlkit.engine.reference import (
     _policy_text,
     _ref,
     _share_over,
+    apply_decay,
     arith,
     compare,
     is_number,
@@ -1686,7 +1687,7 @@ class ColumnarEngine(Engine):
             return _toward_zero(np.ones(len(idx)), _decay_builtin(decay, 1.0, ages))
         ctx.fallback(f"{decay!r} in {node!r}: custom decay, applied once per distinct event age")
         uniq, inverse = np.unique(ages, return_inverse=True)
-        weights = [toward_zero(1.0, float(decay.apply(1.0, timedelta(microseconds=a))))
+        weights = [toward_zero(1.0, apply_decay(decay, 1.0, timedelta(microseconds=a)))
                    for a in uniq.tolist()]
         return np.array(weights, dtype=np.float64)[inverse.reshape(-1)]
 
@@ -2018,8 +2019,7 @@ class _Scored:
         self.frame.fallback(f"{decay!r} on {what}: custom decay, applied one entity at a time")
         out = np.asarray(value, dtype=np.float64).copy()
         for i in np.flatnonzero(where).tolist():
-            out[i] = float(decay.apply(value[i].item(),
-                                       timedelta(microseconds=int(age[i]))))
+            out[i] = apply_decay(decay, value[i].item(), timedelta(microseconds=int(age[i])))
         return out
 
     def _rule(self, rule: Any) -> _RuleResult:

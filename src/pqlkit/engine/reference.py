@@ -7,6 +7,7 @@ comparison with a missing value is False, ``~`` turns that into True).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -16,7 +17,7 @@ import attrs
 from pqlkit._fsum import fsum
 from pqlkit._time import US_PER_DAY, Duration, as_duration, from_micros
 from pqlkit.engine import Engine, resolve_as_of
-from pqlkit.errors import EngineNotSupportedError, PqlkitTypeError
+from pqlkit.errors import EngineNotSupportedError, PqlkitTypeError, ValidationError
 from pqlkit.eventlog import NO_TIME, EventLog, canonical, id_key
 from pqlkit.expr import (
     ARITH_OPS,
@@ -63,8 +64,19 @@ if TYPE_CHECKING:
     from pqlkit.model import ScoringModel
 
 __all__ = [
-    "EntityContext", "EventSet", "ReferenceEngine", "arith", "compare", "derived_traits",
-    "is_number", "lower", "same_value", "str_test", "toward_zero", "truth",
+    "EntityContext",
+    "EventSet",
+    "ReferenceEngine",
+    "apply_decay",
+    "arith",
+    "compare",
+    "derived_traits",
+    "is_number",
+    "lower",
+    "same_value",
+    "str_test",
+    "toward_zero",
+    "truth",
 ]
 
 
@@ -83,12 +95,27 @@ def toward_zero(before: float, after: float) -> float:
     return min(0.0, after) if after > before else after
 
 
+def apply_decay(decay: Any, value: float, age: timedelta) -> float:
+    """``decay.apply(value, age)`` as a float, refused unless a finite number (a custom
+    decay's nan would become 0 in one engine and nan in the other)."""
+    got = decay.apply(value, age)
+    try:
+        out = float(got)
+    except (TypeError, ValueError):
+        out = math.nan
+    if isinstance(got, (str, bytes)) or not math.isfinite(out):
+        raise ValidationError(
+            f"{decay!r}.apply({value!r}, {age!r}) returned {got!r}; a decay must return a "
+            "finite number")
+    return out
+
+
 def rule_decay(decay: Any, points: float, age: timedelta) -> float:
     """A rule's points after its decay: the decay shrinks their size toward 0 whatever
     their sign (a penalty of -10 idle for 3 periods of 5 points is 0, not -25)."""
     if points >= 0:
-        return toward_zero(points, float(decay.apply(points, age)))
-    return -toward_zero(-points, float(decay.apply(-points, age))) + 0.0  # (no -0.0)
+        return toward_zero(points, apply_decay(decay, points, age))
+    return -toward_zero(-points, apply_decay(decay, -points, age)) + 0.0  # (no -0.0)
 
 
 def derived_traits(traits: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -373,7 +400,7 @@ class ReferenceEngine(Engine):
     def _weights(self, decay: Any, sel: list[int], ctx: EntityContext) -> list[float]:
         ts = ctx.log.ts
         return [
-            toward_zero(1.0, float(decay.apply(1.0, timedelta(microseconds=ctx.as_of_us - int(ts[i])))))
+            toward_zero(1.0, apply_decay(decay, 1.0, timedelta(microseconds=ctx.as_of_us - int(ts[i]))))
             for i in sel
         ]
 
@@ -589,7 +616,7 @@ class ReferenceEngine(Engine):
         detail = ""
         if model.decay is not None and ctx.all:
             idle_us = ctx.as_of_us - int(log.ts[ctx.all[-1]])
-            decayed = float(model.decay.apply(raw, timedelta(microseconds=idle_us)))
+            decayed = apply_decay(model.decay, raw, timedelta(microseconds=idle_us))
             detail = _decay_detail(model.decay, idle_us)
         score = decayed
         if model.floor is not None:
