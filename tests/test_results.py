@@ -529,3 +529,29 @@ def test_ids_of_mixed_types_export_as_strings_to_arrow_and_polars():
     table = users.to_arrow()
     assert table.column("user_id").to_pylist() == ["1", "u2"]
     assert table.column("score").to_pylist() == [1.0, 1.0]
+
+
+def test_wrong_arguments_get_pqlkit_errors_not_python_ones():
+    # Each gave TypeError: unhashable / not iterable / slice indices, or AttributeError.
+    events = [{"name": "login", "timestamp": "2026-05-30T10:00:00Z", "user_id": "u1"}]
+    model = pk.ScoringModel(name="m", threshold=1, rules=[pk.Rule("r", exists("login"),
+                                                                  points=1)])
+    result = model.score(events)
+    log = pk.EventLog.from_records(events)
+    for bad, match in ((lambda: result.users[["u1"]], "one id at a time"),
+                       (lambda: result.explain(["u1"]), "one id at a time"),
+                       (lambda: result.users.head("10"), "number of rows"),
+                       (lambda: pk.EventLog.from_records(None), "iterable of Event"),
+                       (lambda: model.score(None), "iterable of Event"),
+                       (lambda: pk.EventLog.from_records(events, users=5), "users must be"),
+                       (lambda: pk.EventLog.concat(log), r"EventLog.concat\(\[a, b\]\)"),
+                       (lambda: pk.ScoringModel(name="m", threshold=1, rules=[],
+                                                group_caps={1: 5}), "group name")):
+        with pytest.raises(PqlkitError, match=match):
+            bad()
+    import numpy as np
+
+    assert result.users[np.str_("u1")]["score"] == 1.0
+    with pytest.raises(pk.ValidationError, match="cap must be 0 or more"):
+        pk.ScoringModel(name="m", threshold=1, group_caps={"g": -5}, rules=[
+            pk.Rule("r", exists("x"), points=15, group="g")])

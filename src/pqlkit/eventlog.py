@@ -1612,7 +1612,7 @@ class EventLog:
         out: list[tuple[Any, int | str]] = []
         if rows is None:
             return out
-        if isinstance(rows, (str, bytes, Mapping)):
+        if isinstance(rows, (str, bytes, Mapping)) or not isinstance(rows, Iterable):
             raise PqlkitTypeError(
                 f"{table} must be an iterable of {kind.__name__} records or dicts, "
                 f"got {type(rows).__name__}"
@@ -1641,6 +1641,10 @@ class EventLog:
         >>> EventLog.concat([a, b]).report.counts
         {'input': 2, 'kept': 1, 'duplicates': 1, 'rejected': 0}
         """
+        if isinstance(logs, EventLog) or not isinstance(logs, Iterable):
+            raise PqlkitTypeError(
+                "EventLog.concat takes a list of EventLogs, e.g. EventLog.concat([a, b]); "
+                f"got {type(logs).__name__}")
         logs = list(logs)
         if not logs or not all(isinstance(log, EventLog) for log in logs):
             raise PqlkitTypeError("EventLog.concat takes a non-empty sequence of EventLogs")

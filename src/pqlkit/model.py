@@ -474,6 +474,12 @@ def _caps(value: Any) -> tuple[tuple[str, float], ...]:
     value = _pairs(value)
     if not isinstance(value, Mapping):
         raise PqlkitTypeError(f"group_caps must map a group name to its cap, got {value!r}")
+    for g, cap in value.items():
+        if not isinstance(g, str) or not g.strip():
+            raise PqlkitTypeError(f"group_caps: a group name is a non-empty string, got {g!r}")
+        if _is_number(cap) and cap < 0:
+            # A negative cap would turn a group's positive points into a penalty.
+            raise ValidationError(f"group_caps[{g!r}]: the cap must be 0 or more, got {cap!r}")
     return tuple(
         sorted((g, _number(f"group_caps[{g!r}]", "the cap", cap)) for g, cap in value.items())
     )

@@ -808,6 +808,9 @@ def _difference(model: ScoringModel, back: ScoringModel) -> ModelProblem:
 
 def _format(path: str | os.PathLike[str] | None, format: str | None) -> str:
     if format is not None:
+        if not isinstance(format, str):
+            raise _one(f"format= is a name: 'toml', 'json' or 'yaml', got {format!r}",
+                       source=path)
         fmt = format.lower().lstrip(".")
         fmt = {"yml": "yaml"}.get(fmt, fmt)
         if fmt not in ("toml", "json", "yaml"):

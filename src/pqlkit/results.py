@@ -7,6 +7,7 @@ Engines produce a :class:`ScoreResult`; everything a user reads after scoring (t
 from __future__ import annotations
 
 import html
+import numbers
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -70,6 +71,14 @@ class _Deferred:
 
     def __len__(self) -> int:
         return len(self.array)
+
+
+def _check_id(entity_id: object) -> None:
+    """An entity id is a string or an integer (a list of them is not one id)."""
+    if not isinstance(entity_id, (str, numbers.Integral)) or isinstance(entity_id, bool):
+        raise PqlkitTypeError(
+            f"an entity id is a string or an integer, got {entity_id!r} "
+            f"({type(entity_id).__name__}); ask for one id at a time")
 
 
 def _one_type(columns: Mapping[str, Sequence[Any]]) -> dict[str, Sequence[Any]]:
@@ -149,6 +158,7 @@ class Table:
         return (self._row(i) for i in range(len(self)))
 
     def __contains__(self, entity_id: object) -> bool:
+        _check_id(entity_id)
         return entity_id in self._lookup()
 
     def _lookup(self) -> dict[Any, int]:
@@ -157,6 +167,7 @@ class Table:
         return self._index
 
     def __getitem__(self, entity_id: Any) -> dict[str, Any]:
+        _check_id(entity_id)
         i = self._lookup().get(entity_id)
         if i is None:
             raise UnknownEntityError(
@@ -215,6 +226,8 @@ class Table:
 
     def head(self, n: int = 5) -> Table:
         """The first ``n`` rows."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise PqlkitTypeError(f"head() takes a number of rows (0 or more), got {n!r}")
         return Table({k: v[:n] for k, v in self._columns.items()}, key=self.key)
 
     def filter(self, predicate: Callable[[dict[str, Any]], bool]) -> Table:

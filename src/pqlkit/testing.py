@@ -1019,7 +1019,7 @@ def _models(draw: st.DrawFn, *, level: Level | None, integer_points: bool, decay
     rules = [draw(_rules(f"r{i}", level=lvl, integer_points=integer_points, decay=decay))
              for i in range(n)]
     groups = sorted({r.group for r in rules if r.group is not None})
-    caps = {g: draw(_points(integer_points, -5, 40)) for g in groups if draw(st.booleans())}
+    caps = {g: draw(_points(integer_points, 0, 40)) for g in groups if draw(st.booleans())}
     disqualify = draw(st.lists(
         st.one_of(_trait_conditions(lvl), _conditions(level=lvl, decay=decay, depth=0)),
         max_size=2,

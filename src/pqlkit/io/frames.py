@@ -259,6 +259,9 @@ def _entities(obj: Any, feature: str, fields: frozenset[str], *, as_rows: bool =
         unique_columns([str(c) for c in obj.columns], feature)
         table = pa.Table.from_pandas(obj, preserve_index=False)
     elif type(obj).__module__.startswith("polars"):
+        if not hasattr(obj, "to_arrow"):  # a LazyFrame
+            raise PqlkitTypeError(f"{feature}: got a polars {type(obj).__name__}; collect it "
+                                  "first (.collect())")
         table = obj.to_arrow()
     else:
         table = _as_table(obj, feature, "arrow")
