@@ -541,3 +541,39 @@ def test_a_self_referencing_yaml_alias_does_not_hang(tmp_path: Path) -> None:
     path.write_text("name: m\nthreshold: 1\nrules: []\nx: &a [*a]\n", encoding="utf-8")
     problems = pk.validate_model(path)
     assert problems and all("appears twice" not in p.message for p in problems)
+
+
+@pytest.mark.parametrize(("where", "key", "none"), [
+    ("model", "decay", None), ("model", "tiers", False), ("model", "group_caps", None),
+    ("model", "disqualify", False), ("rule", "group", None), ("rule", "max_points", False),
+    ("rule", "decay", None), ("rollup", "active_within", None)])
+def test_none_is_false_or_null_for_every_optional_key(where, key, none):
+    # The docs say so; only floor, ceiling and min_share accepted it.
+    import jsonschema
+
+    from pqlkit.modelfile import json_schema
+
+    rule = {"name": "r", "when": "count('x')", "points_per": 1}
+    data: dict = {"name": "m", "threshold": 1, "rules": [rule], "rollup": {}}
+    {"model": data, "rule": rule, "rollup": data["rollup"]}[where][key] = none
+    assert pk.validate_model(data) == []
+    assert jsonschema.Draft202012Validator(json_schema()).is_valid(data)
+    model = pk.ScoringModel.from_dict(data)
+    assert model == pk.ScoringModel.from_dict(
+        {"name": "m", "threshold": 1, "rollup": {},
+         "rules": [{"name": "r", "when": "count('x')", "points_per": 1}]})
+
+
+def test_whole_numbers_written_as_floats_and_units_in_capitals_read_as_the_schema_says():
+    import jsonschema
+
+    from pqlkit.modelfile import json_schema
+
+    validator = jsonschema.Draft202012Validator(json_schema())
+    data = {"name": "m", "threshold": 1, "decay": {"type": "HalfLife", "half_life": "2W"},
+            "rollup": {"k": 2.0, "min_pql": 1.0, "score": "top_k_mean"},
+            "rules": [{"name": "r", "when": "count('x', within='7D') >= 1", "points": 1}]}
+    assert validator.is_valid(data) and pk.validate_model(data) == []
+    assert pk.ScoringModel.from_dict(data).rollup.k == 2
+    with pytest.raises(pk.ValidationError):
+        pk.count("x", within="\uff17d")  # a full-width digit is not a number of days

@@ -10,8 +10,10 @@ from typing import Any, Final
 
 from pqlkit.model import LEVELS, RESERVED_COLUMNS, ROLLUP_DENOMINATORS, ROLLUP_SCORES
 
+# (Units in either case, as the library reads them.)
 _DURATION_PATTERN: Final = (
-    r"^\s*([0-9]+(\.[0-9]+)?\s*(y|mo|w|d|h|min|ms|us|s)\s*)+$"
+    r"^\s*([0-9]+(\.[0-9]+)?\s*([yY]|[mM][oO]|[wW]|[dD]|[hH]|[mM][iI][nN]|[mM][sS]|[uU][sS]"
+    r"|[sS])\s*)+$"
 )
 
 SCHEMA: Final[dict[str, Any]] = {
@@ -58,7 +60,7 @@ SCHEMA: Final[dict[str, Any]] = {
             "type": "object",
             "description": "Cap on the summed points of the rules in a group.",
             "propertyNames": {"minLength": 1},
-            "additionalProperties": {"type": "number"},
+            "additionalProperties": {"type": "number", "minimum": 0},
         },
         "disqualify": {
             "type": "array",
@@ -217,3 +219,18 @@ SCHEMA: Final[dict[str, Any]] = {
         },
     },
 }
+
+
+def _or_unset(node: dict[str, Any]) -> dict[str, Any]:
+    """A value, or "none" written false (TOML has no null) or null: the reader takes them
+    as the key left out."""
+    return {"anyOf": [node, {"const": False}, {"type": "null"}]}
+
+
+for _key in ("tiers", "group_caps", "disqualify", "decay"):
+    SCHEMA["properties"][_key] = _or_unset(SCHEMA["properties"][_key])
+for _key in ("max_points", "group", "decay"):
+    SCHEMA["$defs"]["builtin_rule"]["properties"][_key] = _or_unset(
+        SCHEMA["$defs"]["builtin_rule"]["properties"][_key])
+SCHEMA["$defs"]["rollup"]["properties"]["active_within"] = _or_unset(
+    SCHEMA["$defs"]["rollup"]["properties"]["active_within"])

@@ -219,7 +219,7 @@ _UNIT_US: Final = {
     "us": 1,
 }
 _CALENDAR_UNITS: Final = ("y", "mo")
-_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(y|mo|w|d|h|min|ms|us|s)")
+_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(y|mo|w|d|h|min|ms|us|s)")  # ASCII digits
 _DURATION_HELP = (
     "write durations like '14d', '2w', '12h', '30min', '3mo' or '1y' "
     "(or pass a datetime.timedelta)"

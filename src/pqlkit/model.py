@@ -56,6 +56,14 @@ def _number(where: str, field: str, value: Any, *, positive: bool = False) -> An
     return value
 
 
+def _whole(value: Any) -> Any:
+    """A whole-number setting: ``2.0`` (how JSON and YAML writers often spell 2) is 2;
+    anything else is left for the check to refuse."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 class _Structural:
     """``==`` by fields, where expression fields compare with ``Expr.equals``."""
 
@@ -362,9 +370,9 @@ class Rollup(_Structural):
     """
 
     min_share: float | None = 0.5
-    min_pql: int = 1
+    min_pql: int = attrs.field(default=1, converter=_whole)
     score: Literal["max", "sum", "mean", "top_k_mean"] = "max"
-    k: int = 3
+    k: int = attrs.field(default=3, converter=_whole)
     denominator: Literal["all", "active"] = "all"
     active_within: Duration | None = attrs.field(
         default=None, converter=_active_within

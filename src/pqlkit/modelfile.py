@@ -112,6 +112,15 @@ def _got(value: Any) -> str:
     return f"{text} ({type(value).__name__})"
 
 
+def _unset(table: Mapping[Any, Any], keys: tuple[str, ...]) -> Mapping[Any, Any]:
+    """The table without the optional ``keys`` written as "none": ``false`` (TOML has no
+    null) or ``null``, which then mean what leaving them out means."""
+    unset = [k for k in keys if k in table and (table[k] is None or table[k] is False)]
+    if not unset:
+        return table
+    return {k: v for k, v in table.items() if k not in unset}
+
+
 def _is_number(value: Any) -> bool:
     # An int beyond float's range (10**400) is not a usable number of points either.
     return (isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -189,6 +198,8 @@ class _Reader:
         return self.number(value, path, **bounds)
 
     def whole(self, value: Any, path: str, *, low: int) -> Any:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # 2.0: how JSON and YAML writers often spell 2
         if isinstance(value, bool) or not isinstance(value, int):
             return self.add(path, f"must be a whole number, got {_got(value)}")
         if value < low:
@@ -413,6 +424,7 @@ class _Reader:
 
     def builtin_rule(self, table: Mapping[Any, Any], path: str, level: Any) -> Any:
         self.keys(table, RULE_KEYS, path, "a rule")
+        table = _unset(table, ("max_points", "group", "decay"))
 
         def p(key: str) -> str:
             return _join(path, key)
@@ -471,6 +483,7 @@ class _Reader:
             return self.add(path, f"must be a roll-up table (min_share, min_pql, score …), "
                             f"got {_got(value)}")
         self.keys(value, ROLLUP_KEYS, path, "the roll-up")
+        value = _unset(value, ("active_within",))
 
         def p(key: str) -> str:
             return _join(path, key)
@@ -502,6 +515,7 @@ class _Reader:
                      f"{_got(data)}")
             return None
         self.keys(data, MODEL_KEYS, "", "the model")
+        data = _unset(data, ("tiers", "group_caps", "disqualify", "decay"))
         kw: dict[str, Any] = {}
         for key, message in (("name", "every model needs a name"),
                              ("threshold", "every model needs a threshold (the PQL bar)"),
