@@ -445,3 +445,19 @@ def test_log_source_names_the_input_row_of_each_event(tmp_path):
         ("a", "day1.jsonl:2"), ("b", "day2.jsonl:1")]
     # And after concat, as for any log.
     assert pk.EventLog.concat([log]).source(1) == "0:day2.jsonl:1"
+
+
+def test_csv_options_are_checked_before_reading(tmp_path):
+    import pqlkit as pk
+
+    path = tmp_path / "e.tsv"
+    path.write_text("name\ttimestamp\tuser_id\nsignup\t2026-05-01T09:00:00Z\tu1\n")
+    for kw, match in (({"delimiter": "\\t"}, "one character"), ({"delimiter": None}, "one"),
+                      ({"encoding": "utf8-sig"}, "unknown encoding"),
+                      ({"types": ["plan"]}, "types= maps")):
+        with pytest.raises(pk.PqlkitError, match=match):
+            pio.read_csv(path, **kw)
+    assert len(pio.read_csv(path, delimiter="\t")) == 1
+    with pytest.raises(pk.PqlkitError, match="is a set"):
+        pk.EventLog.from_columns(user_id={"alice", "bob"}, name=["a", "b"],
+                                 timestamp=["2026-05-01T09:00:00Z"] * 2)

@@ -361,3 +361,24 @@ def test_user_and_account_dict_rows_load_like_records():
     )
     assert list(from_dicts.users()) == list(from_records.users()) == [pk.User(**users[0])]
     assert list(from_dicts.accounts()) == list(from_records.accounts())
+
+
+def test_naive_moments_and_colliding_keys_in_traits_and_properties_are_rejected():
+    # A naive datetime trait compared False with every aware moment, silently; keys 1 and
+    # "1" kept one value.
+    from datetime import UTC, datetime
+
+    import pqlkit as pk
+
+    event = {"name": "login", "timestamp": "2026-05-30T10:00:00Z", "user_id": "u1"}
+    log = pk.EventLog.from_records(
+        [event, {**event, "properties": {"d": datetime(2026, 1, 1)}},
+         {**event, "properties": {"seats": {1: "old", "1": "new"}}}],
+        users=[{"user_id": "u1", "traits": {"t": datetime(2026, 6, 15)}},
+               {"user_id": "u2", "traits": {"t": datetime(2026, 6, 15, tzinfo=UTC)}}])
+    assert log.report.by_reason() == {"invalid_properties": 2, "invalid_traits": 1}
+    messages = [r.message for r in log.report.rejections]
+    assert any("no time zone" in m for m in messages)
+    assert any("two keys that read as '1'" in m for m in messages)
+    with pytest.raises(pk.ValidationError, match="has no time zone"):
+        pk.trait("t") < datetime(2026, 7, 1)  # noqa: B015

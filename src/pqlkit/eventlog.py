@@ -383,6 +383,10 @@ def _naive_frame_times(value: Any, tz: str | tzinfo | None, where: str) -> Any:
 
 def _column_input(value: Any, label: str) -> Any:
     """A column argument as a numpy array, a masked array or an Arrow array."""
+    if isinstance(value, (set, frozenset)):
+        raise PqlkitTypeError(
+            f"{label} is a set, whose order is arbitrary: rows would pair up by chance; "
+            "give a list or an array")
     if isinstance(value, np.ndarray):
         if value.ndim != 1:
             raise ValidationError(

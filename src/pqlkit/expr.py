@@ -325,6 +325,10 @@ class Lit(Expr):
         v = self.value
         if isinstance(v, float) and not math.isfinite(v):
             raise ValidationError(f"comparison value must be finite, got {v!r}")
+        if isinstance(v, datetime) and v.tzinfo is None:
+            raise ValidationError(
+                f"comparison value {v!r} has no time zone; give it one "
+                "(datetime(..., tzinfo=timezone.utc)) or write pk.at('2026-05-01T00:00:00Z')")
         if not (v is None or isinstance(v, (int, float, str, bool, datetime))):
             raise PqlkitTypeError(
                 f"cannot use {v!r} ({type(v).__name__}) in an expression; use a number, "

@@ -92,10 +92,26 @@ def _check_value(value: Any, path: str) -> Any:
         return bool(value)
     if isinstance(value, str) and type(value) is not str:
         return str(value)
+    if isinstance(value, datetime) and value.tzinfo is None:
+        # A naive moment is never assumed to be UTC (DESIGN §3.1), in a trait or
+        # property as in a timestamp: compared with an aware one it would never match.
+        raise FieldError(
+            f"{path} is {value!r}, which has no time zone; give it one "
+            "(datetime(..., tzinfo=timezone.utc))",
+            reason=f"invalid_{path.split('.', 1)[0]}", field=path)
     if value is None or isinstance(value, (str, int, bool, datetime)):
         return value
     if isinstance(value, Mapping):
-        return MappingProxyType({str(k): _check_value(v, f"{path}.{k}") for k, v in value.items()})
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            key = str(k)
+            if key in out:  # 1 and "1": one of them would be lost
+                raise FieldError(
+                    f"{path} has two keys that read as {key!r} ({k!r} among them); keys are "
+                    "text, so rename one", reason=f"invalid_{path.split('.', 1)[0]}",
+                    field=path)
+            out[key] = _check_value(v, f"{path}.{k}")
+        return MappingProxyType(out)
     if isinstance(value, (list, tuple)):
         return tuple(_check_value(v, f"{path}[{i}]") for i, v in enumerate(value))
     raise FieldError(

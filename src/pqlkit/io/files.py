@@ -323,6 +323,18 @@ def read_csv(
         check_choice(epoch_unit, EPOCH_UNITS, "epoch_unit")
     fields = _Fields(name=name, timestamp=timestamp, user_id=user_id, account_id=account_id,
                      event_id=event_id, properties=properties, extra=extra)
+    if not isinstance(delimiter, str) or len(delimiter) != 1:
+        raise PqlkitTypeError(
+            f"read_csv: delimiter= is one character, e.g. ',' or '\\t' (a tab), got "
+            f"{delimiter!r}")
+    try:
+        codecs.lookup(encoding)
+    except (LookupError, TypeError):
+        raise ValidationError(f"read_csv: unknown encoding={encoding!r}; e.g. 'utf-8', "
+                              "'latin-1', 'cp1252'") from None
+    if types is not None and not isinstance(types, Mapping):
+        raise PqlkitTypeError(f"read_csv: types= maps a column name to its type (e.g. "
+                              f"{{'seats': int}}), got {types!r}")
     converters = {col: _converter(kind, col) for col, kind in (types or {}).items()}
     id_columns = {g.key for g in (fields.user_id, fields.account_id, fields.event_id) if g}
     sink = _reader_sink(strict, future_tolerance, now, lambda s: s)
