@@ -461,3 +461,20 @@ def test_csv_options_are_checked_before_reading(tmp_path):
     with pytest.raises(pk.PqlkitError, match="is a set"):
         pk.EventLog.from_columns(user_id={"alice", "bob"}, name=["a", "b"],
                                  timestamp=["2026-05-01T09:00:00Z"] * 2)
+
+
+def test_a_missing_data_file_is_a_pqlkit_error_that_is_still_file_not_found(tmp_path):
+    import pqlkit as pk
+    from pqlkit.errors import MissingFileError
+
+    missing = tmp_path / "event.parquet"
+    for load in (lambda: pk.EventLog.from_parquet(missing),
+                 lambda: pio.read_parquet(missing),
+                 lambda: pio.read_jsonl(tmp_path / "events.jsonl"),
+                 lambda: pio.read_csv(tmp_path / "events.csv"),
+                 lambda: pio.read_csv(tmp_path)):
+        with pytest.raises(MissingFileError, match="check the path") as got:
+            load()
+        assert isinstance(got.value, FileNotFoundError)
+    with pytest.raises(MissingFileError, match=r"not expanded: give the directory"):
+        pk.EventLog.from_parquet(tmp_path / "*.parquet")

@@ -941,6 +941,12 @@ def _files_in(root: str, where: str) -> list[str]:
 
 
 def _part(source: Any, name: str | None, where: str) -> ParquetPart:
+    if isinstance(source, (str, os.PathLike)) and not os.path.exists(source):
+        from pqlkit.errors import MissingFileError
+
+        raise MissingFileError(f"{where}: {os.fspath(source)!r} does not exist; check the path"
+                               + (" (patterns such as *.parquet are not expanded: give the "
+                                  "directory)" if "*" in os.fspath(source) else ""))
     parquet = open_parquet(source, where)
     try:
         return ParquetPart(source, name, parquet.schema_arrow, parquet.metadata)

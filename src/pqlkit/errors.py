@@ -10,6 +10,7 @@ __all__ = [
     "EngineNotSupportedError",
     "ExpressionError",
     "FieldError",
+    "MissingFileError",
     "ModelFileError",
     "PluginError",
     "PqlkitError",
@@ -102,3 +103,8 @@ class RejectedRowsWarning(UserWarning):
     """``ScoringModel.score`` loaded events itself and rejected some of them: the warning
     counts them by reason (load an :class:`~pqlkit.EventLog` yourself to read each one on
     ``log.report``)."""
+
+
+class MissingFileError(PqlkitError, FileNotFoundError):
+    """A data file named to a loader does not exist (or is a directory where a file is
+    needed). Also a ``FileNotFoundError``, so ``except FileNotFoundError`` still works."""

@@ -71,9 +71,22 @@ def _lines(stream: IO[Any]) -> Rows:
                                   if isinstance(line, bytes) else line.rstrip("\r\n"))
 
 
+def _open(path: str | os.PathLike[str]) -> io.BufferedReader:
+    """The file, opened for reading bytes; a missing one (or a directory) is an error
+    saying so with the path."""
+    try:
+        return open(path, "rb")  # (the caller closes it)
+    except (FileNotFoundError, IsADirectoryError) as exc:
+        from pqlkit.errors import MissingFileError
+
+        what = ("is a directory, not a file" if isinstance(exc, IsADirectoryError)
+                else "does not exist")
+        raise MissingFileError(f"{os.fspath(path)!r} {what}; check the path") from None
+
+
 def open_binary(path: str | os.PathLike[str], stack: ExitStack) -> IO[bytes]:
     """Open a file for reading, transparently decompressing gzip (by its magic bytes)."""
-    raw = stack.enter_context(open(path, "rb"))  # noqa: SIM115 - closed by the stack
+    raw = stack.enter_context(_open(path))
     head = raw.peek(4)[:4] if isinstance(raw, io.BufferedReader) else b""
     if head[:2] == _GZIP:
         return cast(IO[bytes], stack.enter_context(gzip.GzipFile(fileobj=raw)))
@@ -102,7 +115,7 @@ class _FileRows:
 
     def _rows(self) -> Rows:
         with ExitStack() as stack:
-            raw = stack.enter_context(open(self.path, "rb"))
+            raw = stack.enter_context(_open(self.path))
             head = raw.peek(4)[:4]
             if head == _ZIP:
                 archive = stack.enter_context(zipfile.ZipFile(raw))
