@@ -813,7 +813,9 @@ def test_a_column_named_twice_is_an_error_naming_it(tmp_path: Path) -> None:
     for load in (lambda: EventLog.from_arrow(table),
                  lambda: EventLog.from_parquet(tmp_path / "e.parquet"),
                  lambda: pio.read_parquet(tmp_path / "e.parquet"),
-                 lambda: EventLog.from_pandas(table.to_pandas()),
+                 lambda: EventLog.from_pandas(pd.DataFrame(
+                     [["signup", T0, "u1", "u1"]],
+                     columns=["name", "timestamp", "user_id", "user_id"])),
                  lambda: pio.read_csv(tmp_path / "e.csv")):
         with pytest.raises(ValidationError, match=r"'user_id'.* (more than once|twice)"):
             load()
