@@ -285,3 +285,18 @@ def test_cli_options_and_entity_files_are_checked(tmp_path: Any,
     users.write_text("user_id,name,email\nu,Smith, John,j@school.edu\n")
     assert _run("score", TRIAL, str(events), "--users", str(users))[0] == 1
     assert "users.csv:2: the row has more cells" in capsys.readouterr().err
+
+
+def test_an_id_spelled_as_a_number_in_one_file_and_text_in_another_is_an_error(
+        tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    # CSV events (ids as text) with JSON-lines users (ids as numbers) split the user in
+    # two rows, one of them without its traits or disqualifier.
+    events = tmp_path / "events.csv"
+    events.write_text("name,timestamp,user_id\nproject_created,2026-05-20T09:00:00Z,1\n")
+    users = tmp_path / "users.jsonl"
+    users.write_text('{"user_id": 1, "email": "a@school.edu"}\n')
+    assert _run("score", TRIAL, str(events), "--users", str(users))[0] == 1
+    assert "user id '1' appears both as a number and as text" in capsys.readouterr().err
+    users.write_text('{"user_id": "1", "email": "a@school.edu"}\n')
+    code, text = _run("score", TRIAL, str(events), "--users", str(users))
+    assert code == 0 and ": 1 users" in text

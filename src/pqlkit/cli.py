@@ -333,6 +333,7 @@ def _load(args: argparse.Namespace, progress: _Progress) -> Any:
     counts = log.report.counts
     if counts.get("rejected") or counts.get("duplicates"):
         print(f"pqlkit: {args.events}: {log.report.summary()}", file=sys.stderr)
+    _same_ids_as_text(log)
     kw: dict[str, Any] = {"as_of": args.as_of}
     if args.engine:
         kw["engine"] = args.engine
@@ -381,6 +382,19 @@ def _show(title: str, table: Any, top: int | None, out: TextIO) -> None:
     print(f"{title}: {len(table)} rows{more}", file=out)
     rows = [[f"{v:.0%}" if c == "share_pql" else v for c, v in row.items()] for row in shown]
     print(_text_table(shown.columns, rows), file=out)
+
+
+def _same_ids_as_text(log: Any) -> None:
+    """Files of different formats can spell one id as a number (JSON) and as text (CSV):
+    pqlkit keeps 1 and "1" apart, so the entity would be split in two, silently."""
+    for kind, ids in (("user", log.user_ids), ("account", log.account_ids)):
+        numbers = {str(i) for i in ids if isinstance(i, int)}
+        both = sorted(i for i in ids if isinstance(i, str) and i in numbers)
+        if both:
+            raise _BadInput(
+                f"{kind} id {both[0]!r} appears both as a number and as text (a CSV file "
+                "reads ids as text, JSON keeps numbers): give the files ids of one kind, "
+                f"e.g. quote them in the JSON file ({len(both)} such id(s))")
 
 
 # -- commands -----------------------------------------------------------------------------
