@@ -822,3 +822,13 @@ def test_a_column_named_twice_is_an_error_naming_it(tmp_path: Path) -> None:
     users = pd.DataFrame([["u1", "admin", "owner"]], columns=["user_id", "role", "role"])
     with pytest.raises(ValidationError, match=r"users=.*'role' more than once"):
         EventLog.from_records([], users=users)
+
+
+def test_nanosecond_wall_times_at_the_edge_of_int64_do_not_wrap_around() -> None:
+    # 2262-04-11T22:00 in New York is past what int64 nanoseconds hold once in UTC: it
+    # wrapped around to 1677.
+    wall = np.array([np.datetime64("2262-04-11T22:00:00", "ns")])
+    table = pa.table({"name": ["a"], "user_id": ["u"],
+                      "timestamp": pa.array(wall, pa.timestamp("ns"))})
+    log = EventLog.from_arrow(table, tz="America/New_York")
+    assert [e.timestamp for e in log.events()] == [datetime(2262, 4, 12, 2, 0, tzinfo=UTC)]

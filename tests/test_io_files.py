@@ -478,3 +478,12 @@ def test_a_missing_data_file_is_a_pqlkit_error_that_is_still_file_not_found(tmp_
         assert isinstance(got.value, FileNotFoundError)
     with pytest.raises(MissingFileError, match=r"not expanded: give the directory"):
         pk.EventLog.from_parquet(tmp_path / "*.parquet")
+
+
+def test_csv_header_check_allows_dotted_fields_and_unnamed_columns(tmp_path):
+    path = tmp_path / "e.csv"
+    path.write_text('name,ctx\nsignup,"{""ts"": ""2026-05-01T09:00:00Z"", ""uid"": ""u1""}"\n')
+    log = pio.read_csv(path, types={"ctx": "json"}, timestamp="ctx.ts", user_id="ctx.uid")
+    assert [e.user_id for e in log.events()] == ["u1"]
+    path.write_text("name,timestamp,user_id,,\nsignup,2026-05-01T09:00:00Z,u1,,\n")
+    assert pio.read_csv(path).report.counts["kept"] == 1

@@ -321,7 +321,7 @@ def test_a_moment_beside_a_trait_or_property_round_trips_through_repr_and_files(
 
 @pytest.mark.parametrize("text", ["exists('signup') & trait('role') == 'admin'",
                                   "exists('a') | trait('plan') != 'free'",
-                                  "~exists('a') == True"])
+                                  "~exists('a') == 'yes'"])
 def test_the_precedence_trap_is_refused_with_a_trait_too(text):
     # (exists('signup') & trait('role')) == 'admin' was accepted and never true.
     import pqlkit as pk
@@ -354,3 +354,12 @@ def test_a_number_divided_by_a_signal_builds_and_reads_back():
     ratio = 100 / pk.count("x")
     assert repr(ratio) == "100 / count('x')"
     assert parse_expr("100 / count('x') >= 5").equals(ratio >= 5)
+
+
+@pytest.mark.parametrize("text", ["~exists('a') != False", "(not exists('a')) == True",
+                                  "(exists('a') & exists('b')) == True",
+                                  "trait('admin') == ~exists('a')",
+                                  "(exists('a') | exists('b')) == (exists('c') & exists('d'))"])
+def test_conditions_compared_with_booleans_or_conditions_still_build(text):
+    cond = parse_expr(text)
+    assert parse_expr(repr(cond)).equals(cond)

@@ -577,3 +577,15 @@ def test_whole_numbers_written_as_floats_and_units_in_capitals_read_as_the_schem
     assert pk.ScoringModel.from_dict(data).rollup.k == 2
     with pytest.raises(pk.ValidationError):
         pk.count("x", within="\uff17d")  # a full-width digit is not a number of days
+
+
+def test_max_points_none_beside_points_passes_the_schema_as_the_reader():
+    import jsonschema
+
+    from pqlkit.modelfile import json_schema
+
+    for none in (False, None):
+        data = {"name": "m", "threshold": 5, "rules": [
+            {"name": "r", "when": "count('a') >= 1", "points": 10, "max_points": none}]}
+        assert pk.validate_model(data) == []
+        assert jsonschema.Draft202012Validator(json_schema()).is_valid(data)

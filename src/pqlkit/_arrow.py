@@ -721,9 +721,11 @@ def _zone_for(kind: Any, column: str, tz: str | tzinfo | None, where: str
 _PER_HOUR: Final = {"s": 3600, "ms": 3_600_000, "us": 3_600_000_000,
                     "ns": 3_600_000_000_000}
 _NAIVE_EPOCH: Final = datetime(1970, 1, 1)
-#: Up to this many hours between a column's first and last time, the offset of each is
-#: looked up (about 11 years); beyond, only the hours the rows fall in.
-_SPAN_HOURS: Final = 100_000
+#: Nanosecond wall times a day inside int64's range: an offset cannot wrap them around.
+_NS_EDGE: Final = (-(2**63) + 86_400 * 10**9, 2**63 - 1 - 86_400 * 10**9)
+#: Up to this many hours between a column's first and last time (about 110 years), the
+#: offsets of each day are looked up; beyond, those of the hours the rows fall in.
+_SPAN_HOURS: Final = 1_000_000
 
 
 def localize(arr: Any, zone: str | tzinfo, column: str, where: str) -> Any:
@@ -762,6 +764,15 @@ def localize(arr: Any, zone: str | tzinfo, column: str, where: str) -> Any:
         except (OverflowError, ValueError):
             return None
 
+    def day_offsets(d: int) -> tuple[int, int] | None:
+        """The offsets at the start and at the end of day ``d`` (None past year 9999)."""
+        try:
+            start = _NAIVE_EPOCH + timedelta(days=d)
+            return offset(start), offset(start + timedelta(hours=23, minutes=59, seconds=59,
+                                                          microseconds=999_999))
+        except (OverflowError, ValueError):
+            return None
+
     def per_row(rows: npt.NDArray[np.int64]) -> None:  # the hours of a change of offset
         for i in rows.tolist():
             utc[i] = wall[i] - offset(_NAIVE_EPOCH + timedelta(seconds=int(wall[i]) // per_s))
@@ -769,22 +780,41 @@ def localize(arr: Any, zone: str | tzinfo, column: str, where: str) -> Any:
     valid = wall if mask is None else wall[~mask]
     if not len(valid):
         return pa.array(wall, type=pa.timestamp(unit, tz="UTC"), mask=mask)
+    if unit == "ns" and (int(valid.min()) < _NS_EDGE[0] or int(valid.max()) > _NS_EDGE[1]):
+        # Within a day of what int64 nanoseconds hold, the offset could wrap the value
+        # around: read such a column in microseconds (pqlkit keeps microseconds anyway).
+        micros = pa.array(np.floor_divide(wall, 1000), type=pa.timestamp("us"), mask=mask)
+        return localize(micros, zone, column, where)
     first_hour, last_hour = int(valid.min()) // per_hour, int(valid.max()) // per_hour
     if last_hour - first_hour < _SPAN_HOURS:
-        # The usual column spans days to years: the offset of every hour in the span, and
-        # a pass over the rows per change of offset (two a year where clocks change).
+        # The usual column spans days to years: the offsets at the start and end of every
+        # day in the span, the hours of a day where they differ, and a pass over the rows
+        # per change of offset (two a year where clocks change).
         utc = wall.copy()
         now = 0
-        for h in range(first_hour, last_hour + 1):
-            got = hour_offsets(h)
+
+        def change(at: int, offset: int) -> None:
+            nonlocal now
+            if offset != now:
+                np.subtract(utc, offset - now, out=utc, where=wall >= at)
+                now = offset
+
+        for day in range(first_hour // 24, last_hour // 24 + 1):
+            got = day_offsets(day)
             if got is None:
                 continue
-            at = h * per_hour
-            if got[0] != now:
-                np.subtract(utc, got[0] - now, out=utc, where=wall >= at)
-                now = got[0]
-            if got[0] != got[1]:
-                per_row(np.flatnonzero((wall >= at) & (wall < at + per_hour)))
+            change(day * 24 * per_hour, got[0])
+            if got[0] == got[1]:
+                continue
+            for h in range(day * 24, day * 24 + 24):
+                hour = hour_offsets(h)
+                if hour is None:
+                    continue
+                at = h * per_hour
+                change(at, hour[0])
+                if hour[0] != hour[1]:
+                    per_row(np.flatnonzero((wall >= at) & (wall < at + per_hour)))
+            change((day + 1) * 24 * per_hour, got[1])
         return pa.array(utc, type=pa.timestamp(unit, tz="UTC"), mask=mask)
     hours = np.floor_divide(wall, per_hour)
     distinct, inverse = np.unique(hours, return_inverse=True)

@@ -129,8 +129,11 @@ SCHEMA: Final[dict[str, Any]] = {
                                          "matching event."},
             },
             "oneOf": [
+                # (max_points written false or null, "none", may stand beside points.)
                 {"required": ["points"], "not": {"anyOf": [
-                    {"required": ["points_per"]}, {"required": ["max_points"]}]}},
+                    {"required": ["points_per"]},
+                    {"required": ["max_points"], "properties": {"max_points": {
+                        "type": "number"}}}]}},
                 {"required": ["points_per"], "not": {"required": ["points"]}},
             ],
         },

@@ -600,8 +600,9 @@ class Compare(Expr):
 
     def __attrs_post_init__(self) -> None:
         _ = self.scope
-        for side in (self.left, self.right):
-            if isinstance(side, (And, Or, Not)):
+        for side, other in ((self.left, self.right), (self.right, self.left)):
+            if isinstance(side, (And, Or, Not)) and isinstance(other, Lit) and not isinstance(
+                    other.value, bool):
                 # exists('a') & trait('role') == 'admin' reads (exists('a') & trait('role'))
                 # == 'admin' in Python: a comparison of a condition, never what was meant.
                 raise PqlkitTypeError(

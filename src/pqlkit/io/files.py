@@ -202,7 +202,7 @@ def _check_header(header: list[str], fields: _Fields, path: Any) -> None:
     where = f"read_csv({os.fspath(path)!r})" if is_path(path) else "read_csv"
     seen: dict[str, int] = {}
     for k, column in enumerate(header, 1):
-        if column in seen:
+        if column in seen and column:  # (unnamed columns, a trailing delimiter, hold none)
             raise ValidationError(
                 f"{where}: the header names {column!r} twice (columns {seen[column]} and {k}); "
                 "rename one, so that no cell is dropped")
@@ -213,11 +213,14 @@ def _check_header(header: list[str], fields: _Fields, path: Any) -> None:
     for what, getter, default in (("name", fields.name, None),
                                   ("timestamp", fields.timestamp, None),
                                   ("user_id", fields.user_id, "user_id")):
-        if getter.key not in seen and getter.key != default:
+        # (A dotted field reads into a column of JSON objects: "ctx.ts" needs "ctx".)
+        if getter.key not in seen and getter.top() not in seen and getter.key != default:
             raise ValidationError(
                 f"{where}: no column {getter.key!r} for {what}=; the header is {have}")
-    if fields.user_id.key not in seen and (fields.account_id is None
-                                           or fields.account_id.key not in seen):
+    def has(getter: Any) -> bool:
+        return getter is not None and (getter.key in seen or getter.top() in seen)
+
+    if not has(fields.user_id) and not has(fields.account_id):
         raise ValidationError(
             f"{where}: the header has neither {fields.user_id.key!r} nor "
             f"{fields.account_id.key if fields.account_id else 'account_id'!r}: events need a "
