@@ -694,7 +694,7 @@ def zoned(arr: Any, column: str, tz: str | tzinfo | None, where: str) -> Any:
     """An Arrow column as it is, or, when it holds zone-less timestamps, read as wall-clock
     times in ``tz`` (an error without it, as for :func:`naive_zone`)."""
     zone = _zone_for(arr.type, column, tz, where)
-    return arr if zone is None else localize(arr, zone, column, where)
+    return arr if zone is None else localize(arr, zone)
 
 
 def _zone_for(kind: Any, column: str, tz: str | tzinfo | None, where: str
@@ -717,7 +717,7 @@ def _zone_for(kind: Any, column: str, tz: str | tzinfo | None, where: str
     return tz
 
 
-#: Units of an Arrow timestamp per hour and per microsecond (ns: 1000 per µs).
+#: Units of an Arrow timestamp per hour.
 _PER_HOUR: Final = {"s": 3600, "ms": 3_600_000, "us": 3_600_000_000,
                     "ns": 3_600_000_000_000}
 _NAIVE_EPOCH: Final = datetime(1970, 1, 1)
@@ -728,17 +728,17 @@ _NS_EDGE: Final = (-(2**63) + 86_400 * 10**9, 2**63 - 1 - 86_400 * 10**9)
 _SPAN_HOURS: Final = 1_000_000
 
 
-def localize(arr: Any, zone: str | tzinfo, column: str, where: str) -> Any:
+def localize(arr: Any, zone: str | tzinfo) -> Any:
     """A zone-less timestamp array read as wall-clock times in ``zone``, as a naive
     datetime is (``dt.replace(tzinfo=zone)``, :func:`pqlkit._time.to_utc`): a time the
     clocks skip or repeat takes the offset in force before the change (``fold=0``), with the
     zone's rules for every year. (pyarrow's ``assume_timezone`` reads a skipped time as the
-    instant before the gap and, past 2037, drops summer time.) The offset is looked up once
-    per distinct hour, and per row only in an hour where it changes.
+    instant before the gap and, past 2037, drops summer time.) Offsets are looked up once a
+    day (once an hour on a day the clocks change, and per row in the hour they do).
     """
     pa, _ = _pa()
     if isinstance(arr, pa.ChunkedArray):
-        return pa.chunked_array([localize(c, zone, column, where) for c in arr.chunks],
+        return pa.chunked_array([localize(c, zone) for c in arr.chunks],
                                 type=pa.timestamp(arr.type.unit, tz="UTC"))
     from pqlkit._time import _zone
 
@@ -750,26 +750,17 @@ def localize(arr: Any, zone: str | tzinfo, column: str, where: str) -> Any:
     wall = _np(arr.view(pa.int64())).copy()
     if mask is not None:
         wall[mask] = 0  # (what a null slot holds is arbitrary)
+
     def offset(naive: datetime) -> int:
         got = tzinfo_.utcoffset(naive)
         return 0 if got is None else int(got.total_seconds()) * per_s
 
-    def hour_offsets(h: int) -> tuple[int, int] | None:
-        """The offsets at the start and at the end of hour ``h`` (None past year 9999,
-        which is rejected as out of range later)."""
+    def edges(hour: int, hours: int) -> tuple[int, int] | None:
+        """The offsets at the start and at the end of ``hours`` hours from ``hour`` (None
+        past year 9999, which is rejected as out of range later)."""
         try:
-            start = _NAIVE_EPOCH + timedelta(hours=h)
-            return offset(start), offset(start + timedelta(seconds=3599,
-                                                          microseconds=999_999))
-        except (OverflowError, ValueError):
-            return None
-
-    def day_offsets(d: int) -> tuple[int, int] | None:
-        """The offsets at the start and at the end of day ``d`` (None past year 9999)."""
-        try:
-            start = _NAIVE_EPOCH + timedelta(days=d)
-            return offset(start), offset(start + timedelta(hours=23, minutes=59, seconds=59,
-                                                          microseconds=999_999))
+            start = _NAIVE_EPOCH + timedelta(hours=hour)
+            return offset(start), offset(start + timedelta(hours=hours, microseconds=-1))
         except (OverflowError, ValueError):
             return None
 
@@ -784,7 +775,7 @@ def localize(arr: Any, zone: str | tzinfo, column: str, where: str) -> Any:
         # Within a day of what int64 nanoseconds hold, the offset could wrap the value
         # around: read such a column in microseconds (pqlkit keeps microseconds anyway).
         micros = pa.array(np.floor_divide(wall, 1000), type=pa.timestamp("us"), mask=mask)
-        return localize(micros, zone, column, where)
+        return localize(micros, zone)
     first_hour, last_hour = int(valid.min()) // per_hour, int(valid.max()) // per_hour
     if last_hour - first_hour < _SPAN_HOURS:
         # The usual column spans days to years: the offsets at the start and end of every
@@ -800,14 +791,14 @@ def localize(arr: Any, zone: str | tzinfo, column: str, where: str) -> Any:
                 now = offset
 
         for day in range(first_hour // 24, last_hour // 24 + 1):
-            got = day_offsets(day)
+            got = edges(day * 24, 24)
             if got is None:
                 continue
             change(day * 24 * per_hour, got[0])
             if got[0] == got[1]:
                 continue
             for h in range(day * 24, day * 24 + 24):
-                hour = hour_offsets(h)
+                hour = edges(h, 1)
                 if hour is None:
                     continue
                 at = h * per_hour
@@ -821,7 +812,7 @@ def localize(arr: Any, zone: str | tzinfo, column: str, where: str) -> Any:
     offsets = np.zeros(len(distinct), dtype=np.int64)
     mixed = np.zeros(len(distinct), dtype=np.bool_)
     for k, h in enumerate(distinct.tolist()):
-        got = hour_offsets(h)
+        got = edges(h, 1)
         if got is not None:
             offsets[k], mixed[k] = got[0], got[0] != got[1]
     utc = wall - offsets[inverse]
@@ -1047,7 +1038,7 @@ def chunk_columns(batch: Any, fields: Mapping[str, str], props: Mapping[str, str
                   zone: str | tzinfo | None) -> dict[str, Any]:
     out: dict[str, Any] = {field: batch.column(col) for field, col in fields.items()}
     if zone is not None:
-        out["timestamp"] = localize(out["timestamp"], zone, fields["timestamp"], "timestamp")
+        out["timestamp"] = localize(out["timestamp"], zone)
     out["properties"] = {key: batch.column(col) for key, col in props.items()}
     return out
 

@@ -131,7 +131,7 @@ def _zoned(table: Any, col: str, tz: str | tzinfo | None, feature: str) -> Any:
     if zone is None:
         return table
     return table.set_column(table.schema.get_field_index(col), col,
-                            localize(table.column(col), zone, col, feature))
+                            localize(table.column(col), zone))
 
 
 def _future_rows(table: Any, col: str, limit: int, epoch_unit: str | None
