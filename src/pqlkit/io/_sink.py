@@ -647,21 +647,15 @@ class Sink:
         given = np.arange(n, dtype=np.int64)
         if log._src is not None:  # rows of the columns handed over, when some were dropped
             given += log._src
-        sink_rows = np.asarray(kept, dtype=np.int64)[given]
-        labels = list(map(self.label, np.frombuffer(self._source, dtype=np.int64)[
-            sink_rows].tolist()))
-        if all(isinstance(x, int) for x in labels):
-            log._src = _deltas(np.asarray(labels, dtype=np.int64))
-            return
-        prefixes: dict[str, int] = {}
-        at = np.empty(n, dtype=np.int32)
-        rows = np.empty(n, dtype=np.int64)
-        for i, x in enumerate(labels):
-            head, _, tail = str(x).rpartition(":")
-            at[i] = prefixes.setdefault(f"{head}:", len(prefixes))
-            rows[i] = int(tail)
-        log._src, log._src_prefix = _deltas(rows), at
-        log._prefixes = tuple(prefixes)
+        sources = np.frombuffer(self._source, dtype=np.int64)[
+            np.asarray(kept, dtype=np.int64)[given]]
+        # A label is the source itself, unless it can split sources into member and line
+        # (pqlkit.io._source._FileRows: rows read from an archive).
+        split = getattr(self.label, "split", None)
+        rows, at, prefixes = split(sources) if split is not None else (sources, None, [])
+        log._src = _deltas(rows)
+        if at is not None:
+            log._src_prefix, log._prefixes = at, tuple(prefixes)
 
 
 _EVENTS_REF: Final = re.compile(r"events\[(\d+)\]")

@@ -17,6 +17,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack
 from typing import IO, Any, Final, cast
 
+import numpy as np
+import numpy.typing as npt
+
 from pqlkit.errors import PqlkitTypeError, ValidationError
 
 __all__ = ["CORRUPT", "BadLine", "Rows", "corrupt", "is_path", "open_binary", "rows_of"]
@@ -98,11 +101,24 @@ class _FileRows:
         self.path = path
         self.members: list[str] = []
 
+    def __call__(self, source: int) -> int | str:
+        """How a source shows in the report: its line, ``"<member>:<line>"`` in an archive."""
+        return self.label(source)
+
     def label(self, source: int) -> int | str:
         if not self.members:
             return source
         member, line = divmod(source, 1 << _LINE_BITS)
         return f"{self.members[member]}:{line}"
+
+    def split(self, sources: npt.NDArray[np.int64]
+              ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32] | None, list[str]]:
+        """:meth:`label` of many sources at once: their lines, and (in an archive) the index
+        of each one's member among the ``"<member>:"`` prefixes, else None."""
+        if not self.members:
+            return sources, None, []
+        return (sources & ((1 << _LINE_BITS) - 1),
+                (sources >> _LINE_BITS).astype(np.int32), [f"{m}:" for m in self.members])
 
     def __iter__(self) -> Rows:
         last: int | str = 0
@@ -139,7 +155,7 @@ def rows_of(source: Any, *, what: str) -> tuple[Iterable[tuple[int, Any]],
     """The (source, row) pairs of ``source`` and how to show a source in the report."""
     if is_path(source):
         rows = _FileRows(source)
-        return rows, rows.label
+        return rows, rows  # (a callable label that can also split many sources at once)
     from pqlkit._columns import not_rows
 
     not_rows(source, what)
