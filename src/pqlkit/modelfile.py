@@ -51,6 +51,8 @@ from pqlkit.model import (
     Rollup,
     Rule,
     ScoringModel,
+    _is_number,
+    _whole,
 )
 from pqlkit.plugins import Registry, registry
 
@@ -119,12 +121,6 @@ def _unset(table: Mapping[Any, Any], keys: tuple[str, ...]) -> Mapping[Any, Any]
     if not unset:
         return table
     return {k: v for k, v in table.items() if k not in unset}
-
-
-def _is_number(value: Any) -> bool:
-    # An int beyond float's range (10**400) is not a usable number of points either.
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and (abs(value) < 1e308 if isinstance(value, int) else math.isfinite(value)))
 
 
 def _error(problems: list[ModelProblem], source: Any, *, writing: str | None = None
@@ -198,8 +194,7 @@ class _Reader:
         return self.number(value, path, **bounds)
 
     def whole(self, value: Any, path: str, *, low: int) -> Any:
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)  # 2.0: how JSON and YAML writers often spell 2
+        value = _whole(value)
         if isinstance(value, bool) or not isinstance(value, int):
             return self.add(path, f"must be a whole number, got {_got(value)}")
         if value < low:
