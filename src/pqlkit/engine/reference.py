@@ -12,8 +12,6 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import attrs
-
 from pqlkit._fsum import fsum
 from pqlkit._time import US_PER_DAY, Duration, as_duration, from_micros
 from pqlkit.engine import Engine, resolve_as_of
@@ -505,11 +503,8 @@ class ReferenceEngine(Engine):
             acc_rows = []
             for a in accounts:
                 ctx = EntityContext(self, log, "account", a, as_of_dt, as_of_us)
-                row, expl = self._score_entity(model, ctx)
-                if not members[a] and not ctx.all and row["is_pqa"]:
-                    # No users yet and no events of its own: never a PQA (§3.9).
-                    row["is_pqa"] = False
-                    expl = attrs.evolve(expl, qualified=False)
+                # No users yet and no events of its own: never a PQA (§3.9).
+                row, expl = self._score_entity(model, ctx, may_qualify=bool(members[a]))
                 acc_rows.append({"account_id": log.account_ids[a], **row,
                                  "n_users": len(members[a])})
                 explanations[("account", log.account_ids[a])] = expl
@@ -566,8 +561,10 @@ class ReferenceEngine(Engine):
 
     # -- one entity ----------------------------------------------------------------------------
 
-    def _score_entity(self, model: ScoringModel, ctx: EntityContext
-                      ) -> tuple[dict[str, Any], Explanation]:
+    def _score_entity(self, model: ScoringModel, ctx: EntityContext, *,
+                      may_qualify: bool = True) -> tuple[dict[str, Any], Explanation]:
+        """One entity's row and explanation; without ``may_qualify`` (an account with no
+        users) it qualifies only if it has events of its own."""
         log = ctx.log
         contributions = []
         for rule in model.rules:
@@ -627,7 +624,8 @@ class ReferenceEngine(Engine):
         ctx.values = {}
         hits = [repr(c) for c in model.disqualify if truth(self.evaluate(c, ctx))]
         disqualified = bool(hits)
-        qualified = score >= model.threshold and not disqualified
+        qualified = (score >= model.threshold and not disqualified
+                     and (may_qualify or bool(ctx.all)))
         tier = model.tier_for(score, disqualified)
         row: dict[str, Any] = {
             "score": score, "raw_score": raw, "tier": tier,
