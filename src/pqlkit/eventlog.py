@@ -824,7 +824,7 @@ def _entities(data: Any, kind: type[User] | type[Account], table: str, report: L
     ``columns_ok``) Parquet files: a path, a directory or a list of paths."""
     if data is None:
         return _Entities.empty()
-    if type(data).__module__.startswith(("pandas", "polars")):
+    if col.frame_kind(data) in ("pandas", "polars"):
         # A frame (iterating one gives its column names, not its rows).
         from pqlkit.io import frames
 
