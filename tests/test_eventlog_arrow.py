@@ -307,6 +307,17 @@ def test_all_used_tells_whether_every_dictionary_entry_has_a_row(
     assert _all_used(np.array(indices, dtype=np.int32), n) is expected
 
 
+def test_all_used_grows_and_reuses_its_scratch_space() -> None:
+    from pqlkit import _columns as col
+    from pqlkit._arrowload import _all_used
+
+    big = np.tile(np.arange(5, dtype=np.int32), col.CHUNK)  # more rows than the scratch
+    assert _all_used(big, 5) and not _all_used(big, 6)
+    # A shorter chunk after a longer one reads only its own rows of the scratch.
+    assert not _all_used(np.array([0, 0, 2], dtype=np.int32), 3)
+    assert _all_used(np.array([-1, 1, 0], dtype=np.int32), 2)
+
+
 def test_a_zone_less_timestamp_column_is_read_in_the_zone_given(tmp_path: Path) -> None:
     table = pa.table({"user_id": pa.array(["u1", "u2"]), "name": pa.array(["x", "y"]),
                       "timestamp": pa.array([0, 3_600_000_000], pa.timestamp("us"))})

@@ -581,6 +581,27 @@ def test_epoch_columns_read_as_from_epoch_does(values: list[float], unit: str) -
                 assert micros == expected, value
 
 
+@given(values=st.lists(st.integers(-2**63 + 1, 2**63 - 1) | st.integers(-10**17, 10**17),
+                       min_size=0, max_size=12),
+       missing=st.none() | st.lists(st.booleans(), min_size=12, max_size=12),
+       unit=st.sampled_from(["us", "ns", "s"]))
+def test_feed_into_writes_what_feed_returns(values: list[int], missing: list[bool] | None,
+                                            unit: str) -> None:
+    # The loaders' worker threads use feed_into (no temporary arrays on the usual column).
+    column = np.array(values, dtype=np.int64).view(f"datetime64[{unit}]")
+    mask = None if missing is None else np.array(missing[:len(values)], dtype=np.bool_)
+    enc = TimeEncoder("timestamp", tz=None, epoch_unit=None)
+    expected, bad = enc.feed(Typed(column, mask))
+    out = np.full(len(values), 7, dtype=np.int64)
+    got = enc.feed_into(out, Typed(column, mask))
+    if bad.any():
+        assert got is not None and got.tolist() == bad.tolist()
+        assert out[~bad].tolist() == expected[~bad].tolist()
+    else:
+        assert got is None
+        assert out.tolist() == expected.tolist()
+
+
 # -- PropColumn ---------------------------------------------------------------------------
 
 

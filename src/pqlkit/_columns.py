@@ -843,6 +843,16 @@ def parse_iso(values: Array, *, naive_utc: bool) -> tuple[I64, BoolArray]:
     return us, ok
 
 
+def _plain_micros(values: Array) -> I64 | None:
+    """The usual timestamp column (Arrow, Parquet): ``datetime64[us]`` whose instants all
+    lie in years 1..9999, as two reductions tell, read as its microseconds themselves (a
+    view); None for any other."""
+    if values.dtype != np.dtype("datetime64[us]") or not len(values):
+        return None
+    raw = values.view(np.int64)
+    return raw if int(raw.min()) >= MIN_US and int(raw.max()) <= MAX_US else None
+
+
 class TimeEncoder:
     """Timestamps to int64 µs UTC, as :func:`pqlkit.records.check_timestamp` reads them.
 
@@ -893,18 +903,29 @@ class TimeEncoder:
             bad = bad | missing
         return us, bad
 
+    def feed_into(self, out: I64, piece: Piece) -> BoolArray | None:
+        """:meth:`feed`, writing the microseconds into ``out``; the rows refused, or None
+        when no row is. The usual column (microseconds, no null, every instant in range)
+        allocates nothing but is copied: on a loader's worker threads, a chunk's temporary
+        arrays are handed back to the system by glibc and faulted in again at the next."""
+        if isinstance(piece, Typed) and piece.missing is None:
+            raw = _plain_micros(piece.values)
+            if raw is not None:
+                out[...] = raw
+                return None
+        us, bad = self.feed(piece)
+        out[...] = us
+        return bad if bad.any() else None
+
     def _typed(self, values: Array) -> tuple[I64, BoolArray, BoolArray]:
         kind = values.dtype.kind
         n = len(values)
         none = np.zeros(n, dtype=np.bool_)
         if kind == "M":
             unit = np.datetime_data(values.dtype)[0]
-            if unit == "us" and n:
-                # The usual column (Arrow, Parquet): when every instant is in range, as the
-                # two reductions tell, the values are the microseconds themselves.
-                raw = values.view(np.int64)
-                if int(raw.min()) >= MIN_US and int(raw.max()) <= MAX_US:
-                    return raw, none, none.copy()
+            raw = _plain_micros(values)
+            if raw is not None:
+                return raw, none, none.copy()
             missing = values.view(np.int64) == _NAT
             if unit in ("ns", "ps", "fs", "as"):
                 # Every instant these units can hold lies within years 1..9999.
