@@ -440,7 +440,7 @@ def _all_used(indices: Int32Array, n: int) -> bool:
         return True
     scratch = getattr(_scratch, "array", None)
     if scratch is None or len(scratch) < m:
-        scratch = _scratch.array = np.empty(max(m, col.CHUNK), dtype=np.int64)
+        scratch = _scratch.array = np.empty(m, dtype=np.int64)
     shifted = scratch[:m]
     np.add(indices, 1, out=shifted)
     return bool(np.count_nonzero(np.bincount(shifted, minlength=n + 1)[1:]) == n)
