@@ -187,6 +187,14 @@ class TestTime:
 # -- §3.2 Point in time -----------------------------------------------------------------------
 
 
+def test_distinct_counts_values_as_isin_tells_them_apart():
+    # Numbers by value (1 is 1.0, 0.0 is -0.0, [1] is [1.0]); True is not 1, "1" is text.
+    values = [1, 1.0, True, 0.0, -0.0, [1], [1.0], [True], "1", 1, {"a": 1}, {"a": 1.0}]
+    events = [ev("a", ago(days=i + 1), properties={"k": v}) for i, v in enumerate(values)]
+    assert numeric(distinct("k", of="a"), events) == 7
+    assert numeric(count("a", where=prop("k").isin([1.0, [1], {"a": 1}])), events) == 7
+
+
 class TestPointInTime:
     def test_event_at_as_of_counts_and_after_does_not(self):
         events = [ev("a", AS_OF), ev("a", AS_OF + US), ev("a", ago(days=400))]
@@ -457,6 +465,14 @@ class TestDuplicates:
         log = pk.EventLog.from_records([row, dict(row), dict(row)])
         assert log.report.counts == {"input": 3, "kept": 1, "duplicates": 2, "rejected": 0}
         assert numeric(count("a"), [row, dict(row), dict(row)]) == 1
+
+    def test_values_of_different_types_differ_in_a_list_too(self):
+        # [1] and [1.0] are two values, as 1 and 1.0 are: the row reads back as it came.
+        rows = [ev("a", ago(days=1), event_id="e1", properties={"k": [1]}),
+                ev("a", ago(days=2), event_id="e1", properties={"k": [1.0]})]
+        log = pk.EventLog.from_records(rows)
+        assert log.report.counts == {"input": 2, "kept": 1, "duplicates": 0, "rejected": 1}
+        assert log.props["k"][0] == (1.0,) and type(log.props["k"][0][0]) is float
 
     def test_rows_without_id_all_count(self):
         row = ev("a", ago(days=1))

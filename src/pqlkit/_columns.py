@@ -274,7 +274,8 @@ def factorize_objects(values: Sequence[Any] | Array) -> Coded:
             append(-1)
             continue
         t = type(v)
-        key = _float_key(v) if t is float else (t, v)
+        # A tuple holds its items' types in its text: (1,) and (1.0,) are two values.
+        key = _float_key(v) if t is float else (t, v) if t is not tuple else value_key(v)
         try:
             code = index.get(key)
         except TypeError:

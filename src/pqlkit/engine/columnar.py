@@ -34,6 +34,7 @@ from pqlkit.engine.reference import (
     apply_decay,
     arith,
     compare,
+    distinct_key,
     is_number,
     lower,
     same_value,
@@ -408,7 +409,9 @@ class _Encoder:
     def code(self, value: Any) -> int:
         if value is None:
             return _NONE
-        key: Any = (type(value), value)
+        # A tuple's text keeps its items' types: (1,) and (1.0,) are two values.
+        key: Any = ((type(value), value) if type(value) is not tuple
+                    else (tuple, canonical({"v": value})))
         try:
             found = self.index.get(key)
         except TypeError:
@@ -874,21 +877,14 @@ def _prop_numbers(log: EventLog, key: str) -> tuple[FloatArray, BoolArray]:
 
 
 def _prop_classes(log: EventLog, key: str) -> IntArray:
-    """Per distinct value of ``key``: its class under set equality (for distinct())."""
+    """Per distinct value of ``key``: its class under ``distinct()``'s equality
+    (:func:`pqlkit.engine.reference.distinct_key`)."""
     cache = _log_cache(log)
     found = cache.get(("cls", key))
     if found is None:
         _, values = _prop_codes(log, key)
-        # The reference counts len({_hashable(v), ...}): 1, 1.0 and True are one value.
         classes: dict[Any, int] = {}
-        out = []
-        for v in values:
-            try:
-                k: Any = v
-                hash(k)
-            except TypeError:
-                k = canonical({"v": v})
-            out.append(classes.setdefault(k, len(classes)))
+        out = [classes.setdefault(distinct_key(v), len(classes)) for v in values]
         found = np.array([*out, _NONE], dtype=np.int64)
         cache[("cls", key)] = found
     return found

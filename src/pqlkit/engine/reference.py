@@ -256,18 +256,25 @@ class EntityContext:
 
 
 def same_value(a: Any, b: Any) -> bool:
-    """Equality where booleans equal only booleans (``True`` is not ``1`` here)."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    return bool(a == b)
+    """Equality of ``isin`` (and of ``distinct()``): numbers by value (``1`` is ``1.0``),
+    booleans only with booleans (``True`` is not ``1``), at any depth of a list."""
+    return bool(distinct_key(a) == distinct_key(b))
 
 
-def _hashable(value: Any) -> Any:
-    try:
-        hash(value)
-    except TypeError:
-        return canonical({"v": value})
-    return value
+def distinct_key(value: Any) -> Any:
+    """A key equal for two values exactly when :func:`same_value` holds: what
+    ``distinct()`` counts and ``isin`` matches by."""
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, (int, float)):
+        return ("number", value)
+    if isinstance(value, (str, datetime)):
+        return (type(value).__name__, value)
+    if isinstance(value, (tuple, list)):
+        return ("list", tuple(distinct_key(v) for v in value))
+    if isinstance(value, Mapping):
+        return ("map", frozenset((k, distinct_key(v)) for k, v in value.items()))
+    return ("other", canonical({"v": value}))
 
 
 def is_number(value: Any) -> bool:
@@ -435,7 +442,8 @@ class ReferenceEngine(Engine):
 
     def visit_Distinct(self, node: Distinct, ctx: EntityContext) -> int:
         sel = self._select(node, ctx)
-        values = {_hashable(v) for i in sel if (v := ctx.log.prop(node.property, i)) is not None}
+        values = {distinct_key(v) for i in sel
+                  if (v := ctx.log.prop(node.property, i)) is not None}
         return self._record(node, ctx, len(values))
 
     def visit_Total(self, node: Total, ctx: EntityContext) -> float:
