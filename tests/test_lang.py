@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import pqlkit as pk
 from pqlkit import PqlkitError
-from pqlkit.errors import ExpressionError
+from pqlkit.errors import ExpressionError, ValidationError
 from pqlkit.lang import ALLOWED, MAX_DEPTH, MAX_LENGTH, parse_decay, parse_expr
 from pqlkit.testing import conditions, decays, signals
 
@@ -317,6 +317,43 @@ def test_a_moment_beside_a_trait_or_property_round_trips_through_repr_and_files(
     assert pk.ScoringModel.from_dict(model.to_dict()) == model
     # A time signal keeps the plain ISO string (it reads it as a moment).
     assert repr(pk.first_seen() >= moment) == "first_seen() >= '2026-05-01T00:00:00Z'"
+
+
+def test_moments_in_isin_round_trip_through_repr_and_files(tmp_path):
+    # isin printed datetime.datetime(...), which neither parse_expr nor eval could read.
+    from datetime import UTC, datetime, timedelta, timezone
+
+    import pqlkit as pk
+
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    for cond in (pk.trait("renewal").isin([moment, "2026-01-01"]),
+                 pk.trait("renewal").isin([datetime(2026, 1, 1, 5, tzinfo=timezone(timedelta(hours=2)))]),
+                 pk.prop("k").isin([[moment], {"at": moment}, 1.5, True, None])):
+        text = repr(cond)
+        assert "datetime" not in text
+        assert parse_expr(text).equals(cond)
+        assert eval(text, vars(pk)).equals(cond)
+    model = pk.ScoringModel(name="m", threshold=1, rules=[
+        pk.Rule("renewing", pk.trait("renewal").isin([moment]), points=1)])
+    model.save(tmp_path / "m.toml")
+    assert pk.load_model(tmp_path / "m.toml") == model
+
+
+@pytest.mark.parametrize("values", [[float("nan")], [1, float("inf")], [[float("-inf")]]])
+def test_isin_refuses_values_no_loaded_value_can_equal(values):
+    import pqlkit as pk
+
+    with pytest.raises(ValidationError, match="must be finite"):
+        pk.prop("k").isin(values)
+
+
+def test_isin_refuses_a_naive_moment():
+    from datetime import datetime
+
+    import pqlkit as pk
+
+    with pytest.raises(ValidationError, match="no time zone"):
+        pk.trait("renewal").isin([datetime(2026, 1, 1)])
 
 
 @pytest.mark.parametrize("text", ["exists('signup') & trait('role') == 'admin'",

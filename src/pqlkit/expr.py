@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, ClassVar, Final, Literal, cast
 
@@ -635,8 +635,20 @@ class Compare(Expr):
     def _side(side: Expr, other: Expr) -> str:
         if isinstance(side, Lit) and isinstance(side.value, datetime) and other.kind != "time":
             # Beside a trait or property, an ISO string would rebuild a text comparison.
-            return f"at({side.value.isoformat().replace('+00:00', 'Z')!r})"
+            return _literal(side.value)
         return _wrap(side, "cmp")
+
+
+def _literal(value: Any) -> str:
+    """A literal as the code that builds it: moments as ``at('...')`` (beside a trait or
+    property, an ISO string would be text), at any depth of a list or mapping."""
+    if isinstance(value, datetime):
+        return f"at({value.isoformat().replace('+00:00', 'Z')!r})"
+    if isinstance(value, (list, tuple)):
+        return f"[{', '.join(map(_literal, value))}]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k!r}: {_literal(v)}" for k, v in value.items()) + "}"
+    return repr(value)
 
 
 def _arith_op(value: str) -> str:
@@ -736,8 +748,27 @@ class IsIn(Expr):
     values: tuple[Any, ...]
     kind: ClassVar[Kind] = "bool"
 
+    def __attrs_post_init__(self) -> None:
+        # What no loaded value can be: such an entry would never match.
+        def check(v: Any) -> None:
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ValidationError(f"isin() values must be finite, got {v!r}")
+            if isinstance(v, datetime) and v.tzinfo is None:
+                raise ValidationError(
+                    f"isin() value {v!r} has no time zone; give it one "
+                    "(datetime(..., tzinfo=timezone.utc)) or write pk.at('2026-05-01T00:00:00Z')")
+            if isinstance(v, (list, tuple)):
+                for item in v:
+                    check(item)
+            elif isinstance(v, Mapping):
+                for item in v.values():
+                    check(item)
+
+        for value in self.values:
+            check(value)
+
     def __repr__(self) -> str:
-        return f"{_wrap(self.operand, '~')}.isin({list(self.values)!r})"
+        return f"{_wrap(self.operand, '~')}.isin({_literal(list(self.values))})"
 
 
 @attrs.frozen(eq=False, repr=False)
