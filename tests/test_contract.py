@@ -1535,3 +1535,32 @@ def test_a_custom_decay_must_return_a_finite_number(engine, returns, where):
                             decay=decay if where == "model" else None)
     with pytest.raises(ValidationError, match="a decay must return a finite number"):
         model.score([ev("x", ago(days=3))], as_of=AS_OF, engine=engine)
+
+
+def test_rule_points_have_the_same_type_in_both_engines():
+    # A capped points_per rule gave the int max_points in the reference engine (25 vs
+    # 25.0), and an unmatched float-points rule 0 (vs 0.0): equal with ==, but not in
+    # JSON, repr or to_pandas dtypes. No points per unit are 0.0, never -0.0.
+    import json
+
+    events = [ev("report", ago(days=d)) for d in range(1, 7)] + [ev("x", ago(days=1), "u2")]
+    users = [{"user_id": "u1", "traits": {"plan": "pro"}}, {"user_id": "u2"}]
+    model = pk.ScoringModel(name="m", threshold=10, rules=[
+        pk.Rule("capped", count("report"), points_per=5, max_points=25),
+        pk.Rule("float_points", exists("pricing"), points=2.5),
+        pk.Rule("int_points", exists("report"), points=3),
+        pk.Rule("text", trait("plan"), points_per=2),
+        pk.Rule("negative", count("report"), points_per=-5, max_points=10)])
+    seen = []
+    for engine in ("columnar", "reference"):
+        result = model.score(pk.EventLog.from_records(events, users=users), as_of=AS_OF,
+                             engine=engine)
+        rows = result.users.to_records()
+        explained = [[r.points for r in result.explain(u).rules] for u in ("u1", "u2")]
+        seen.append(json.dumps([rows, explained]))
+        assert [rows[0][k] for k in ("capped", "float_points", "int_points", "negative")] == [
+            25.0, 0.0, 3, -10.0]
+        assert [type(rows[0][k]) for k in ("capped", "float_points", "int_points")] == [
+            float, float, int]
+        assert str(rows[1]["negative"]) == "0.0"
+    assert seen[0] == seen[1]

@@ -312,15 +312,17 @@ class Rule(_Structural):
         """The points this rule gives for its evaluated ``when`` value."""
         if self.points is not None:
             # The engines' two-valued truth (a custom signal may return numpy.bool_).
-            return self.points if value is not None and bool(value) else 0
+            # Points of the type given: 0 for int points, 0.0 for float ones.
+            return self.points if value is not None and bool(value) else self.points * 0
         if value is None or not isinstance(value, (numbers.Real, np.bool_)):
             # Text, dates, lists: not a quantity. No points, as a comparison with them is
             # False (a trait "12" read from CSV is text: give the column a type).
-            return 0
+            return 0.0
         assert self.points_per is not None
-        got = float(value) * self.points_per
+        got = float(value) * self.points_per + 0.0  # (+ 0.0: no points are 0.0, not -0.0)
         if self.max_points is not None:
-            got = max(-self.max_points, min(self.max_points, got))
+            # A float, as uncapped points_per points are (max_points may be an int).
+            got = float(max(-self.max_points, min(self.max_points, got)))
         return got
 
     def __repr__(self) -> str:

@@ -1193,8 +1193,10 @@ def _same(a: Any, b: Any, rel: float) -> bool:
         return isinstance(a, (bool, np.bool_)) and isinstance(b, (bool, np.bool_)) and (
             bool(a) == bool(b))
     if _is_number(a) and _is_number(b):
-        if isinstance(a, (int, np.integer)) and isinstance(b, (int, np.integer)):
-            return int(a) == int(b)
+        a_int, b_int = isinstance(a, (int, np.integer)), isinstance(b, (int, np.integer))
+        if a_int or b_int:
+            # 25 and 25.0 print, serialise and convert (to_pandas) differently.
+            return a_int and b_int and int(a) == int(b)
         x, y = float(a), float(b)
         if math.isnan(x) or math.isnan(y):
             return math.isnan(x) and math.isnan(y)
@@ -1243,7 +1245,7 @@ def assert_results_equal(a: ScoreResult, b: ScoreResult, *, rel: float = 1e-9) -
 
     The ``users`` and ``accounts`` tables are compared entity by entity and column by
     column: integers, booleans, strings, datetimes and None exactly (``True`` is not ``1``,
-    ``None`` is not ``0``), floats within ``rel`` relative (or ``rel`` absolute near zero;
+    ``None`` is not ``0``, ``25`` is not ``25.0``), floats within ``rel`` relative (or ``rel`` absolute near zero;
     ``rel=0`` means bit for bit), NaN equal to NaN.
 
     Args:
@@ -1547,7 +1549,7 @@ class _Check:
             raise self.fail("works for an entity with no events",
                             f"the {self.level} {_EMPTY_ID!r} with no events got no row")
         v = values[_EMPTY_ID]
-        allowed: tuple[Any, ...] = {"number": (0, None), "bool": (False, None)}.get(
+        allowed: tuple[Any, ...] = {"number": (0, 0.0, None), "bool": (False, None)}.get(
             self.signal.kind, (None,))
         if not any(_same(v, ok, 0.0) for ok in allowed):
             raise self.fail("works for an entity with no events",
@@ -1606,11 +1608,11 @@ class _Check:
         for row in table:
             entity = row[table.key]
             want, per = self.expected_points(values.get(entity))
-            if not _same(float(row["check"]), want, 0.0):
+            if not _same(float(row["check"]), float(want), 0.0):
                 raise self.fail(check, f"rule {cond!r} gave {row['check']!r} points to "
                                        f"{entity!r}, whose value is {values.get(entity)!r}; "
                                        f"expected {want}")
-            if "per" in row and not _same(float(row["per"]), per, 1e-12):
+            if "per" in row and not _same(float(row["per"]), float(per), 1e-12):
                 raise self.fail(check, f"Rule('per', signal, points_per=1) gave {row['per']!r} "
                                        f"to {entity!r}, whose value is {values.get(entity)!r}")
             expl = result.explain(entity, level=self.level)

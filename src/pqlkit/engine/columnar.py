@@ -2154,7 +2154,7 @@ def _rule_points(rule: Rule, value: _Val, n: int) -> tuple[AnyArray, BoolArray]:
     if num is not None and not isinstance(value, _Const) and _safe_number(per):
         data, present, _ = num
         with np.errstate(all="ignore"):
-            got = np.asarray(data, dtype=np.float64) * per
+            got = np.asarray(data, dtype=np.float64) * per + 0.0  # (-0.0 as 0.0: Rule.points_from)
             if rule.max_points is not None:
                 got = np.maximum(-rule.max_points, np.minimum(rule.max_points, got))
         base = got if present is None else np.where(present, got, 0.0)
