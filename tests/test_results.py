@@ -381,6 +381,26 @@ def test_explanation_to_dict_is_plain_data(result):
                          "qualified", "disqualified", "threshold"}
 
 
+def test_explanations_write_json_with_moments_as_iso_text():
+    # to_dict() held tuples, read-only mappings and datetimes: json.dumps refused it.
+    import json
+
+    model = pk.ScoringModel(name="m", threshold=1,
+                            rules=[pk.Rule("a", pk.count("x") >= 1, points=1)])
+    result = model.score([{"name": "x", "timestamp": "2026-05-01T00:00:00Z", "user_id": "u1",
+                           "account_id": "acme", "properties": {"p": [1, 2], "q": {"z": 1}}}])
+    expl = result.explain("u1")
+    data = expl.to_dict()
+    assert data["rules"][0]["evidence"]["latest"]["properties"] == {"p": [1, 2], "q": {"z": 1}}
+    assert type(data["rules"]) is list and type(data["disqualified_by"]) is list
+    back = json.loads(expl.to_json())
+    assert back["as_of"] == "2026-05-01T00:00:00+00:00"
+    assert back["rules"][0]["evidence"]["latest"]["timestamp"] == "2026-05-01T00:00:00+00:00"
+    assert back["score"] == 1.0 and back["rules"][0]["points"] == 1
+    rollup = json.loads(result.explain("acme").to_json(indent=2))
+    assert rollup["account_id"] == "acme" and rollup["users"][0]["user_id"] == "u1"
+
+
 def test_explanation_html(result):
     html = result.explain("u_42")._repr_html_()
     assert "<table>" in html and "activation" in html

@@ -301,6 +301,29 @@ def _pts(x: float) -> str:
     return f"{sign}{_cell(abs(float(x)))}"
 
 
+def _plain_data(value: Any) -> Any:
+    """Mappings as dicts and tuples as lists, at any depth (an event's properties are
+    read-only mappings and tuples in the log)."""
+    if isinstance(value, Mapping):
+        return {k: _plain_data(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain_data(v) for v in value]
+    return value
+
+
+def _to_json(data: Any, **kwargs: Any) -> str:
+    import json
+
+    def moment(value: Any) -> Any:
+        if isinstance(value, datetime):
+            return value.isoformat()
+        if hasattr(value, "item") and hasattr(value, "dtype"):  # a numpy number
+            return value.item()
+        raise TypeError(f"cannot write {value!r} ({type(value).__name__}) as JSON")
+
+    return json.dumps(data, default=moment, **kwargs)
+
+
 @attrs.frozen(kw_only=True)
 class Explanation:
     """The exact decomposition of one entity's score: the rules' points, each capped
@@ -341,8 +364,15 @@ class Explanation:
         return raw + self.decay
 
     def to_dict(self) -> dict[str, Any]:
-        """The explanation as plain data."""
-        return attrs.asdict(self, recurse=True)
+        """The explanation as plain data: dicts, lists, numbers, text, None and aware
+        datetimes (:meth:`to_json` writes those as ISO-8601 text)."""
+        data: dict[str, Any] = _plain_data(attrs.asdict(self, recurse=True))
+        return data
+
+    def to_json(self, **kwargs: Any) -> str:
+        """The explanation as JSON, moments as ISO-8601 text (``kwargs`` go to
+        :func:`json.dumps`, e.g. ``indent=2``)."""
+        return _to_json(self.to_dict(), **kwargs)
 
     def text(self) -> str:
         """The explanation as readable lines, for a sales rep or a log."""
@@ -427,8 +457,15 @@ class RollupExplanation:
         return self.text()
 
     def to_dict(self) -> dict[str, Any]:
-        """The explanation as plain data."""
-        return attrs.asdict(self, recurse=True)
+        """The explanation as plain data: dicts, lists, numbers, text, None and aware
+        datetimes (:meth:`to_json` writes those as ISO-8601 text)."""
+        data: dict[str, Any] = _plain_data(attrs.asdict(self, recurse=True))
+        return data
+
+    def to_json(self, **kwargs: Any) -> str:
+        """The explanation as JSON, moments as ISO-8601 text (``kwargs`` go to
+        :func:`json.dumps`, e.g. ``indent=2``)."""
+        return _to_json(self.to_dict(), **kwargs)
 
     def _repr_html_(self) -> str:
         rows = [[u["user_id"], u["score"], u["is_pql"], u["disqualified"]] for u in self.users]
