@@ -1171,7 +1171,7 @@ class TestWhoExists:
         assert (row["score"], row["n_users"], row["is_pqa"]) == (10, 0, False)
         expl = result.explain("newco")
         assert expl.qualified is False
-        assert "no users and no events yet is never a PQA" in expl.text()
+        assert "no users and no events of its own is never a PQA" in expl.text()
         # An account with events of its own (naming no user) may qualify on them, listed
         # in the accounts table or not (a quota model on account-level API calls).
         assert result.accounts["acme"]["is_pqa"] is (threshold == 0)
@@ -1182,6 +1182,23 @@ class TestWhoExists:
         # Its events after as_of do not count: it has none yet.
         later = model.score(listed, as_of=ago(days=2), engine=engine).accounts["acme"]
         assert later["is_pqa"] is False
+
+    @pytest.mark.parametrize("engine", ["columnar", "reference"])
+    def test_events_of_another_accounts_users_do_not_let_an_account_qualify(self, engine):
+        # "other" is named by events of users who belong elsewhere (u1 by the users table,
+        # u2 by its earliest event): it has no users and no events of its own.
+        users = [{"user_id": "u1", "account_id": "home"}]
+        events = [ev("login", ago(days=4), user="u1", account_id="other"),
+                  ev("login", ago(days=7), user="u2", account_id="home2"),
+                  ev("login", ago(days=4), user="u2", account_id="other2")]
+        model = pk.ScoringModel(name="acct", level="account", threshold=10,
+                                rules=[pk.Rule("base", trait("plan").is_missing(), points=10)])
+        result = model.score(pk.EventLog.from_records(events, users=users), as_of=AS_OF,
+                             engine=engine)
+        rows = {r["account_id"]: (r["n_users"], r["is_pqa"]) for r in result.accounts}
+        assert rows == {"home": (1, True), "home2": (1, True), "other": (0, False),
+                        "other2": (0, False)}
+        assert "no events of its own" in result.explain("other").text()
 
     def test_disqualified_users_count_in_n_users_not_in_score(self):
         users = [{"user_id": "s", "account_id": "A", "traits": {"email": "s@uni.edu"}},

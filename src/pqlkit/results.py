@@ -381,7 +381,7 @@ class Explanation:
                    else f"{'is' if self.qualified else 'is not'} a {label}")
         if not self.qualified and not self.disqualified and self.score >= self.threshold:
             # The only other reason (DESIGN §3.9).
-            verdict += " (an account with no users and no events yet is never a PQA)"
+            verdict += " (an account with no users and no events of its own is never a PQA)"
         tier = f", tier {self.tier}" if self.tier and not self.disqualified else ""
         lines = [
             f"{self.level} {self.entity_id!r} scored {_cell(self.score)} with model "

@@ -1159,6 +1159,17 @@ def _scanned(log: EventLog, key: Any, make: Callable[[], AnyArray]) -> AnyArray:
     return found
 
 
+def _has_userless_events(log: EventLog, as_of_us: int) -> BoolArray:
+    """Per account, whether it has an event naming no user at or before ``as_of``."""
+    hi = int(np.searchsorted(log.ts, as_of_us, side="right"))
+    out = np.zeros(len(log.account_ids), dtype=np.bool_)
+    for lo in range(0, hi, _CHUNK):
+        stop = min(lo + _CHUNK, hi)
+        named = log.account[lo:stop][log.user[lo:stop] < 0]
+        out[named[named >= 0]] = True
+    return out
+
+
 def _seen(groups: AnyArray, n: int) -> BoolArray:
     """Whether any of ``groups`` (ints, -1 = none) falls on each of ``0..n-1``."""
     seen = np.zeros(n + 1, dtype=np.bool_)
@@ -1819,9 +1830,10 @@ class ColumnarEngine(Engine):
             frame = _Frame(self, log, "account", as_of_dt, as_of_us, people.account_exists)
         scored = _Scored(self, model, frame)
         if model.level == "account":
-            # An account with no users yet and no events of its own (one only the accounts
-            # table names) is never a PQA (§3.9), whatever its traits score.
-            scored.qualified &= (people.n_users > 0) | (scored.last_event >= 0)
+            # An account with no users yet and no events of its own (account-level events,
+            # which name no user) is never a PQA (§3.9), whatever its traits score or the
+            # events other accounts' users send under its name.
+            scored.qualified &= (people.n_users > 0) | _has_userless_events(log, as_of_us)
         rule_names = [r.name for r in model.rules]
         existing = frame.existing
         rollup: dict[str, AnyArray] = {}

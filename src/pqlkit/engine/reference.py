@@ -511,7 +511,7 @@ class ReferenceEngine(Engine):
             acc_rows = []
             for a in accounts:
                 ctx = EntityContext(self, log, "account", a, as_of_dt, as_of_us)
-                # No users yet and no events of its own: never a PQA (§3.9).
+                # No users yet and no events of its own (naming no user): never a PQA (§3.9).
                 row, expl = self._score_entity(model, ctx, may_qualify=bool(members[a]))
                 acc_rows.append({"account_id": log.account_ids[a], **row,
                                  "n_users": len(members[a])})
@@ -632,8 +632,9 @@ class ReferenceEngine(Engine):
         ctx.values = {}
         hits = [repr(c) for c in model.disqualify if truth(self.evaluate(c, ctx))]
         disqualified = bool(hits)
+        # Without users, only events of its own (naming no user) let an account qualify.
         qualified = (score >= model.threshold and not disqualified
-                     and (may_qualify or bool(ctx.all)))
+                     and (may_qualify or any(ctx.log.user[i] < 0 for i in ctx.all)))
         tier = model.tier_for(score, disqualified)
         row: dict[str, Any] = {
             "score": score, "raw_score": raw, "tier": tier,
