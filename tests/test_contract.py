@@ -195,6 +195,97 @@ def test_distinct_counts_values_as_isin_tells_them_apart():
     assert numeric(count("a", where=prop("k").isin([1.0, [1], {"a": 1}])), events) == 7
 
 
+def _ns_inputs(ns: list[int], tmp_path: Any) -> dict[str, pk.EventLog]:
+    """The same nanosecond instants through every way in (one user per instant)."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pqlkit.io import read_jsonl
+
+    users = [f"u{i}" for i in range(len(ns))]
+    names = ["x"] * len(ns)
+    dt64 = np.array(ns, dtype="datetime64[ns]")
+    iso = [pd.Timestamp(v, tz="UTC").isoformat() for v in ns]
+    table = pa.table({"user_id": users, "name": names,
+                      "timestamp": pa.array(ns, pa.timestamp("ns", tz="UTC"))})
+    pq.write_table(table, tmp_path / "e.parquet")
+    pq.write_table(table.set_column(2, "timestamp", pa.array(ns, pa.timestamp("ns"))),
+                   tmp_path / "naive.parquet")
+    (tmp_path / "e.jsonl").write_text("".join(
+        json.dumps({"user_id": u, "name": "x", "timestamp": t}) + "\n"
+        for u, t in zip(users, iso, strict=True)))
+    rows = [{"name": "x", "user_id": u} for u in users]
+    return {
+        "records datetime64": pk.EventLog.from_records(
+            [{**r, "timestamp": v} for r, v in zip(rows, dt64, strict=True)]),
+        "records Timestamp": pk.EventLog.from_records(
+            [{**r, "timestamp": pd.Timestamp(v, tz="UTC")} for r, v in zip(rows, ns, strict=True)]),
+        "records ISO": pk.EventLog.from_records(
+            [{**r, "timestamp": t} for r, t in zip(rows, iso, strict=True)]),
+        "records epoch": pk.EventLog.from_records(
+            [{**r, "timestamp": v} for r, v in zip(rows, ns, strict=True)], epoch_unit="ns"),
+        "columns datetime64": pk.EventLog.from_columns(user_id=users, name=names, timestamp=dt64),
+        "columns epoch": pk.EventLog.from_columns(user_id=users, name=names,
+                                                  timestamp=np.array(ns), epoch_unit="ns"),
+        "columns ISO": pk.EventLog.from_columns(user_id=users, name=names,
+                                                timestamp=np.array(iso)),
+        "pandas": pk.EventLog.from_columns(user_id=users, name=names,
+                                           timestamp=pd.Series(pd.to_datetime(ns, utc=True))),
+        "arrow": pk.EventLog.from_columns(user_id=users, name=names,
+                                          timestamp=table["timestamp"]),
+        "parquet": pk.EventLog.from_parquet(tmp_path / "e.parquet"),
+        "parquet zone-less": pk.EventLog.from_parquet(tmp_path / "naive.parquet",
+                                                      tz="America/New_York"),
+        "jsonl": read_jsonl(tmp_path / "e.jsonl"),
+    }
+
+
+def test_instants_finer_than_a_microsecond_round_up_to_it(tmp_path):
+    # They were cut down (numpy's cast floors): an event a nanosecond after as_of was
+    # counted at it, and one a nanosecond inside a window's start fell out of it.
+    base = 1_780_272_000_000_000_000  # 2026-06-01T00:00:00Z in nanoseconds
+    offsets = [-1001, -1000, -999, -1, 0, 1, 999, 1000, 1001, 123_456_789]
+    ns = [base + o for o in offsets]
+    up = sorted(-(-v // 1000) for v in ns)
+    for way, log in _ns_inputs(ns, tmp_path).items():
+        shift = 4 * 3_600_000_000 if way == "parquet zone-less" else 0  # New York, EDT
+        assert sorted(t - shift for t in log.ts.tolist()) == up, way
+
+
+def test_an_event_a_nanosecond_after_as_of_is_not_seen_at_it():
+    import numpy as np
+
+    events = [
+        {"name": "x", "user_id": "late",
+         "timestamp": np.datetime64("2026-06-01T00:00:00.000000001", "ns")},
+        {"name": "x", "user_id": "edge",
+         "timestamp": np.datetime64("2026-05-18T00:00:00.000000001", "ns")},
+        {"name": "x", "user_id": "late_epoch", "timestamp": 1_780_272_000_000_000_001}]
+    log = pk.EventLog.from_records(events, epoch_unit="ns")
+    model = pk.ScoringModel(name="t", threshold=0, rules=[
+        pk.Rule("all_time", count("x"), points_per=1),
+        pk.Rule("last_14d", count("x", within="14d"), points_per=1)])
+    result = model.score(log, as_of="2026-06-01T00:00:00Z")
+    assert [(r["user_id"], r["all_time"], r["last_14d"]) for r in result.users] == [
+        ("edge", 1.0, 1.0)]
+
+
+def test_a_nanosecond_as_of_rounds_up_like_the_events():
+    import pandas as pd
+
+    moment = pd.Timestamp("2026-06-01T00:00:00.000000001Z")
+    log = pk.EventLog.from_records([{"name": "x", "user_id": "u1", "timestamp": moment}])
+    result = pk.ScoringModel(name="m", threshold=0, rules=[
+        pk.Rule("c", count("x"), points_per=1)]).score(log, as_of=moment)
+    assert result.as_of == datetime(2026, 6, 1, 0, 0, 0, 1, tzinfo=UTC)
+    assert result.users["u1"]["c"] == 1
+    assert type(pk.Event(name="x", user_id="u", timestamp=moment).timestamp) is datetime
+
+
 class TestPointInTime:
     def test_event_at_as_of_counts_and_after_does_not(self):
         events = [ev("a", AS_OF), ev("a", AS_OF + US), ev("a", ago(days=400))]

@@ -59,9 +59,25 @@ def test_to_utc_reads_numpy_datetime64_as_utc():
     assert to_utc(np.datetime64("2026-06-01T12:00:00")) == utc(2026, 6, 1, 12)
 
 
-def test_to_utc_truncates_numpy_nanoseconds_to_microseconds():
-    out = to_utc(np.datetime64("2026-01-01T12:00:00.123456789"))
-    assert out == datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
+@pytest.mark.parametrize(("value", "micros"), [
+    (np.datetime64("2026-01-01T12:00:00.123456789"), 123457),
+    (np.datetime64("2026-01-01T12:00:00.123456000"), 123456),
+    ("2026-01-01T12:00:00.1234560001Z", 123457),
+    ("2026-01-01T12:00:00.1234560000+00:00", 123456),
+    ("2026-01-01T12:00:00,9999999Z", 999999 + 1),
+])
+def test_to_utc_rounds_parts_finer_than_a_microsecond_up(value, micros):
+    base = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+    assert to_utc(value) == base + timedelta(microseconds=micros)
+
+
+def test_epoch_nanoseconds_round_up_before_the_epoch_too():
+    assert to_micros(to_utc(np.datetime64(1, "ps"))) == 1
+    assert to_micros(to_utc(np.datetime64(-1, "ps"))) == 0
+    assert to_micros(to_utc(np.datetime64(-3, "10ns"))) == 0
+    assert to_micros(from_epoch(-1, "ns")) == 0
+    assert to_micros(from_epoch(-1001, "ns")) == -1
+    assert to_micros(from_epoch(1, "ns")) == 1
 
 
 def test_to_utc_rejects_numpy_nat():

@@ -21,6 +21,7 @@ import numpy.typing as npt
 
 from pqlkit._columns import CHUNK, Coded, Objects, Typed, object_array
 from pqlkit._optional import require
+from pqlkit._time import ceil_div
 from pqlkit.errors import PqlkitTypeError, ValidationError
 
 #: Rows per Parquet batch: with pre-buffering off, the reader then holds a few tens of MiB.
@@ -774,7 +775,7 @@ def localize(arr: Any, zone: str | tzinfo) -> Any:
     if unit == "ns" and (int(valid.min()) < _NS_EDGE[0] or int(valid.max()) > _NS_EDGE[1]):
         # Within a day of what int64 nanoseconds hold, the offset could wrap the value
         # around: read such a column in microseconds (pqlkit keeps microseconds anyway).
-        micros = pa.array(np.floor_divide(wall, 1000), type=pa.timestamp("us"), mask=mask)
+        micros = pa.array(ceil_div(wall, 1000), type=pa.timestamp("us"), mask=mask)
         return localize(micros, zone)
     first_hour, last_hour = int(valid.min()) // per_hour, int(valid.max()) // per_hour
     if last_hour - first_hour < _SPAN_HOURS:

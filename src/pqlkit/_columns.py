@@ -17,7 +17,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from pqlkit._time import to_micros
+from pqlkit._time import _TICKS_PER_US, ceil_div, to_micros
 from pqlkit.errors import PqlkitTypeError, ValidationError
 from pqlkit.records import FieldError, _check_value, check_id, check_name, check_timestamp, is_nat
 
@@ -935,7 +935,15 @@ class TimeEncoder:
             else:
                 zero, hi = np.array([MIN_US, MAX_US], dtype="datetime64[us]").astype(values.dtype)
                 in_range = (values >= zero) & (values <= hi) & ~missing
-            us = np.where(in_range, values, zero).astype("datetime64[us]").view(np.int64)
+            kept = np.where(in_range, values, zero)
+            if unit in _TICKS_PER_US:
+                # Up to the microsecond (pqlkit._time.SUBMICRO_RULE); numpy's cast floors.
+                step, per = np.datetime_data(values.dtype)[1], _TICKS_PER_US[unit]
+                ticks = kept.view(np.int64)
+                us = (ceil_div(ticks, per // step) if per % step == 0
+                      else ceil_div(ticks * step, per))
+            else:
+                us = kept.astype("datetime64[us]").view(np.int64)
             return us, ~in_range & ~missing, missing
         if kind == "U":
             us, bad = self._strings(values)
@@ -964,7 +972,7 @@ class TimeEncoder:
             if unit == "ns":
                 t = np.trunc(safe)
                 ok = finite & (np.abs(t) < 9.2e18)
-                us = np.where(ok, t, 0.0).astype(np.int64) // 1000
+                us = ceil_div(np.where(ok, t, 0.0).astype(np.int64), 1000)
             else:
                 x = np.rint(safe * _EPOCH_FACTOR[unit])
                 ok = finite & (x >= MIN_US) & (x <= MAX_US)
@@ -977,7 +985,7 @@ class TimeEncoder:
                 big = np.zeros(len(values), dtype=np.bool_)
                 v = values.astype(np.int64)
             if unit == "ns":
-                us = v // 1000
+                us = ceil_div(v, 1000)
                 ok = ~big
             else:
                 f = _EPOCH_FACTOR[unit]

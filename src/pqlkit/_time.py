@@ -80,7 +80,7 @@ def from_epoch(value: Any, unit: str = "s") -> datetime:
     if not finite:
         raise ValidationError(f"an epoch value must be finite, got {value!r}")
     if unit == "ns":
-        micros = int(value) // 1000
+        micros = ceil_div(int(value), 1000)  # up to the microsecond (see SUBMICRO_RULE)
     elif isinstance(value, (int, np.integer)):
         micros = int(value) * _EPOCH_UNITS[unit]
     else:
@@ -112,10 +112,14 @@ def to_utc(
     ...
     pqlkit.errors.ValidationError: timestamp '2026-06-01 12:00' has no time zone; ...
     """
+    finer = False  # a part finer than a microsecond, rounded up at the end
     if isinstance(value, datetime):
         dt = value
+        finer = bool(getattr(value, "nanosecond", 0))  # a pandas Timestamp
     elif isinstance(value, str):
         text = value.strip()
+        sub = _SUBMICRO_TEXT.search(text)
+        finer = sub is not None and sub.group(1).strip("0") != ""
         if not text:
             raise ValidationError(f"{what} is an empty string; expected an ISO-8601 timestamp")
         if text[0] == "-" and text[1:2].isdigit():
@@ -156,7 +160,11 @@ def to_utc(
                 value.dtype)
             if not lo <= value <= hi:
                 raise ValidationError(f"{what} {value!r} is out of range (years 1 to 9999)")
-        micros = int(value.astype("datetime64[us]").astype(np.int64))
+        unit, count = np.datetime_data(value.dtype)
+        if unit in _TICKS_PER_US:
+            micros = ceil_div(int(value.astype(np.int64)) * count, _TICKS_PER_US[unit])
+        else:
+            micros = int(value.astype("datetime64[us]").astype(np.int64))
         return from_micros(micros)
     elif isinstance(value, bool):
         raise PqlkitTypeError(f"{what} must be a datetime or an ISO-8601 string, got {value!r}")
@@ -190,15 +198,38 @@ def to_utc(
             raise ValidationError(f"{what} {value!r} has no time zone; {_NAIVE_HELP}")
         dt = dt.replace(tzinfo=_zone(tz))
     try:
-        return dt.astimezone(UTC)
+        out = dt.astimezone(UTC)
+        if finer or getattr(out, "nanosecond", False):
+            out = datetime(out.year, out.month, out.day, out.hour, out.minute, out.second,
+                           out.microsecond, tzinfo=UTC) + timedelta(microseconds=1)
+        return out
     except OverflowError as exc:
         raise ValidationError(f"{what} {value!r} is out of the representable range") from exc
 
 
 def to_micros(dt: datetime) -> int:
-    """Microseconds since the epoch of an aware datetime (exact, no float rounding)."""
+    """Microseconds since the epoch of an aware datetime (exact, no float rounding; a
+    pandas Timestamp's nanoseconds round up, as :data:`SUBMICRO_RULE` says)."""
     delta = dt - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * _US_PER_S + delta.microseconds
+    micros = (delta.days * 86_400 + delta.seconds) * _US_PER_S + delta.microseconds
+    return micros + 1 if getattr(dt, "nanosecond", 0) else micros
+
+
+#: pqlkit keeps instants to the microsecond, as Python's datetime does. A finer part
+#: (nanosecond datetime64, epoch nanoseconds, pandas Timestamps, ISO text with more than
+#: six decimals) is rounded UP to the next microsecond: an instant after a microsecond
+#: ``as_of`` is then never seen at it, and ``within`` windows keep their edges exactly.
+SUBMICRO_RULE: Final = "round up to the microsecond"
+
+#: datetime64 units finer than a microsecond: their ticks per microsecond.
+_TICKS_PER_US: Final = {"ns": 10**3, "ps": 10**6, "fs": 10**9, "as": 10**12}
+#: The decimals of an ISO time beyond the sixth (group 1).
+_SUBMICRO_TEXT: Final = re.compile(r"\d:?\d\d[.,]\d{6}(\d+)")
+
+
+def ceil_div(a: Any, b: int) -> Any:
+    """``a / b`` rounded up (Python ints or numpy integer arrays)."""
+    return -(-a // b)
 
 
 def from_micros(micros: int) -> datetime:
