@@ -315,6 +315,21 @@ def _key(value: Any) -> str:
 
 # -- literals and event properties ---------------------------------------------------------
 
+
+def _check_literal(value: Any, what: str) -> None:
+    """Refuse what no loaded value can equal (such a literal would never match): a
+    non-finite number, a naive datetime; inside lists and mappings too."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValidationError(f"{what} must be finite, got {value!r}")
+    if isinstance(value, datetime) and value.tzinfo is None:
+        raise ValidationError(
+            f"{what} {value!r} has no time zone; give it one "
+            "(datetime(..., tzinfo=timezone.utc)) or write pk.at('2026-05-01T00:00:00Z')")
+    items = value.values() if isinstance(value, Mapping) else value if isinstance(
+        value, (list, tuple)) else ()
+    for item in items:
+        _check_literal(item, what)
+
 @attrs.frozen(eq=False, repr=False)
 class Lit(Expr):
     """A constant operand."""
@@ -323,12 +338,7 @@ class Lit(Expr):
 
     def __attrs_post_init__(self) -> None:
         v = self.value
-        if isinstance(v, float) and not math.isfinite(v):
-            raise ValidationError(f"comparison value must be finite, got {v!r}")
-        if isinstance(v, datetime) and v.tzinfo is None:
-            raise ValidationError(
-                f"comparison value {v!r} has no time zone; give it one "
-                "(datetime(..., tzinfo=timezone.utc)) or write pk.at('2026-05-01T00:00:00Z')")
+        _check_literal(v, "comparison value")
         if not (v is None or isinstance(v, (int, float, str, bool, datetime))):
             raise PqlkitTypeError(
                 f"cannot use {v!r} ({type(v).__name__}) in an expression; use a number, "
@@ -749,23 +759,8 @@ class IsIn(Expr):
     kind: ClassVar[Kind] = "bool"
 
     def __attrs_post_init__(self) -> None:
-        # What no loaded value can be: such an entry would never match.
-        def check(v: Any) -> None:
-            if isinstance(v, float) and not math.isfinite(v):
-                raise ValidationError(f"isin() values must be finite, got {v!r}")
-            if isinstance(v, datetime) and v.tzinfo is None:
-                raise ValidationError(
-                    f"isin() value {v!r} has no time zone; give it one "
-                    "(datetime(..., tzinfo=timezone.utc)) or write pk.at('2026-05-01T00:00:00Z')")
-            if isinstance(v, (list, tuple)):
-                for item in v:
-                    check(item)
-            elif isinstance(v, Mapping):
-                for item in v.values():
-                    check(item)
-
         for value in self.values:
-            check(value)
+            _check_literal(value, "isin() value")
 
     def __repr__(self) -> str:
         return f"{_wrap(self.operand, '~')}.isin({_literal(list(self.values))})"

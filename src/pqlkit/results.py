@@ -301,6 +301,30 @@ def _pts(x: float) -> str:
     return f"{sign}{_cell(abs(float(x)))}"
 
 
+class _AsData:
+    """``to_dict`` and ``to_json`` of an attrs explanation."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The explanation as plain data: dicts, lists, numbers, text, None and aware
+        datetimes (:meth:`to_json` writes those as ISO-8601 text)."""
+        data: dict[str, Any] = _plain_data(attrs.asdict(self, recurse=True))  # type: ignore[arg-type]
+        return data
+
+    def to_json(self, **kwargs: Any) -> str:
+        """The explanation as JSON, moments as ISO-8601 text (``kwargs`` go to
+        :func:`json.dumps`, e.g. ``indent=2``)."""
+        import json
+
+        def moment(value: Any) -> Any:
+            if isinstance(value, datetime):
+                return value.isoformat()
+            if hasattr(value, "item") and hasattr(value, "dtype"):  # a numpy number
+                return value.item()
+            raise TypeError(f"cannot write {value!r} ({type(value).__name__}) as JSON")
+
+        return json.dumps(self.to_dict(), default=moment, **kwargs)
+
+
 def _plain_data(value: Any) -> Any:
     """Mappings as dicts and tuples as lists, at any depth (an event's properties are
     read-only mappings and tuples in the log)."""
@@ -311,21 +335,8 @@ def _plain_data(value: Any) -> Any:
     return value
 
 
-def _to_json(data: Any, **kwargs: Any) -> str:
-    import json
-
-    def moment(value: Any) -> Any:
-        if isinstance(value, datetime):
-            return value.isoformat()
-        if hasattr(value, "item") and hasattr(value, "dtype"):  # a numpy number
-            return value.item()
-        raise TypeError(f"cannot write {value!r} ({type(value).__name__}) as JSON")
-
-    return json.dumps(data, default=moment, **kwargs)
-
-
 @attrs.frozen(kw_only=True)
-class Explanation:
+class Explanation(_AsData):
     """The exact decomposition of one entity's score: the rules' points, each capped
     group's adjustment down to its cap (``caps``; the caps themselves in ``group_caps``),
     the model's decay and the clamp to the floor or ceiling, which add up to ``score``
@@ -362,17 +373,6 @@ class Explanation:
         if self.clamp:
             return self.score  # the bound itself, whatever was below (above) it
         return raw + self.decay
-
-    def to_dict(self) -> dict[str, Any]:
-        """The explanation as plain data: dicts, lists, numbers, text, None and aware
-        datetimes (:meth:`to_json` writes those as ISO-8601 text)."""
-        data: dict[str, Any] = _plain_data(attrs.asdict(self, recurse=True))
-        return data
-
-    def to_json(self, **kwargs: Any) -> str:
-        """The explanation as JSON, moments as ISO-8601 text (``kwargs`` go to
-        :func:`json.dumps`, e.g. ``indent=2``)."""
-        return _to_json(self.to_dict(), **kwargs)
 
     def text(self) -> str:
         """The explanation as readable lines, for a sales rep or a log."""
@@ -420,7 +420,7 @@ class Explanation:
 
 
 @attrs.frozen(kw_only=True)
-class RollupExplanation:
+class RollupExplanation(_AsData):
     """Why an account is (or is not) a PQA under a user-level model's roll-up."""
 
     account_id: Any
@@ -455,17 +455,6 @@ class RollupExplanation:
 
     def __str__(self) -> str:
         return self.text()
-
-    def to_dict(self) -> dict[str, Any]:
-        """The explanation as plain data: dicts, lists, numbers, text, None and aware
-        datetimes (:meth:`to_json` writes those as ISO-8601 text)."""
-        data: dict[str, Any] = _plain_data(attrs.asdict(self, recurse=True))
-        return data
-
-    def to_json(self, **kwargs: Any) -> str:
-        """The explanation as JSON, moments as ISO-8601 text (``kwargs`` go to
-        :func:`json.dumps`, e.g. ``indent=2``)."""
-        return _to_json(self.to_dict(), **kwargs)
 
     def _repr_html_(self) -> str:
         rows = [[u["user_id"], u["score"], u["is_pql"], u["disqualified"]] for u in self.users]
