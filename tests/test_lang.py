@@ -339,6 +339,21 @@ def test_moments_in_isin_round_trip_through_repr_and_files(tmp_path):
     assert pk.load_model(tmp_path / "m.toml") == model
 
 
+def test_isin_with_tuples_round_trips_through_repr_and_files(tmp_path):
+    # Tuples printed as lists, which parsed back unequal: the model could not be saved.
+    import pqlkit as pk
+
+    cond = pk.trait("seat_range").isin([(1, 10), (11, 50), {"a": (1,)}])
+    assert parse_expr(repr(cond)).equals(cond)
+    assert cond.equals(pk.trait("seat_range").isin([[1, 10], [11, 50], {"a": [1]}]))
+    model = pk.ScoringModel(name="m", threshold=1, rules=[pk.Rule("r", cond, points=1)])
+    model.save(tmp_path / "m.toml")
+    assert pk.load_model(tmp_path / "m.toml") == model
+    users = [{"user_id": "u1", "traits": {"seat_range": [11, 50]}}]
+    log = pk.EventLog.from_records([], users=users)
+    assert model.score(log, as_of="2026-06-01T00:00:00Z").users["u1"]["r"] == 1
+
+
 @pytest.mark.parametrize("values", [[float("nan")], [1, float("inf")], [[float("-inf")]]])
 def test_isin_refuses_values_no_loaded_value_can_equal(values):
     import pqlkit as pk

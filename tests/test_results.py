@@ -172,6 +172,19 @@ def test_sort_by_ascending_puts_missing_values_last_and_breaks_ties_by_key():
     assert t.sort_by("score").column("user_id") == ["d", "b", "c", "a"]
 
 
+@pytest.mark.parametrize("descending", [False, True])
+def test_sort_by_breaks_ties_in_id_order_for_integer_ids(descending):
+    # Ties went by the id's text: 1, 10, 2, 33.
+    events = [{"name": "login", "timestamp": "2026-05-01T00:00:00Z", "user_id": uid}
+              for uid in (10, 2, 1, 33)]
+    model = pk.ScoringModel(name="m", threshold=0,
+                            rules=[pk.Rule("login", pk.exists("login"), points=1)])
+    users = model.score(events).users
+    assert users.column("user_id") == [1, 2, 10, 33]
+    assert users.sort_by("score", descending=descending).column("user_id") == [1, 2, 10, 33]
+    assert users.sort_by("tier", descending=descending).column("user_id") == [1, 2, 10, 33]
+
+
 def test_sort_by_descending_numbers_puts_missing_values_last():
     t = Table({"user_id": ["c", "a", "b", "d"], "score": [5.0, None, 5.0, 9.0]}, key="user_id")
     assert t.sort_by("score", descending=True).column("user_id") == ["d", "b", "c", "a"]

@@ -316,6 +316,21 @@ def _key(value: Any) -> str:
 # -- literals and event properties ---------------------------------------------------------
 
 
+def _as_lists(value: Any) -> Any:
+    """Tuples as lists, at any depth: how a literal prints and parses back (``isin`` reads
+    a list and a tuple alike, as the log holds lists as tuples)."""
+    if isinstance(value, (list, tuple)):
+        return [_as_lists(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _as_lists(v) for k, v in value.items()}
+    return value
+
+
+def _options(values: Iterable[Any]) -> tuple[Any, ...]:
+    """``isin``'s values, tuples as lists (:func:`_as_lists`)."""
+    return tuple(map(_as_lists, values))
+
+
 def _check_literal(value: Any, what: str) -> None:
     """Refuse what no loaded value can equal (such a literal would never match): a
     non-finite number, a naive datetime; inside lists and mappings too."""
@@ -755,7 +770,7 @@ class IsIn(Expr):
     """The value is one of a fixed set."""
 
     operand: Expr
-    values: tuple[Any, ...]
+    values: tuple[Any, ...] = attrs.field(converter=_options)
     kind: ClassVar[Kind] = "bool"
 
     def __attrs_post_init__(self) -> None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy.typing as npt
 
+from pqlkit._columns import id_key
 from pqlkit._fsum import fsum
 from pqlkit._optional import require
 from pqlkit.errors import PqlkitTypeError, UnknownEntityError
@@ -211,15 +212,15 @@ class Table:
             v = values[i]
             missing = v is None
             return (missing, (-v if descending and isinstance(v, (int, float)) else v)
-                    if not missing else 0, str(keys[i]))
+                    if not missing else 0, id_key(keys[i]))
 
         if descending and not all(isinstance(v, (int, float)) or v is None for v in values):
             # Sort present values descending (ties by key), then put missing ones last.
             present = sorted((i for i in range(len(self)) if values[i] is not None),
-                             key=lambda i: str(keys[i]))
+                             key=lambda i: id_key(keys[i]))
             present.sort(key=lambda i: values[i], reverse=True)
             idx = present + sorted((i for i in range(len(self)) if values[i] is None),
-                                   key=lambda i: str(keys[i]))
+                                   key=lambda i: id_key(keys[i]))
         else:
             idx = sorted(range(len(self)), key=order)
         return Table({n: [col[i] for i in idx] for n, col in self._columns.items()}, key=self.key)
