@@ -372,6 +372,24 @@ def test_csv_unclosed_quote_names_the_lines_it_swallowed(tmp_path):
     assert "spans lines 2 to 3" in r.message
 
 
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_csv_unclosed_quote_in_the_last_column_does_not_swallow_rows_silently(tmp_path,
+                                                                              newline):
+    # The cell count matched, so the rows after it vanished into one cell, unreported.
+    text = newline.join(["event,at,user,org", 'x,2026-05-01T00:00:00Z,u1,"acme',
+                         "y,2026-05-01T01:00:00Z,u2,b", "z,2026-05-01T02:00:00Z,u3,c", ""])
+    log = csv_log(tmp_path, text)
+    assert log.report.counts == {"input": 1, "kept": 0, "duplicates": 0, "rejected": 1}
+    (r,) = log.report.rejections
+    assert (r.source, r.reason) == (2, "malformed_row")
+    assert "never closed" in r.message and "lines 2 to 4" in r.message
+    # A quoted cell that spans lines and is closed is a cell like any other.
+    closed = csv_log(tmp_path, newline.join(["event,at,user,org",
+                                             'x,2026-05-01T00:00:00Z,u1,"a' + newline + 'b"',
+                                             "y,2026-05-01T01:00:00Z,u2,b", ""]))
+    assert closed.report.counts["kept"] == 2
+
+
 def test_an_unknown_epoch_unit_is_one_error_not_a_rejection_per_row(tmp_path: Path) -> None:
     path = tmp_path / "e.jsonl"
     path.write_text('{"name": "a", "timestamp": 1, "user_id": "u"}\n', encoding="utf-8")

@@ -352,7 +352,8 @@ def read_csv(
                                 encoding="utf-8-sig" if utf8 else encoding, newline="",
                                 errors="surrogateescape")
         stack.enter_context(text)
-        reader = csv.reader(text, delimiter=delimiter, strict=False)
+        lines = _Lines(text)
+        reader = csv.reader(lines, delimiter=delimiter, strict=False)
         try:
             header = next(reader, None)
         except CORRUPT as exc:
@@ -361,8 +362,10 @@ def read_csv(
             return sink.finish(users=users, accounts=accounts, tz=tz)
         _check_header(header, fields, path)
         start = reader.line_num + 1
+        lines.held.clear()
         for cells in _guarded(reader, sink, path):
             source, start = start, reader.line_num + 1
+            raw, lines.held = lines.held, []
             if cells is None or not cells:
                 continue
             try:
@@ -380,6 +383,15 @@ def read_csv(
                 sink.reject("events", source, "malformed_row",
                             f"the row has {len(cells)} cells but the header has "
                             f"{len(header)}{span}", delimiter.join(cells))
+                continue
+            if any("\n" in c or "\r" in c for c in cells) and _unclosed(raw, delimiter):
+                # The csv module reads an unclosed quote to the end of the file, into one
+                # cell: the rows it swallowed would vanish without a word.
+                sink.count("events")
+                sink.reject("events", source, "malformed_row",
+                            f"a quote opened on line {source} is never closed: the row "
+                            f"swallows lines {source} to {reader.line_num}, the end of the "
+                            "file", delimiter.join(cells))
                 continue
             row: dict[str, Any] = {}
             bad = None
@@ -404,6 +416,34 @@ def read_csv(
             _event(sink, source, row, fields, tz=tz, epoch_unit=epoch_unit,
                    fmt=timestamp_format)
     return sink.finish(users=users, accounts=accounts, tz=tz)
+
+
+class _Lines:
+    """The lines of a text stream, as the csv module reads them, keeping those of the
+    row being read (``held``)."""
+
+    def __init__(self, text: Any) -> None:
+        self.text = text
+        self.held: list[str] = []
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line: str = next(self.text)
+        self.held.append(line)
+        return line
+
+
+def _unclosed(raw: list[str], delimiter: str) -> bool:
+    """Whether the text of one row ends inside a quoted cell (the csv module, lenient,
+    takes the rest of the file as that cell; strict, it says so)."""
+    try:
+        for _ in csv.reader(raw, delimiter=delimiter, strict=True):
+            pass
+    except csv.Error as exc:
+        return "unexpected end of data" in str(exc)
+    return False
 
 
 def _guarded(reader: Any, sink: Sink, path: Any) -> Iterable[list[str] | None]:
