@@ -381,3 +381,51 @@ def test_account_only_event_frames_load_with_user_id_none():
             EventLog.from_pandas(df, user_id=None, **kw)
         with pytest.raises(PqlkitTypeError, match="must name a column"):
             EventLog.from_arrow(table, user_id=None, **kw)
+
+
+def test_timestamp_property_and_trait_columns_hold_moments_as_records_do(tmp_path):
+    # A tz-aware timestamp column (a Segment export's received_at, a trial's end date)
+    # was refused by every column loader: "property values must be strings, numbers...".
+    import numpy as np
+
+    import pqlkit as pk
+
+    ends = [dt.datetime(2026, 6, 15, tzinfo=UTC), None, dt.datetime(2026, 5, 2, 3, tzinfo=UTC)]
+    rows = [{"name": "trial", "timestamp": dt.datetime(2026, 5, 1, i, tzinfo=UTC),
+             "user_id": f"u{i}", **({"properties": {"ends": e}} if e else {})}
+            for i, e in enumerate(ends)]
+    table = pa.table({"user_id": [r["user_id"] for r in rows], "name": ["trial"] * 3,
+                      "timestamp": pa.array([r["timestamp"] for r in rows],
+                                            pa.timestamp("us", tz="UTC")),
+                      "ends": pa.array(ends, pa.timestamp("ms", tz="Europe/Paris"))})
+    pq.write_table(table, tmp_path / "e.parquet")
+    model = pk.ScoringModel(name="m", threshold=1, rules=[pk.Rule(
+        "ending", pk.count("trial", where=pk.prop("ends") <= pk.at("2026-06-01T00:00:00Z")),
+        points_per=1)])
+    logs = {
+        "records": EventLog.from_records(rows),
+        "arrow": EventLog.from_arrow(table, properties=["ends"]),
+        "pandas": EventLog.from_pandas(table.to_pandas()),
+        "polars": EventLog.from_polars(pl.from_arrow(table)),
+        "parquet": EventLog.from_parquet(tmp_path / "e.parquet", properties=["ends"]),
+        "columns numpy": EventLog.from_columns(
+            user_id=table["user_id"], name=table["name"], timestamp=table["timestamp"],
+            properties={"ends": np.array(["2026-06-15", "NaT", "2026-05-02T03"],
+                                         dtype="datetime64[s]")}),
+    }
+    want = snapshot(logs["records"])
+    for way, log in logs.items():
+        assert snapshot(log)["events"] == want["events"], way
+        assert model.score(log, as_of="2026-06-01T00:00:00Z").users["u2"]["ending"] == 1, way
+    users = table.select(["user_id"]).append_column("ends", table["ends"])
+    log = EventLog.from_columns(user_id=[], name=[], timestamp=[], users=users)
+    assert [dict(u.traits) for u in log.users()] == [
+        {"ends": e} if e else {} for e in ends]
+    # Wall-clock times without a zone are refused, naming the column (DESIGN §3.1).
+    naive = table.set_column(3, "ends", pa.array([None, None, None], pa.timestamp("us")))
+    with pytest.raises(ValidationError, match="property 'ends' column holds timestamps "
+                                              "without a time zone"):
+        EventLog.from_arrow(naive, properties=["ends"])
+    with pytest.raises(ValidationError, match="trait 'ends' column holds timestamps"):
+        EventLog.from_columns(user_id=[], name=[], timestamp=[],
+                              users=naive.select(["user_id", "ends"]))

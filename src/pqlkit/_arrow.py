@@ -348,7 +348,7 @@ def arrow_piece(arr: Any) -> Any:
         ints = _np(arr.view(pa.int64()))
         # Arrow keeps instants as UTC whatever the zone. A zone-less event timestamp
         # column was localised by _chunk (or refused) before it got here.
-        return Typed(ints.view(f"datetime64[{t.unit}]"), _null_mask(arr))
+        return Typed(ints.view(f"datetime64[{t.unit}]"), _null_mask(arr), zone_less=t.tz is None)
     if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t):
         if pa.types.is_float16(t):
             arr = arr.cast(pa.float32())

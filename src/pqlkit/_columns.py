@@ -17,7 +17,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from pqlkit._time import _TICKS_PER_US, ceil_div, to_micros
+from pqlkit._time import _TICKS_PER_US, ceil_div, from_micros, to_micros
 from pqlkit.errors import PqlkitTypeError, ValidationError
 from pqlkit.records import FieldError, _check_value, check_id, check_name, check_timestamp, is_nat
 
@@ -115,13 +115,17 @@ class Files:
 
 
 class Typed:
-    """A chunk held in a typed numpy array, with an optional mask of missing rows."""
+    """A chunk held in a typed numpy array, with an optional mask of missing rows.
+    ``zone_less``: ``datetime64`` values that were wall-clock times without a zone (an
+    Arrow, pandas or polars timestamp column without one), not UTC instants."""
 
-    __slots__ = ("missing", "values")
+    __slots__ = ("missing", "values", "zone_less")
 
-    def __init__(self, values: Array, missing: BoolArray | None = None) -> None:
+    def __init__(self, values: Array, missing: BoolArray | None = None, *,
+                 zone_less: bool = False) -> None:
         self.values = values
         self.missing = missing
+        self.zone_less = zone_less
 
 
 class Objects:
@@ -1160,12 +1164,33 @@ class PropEncoder:
             if missing is not None:
                 objs[missing] = None
             return self._feed_coded(lo, hi, Objects(objs))
+        if isinstance(piece, Typed) and piece.values.dtype.kind == "M":
+            return self._feed_moments(lo, hi, piece)
         if isinstance(piece, Typed) and piece.values.dtype.kind not in "U":
             raise PqlkitTypeError(
                 f"{self._what} {self.key!r} column has dtype {piece.values.dtype}; "
                 f"{self._what} values must be strings, numbers, booleans, lists or mappings"
             )
         return self._feed_coded(lo, hi, piece)
+
+    def _feed_moments(self, lo: int, hi: int, piece: Typed) -> BoolArray | None:
+        """A timestamp column (a trial's end date): its instants as aware UTC datetimes,
+        as a record's property holds them. Wall-clock times without a zone are refused,
+        as an event timestamp column's are without ``tz=`` (DESIGN §3.1)."""
+        if piece.zone_less:
+            raise ValidationError(
+                f"{self._what} {self.key!r} column holds timestamps without a time zone; "
+                "give it one (pandas: .dt.tz_localize('UTC'); Arrow: "
+                "pyarrow.compute.assume_timezone) or leave the column out (properties=)")
+        us, bad = TimeEncoder(self.path, tz=None, epoch_unit=None, optional=True).feed(piece)
+        present = us != _NO_TIME
+        moments = object_array([None] * len(us))
+        ok = np.flatnonzero(present & ~bad)
+        moments[ok] = [from_micros(v) for v in us[ok].tolist()]
+        got = self._feed_coded(lo, hi, Objects(moments))
+        if bad.any():
+            return bad if got is None else bad | got
+        return got
 
     def _feed_coded(self, lo: int, hi: int, piece: Piece) -> BoolArray | None:
         if self._mode != "coded":
