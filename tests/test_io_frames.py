@@ -216,9 +216,12 @@ def test_parquet_directory(tmp_path):
         ("u1", {"plan": "trial"}), ("u2", {"plan": "trial"})]
     assert [(r.source, r.reason) for r in log.report.rejections] == [
         ("day-1.parquet:1", "missing_name"), ("day-2.parquet:1", "missing_name")]
-    with pytest.raises(ValidationError, match="future_tolerance= reads a single file"):
-        pio.read_parquet(tmp_path, name="event", user_id="uid", timestamp="at", tz="UTC",
-                         future_tolerance="1d")
+    # future_tolerance= reads a directory too (it took a single file).
+    late = pio.read_parquet(tmp_path, name="event", user_id="uid", timestamp="at", tz="UTC",
+                            future_tolerance="1d", now="2026-04-30T09:00:00Z")
+    assert [(r.source, r.reason) for r in late.report.rejections] == [
+        ("day-1.parquet:1", "missing_name"), ("day-2.parquet:0", "future_timestamp"),
+        ("day-2.parquet:1", "missing_name")]
 
 
 def test_frame_loaders_refuse_other_objects():
@@ -429,3 +432,33 @@ def test_timestamp_property_and_trait_columns_hold_moments_as_records_do(tmp_pat
     with pytest.raises(ValidationError, match="trait 'ends' column holds timestamps"):
         EventLog.from_columns(user_id=[], name=[], timestamp=[],
                               users=naive.select(["user_id", "ends"]))
+
+
+def test_every_event_loader_takes_future_tolerance_and_now(tmp_path):
+    # EventLog.from_arrow, from_parquet and from_columns did not take them (a TypeError),
+    # though the docs say every loader does. A late row is rejected before duplicates
+    # are looked for, as from records.
+    ts = [dt.datetime(2026, 5, 1, tzinfo=UTC), dt.datetime(2030, 1, 1, tzinfo=UTC),
+          dt.datetime(2026, 5, 2, tzinfo=UTC)]
+    cols = {"user_id": ["u1", "u2", "u3"], "name": ["signup"] * 3,
+            "event_id": ["e1", "e1", "e3"]}
+    table = pa.table({**cols, "timestamp": pa.array(ts, pa.timestamp("us", tz="UTC"))})
+    pq.write_table(table, tmp_path / "e.parquet")
+    kw = {"future_tolerance": "1d", "now": "2026-05-10T00:00:00Z"}
+    logs = {
+        "records": EventLog.from_records(
+            [{"user_id": u, "name": "signup", "event_id": e, "timestamp": t}
+             for u, e, t in zip(cols["user_id"], cols["event_id"], ts, strict=True)], **kw),
+        "columns": EventLog.from_columns(**cols, timestamp=ts, **kw),
+        "arrow": EventLog.from_arrow(table, **kw),
+        "parquet": EventLog.from_parquet(tmp_path / "e.parquet", **kw),
+        "pandas": EventLog.from_pandas(table.to_pandas(), **kw),
+    }
+    for way, log in logs.items():
+        assert log.report.counts == {"input": 3, "kept": 2, "duplicates": 0,
+                                     "rejected": 1}, way
+        (r,) = log.report.rejections
+        assert (r.source, r.reason) == (1, "future_timestamp"), way
+        assert r.message == logs["records"].report.rejections[0].message, way
+    with pytest.raises(RejectedRowError, match="future_timestamp"):
+        EventLog.from_parquet(tmp_path / "e.parquet", strict=True, **kw)

@@ -196,8 +196,10 @@ class Loader:
     def __init__(self, source: Source, fields: Mapping[str, str], props: Mapping[str, str],
                  zone: str | tzinfo | None, *, tz: str | tzinfo | None, epoch_unit: str | None,
                  reject: _Reject, also: _Also | None = None,
-                 name_type: type[np.signedinteger[Any]] = np.int16) -> None:
+                 name_type: type[np.signedinteger[Any]] = np.int16,
+                 limit: int | None = None) -> None:
         self.source = source
+        self.limit = limit  # the latest instant kept (future_tolerance=), in µs
         self.also = also
         self.also_at: dict[str, list[npt.NDArray[np.int64]]] = {}
         self.in_events: dict[str, BoolArray] = {}
@@ -230,6 +232,10 @@ class Loader:
             cols = _arrow.chunk_columns(batch, self.fields, self.props, self.zone)
             # Stateless for typed columns: safe on any thread.
             bad = self.times.feed_into(self.ts[lo:hi], col.to_piece(cols["timestamp"]))
+            if self.limit is not None:
+                late = self.ts[lo:hi] > self.limit
+                if late.any():
+                    bad = late if bad is None else bad | late
             dicts = {}
             all_used = True
             for field in _TEXT_FIELDS:
@@ -463,16 +469,17 @@ def _valid_names(values: list[Any]) -> BoolArray:
 
 def load(source: Source, fields: Mapping[str, str], props: Mapping[str, str],
          zone: str | tzinfo | None, *, tz: str | tzinfo | None, epoch_unit: str | None,
-         reject: _Reject, also: _Also | None = None) -> Loaded:
+         reject: _Reject, also: _Also | None = None, limit: int | None = None) -> Loaded:
     """Load ``source`` (see the module docstring). ``also``, asked when the merge starts,
     may give the distinct text ids of the users' and accounts' tables per field, to merge
-    with the events' ids: where each of them lands is ``Loaded.also_at``."""
+    with the events' ids: where each of them lands is ``Loaded.also_at``. ``limit``: the
+    latest instant kept (µs); later rows are bad (``future_timestamp``)."""
     try:
         return Loader(source, fields, props, zone, tz=tz, epoch_unit=epoch_unit,
-                      reject=reject, also=also).run()
+                      reject=reject, also=also, limit=limit).run()
     except _ManyNames:
         return Loader(source, fields, props, zone, tz=tz, epoch_unit=epoch_unit,
-                      reject=reject, also=also, name_type=np.int32).run()
+                      reject=reject, also=also, name_type=np.int32, limit=limit).run()
 
 
 class _ManyNames(Exception):

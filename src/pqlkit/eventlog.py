@@ -267,9 +267,11 @@ Chunks = Iterable[tuple[int, int, dict[str, Any]]]
 def _load_events(n: int, chunks: Chunks, *, fields: set[str], prop_keys: Sequence[str],
                  tz: str | tzinfo | None, epoch_unit: str | None, strict: bool,
                  report: LoadReport, count_input: bool = True,
-                 files: col.Files | None = None) -> _Events:
+                 files: col.Files | None = None, limit: int | None = None) -> _Events:
     """Encode chunks of event columns; reject (and report) the rows that fail the checks.
-    ``files``: where the rows come from, when several files (it names their sources)."""
+    ``files``: where the rows come from, when several files (it names their sources).
+    ``limit``: the latest instant kept (``future_tolerance=``), in µs; later rows are
+    rejected as ``future_timestamp``."""
     if count_input:
         report.add_input("events", n)
     ts = np.zeros(n, dtype=np.int64)
@@ -286,6 +288,8 @@ def _load_events(n: int, chunks: Chunks, *, fields: set[str], prop_keys: Sequenc
     props = {key: col.PropEncoder(key, n) for key in prop_keys}
     for lo, hi, cols in chunks:
         ts[lo:hi], bad = times.feed(col.to_piece(cols["timestamp"]))
+        if limit is not None:
+            bad |= ts[lo:hi] > limit
         name_codes, b = names.feed(col.to_piece(cols["name"]))
         if len(names.values) > np.iinfo(name.dtype).max:
             name = name.astype(_narrow(-1, len(names.values)))
@@ -315,7 +319,7 @@ def _load_events(n: int, chunks: Chunks, *, fields: set[str], prop_keys: Sequenc
             valid[lo:hi] = ~bad
             for i in np.flatnonzero(bad).tolist():
                 _reject_event(cols, i, lo + i if files is None else files(lo + i), tz,
-                              epoch_unit, report, strict)
+                              epoch_unit, report, strict, limit)
     keep = None if valid.all() else valid
     ev = _Events()
     ev.files = files
@@ -350,11 +354,12 @@ def _raw_row(cols: Mapping[str, Any], i: int) -> dict[str, Any]:
 
 
 def _reject_event(cols: Mapping[str, Any], i: int, source: int | str, tz: str | tzinfo | None,
-                  epoch_unit: str | None, report: LoadReport, strict: bool) -> None:
+                  epoch_unit: str | None, report: LoadReport, strict: bool,
+                  limit: int | None = None) -> None:
     # The vectorised checks found the row bad; the record path says why, word for word.
     row = _raw_row(cols, i)
     try:
-        _event_row(row, tz, epoch_unit)
+        check_not_future(to_micros(_event_row(row, tz, epoch_unit).timestamp), limit)
     except (FieldError, ValidationError, TypeError) as exc:
         _reject_error(report, strict, "events", source, exc, row)
         return
@@ -1290,6 +1295,8 @@ class EventLog:
         strict: bool = False,
         tz: str | tzinfo | None = None,
         epoch_unit: str | None = None,
+        future_tolerance: str | timedelta | None = None,
+        now: datetime | str | None = None,
     ) -> EventLog:
         """Load events from columns: numpy arrays, pyarrow arrays or plain sequences.
 
@@ -1317,6 +1324,9 @@ class EventLog:
                 pandas or polars timestamp columns (an error without it); a numpy
                 ``datetime64`` array is UTC.
             epoch_unit: ``"s"``, ``"ms"``, ``"us"`` or ``"ns"`` for numeric timestamps.
+            future_tolerance: reject (as ``future_timestamp``) events later than ``now``
+                plus this (e.g. ``"1d"``), as every loader does.
+            now: what ``future_tolerance`` counts from (default: the wall clock at load).
 
         Raises:
             ValidationError: the columns have different lengths, or numeric timestamps
@@ -1367,7 +1377,7 @@ class EventLog:
         report = LoadReport()
         ev = _load_events(n, _slices(columns, props, n), fields=set(columns),
                           prop_keys=list(props), tz=tz, epoch_unit=epoch_unit, strict=strict,
-                          report=report)
+                          report=report, limit=future_limit(future_tolerance, now))
         user_rows = _entities(users, User, "users", report, strict, tz, columns_ok=True)
         account_rows = _entities(accounts, Account, "accounts", report, strict, tz,
                                  columns_ok=True)
@@ -1389,6 +1399,8 @@ class EventLog:
         strict: bool = False,
         tz: str | tzinfo | None = None,
         epoch_unit: str | None = None,
+        future_tolerance: str | timedelta | None = None,
+        now: datetime | str | None = None,
     ) -> EventLog:
         """Load events from a pyarrow Table (needs the ``arrow`` extra).
 
@@ -1418,6 +1430,9 @@ class EventLog:
             strict: raise on the first row that would be rejected.
             tz: the zone of naive ISO strings and of a zone-less timestamp column.
             epoch_unit: the unit of numeric timestamps.
+            future_tolerance: reject (as ``future_timestamp``) events later than ``now``
+                plus this (e.g. ``"1d"``), as every loader does.
+            now: what ``future_tolerance`` counts from (default: the wall clock at load).
 
         >>> import pyarrow as pa
         >>> table = pa.table({"user_id": ["u1", "u2"], "name": ["signup", "signup"],
@@ -1437,13 +1452,14 @@ class EventLog:
             account_id=account_id, event_id=event_id, properties=properties,
             defaults=_DEFAULT_COLUMNS, where="EventLog.from_arrow")
         zone = _arrow.naive_zone(data.schema, fields["timestamp"], tz, "EventLog.from_arrow")
+        limit = future_limit(future_tolerance, now)
         if len(data) and _arrowload.fast_schema(data.schema, fields):
             selected = data.select(list(dict.fromkeys([*fields.values(), *props.values()])))
             return cls._from_decoded(_arrowload.table_chunks(selected), fields, props, zone,
-                                     users, accounts, strict, tz, epoch_unit)
+                                     users, accounts, strict, tz, epoch_unit, limit)
         n, chunks = _arrow.event_source(data, fields, props, zone)
         return cls._from_source(n, chunks, fields, props, users, accounts, strict, tz,
-                                epoch_unit)
+                                epoch_unit, limit=limit)
 
     @classmethod
     def from_parquet(
@@ -1461,6 +1477,8 @@ class EventLog:
         strict: bool = False,
         tz: str | tzinfo | None = None,
         epoch_unit: str | None = None,
+        future_tolerance: str | timedelta | None = None,
+        now: datetime | str | None = None,
     ) -> EventLog:
         """Load events from a Parquet file, a directory of them or a list of them (needs
         the ``arrow`` extra).
@@ -1505,28 +1523,31 @@ class EventLog:
         _arrow.check_parts(parts, [fields["name"], fields["timestamp"]], fields["timestamp"],
                            where)
         zone = _arrow.naive_zone(parts[0].schema, fields["timestamp"], tz, where)
+        limit = future_limit(future_tolerance, now)
         source = _arrowload.parquet_groups(parts, fields, props)
         if source.n and all(_arrowload.fast_schema(p.schema, fields) for p in parts):
             return cls._from_decoded(source, fields, props, zone, users, accounts, strict, tz,
-                                     epoch_unit)
+                                     epoch_unit, limit)
         return cls._from_source(source.n, _arrow.source_chunks(source, fields, props, zone),
                                 fields, props, users, accounts, strict, tz, epoch_unit,
-                                files=source.files)
+                                files=source.files, limit=limit)
 
     @classmethod
     def _from_source(cls, n: int, chunks: Chunks, fields: Mapping[str, str],
                      props: Mapping[str, str], users: Any, accounts: Any, strict: bool,
                      tz: str | tzinfo | None, epoch_unit: str | None,
-                     files: col.Files | None = None) -> EventLog:
+                     files: col.Files | None = None, limit: int | None = None) -> EventLog:
         report = LoadReport()
         ev = _load_events(n, chunks, fields=set(fields), prop_keys=list(props), tz=tz,
-                          epoch_unit=epoch_unit, strict=strict, report=report, files=files)
+                          epoch_unit=epoch_unit, strict=strict, report=report, files=files,
+                          limit=limit)
         return cls._with_entities(ev, users, accounts, report, strict, tz)
 
     @classmethod
     def _from_decoded(cls, source: Any, fields: Mapping[str, str], props: Mapping[str, str],
                       zone: str | tzinfo | None, users: Any, accounts: Any, strict: bool,
-                      tz: str | tzinfo | None, epoch_unit: str | None) -> EventLog:
+                      tz: str | tzinfo | None, epoch_unit: str | None,
+                      limit: int | None = None) -> EventLog:
         """Events decoded on worker threads (:mod:`pqlkit._arrowload`), for Arrow input
         whose timestamps are typed and whose names and ids are text."""
         from concurrent.futures import ThreadPoolExecutor
@@ -1540,7 +1561,7 @@ class EventLog:
 
         def reject(cols: Mapping[str, Any], i: int, row: int) -> None:
             _reject_event(cols, i, row if files is None else files(row), tz, epoch_unit,
-                          report, strict)
+                          report, strict, limit)
 
         # Users and accounts are read and checked while the events decode, into a report
         # of their own that follows the events' (as from records); an error of theirs is
@@ -1569,7 +1590,7 @@ class EventLog:
         with ThreadPoolExecutor(1, thread_name_prefix="pqlkit-tables") as side:
             entities = side.submit(tables)
             got = _arrowload.load(source, fields, props, zone, tz=tz, epoch_unit=epoch_unit,
-                                  reject=reject, also=table_ids)
+                                  reject=reject, also=table_ids, limit=limit)
             user_rows, account_rows = entities.result()
         report._extend(tables_report)
         ev = _Events()

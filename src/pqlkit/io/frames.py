@@ -19,8 +19,6 @@ import attrs
 from pqlkit._optional import require
 from pqlkit.errors import PqlkitTypeError, ValidationError
 from pqlkit.eventlog import EventLog
-from pqlkit.records import FieldError, check_not_future, future_limit
-from pqlkit.report import LoadReport, Rejection
 
 __all__ = ["from_arrow", "from_pandas", "from_polars", "read_parquet"]
 
@@ -134,107 +132,17 @@ def _zoned(table: Any, col: str, tz: str | tzinfo | None, feature: str) -> Any:
                             localize(table.column(col), zone))
 
 
-def _future_rows(table: Any, col: str, limit: int, epoch_unit: str | None
-                 ) -> list[tuple[int, int]]:
-    """(position, µs) of the rows whose timestamp is later than ``limit`` (µs).
-
-    Values that do not parse here are left to the load, which rejects them for what they
-    are; only instants known to be too late are taken out.
-    """
-    pa = _pa("future_tolerance")
-    pc = _compute()
-
-    column = table.column(col)
-    kind = column.type
-    micros = None
-    if pa.types.is_timestamp(kind):
-        micros = pc.cast(column, pa.timestamp("us", tz="UTC")).cast(pa.int64())
-    elif (pa.types.is_integer(kind) or pa.types.is_floating(kind)) and epoch_unit:
-        scale = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 0.001}[epoch_unit]
-        micros = pc.multiply(column.cast(pa.float64()), scale)
-    elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        try:
-            micros = pc.cast(column, pa.timestamp("us", tz="UTC")).cast(pa.int64())
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            micros = _parse_strings(column)
-    if micros is None:
-        return []
-    mask = pc.fill_null(pc.greater(micros, limit), False)
-    rows = pc.indices_nonzero(mask)
-    late = pc.take(micros, rows).to_pylist()
-    return [(int(i), int(t)) for i, t in zip(rows.to_pylist(), late, strict=True)]
-
-
-def _parse_strings(column: Any) -> Any:
-    """Micros of each string timestamp (null where it does not parse), one parse per
-    distinct value."""
-    from pqlkit.io._convert import timestamp_us
-
-    pa, pc = _pa("future_tolerance"), _compute()
-    encoded = pc.dictionary_encode(column).combine_chunks()
-    parsed: list[int | None] = []
-    for text in encoded.dictionary.to_pylist():
-        try:
-            parsed.append(timestamp_us(text))
-        except (FieldError, ValidationError, TypeError):
-            parsed.append(None)
-    return pc.take(pa.array(parsed, pa.int64()), encoded.indices)
-
-
 def _load_table(table: Any, *, feature: str, name: str, timestamp: str, user_id: str | None,
                 account_id: str | None, event_id: str | None, properties: Columns,
                 users: Any, accounts: Any, strict: bool, tz: str | tzinfo | None,
                 epoch_unit: str | None, future_tolerance: Any, now: Any) -> EventLog:
-    pa = _pa(feature)
-    limit = future_limit(future_tolerance, now)
     m = _mapping(table.column_names, name=name, timestamp=timestamp, user_id=user_id,
                  account_id=account_id, event_id=event_id, properties=properties,
                  feature=feature)
     table = _zoned(table, m.timestamp, tz, feature)
-    n = table.num_rows
-    future: list[tuple[int, int]] = []
-    kept_rows = None
-    if limit is not None and n:
-        future = _future_rows(table, m.timestamp, limit, epoch_unit)
-        if future:
-            mask = [True] * n
-            for i, _ in future:
-                mask[i] = False
-            kept_rows = [i for i in range(n) if mask[i]]
-            table = table.filter(pa.array(mask))
-    log = _from_arrow(table, m, users=_entities(users, feature, _USER_FIELDS),
-                      accounts=_entities(accounts, feature, _ACCOUNT_FIELDS),
-                      strict=strict and not future, tz=tz, epoch_unit=epoch_unit)
-    if kept_rows is None:
-        return log
-    assert limit is not None
-    return _with_future(log, future, kept_rows, limit, strict, m)
-
-
-def _with_future(log: EventLog, future: list[tuple[int, int]], kept_rows: list[int],
-                 limit: int, strict: bool, m: _Mapping) -> EventLog:
-    """Add the rows taken out before the load as too far in the future, and map the
-    sources of the built log's rejections back to positions in the caller's frame."""
-    report = LoadReport()
-    report.tables = {table: dict(counts) for table, counts in log.report.tables.items()}
-    events = report.tables.setdefault("events", {"input": 0, "kept": 0, "duplicates": 0,
-                                                 "rejected": 0})
-    rejections = [attrs.evolve(r, source=kept_rows[int(r.source)]) if r.table == "events"
-                  else r for r in log.report.rejections]
-    for row, ts in future:
-        try:
-            check_not_future(ts, limit, m.timestamp)
-        except FieldError as exc:
-            events["input"] += 1
-            events["rejected"] += 1
-            rejections.append(Rejection(table="events", source=row, reason=exc.reason,
-                                        message=str(exc), sample=f"row {row}"))
-    rejections.sort(key=lambda r: (r.table != "events", r.table, r.source))
-    report.rejections = rejections
-    if strict and rejections:
-        raise rejections[0].error()
-    log.report = report
-    return log
+    return _from_arrow(table, m, users=_entities(users, feature, _USER_FIELDS),
+                       accounts=_entities(accounts, feature, _ACCOUNT_FIELDS), strict=strict,
+                       tz=tz, epoch_unit=epoch_unit, future_tolerance=future_tolerance, now=now)
 
 
 #: The record fields of a users / accounts row (other columns are traits).
@@ -479,20 +387,16 @@ def read_parquet(
                  feature="read_parquet")
     ts_type = columns[m.timestamp]
     naive = pa.types.is_timestamp(ts_type) and ts_type.tz is None
-    if several and future_tolerance is not None:
-        raise ValidationError(
-            "pqlkit.io.read_parquet(): future_tolerance= reads a single file; load the files "
-            "one at a time and join the logs with EventLog.concat")
     if not isinstance(path, (str, os.PathLike)) and not several:
         path = parts[0].source  # a file object, read once (into a buffer) already
-    if future_tolerance is None and (not naive or several):
+    if not naive or several:
         return EventLog.from_parquet(
             path, name=m.name, timestamp=m.timestamp, user_id=m.user_id,
             account_id=m.account_id, event_id=m.event_id, properties=m.properties,
             users=_entities(users, "read_parquet", _USER_FIELDS),
             accounts=_entities(accounts, "read_parquet", _ACCOUNT_FIELDS), strict=strict, tz=tz,
-            epoch_unit=epoch_unit)
-    # A zone-less timestamp column or a future tolerance needs the columns in hand.
+            epoch_unit=epoch_unit, future_tolerance=future_tolerance, now=now)
+    # A zone-less timestamp column of a single file is localised with the columns in hand.
     used = {m.name, m.timestamp, m.user_id, m.account_id, m.event_id,
             *m.properties.values()} - {None}
     source = pa.BufferReader(path) if isinstance(path, pa.Buffer) else path
