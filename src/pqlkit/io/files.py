@@ -490,11 +490,11 @@ def read_parquet(
     (default: every other column) lists the columns to keep as properties, or maps
     property names to columns. Rejections name the 0-based row of the file
     (``"<file>:<row>"`` for several files, read as :meth:`pqlkit.EventLog.from_parquet`
-    reads them; ``future_tolerance=`` takes a single file).
+    reads them).
 
     The file goes to :meth:`pqlkit.EventLog.from_parquet`, which reads only the mapped
-    columns, a batch at a time. With ``future_tolerance=``, or a timestamp column stored
-    without a zone (which needs ``tz=``), the mapped columns are read whole first.
+    columns, a batch at a time. A single file whose timestamp column is stored without a
+    zone (which needs ``tz=``) has its mapped columns read whole first.
 
     Example:
         >>> import pathlib, tempfile
