@@ -589,3 +589,18 @@ def test_max_points_none_beside_points_passes_the_schema_as_the_reader():
             {"name": "r", "when": "count('a') >= 1", "points": 10, "max_points": none}]}
         assert pk.validate_model(data) == []
         assert jsonschema.Draft202012Validator(json_schema()).is_valid(data)
+
+
+def test_load_model_and_templates_refuse_wrong_arguments_with_pqlkit_errors():
+    # A bare TypeError from pathlib / the template factory before.
+    from pqlkit import templates
+    from pqlkit.errors import PqlkitTypeError
+
+    with pytest.raises(PqlkitTypeError, match=r"ScoringModel\.from_dict"):
+        pk.load_model({"name": "m", "threshold": 1})  # type: ignore[arg-type]
+    with pytest.raises(PqlkitTypeError, match="path of a model file, got int"):
+        pk.load_model(5)  # type: ignore[arg-type]
+    with pytest.raises(PqlkitTypeError, match="template 'trial' has no option 'nope'; its "
+                                              "options are threshold, competitors"):
+        templates.get("trial", nope=1)
+    assert templates.get("trial", threshold=50).threshold == 50

@@ -39,7 +39,7 @@ from typing import Any, Final
 import attrs
 
 from pqlkit._time import Duration, as_duration
-from pqlkit.errors import ExpressionError, ModelFileError, PluginError, PqlkitError
+from pqlkit.errors import ExpressionError, ModelFileError, PluginError, PqlkitError, PqlkitTypeError
 from pqlkit.expr import Expr, _value_equals
 from pqlkit.lang import parse_decay, parse_expr
 from pqlkit.model import (
@@ -981,6 +981,12 @@ def load_model(path: str | os.PathLike[str], *, format: str | None = None,
     >>> load_model(path) == templates.trial_scoring()
     True
     """
+    if isinstance(path, Mapping):
+        raise PqlkitTypeError("load_model() reads a file; for a model table (a dict) use "
+                              "pk.ScoringModel.from_dict(table)")
+    if not isinstance(path, (str, os.PathLike)):
+        raise PqlkitTypeError(f"load_model() takes the path of a model file, got "
+                              f"{type(path).__name__}")
     data, problems = _read(path, format)
     if problems:
         raise _error(problems, path)

@@ -255,4 +255,14 @@ def get(name: str, **options: Any) -> ScoringModel:
         raise ValidationError(
             f"unknown template {name!r}; templates are {', '.join(TEMPLATES)}"
         ) from None
+    import inspect
+
+    from pqlkit.errors import PqlkitTypeError
+
+    known = inspect.signature(factory).parameters
+    unknown = [k for k in options if k not in known]
+    if unknown:
+        raise PqlkitTypeError(
+            f"template {name!r} has no option {', '.join(map(repr, unknown))}; its options "
+            f"are {', '.join(known) or 'none'}")
     return factory(**options)
