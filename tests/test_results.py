@@ -588,3 +588,13 @@ def test_wrong_arguments_get_pqlkit_errors_not_python_ones():
     with pytest.raises(pk.ValidationError, match="cap must be 0 or more"):
         pk.ScoringModel(name="m", threshold=1, group_caps={"g": -5}, rules=[
             pk.Rule("r", exists("x"), points=15, group="g")])
+
+
+def test_integer_ids_beyond_int64_export_as_text():
+    # Ids may be any integer; to_arrow raised a bare OverflowError on one beyond int64.
+    pytest.importorskip("pyarrow")
+    events = [{"name": "x", "timestamp": "2026-05-01T00:00:00Z", "user_id": u}
+              for u in (2**64, 5)]
+    users = pk.ScoringModel(name="m", threshold=0, rules=[]).score(events).users
+    assert users.to_arrow().column("user_id").to_pylist() == ["5", str(2**64)]
+    assert users.to_records()[1]["user_id"] == 2**64

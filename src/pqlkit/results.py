@@ -84,11 +84,13 @@ def _check_id(entity_id: object) -> None:
 
 def _one_type(columns: Mapping[str, Sequence[Any]]) -> dict[str, Sequence[Any]]:
     """The columns, a column holding both integers and strings (ids of mixed types) as
-    strings: Arrow and polars columns have one type."""
+    strings: Arrow and polars columns have one type. So is a column of integer ids
+    beyond int64 (ids may be any integer; Arrow's and polars' hold 64 bits)."""
     out: dict[str, Sequence[Any]] = {}
     for name, values in columns.items():
         kinds = {type(v) for v in values if v is not None}
-        if len(kinds) > 1 and str in kinds:
+        if (len(kinds) > 1 and str in kinds) or (kinds == {int} and any(
+                v is not None and not -2**63 <= v < 2**63 for v in values)):
             values = [None if v is None else str(v) for v in values]
         out[name] = values
     return out
