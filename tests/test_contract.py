@@ -1672,3 +1672,13 @@ def test_rule_points_have_the_same_type_in_both_engines():
             float, float, int]
         assert str(rows[1]["negative"]) == "0.0"
     assert seen[0] == seen[1]
+
+
+@pytest.mark.parametrize("engine", ["columnar", "reference"])
+def test_active_days_counts_days_before_1970(engine):
+    # The columnar engine took negative epoch days for missing values and dropped them.
+    model = pk.ScoringModel(name="m", threshold=0,
+                            rules=[pk.Rule("days", pk.active_days(), points_per=1)])
+    events = [{"name": "login", "timestamp": t, "user_id": "u1"}
+              for t in ("1969-12-31T10:00:00Z", "1969-12-31T11:00:00Z", "1970-01-01T10:00:00Z")]
+    assert model.score(events, engine=engine).users["u1"]["days"] == 2

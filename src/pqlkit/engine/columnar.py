@@ -1754,6 +1754,10 @@ class ColumnarEngine(Engine):
         def make() -> _Val:
             idx = sel.indices()
             days = frame.log.ts[idx] // US_PER_DAY
+            # Days before 1970 are negative, which _distinct_pairs reads as missing: count
+            # from the earliest day instead.
+            if len(days):
+                days = days - days.min()
             return _Num(self._distinct_pairs(sel.ent, days, frame.n))
         return frame.record(node, frame.cached(("active_days", id(sel)), make))
 
