@@ -17,7 +17,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from pqlkit._time import _TICKS_PER_US, ceil_div, from_micros, to_micros
+from pqlkit._time import ceil_div, finer_micros, from_micros, to_micros
 from pqlkit.errors import PqlkitTypeError, ValidationError
 from pqlkit.records import FieldError, _check_value, check_id, check_name, check_timestamp, is_nat
 
@@ -940,13 +940,9 @@ class TimeEncoder:
                 zero, hi = np.array([MIN_US, MAX_US], dtype="datetime64[us]").astype(values.dtype)
                 in_range = (values >= zero) & (values <= hi) & ~missing
             kept = np.where(in_range, values, zero)
-            if unit in _TICKS_PER_US:
-                # Up to the microsecond (pqlkit._time.SUBMICRO_RULE); numpy's cast floors.
-                step, per = np.datetime_data(values.dtype)[1], _TICKS_PER_US[unit]
-                ticks = kept.view(np.int64)
-                us = (ceil_div(ticks, per // step) if per % step == 0
-                      else ceil_div(ticks * step, per))
-            else:
+            # Finer units round up to the microsecond (numpy's cast floors); coarser exact.
+            us = finer_micros(kept.view(np.int64), values.dtype)
+            if us is None:
                 us = kept.astype("datetime64[us]").view(np.int64)
             return us, ~in_range & ~missing, missing
         if kind == "U":
@@ -1183,11 +1179,12 @@ class PropEncoder:
                 "give it one (pandas: .dt.tz_localize('UTC'); Arrow: "
                 "pyarrow.compute.assume_timezone) or leave the column out (properties=)")
         us, bad = TimeEncoder(self.path, tz=None, epoch_unit=None, optional=True).feed(piece)
-        present = us != _NO_TIME
-        moments = object_array([None] * len(us))
-        ok = np.flatnonzero(present & ~bad)
-        moments[ok] = [from_micros(v) for v in us[ok].tolist()]
-        got = self._feed_coded(lo, hi, Objects(moments))
+        ok = (us != _NO_TIME) & ~bad
+        # One datetime per distinct instant, not per row.
+        distinct, inverse = np.unique(us[ok], return_inverse=True)
+        codes = np.full(len(us), -1, dtype=np.int64)
+        codes[ok] = inverse.reshape(-1)
+        got = self._feed_coded(lo, hi, Coded(codes, [from_micros(v) for v in distinct.tolist()]))
         if bad.any():
             return bad if got is None else bad | got
         return got

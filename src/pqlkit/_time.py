@@ -80,7 +80,7 @@ def from_epoch(value: Any, unit: str = "s") -> datetime:
     if not finite:
         raise ValidationError(f"an epoch value must be finite, got {value!r}")
     if unit == "ns":
-        micros = ceil_div(int(value), 1000)  # up to the microsecond (see SUBMICRO_RULE)
+        micros = ceil_div(int(value), 1000)  # up to the microsecond (contract §1)
     elif isinstance(value, (int, np.integer)):
         micros = int(value) * _EPOCH_UNITS[unit]
     else:
@@ -160,10 +160,8 @@ def to_utc(
                 value.dtype)
             if not lo <= value <= hi:
                 raise ValidationError(f"{what} {value!r} is out of range (years 1 to 9999)")
-        unit, count = np.datetime_data(value.dtype)
-        if unit in _TICKS_PER_US:
-            micros = ceil_div(int(value.astype(np.int64)) * count, _TICKS_PER_US[unit])
-        else:
+        micros = finer_micros(int(value.astype(np.int64)), value.dtype)
+        if micros is None:
             micros = int(value.astype("datetime64[us]").astype(np.int64))
         return from_micros(micros)
     elif isinstance(value, bool):
@@ -209,17 +207,16 @@ def to_utc(
 
 def to_micros(dt: datetime) -> int:
     """Microseconds since the epoch of an aware datetime (exact, no float rounding; a
-    pandas Timestamp's nanoseconds round up, as :data:`SUBMICRO_RULE` says)."""
+    pandas Timestamp's nanoseconds round up, as every finer part does)."""
     delta = dt - _EPOCH
     micros = (delta.days * 86_400 + delta.seconds) * _US_PER_S + delta.microseconds
     return micros + 1 if getattr(dt, "nanosecond", 0) else micros
 
 
-#: pqlkit keeps instants to the microsecond, as Python's datetime does. A finer part
-#: (nanosecond datetime64, epoch nanoseconds, pandas Timestamps, ISO text with more than
-#: six decimals) is rounded UP to the next microsecond: an instant after a microsecond
-#: ``as_of`` is then never seen at it, and ``within`` windows keep their edges exactly.
-SUBMICRO_RULE: Final = "round up to the microsecond"
+# pqlkit keeps instants to the microsecond, as Python's datetime does. A finer part
+# (nanosecond datetime64, epoch nanoseconds, pandas Timestamps, ISO text with more than
+# six decimals) is rounded UP to the next microsecond (contract §1): an instant after a
+# microsecond ``as_of`` is then never seen at it, and ``within`` windows keep their edges.
 
 #: datetime64 units finer than a microsecond: their ticks per microsecond.
 _TICKS_PER_US: Final = {"ns": 10**3, "ps": 10**6, "fs": 10**9, "as": 10**12}
@@ -230,6 +227,17 @@ _SUBMICRO_TEXT: Final = re.compile(r"\d:?\d\d[.,]\d{6}(\d+)")
 def ceil_div(a: Any, b: int) -> Any:
     """``a / b`` rounded up (Python ints or numpy integer arrays)."""
     return -(-a // b)
+
+
+def finer_micros(ticks: Any, dtype: Any) -> Any:
+    """Microseconds of ``datetime64`` ticks (a Python int or an int64 array) of a unit
+    finer than one, rounded up; None for a coarser unit (cast those exactly)."""
+    unit, step = np.datetime_data(dtype)
+    per = _TICKS_PER_US.get(unit)
+    if per is None:
+        return None
+    # ticks * step could leave int64 for a multiple unit ("10ns"): divide first if it can.
+    return ceil_div(ticks, per // step) if per % step == 0 else ceil_div(ticks * step, per)
 
 
 def from_micros(micros: int) -> datetime:
