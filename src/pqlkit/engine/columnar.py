@@ -21,6 +21,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from pqlkit._columns import value_key
 from pqlkit._fsum import fsum
 from pqlkit._time import FAR, US_PER_DAY, Duration, from_micros, to_micros
 from pqlkit.engine import Engine, resolve_as_of
@@ -409,9 +410,8 @@ class _Encoder:
     def code(self, value: Any) -> int:
         if value is None:
             return _NONE
-        # A tuple's text keeps its items' types: (1,) and (1.0,) are two values.
-        key: Any = ((type(value), value) if type(value) is not tuple
-                    else (tuple, canonical({"v": value})))
+        # A tuple by the log's own value key: (1,) and (1.0,) are two values.
+        key: Any = (type(value), value) if type(value) is not tuple else value_key(value)
         try:
             found = self.index.get(key)
         except TypeError:
