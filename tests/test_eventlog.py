@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import json
 import random
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -337,9 +339,9 @@ def test_tz_applies_to_created_at_of_entity_rows():
     assert next(log.accounts()).created_at == utc(2026, 5, 1, 7)
 
 
-def test_an_unknown_tz_rejects_the_rows_it_would_read():
-    log = EventLog.from_records([ev(ts="2026-05-01 09:00")], tz="Nowhere/Special")
-    assert [r.reason for r in log.report.rejections] == ["invalid_timestamp"]
+def test_an_unknown_tz_is_one_error_not_a_rejection_per_row():
+    with pytest.raises(ValidationError, match="unknown time zone 'Nowhere/Special'"):
+        EventLog.from_records([ev(ts="2026-05-01 09:00")], tz="Nowhere/Special")
 
 
 @pytest.mark.parametrize(
@@ -724,3 +726,50 @@ def test_merge_adds_reports_and_prefixes_sources():
     assert merged.counts == {k: 2 * v for k, v in a.counts.items()}
     assert [r.source for r in merged.rejections][:1] == ["0:1"]
     assert merged.rejections[3].source == "1:1"
+
+
+def _option_loaders(tmp_path: Path) -> dict[str, Any]:
+    """Every event loader a user reaches, each on one good row (a bare epoch number, which
+    only epoch_unit= makes readable; no naive value, which only tz= would)."""
+    import pqlkit.io as pio
+
+    row = {"user_id": "u1", "name": "a", "timestamp": "2026-01-01T00:00:00Z"}
+    csv = tmp_path / "e.csv"
+    csv.write_text("user_id,name,timestamp\nu1,a,2026-01-01T00:00:00Z\n", encoding="utf-8")
+    jsonl = tmp_path / "e.jsonl"
+    jsonl.write_text(json.dumps(row) + "\n", encoding="utf-8")
+    loaders: dict[str, Any] = {
+        "from_records": lambda **k: EventLog.from_records([row], **k),
+        "from_columns": lambda **k: EventLog.from_columns(
+            user_id=["u1"], name=["a"], timestamp=[row["timestamp"]], **k),
+        "read_csv": lambda **k: pio.read_csv(csv, **k),
+        "read_jsonl": lambda **k: pio.read_jsonl(jsonl, **k),
+    }
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        return loaders
+    parquet = tmp_path / "e.parquet"
+    pq.write_table(pa.Table.from_pylist([row]), parquet)
+    loaders["from_arrow"] = lambda **k: EventLog.from_arrow(pa.Table.from_pylist([row]), **k)
+    loaders["from_parquet"] = lambda **k: EventLog.from_parquet(parquet, **k)
+    loaders["io.read_parquet"] = lambda **k: pio.read_parquet(parquet, **k)
+    return loaders
+
+
+@pytest.mark.parametrize(("option", "error", "message"), [
+    ({"tz": "Mars/Base"}, ValidationError, "unknown time zone 'Mars/Base'"),
+    ({"tz": ""}, ValidationError, "tz is an empty string"),
+    ({"tz": 5}, PqlkitTypeError, "tz must be a zone name or a tzinfo"),
+    ({"epoch_unit": "sec"}, ValidationError, "epoch_unit must be one of 's', 'ms'"),
+    ({"epoch_unit": 1}, ValidationError, "epoch_unit must be one of 's', 'ms'"),
+])
+def test_a_bad_loader_option_raises_in_every_loader_even_when_no_row_needs_it(
+        tmp_path: Path, option: dict[str, Any], error: type[Exception], message: str) -> None:
+    # An option applies to every row: before, from_records rejected each row needing it
+    # (or kept all rows when none did), and no loader looked at tz= until a naive value.
+    for name, load in _option_loaders(tmp_path).items():
+        with pytest.raises(error, match=message):
+            load(**option)
+            pytest.fail(f"{name} accepted {option}")

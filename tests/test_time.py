@@ -419,9 +419,9 @@ def test_an_empty_tz_is_refused_not_the_machines_zone():
             to_utc("2026-05-01 10:00", tz=tz)
         with pytest.raises(ValidationError, match="tz is an empty string"):
             pk.EventLog.from_pandas(df, tz=tz)
-        log = pk.EventLog.from_records(
-            [{"name": "login", "timestamp": "2026-05-01 10:00", "user_id": "u1"}], tz=tz)
-        assert len(log) == 0 and "empty string" in log.report.rejections[0].message
+        with pytest.raises(ValidationError, match="tz is an empty string"):
+            pk.EventLog.from_records(
+                [{"name": "login", "timestamp": "2026-05-01 10:00", "user_id": "u1"}], tz=tz)
 
 
 def test_an_epoch_or_duration_beyond_every_range_is_an_error_not_an_overflow():

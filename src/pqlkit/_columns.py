@@ -17,7 +17,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from pqlkit._time import ceil_div, finer_micros, from_micros, to_micros
+from pqlkit._time import ceil_div, check_options, finer_micros, from_micros, to_micros
 from pqlkit.errors import PqlkitTypeError, ValidationError
 from pqlkit.records import FieldError, _check_value, check_id, check_name, check_timestamp, is_nat
 
@@ -874,10 +874,7 @@ class TimeEncoder:
         self._optional = optional
         self._naive_utc = _is_utc(tz)
         self._cache: dict[Any, int | None] = {}
-        if epoch_unit is not None and epoch_unit not in (*_EPOCH_FACTOR, "ns"):
-            raise ValidationError(
-                f"epoch_unit must be one of 's', 'ms', 'us', 'ns', got {epoch_unit!r}"
-            )
+        check_options(tz, epoch_unit)
 
     def feed(self, piece: Piece) -> tuple[I64, BoolArray]:
         if isinstance(piece, Typed):

@@ -57,6 +57,18 @@ def _zone(tz: str | tzinfo) -> tzinfo:
     raise PqlkitTypeError(f"tz must be a zone name or a tzinfo, got {tz!r} ({type(tz).__name__})")
 
 
+def check_options(tz: Any, epoch_unit: Any) -> None:
+    """Raise at once on a bad ``tz=`` or ``epoch_unit=`` loader option. An option applies
+    to every row: a bad one is the caller's mistake, reported before any row is read (not
+    as a rejection of each row that needs it, nor only when one does)."""
+    if tz is not None:
+        _zone(tz)
+    if epoch_unit is not None and not (isinstance(epoch_unit, str)
+                                       and epoch_unit in _EPOCH_UNITS):
+        raise ValidationError(
+            f"epoch_unit must be one of 's', 'ms', 'us', 'ns', got {epoch_unit!r}")
+
+
 def from_epoch(value: Any, unit: str = "s") -> datetime:
     """Turn an epoch number into an aware UTC datetime, with its unit said out loud.
 

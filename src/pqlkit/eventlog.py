@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from pqlkit import _columns as col
 from pqlkit._columns import canonical, id_key
-from pqlkit._time import from_micros, to_micros
+from pqlkit._time import check_options, from_micros, to_micros
 from pqlkit.errors import PqlkitError, PqlkitTypeError, ValidationError
 from pqlkit.records import (
     Account,
@@ -1233,6 +1233,7 @@ class EventLog:
             raise PqlkitTypeError(
                 f"events must be an iterable of Event records or dicts, got {type(events).__name__}"
             )
+        check_options(tz, epoch_unit)
         report = LoadReport()
         limit = future_limit(future_tolerance, now)
         report.add_input("events", 0)
