@@ -1837,7 +1837,8 @@ class ColumnarEngine(Engine):
             # An account with no users yet and no events of its own (account-level events,
             # which name no user) is never a PQA (§3.9), whatever its traits score or the
             # events other accounts' users send under its name.
-            scored.qualified &= (people.n_users > 0) | _has_userless_events(log, as_of_us)
+            scored.qualified &= (people.n_users > 0) | _scanned(
+                log, ("userless", as_of_us), lambda: _has_userless_events(log, as_of_us))
         rule_names = [r.name for r in model.rules]
         existing = frame.existing
         rollup: dict[str, AnyArray] = {}
