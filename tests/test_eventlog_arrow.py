@@ -297,6 +297,26 @@ def test_a_dictionary_value_no_row_uses_beside_nulls_is_not_an_id() -> None:
     assert log.user.tolist() == [0, -1, 1, 0, -1]
 
 
+@pytest.mark.parametrize("index_type", ["uint8", "uint16", "uint32", "uint64"])
+def test_a_null_under_unsigned_dictionary_indices_stays_a_null(index_type: str) -> None:
+    # polars exports its categoricals with uint32 indices. A null's -1 wrapped round to
+    # the last entry (uint8 over 256 values: the null became the value "v255", silently)
+    # or past it (an IndexError from numpy).
+    values = pa.array([f"v{i}" for i in range(256)])
+    indices = pa.array([0, None, 1], getattr(pa, index_type)())
+    coded = pa.DictionaryArray.from_arrays(indices, values)
+    table = pa.table({"user_id": coded, "name": pa.array(["x"] * 3),
+                      "timestamp": pa.array(range(3), pa.timestamp("us", tz="UTC")),
+                      "plan": coded, "account_id": pa.array(["a"] * 3)})
+    users = pa.table({"user_id": coded, "plan": coded})
+    log = EventLog.from_arrow(table, properties=["plan"], users=users)
+    assert log.user_ids == ("v0", "v1")
+    assert log.user.tolist() == [0, -1, 1]
+    assert [dict(log.properties(i)) for i in range(3)] == [
+        {"plan": "v0"}, {}, {"plan": "v1"}]
+    assert log.report.by_reason() == {"missing_identity": 1}  # the users row without id
+
+
 @pytest.mark.parametrize(("indices", "n", "expected"), [
     ([], 0, True), ([], 1, False), ([0, 1, 2], 3, True), ([0, 2, 2], 3, False),
     ([-1, 0, 1, -1], 2, True), ([-1, 0, -1, -1], 2, False), ([1, 0], 3, False)])

@@ -119,8 +119,11 @@ def _indices(rows: Array) -> Any:
 
 def _codes(indices: Any) -> Array:
     """Dictionary indices as numpy, -1 where null (without ``fill_null``, which would
-    import pandas to make its scalar)."""
+    import pandas to make its scalar). Always signed: unsigned indices (polars exports its
+    categoricals with uint32 ones) would wrap -1 round to a valid-looking index."""
     codes = _np(indices)
+    if codes.dtype.kind == "u":
+        codes = codes.astype(np.int64 if codes.itemsize >= 4 else np.int32)
     mask = _null_mask(indices)
     return codes if mask is None else np.where(mask, -1, codes)
 
