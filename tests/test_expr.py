@@ -564,3 +564,49 @@ def test_field_error_lives_in_errors() -> None:
     from pqlkit.records import FieldError as Again
 
     assert FieldError is Again
+
+
+class _Plan(__import__("enum").StrEnum):
+    PRO = "pro"
+
+
+def _np_values() -> list[tuple[Any, Any]]:
+    np = pytest.importorskip("numpy")
+    return [(np.float64(2.5), 2.5), (np.int64(3), 3), (np.str_("pro"), "pro"),
+            (np.bool_(True), True), (_Plan.PRO, "pro"),
+            (np.datetime64("2026-05-01T00:00:00", "us"), datetime(2026, 5, 1, tzinfo=UTC))]
+
+
+def test_numpy_enum_and_pandas_literals_are_held_as_the_plain_values_they_stand_for() -> None:
+    # From a dataframe (df.plan.unique(), df.score.quantile(0.9), df.at.max()) or an enum:
+    # they printed as code that does not build them (np.float64(2.5), <Plan.PRO: 'pro'>),
+    # and isin() never matched them (its values were keyed by type name).
+    namespace: dict[str, Any] = {}
+    exec("import pqlkit as pk\nfrom pqlkit import *", namespace)
+    for given_value, expected in _np_values():
+        for cond in (trait("x") == given_value, trait("x").isin([given_value])):
+            held = cond.right.value if hasattr(cond, "right") else cond.values[0]
+            assert type(held) is type(expected) and held == expected
+            assert eval(repr(cond), namespace).equals(cond), repr(cond)
+    pd = pytest.importorskip("pandas")
+    cond = first_seen("a") >= pd.Timestamp("2026-05-01", tz="UTC")
+    assert type(cond.right.value) is datetime
+    assert pk.parse_expr(repr(cond)).equals(cond)
+    assert count(_Plan.PRO).equals(count("pro")) and prop(_Plan.PRO).equals(prop("pro"))
+
+
+def test_isin_of_a_numpy_array_matches_in_both_engines() -> None:
+    np = pytest.importorskip("numpy")
+    users = [{"user_id": "u", "traits": {"plan": "pro", "plan_id": 2}}]
+    events = [{"name": "a", "timestamp": "2026-05-01T00:00:00Z", "user_id": "u",
+               "properties": {"plan": "pro"}}]
+    log = pk.EventLog.from_records(events, users=users)
+    model = pk.ScoringModel(name="m", threshold=1, rules=[
+        pk.Rule("plan", trait("plan").isin(np.array(["pro", "team"])), points=1),
+        pk.Rule("id", trait("plan_id").isin(np.array([1, 2, 3])), points=1),
+        pk.Rule("prop", count("a", where=prop("plan").isin(np.array(["pro"]))) >= 1, points=1),
+        pk.Rule("enum", trait("plan").isin([_Plan.PRO]), points=1),
+    ])
+    for engine in ("columnar", "reference"):
+        row = model.score(log, engine=engine).users["u"]
+        assert [row[r] for r in ("plan", "id", "prop", "enum")] == [1, 1, 1, 1], engine

@@ -604,3 +604,24 @@ def test_load_model_and_templates_refuse_wrong_arguments_with_pqlkit_errors():
                                               "options are threshold, competitors"):
         templates.get("trial", nope=1)
     assert templates.get("trial", threshold=50).threshold == 50
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".json", ".yaml"])
+def test_numpy_numbers_in_a_model_save_as_plain_numbers(tmp_path: Path, suffix: str) -> None:
+    # A threshold from df.score.quantile(0.9) is an np.float64: TOML got the text
+    # "np.float64(60.0)" (written without complaint, unreadable) and YAML raised PyYAML's
+    # RepresenterError.
+    np = pytest.importorskip("numpy")
+    if suffix == ".yaml":
+        pytest.importorskip("yaml")
+    model = pk.ScoringModel(
+        name=np.str_("m"), threshold=np.float64(60.0), floor=np.int64(0),
+        tiers={"A": np.float64(80.0)},
+        rules=[pk.Rule("x", pk.count("a") >= np.float64(2.5), points=np.float64(40.0)),
+               pk.Rule("y", pk.count("b"), points_per=np.int64(2), max_points=np.int64(10))],
+        decay=pk.InactivityDecay(points=np.float64(5), every="7d"),
+        rollup=pk.Rollup(min_share=np.float64(0.3), min_pql=np.int64(2)))
+    assert "np." not in repr(model)
+    path = model.save(tmp_path / f"m{suffix}")
+    assert "np." not in path.read_text(encoding="utf-8")
+    assert pk.load_model(path) == model

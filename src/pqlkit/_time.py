@@ -209,9 +209,14 @@ def to_utc(
         dt = dt.replace(tzinfo=_zone(tz))
     try:
         out = dt.astimezone(UTC)
-        if finer or getattr(out, "nanosecond", False):
+        if type(out) is not datetime or finer:
+            # A plain datetime, not a subclass (a pandas Timestamp stays one through
+            # astimezone): results and models hold only plain values.
+            finer = finer or bool(getattr(out, "nanosecond", 0))
             out = datetime(out.year, out.month, out.day, out.hour, out.minute, out.second,
-                           out.microsecond, tzinfo=UTC) + timedelta(microseconds=1)
+                           out.microsecond, tzinfo=UTC)
+            if finer:
+                out += timedelta(microseconds=1)
         return out
     except OverflowError as exc:
         raise ValidationError(f"{what} {value!r} is out of the representable range") from exc

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Final, Literal, cast
 
 import attrs
+import numpy as np
 
 from pqlkit._time import Duration, as_duration, to_utc
 from pqlkit.errors import PqlkitTypeError, ValidationError
@@ -219,6 +220,7 @@ class Expr:
 
 
 def _text_arg(value: Any, method: str) -> str:
+    value = plain(value)
     if not isinstance(value, str):
         raise PqlkitTypeError(
             f"{method}() takes a string, got {value!r} ({type(value).__name__})"
@@ -288,6 +290,7 @@ def _since_signup(value: Any) -> Duration | None:
 def _opt_name(value: Any) -> str | None:
     if value is None:
         return None
+    value = plain(value)
     if not isinstance(value, str) or not value:
         raise PqlkitTypeError(f"an event name must be a non-empty string, got {value!r}")
     return value
@@ -308,12 +311,45 @@ def _where(value: Any) -> Expr | None:
 
 
 def _key(value: Any) -> str:
+    value = plain(value)
     if not isinstance(value, str) or not value:
         raise PqlkitTypeError(f"a property or trait key must be a non-empty string, got {value!r}")
     return value
 
 
 # -- literals and event properties ---------------------------------------------------------
+
+
+def plain(value: Any) -> Any:
+    """A value as the plain Python value it stands for: a numpy scalar (``np.float64``,
+    ``np.str_``, ``np.datetime64``, read as UTC as loaders read it), an enum member or other
+    subclass of str, int or float, and an aware pandas ``Timestamp`` become str, int, float,
+    bool or datetime; inside lists, tuples and mappings too. So that a literal or setting
+    from a dataframe (``df["plan"].unique()``, ``df.score.quantile(0.9)``) or an enum prints
+    as code that builds it and equals what a model file reads back. Anything else is left
+    for the checks to refuse."""
+    if isinstance(value, np.generic):
+        if isinstance(value, np.datetime64):
+            return value if np.isnat(value) else to_utc(value, what="comparison value")
+        value = value.item()
+    kind = type(value)
+    if kind in (str, int, float, bool, datetime) or value is None:
+        return value
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, datetime):
+        return value if value.tzinfo is None else to_utc(value, what="comparison value")
+    if isinstance(value, (list, tuple)):
+        return type(value)(map(plain, value)) if kind in (list, tuple) else list(map(plain, value))
+    if isinstance(value, Mapping):
+        return {plain(k): plain(v) for k, v in value.items()}
+    return value
 
 
 def _as_lists(value: Any) -> Any:
@@ -327,8 +363,9 @@ def _as_lists(value: Any) -> Any:
 
 
 def _options(values: Iterable[Any]) -> tuple[Any, ...]:
-    """``isin``'s values, tuples as lists (:func:`_as_lists`)."""
-    return tuple(map(_as_lists, values))
+    """``isin``'s values, as plain values (:func:`plain`), tuples as lists
+    (:func:`_as_lists`)."""
+    return tuple(_as_lists(plain(v)) for v in values)
 
 
 def _check_literal(value: Any, what: str) -> None:
@@ -349,7 +386,7 @@ def _check_literal(value: Any, what: str) -> None:
 class Lit(Expr):
     """A constant operand."""
 
-    value: Any
+    value: Any = attrs.field(converter=plain)
 
     def __attrs_post_init__(self) -> None:
         v = self.value

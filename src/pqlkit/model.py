@@ -21,7 +21,7 @@ import numpy as np
 from pqlkit._fsum import fsum
 from pqlkit._time import Duration, as_duration
 from pqlkit.errors import PqlkitTypeError, ValidationError
-from pqlkit.expr import EventSignal, Expr, _value_equals
+from pqlkit.expr import EventSignal, Expr, _value_equals, plain
 
 if TYPE_CHECKING:
     from pqlkit.engine import Engine
@@ -59,6 +59,7 @@ def _number(where: str, field: str, value: Any, *, positive: bool = False) -> An
 def _whole(value: Any) -> Any:
     """A whole-number setting: ``2.0`` (how JSON and YAML writers often spell 2) is 2;
     anything else is left for the check to refuse."""
+    value = plain(value)
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
@@ -142,7 +143,7 @@ class InactivityDecay(_Structural):
     55
     """
 
-    points: float = attrs.field()
+    points: float = attrs.field(converter=plain)
     every: Duration = attrs.field(converter=_every)
     grace: Duration | None = attrs.field(default=None, converter=_grace)
 
@@ -230,6 +231,7 @@ class RuleLike(Protocol):
 
 
 def _rule_name(value: Any) -> str:
+    value = plain(value)
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(f"a rule name must be a non-empty string, got {value!r}")
     if value in RESERVED_COLUMNS:
@@ -253,10 +255,10 @@ class Rule(_Structural):
 
     name: str = attrs.field(converter=_rule_name)
     when: Expr = attrs.field()
-    points: float | None = attrs.field(default=None, kw_only=True)
-    points_per: float | None = attrs.field(default=None, kw_only=True)
-    max_points: float | None = attrs.field(default=None, kw_only=True)
-    group: str | None = attrs.field(default=None, kw_only=True)
+    points: float | None = attrs.field(default=None, kw_only=True, converter=plain)
+    points_per: float | None = attrs.field(default=None, kw_only=True, converter=plain)
+    max_points: float | None = attrs.field(default=None, kw_only=True, converter=plain)
+    group: str | None = attrs.field(default=None, kw_only=True, converter=plain)
     decay: Any = attrs.field(default=None, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
@@ -371,7 +373,7 @@ class Rollup(_Structural):
     Rollup(min_share=0.3, score='top_k_mean', k=5)
     """
 
-    min_share: float | None = 0.5
+    min_share: float | None = attrs.field(default=0.5, converter=plain)
     min_pql: int = attrs.field(default=1, converter=_whole)
     score: Literal["max", "sum", "mean", "top_k_mean"] = "max"
     k: int = attrs.field(default=3, converter=_whole)
@@ -467,6 +469,7 @@ def _tiers(value: Any) -> tuple[tuple[str, float], ...]:
             f"tiers must map a tier name to its minimum score, e.g. {{'A': 80, 'B': 60}}, "
             f"got {value!r}"
         )
+    value = plain(value)
     out = []
     for name, bar in value.items():
         if not isinstance(name, str) or not name:
@@ -484,6 +487,7 @@ def _caps(value: Any) -> tuple[tuple[str, float], ...]:
     value = _pairs(value)
     if not isinstance(value, Mapping):
         raise PqlkitTypeError(f"group_caps must map a group name to its cap, got {value!r}")
+    value = plain(value)
     for g, cap in value.items():
         if not isinstance(g, str) or not g.strip():
             raise PqlkitTypeError(f"group_caps: a group name is a non-empty string, got {g!r}")
@@ -513,16 +517,16 @@ class ScoringModel(_Structural):
     40
     """
 
-    name: str = attrs.field()
+    name: str = attrs.field(converter=plain)
     rules: tuple[Any, ...] = attrs.field(converter=_rules)
-    threshold: float = attrs.field()
+    threshold: float = attrs.field(converter=plain)
     disqualify: tuple[Expr, ...] = attrs.field(default=(), converter=_disqualify)
     decay: Any = attrs.field(default=None)
     tiers: tuple[tuple[str, float], ...] = attrs.field(default=None, converter=_tiers)
     level: Literal["user", "account"] = "user"
     rollup: Rollup = attrs.field(factory=Rollup)
-    floor: float | None = 0
-    ceiling: float | None = None
+    floor: float | None = attrs.field(default=0, converter=plain)
+    ceiling: float | None = attrs.field(default=None, converter=plain)
     group_caps: tuple[tuple[str, float], ...] = attrs.field(default=None, converter=_caps)
 
     def __attrs_post_init__(self) -> None:
