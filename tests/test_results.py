@@ -109,6 +109,11 @@ def test_unknown_string_id_in_an_integer_keyed_table_hints_at_the_type():
     assert t[1]["score"] == 1.0
     with pytest.raises(KeyError, match="ids are integers here"):
         t["1"]
+    # Not when some ids are text: the hint pointed away from the row the user meant.
+    mixed = Table({"user_id": [7, "u1"], "score": [1.0, 2.0]}, key="user_id")
+    with pytest.raises(KeyError) as info:
+        mixed["U1"]
+    assert "integers" not in str(info.value)
 
 
 def test_rows_are_copies_that_do_not_change_the_table():
@@ -141,6 +146,20 @@ def test_to_pandas_builds_a_dataframe_with_the_same_columns():
     assert list(df.columns) == t.columns
     assert df["score"].tolist() == [0.0, 10.0, 20.0]
     assert len(df) == 3
+
+
+def test_to_pandas_keeps_integer_ids_exact_beside_missing_ones():
+    # pandas makes a column of ints and None float64: 1234567890123456789 came back as
+    # 1234567890123456768.0 (and compared equal to the real id, as floats).
+    pd = pytest.importorskip("pandas")
+    big = 1234567890123456789
+    t = Table({"user_id": ["u1", "u2", "u3"], "account_id": [big, None, 7],
+               "score": [1.0, 2.0, 3.0]}, key="user_id")
+    df = t.to_pandas()
+    assert df["account_id"].dtype == object
+    assert df["account_id"].tolist() == [big, None, 7]
+    assert [type(v) for v in df["account_id"]] == [int, type(None), int]
+    assert df["score"].dtype == "float64"
 
 
 def test_to_pandas_without_pandas_names_the_extra_to_install(monkeypatch):

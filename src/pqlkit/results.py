@@ -175,8 +175,8 @@ class Table:
         if i is None:
             raise UnknownEntityError(
                 f"no row with {self.key} {entity_id!r} in this table of {len(self)} rows"
-                + (" (ids are integers here)" if isinstance(entity_id, str) and any(
-                    isinstance(k, int) for k in self._lookup()) else "")
+                + (" (ids are integers here)" if isinstance(entity_id, str) and self._lookup()
+                   and all(isinstance(k, int) for k in self._lookup()) else "")
             )
         return self._row(i)
 
@@ -185,9 +185,20 @@ class Table:
         return list(self)
 
     def to_pandas(self) -> Any:
-        """The table as a ``pandas.DataFrame`` (needs the ``pandas`` extra)."""
+        """The table as a ``pandas.DataFrame`` (needs the ``pandas`` extra).
+
+        A column of integers with missing values (ids of users without an account) is an
+        ``object`` column of the ints and None: pandas would make it float64, which
+        changes every id beyond 2**53 and prints the others as ``7.0``.
+        """
         pd = require("pandas", "pandas", "Table.to_pandas()")
-        return pd.DataFrame(self._columns, columns=self.columns)
+        frame = pd.DataFrame(self._columns, columns=self.columns)
+        for name, values in self._columns.items():
+            if None in values and all(
+                    v is None or (isinstance(v, int) and not isinstance(v, bool))
+                    for v in values) and any(v is not None for v in values):
+                frame[name] = pd.Series(values, dtype=object, index=frame.index)
+        return frame
 
     def to_arrow(self) -> Any:
         """The table as a ``pyarrow.Table`` (needs the ``arrow`` extra); a column of ids
