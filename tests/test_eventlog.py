@@ -773,3 +773,31 @@ def test_a_bad_loader_option_raises_in_every_loader_even_when_no_row_needs_it(
         with pytest.raises(error, match=message):
             load(**option)
             pytest.fail(f"{name} accepted {option}")
+
+
+def test_a_datetime_property_is_one_value_whatever_zone_a_row_spells_it_in() -> None:
+    # Two rows sharing an event_id conflict; the earliest by properties is kept. Datetime
+    # values ordered by their local wall-clock text, so 09:00Z written as 11:00+02:00
+    # sorted after 10:00Z: the zone spelling (or which row came first) chose the row kept,
+    # and so the score. A list holding equal instants in two zones was a conflict.
+    from datetime import timedelta, timezone
+
+    plus2 = timezone(timedelta(hours=2))
+    early, late = datetime(2026, 5, 20, 9, tzinfo=UTC), datetime(2026, 5, 20, 10, tzinfo=UTC)
+
+    def row(end: Any, user: str = "u1", eid: str | None = "a") -> dict[str, Any]:
+        return {"name": "trial", "timestamp": "2026-05-02T10:00:00Z", "user_id": user,
+                "event_id": eid, "properties": {"end": end}}
+
+    kept = set()
+    for rows in ([row(early), row(late)], [row(late), row(early.astimezone(plus2))],
+                 [row(early.astimezone(plus2), "u2", None), row(late), row(early)]):
+        log = EventLog.from_records(rows)
+        u1 = [e for e in log.events() if e.user_id == "u1"]
+        kept.add(u1[0].properties["end"])
+        for e in log.events():
+            assert e.properties["end"].utcoffset() == timedelta(0)
+            assert type(e.properties["end"]) is datetime
+    assert kept == {early}
+    same = EventLog.from_records([row([early]), row([early.astimezone(plus2)])])
+    assert same.report.counts == {"input": 2, "kept": 1, "duplicates": 1, "rejected": 0}

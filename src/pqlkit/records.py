@@ -99,7 +99,16 @@ def _check_value(value: Any, path: str) -> Any:
             f"{path} is {value!r}, which has no time zone; give it one "
             "(datetime(..., tzinfo=timezone.utc))",
             reason=f"invalid_{path.split('.', 1)[0]}", field=path)
-    if value is None or isinstance(value, (str, int, bool, datetime)):
+    if isinstance(value, datetime):
+        # One spelling per instant (UTC, a plain datetime, as the Arrow loaders read
+        # timestamp columns): which of two equal values a log keeps, and how values order
+        # (DESIGN §3.3, §3.4), must not depend on the zone a row wrote it in.
+        try:
+            return to_utc(value, what=path)
+        except ValidationError as exc:
+            raise FieldError(str(exc), reason=f"invalid_{path.split('.', 1)[0]}",
+                             field=path) from None
+    if value is None or isinstance(value, (str, int, bool)):
         return value
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
@@ -111,7 +120,8 @@ def _check_value(value: Any, path: str) -> Any:
                     "text, so rename one", reason=f"invalid_{path.split('.', 1)[0]}",
                     field=path)
             out[key] = _check_value(v, f"{path}.{k}")
-        return MappingProxyType(out)
+        # Keys in order: equal mappings read back alike, whichever came first.
+        return MappingProxyType(dict(sorted(out.items())))
     if isinstance(value, (list, tuple)):
         return tuple(_check_value(v, f"{path}[{i}]") for i, v in enumerate(value))
     raise FieldError(
