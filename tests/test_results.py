@@ -151,7 +151,7 @@ def test_to_pandas_builds_a_dataframe_with_the_same_columns():
 def test_to_pandas_keeps_integer_ids_exact_beside_missing_ones():
     # pandas makes a column of ints and None float64: 1234567890123456789 came back as
     # 1234567890123456768.0 (and compared equal to the real id, as floats).
-    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pandas")
     big = 1234567890123456789
     t = Table({"user_id": ["u1", "u2", "u3"], "account_id": [big, None, 7],
                "score": [1.0, 2.0, 3.0]}, key="user_id")
