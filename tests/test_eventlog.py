@@ -801,3 +801,33 @@ def test_a_datetime_property_is_one_value_whatever_zone_a_row_spells_it_in() -> 
     assert kept == {early}
     same = EventLog.from_records([row([early]), row([early.astimezone(plus2)])])
     assert same.report.counts == {"input": 2, "kept": 1, "duplicates": 1, "rejected": 0}
+
+
+def test_epoch_unit_reads_created_at_numbers_too(tmp_path: Path) -> None:
+    # It reached the events only: the users row was rejected (or the load raised) with
+    # "created_at ... is a bare number ... pass epoch_unit=" although it was passed.
+    c = 1_777_550_400_000_000
+    ev = {"name": ["x"], "user_id": ["u1"], "timestamp": [c + 10]}
+    us = {"user_id": ["u1"], "created_at": [c]}
+    loads: dict[str, Any] = {
+        "records": lambda: EventLog.from_records(
+            [{"name": "x", "timestamp": c + 10, "user_id": "u1"}], epoch_unit="us",
+            users=[{"user_id": "u1", "created_at": c}]),
+        "columns": lambda: EventLog.from_columns(**ev, epoch_unit="us", users=us),
+    }
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        pass
+    else:
+        pq.write_table(pa.table(ev), tmp_path / "e.parquet")
+        pq.write_table(pa.table(us), tmp_path / "u.parquet")
+        loads["arrow"] = lambda: EventLog.from_arrow(pa.table(ev), epoch_unit="us",
+                                                     users=pa.table(us))
+        loads["parquet"] = lambda: EventLog.from_parquet(
+            tmp_path / "e.parquet", epoch_unit="us", users=tmp_path / "u.parquet")
+    for name, load in loads.items():
+        log = load()
+        assert log.report.counts["rejected"] == 0, name
+        assert [u.created_at for u in log.users()] == [datetime(2026, 4, 30, 12, tzinfo=UTC)]

@@ -199,7 +199,7 @@ def _event_row(row: Any, tz: str | tzinfo | None, epoch_unit: str | None) -> Eve
 
 
 def _entity_row(row: Any, kind: type[User] | type[Account], allowed: frozenset[str],
-                tz: str | tzinfo | None) -> User | Account:
+                tz: str | tzinfo | None, epoch_unit: str | None = None) -> User | Account:
     if isinstance(row, kind):
         return row
     if not isinstance(row, Mapping):
@@ -212,8 +212,10 @@ def _entity_row(row: Any, kind: type[User] | type[Account], allowed: frozenset[s
     # A row without its id is missing_identity, not an attrs "missing argument" TypeError.
     fields.setdefault(f"{kind.__name__.lower()}_id", None)
     created = fields.get("created_at")
-    if created is not None and not is_nat(created) and tz is not None:
-        fields["created_at"] = check_timestamp(created, "created_at", tz=tz)
+    if created is not None and not is_nat(created) and (tz is not None
+                                                         or epoch_unit is not None):
+        fields["created_at"] = check_timestamp(created, "created_at", tz=tz,
+                                               epoch_unit=epoch_unit)
     return kind(**fields)
 
 
@@ -673,7 +675,8 @@ def _paths(data: Any) -> bool:
 
 def _entity_columns(data: Mapping[str, Any], kind: type[User] | type[Account], table: str,
                     report: LoadReport, strict: bool, tz: str | tzinfo | None,
-                    files: col.Files | None = None) -> _Entities:
+                    files: col.Files | None = None, epoch_unit: str | None = None
+                    ) -> _Entities:
     """Users or accounts given as columns: vectorised checks, records only for rejections.
     ``files``: the files the rows were read from, when several (it names their sources)."""
     id_field = f"{kind.__name__.lower()}_id"
@@ -715,7 +718,7 @@ def _entity_columns(data: Mapping[str, Any], kind: type[User] | type[Account], t
     report.add_input(table, n)
     ids = col.IdEncoder(id_field, required=True)
     accounts = col.IdEncoder("account_id")
-    created = col.TimeEncoder("created_at", tz=tz, epoch_unit=None, optional=True)
+    created = col.TimeEncoder("created_at", tz=tz, epoch_unit=epoch_unit, optional=True)
     # Arrow text columns hold only strings and nulls, which no check can reject: they are
     # kept as they came and coded only when a trait column or mapping is asked for.
     raw_text = {k for k, v in traits_in.items() if n and col.is_arrow(v) and _is_text(v)}
@@ -746,7 +749,7 @@ def _entity_columns(data: Mapping[str, Any], kind: type[User] | type[Account], t
             row["traits"] = {k: v for k, c in chunk["properties"].items()
                              if (v := col.raw_value(c, i)) is not None}
             try:
-                _entity_row(row, kind, allowed, tz)
+                _entity_row(row, kind, allowed, tz, epoch_unit)
             except (FieldError, ValidationError, TypeError) as exc:
                 _reject_error(report, strict, table,
                               lo + i if files is None else files(lo + i), exc, row)
@@ -824,7 +827,8 @@ class _RawTrait:
 
 
 def _entities(data: Any, kind: type[User] | type[Account], table: str, report: LoadReport,
-              strict: bool, tz: str | tzinfo | None, *, columns_ok: bool) -> _Entities:
+              strict: bool, tz: str | tzinfo | None, *, columns_ok: bool,
+              epoch_unit: str | None = None) -> _Entities:
     """Users or accounts as records, dicts, a mapping of columns, an Arrow table, or (with
     ``columns_ok``) Parquet files: a path, a directory or a list of paths."""
     if data is None:
@@ -845,10 +849,10 @@ def _entities(data: Any, kind: type[User] | type[Account], table: str, report: L
 
         data = table_columns(to_table(data, f"{table}="), f"{table}=")
     if columns_ok and isinstance(data, Mapping):
-        return _entity_columns(data, kind, table, report, strict, tz, files)
+        return _entity_columns(data, kind, table, report, strict, tz, files, epoch_unit)
     allowed = _USER_FIELDS if kind is User else _ACCOUNT_FIELDS
     return _entities_from_records(
-        EventLog._load_entities(data, table, kind, allowed, report, strict, tz))
+        EventLog._load_entities(data, table, kind, allowed, report, strict, tz, epoch_unit))
 
 
 def _rank(order: Sequence[int]) -> Int32Array:
@@ -1276,9 +1280,10 @@ class EventLog:
                                report=report, count_input=False)
         ev_cols.src = np.array(src, dtype=np.int64)[
             ev_cols.src if ev_cols.src is not None else slice(None)]
-        user_rows = _entities(users, User, "users", report, strict, tz, columns_ok=False)
+        user_rows = _entities(users, User, "users", report, strict, tz, columns_ok=False,
+                              epoch_unit=epoch_unit)
         account_rows = _entities(accounts, Account, "accounts", report, strict, tz,
-                                 columns_ok=False)
+                                 columns_ok=False, epoch_unit=epoch_unit)
         return cls._finish(ev_cols, user_rows, account_rows, report, strict)
 
     @classmethod
@@ -1379,9 +1384,10 @@ class EventLog:
         ev = _load_events(n, _slices(columns, props, n), fields=set(columns),
                           prop_keys=list(props), tz=tz, epoch_unit=epoch_unit, strict=strict,
                           report=report, limit=future_limit(future_tolerance, now))
-        user_rows = _entities(users, User, "users", report, strict, tz, columns_ok=True)
+        user_rows = _entities(users, User, "users", report, strict, tz, columns_ok=True,
+                              epoch_unit=epoch_unit)
         account_rows = _entities(accounts, Account, "accounts", report, strict, tz,
-                                 columns_ok=True)
+                                 columns_ok=True, epoch_unit=epoch_unit)
         return cls._finish(ev, user_rows, account_rows, report, strict)
 
     @classmethod
@@ -1542,7 +1548,7 @@ class EventLog:
         ev = _load_events(n, chunks, fields=set(fields), prop_keys=list(props), tz=tz,
                           epoch_unit=epoch_unit, strict=strict, report=report, files=files,
                           limit=limit)
-        return cls._with_entities(ev, users, accounts, report, strict, tz)
+        return cls._with_entities(ev, users, accounts, report, strict, tz, epoch_unit)
 
     @classmethod
     def _from_decoded(cls, source: Any, fields: Mapping[str, str], props: Mapping[str, str],
@@ -1571,9 +1577,9 @@ class EventLog:
 
         def tables() -> tuple[_Entities, _Entities]:
             return (_entities(users, User, "users", tables_report, strict, tz,
-                              columns_ok=True),
+                              columns_ok=True, epoch_unit=epoch_unit),
                     _entities(accounts, Account, "accounts", tables_report, strict, tz,
-                              columns_ok=True))
+                              columns_ok=True, epoch_unit=epoch_unit))
 
         def table_ids() -> dict[str, list[Any]]:
             # The tables' ids, merged with the events' in one pass (when all are text).
@@ -1616,10 +1622,12 @@ class EventLog:
 
     @classmethod
     def _with_entities(cls, ev: _Events, users: Any, accounts: Any, report: LoadReport,
-                       strict: bool, tz: str | tzinfo | None) -> EventLog:
-        user_rows = _entities(users, User, "users", report, strict, tz, columns_ok=True)
+                       strict: bool, tz: str | tzinfo | None,
+                       epoch_unit: str | None = None) -> EventLog:
+        user_rows = _entities(users, User, "users", report, strict, tz, columns_ok=True,
+                              epoch_unit=epoch_unit)
         account_rows = _entities(accounts, Account, "accounts", report, strict, tz,
-                                 columns_ok=True)
+                                 columns_ok=True, epoch_unit=epoch_unit)
         from pqlkit._arrow import release_unused
 
         release_unused()  # what coding the entity ids left in Arrow's pool, before _finish
@@ -1634,6 +1642,7 @@ class EventLog:
         report: LoadReport,
         strict: bool,
         tz: str | tzinfo | None,
+        epoch_unit: str | None = None,
     ) -> list[tuple[Any, int | str]]:
         out: list[tuple[Any, int | str]] = []
         if rows is None:
@@ -1647,7 +1656,7 @@ class EventLog:
         for i, raw in enumerate(rows):
             report.add_input(table)
             try:
-                out.append((_entity_row(raw, kind, allowed, tz), i))
+                out.append((_entity_row(raw, kind, allowed, tz, epoch_unit), i))
             except (FieldError, ValidationError, TypeError) as exc:
                 _reject_error(report, strict, table, i, exc, raw)
         return out
