@@ -433,3 +433,16 @@ def test_an_epoch_or_duration_beyond_every_range_is_an_error_not_an_overflow():
                                    epoch_unit="s")
     assert log.report.by_reason() == {"timestamp_out_of_range": 1}
     assert pk.count("a", within=timedelta.max).within.micros > 0
+
+
+@pytest.mark.parametrize(("text", "micros"), [
+    ("1.1d", 95_040_000_000), ("2.2h", 7_920_000_000), ("1.15d", 99_360_000_000),
+    ("0.7w", 423_360_000_000), ("1.000001s", 1_000_001)])
+def test_decimal_durations_are_exact(text: str, micros: int) -> None:
+    # 1.1 * 86_400_000_000 is 95040000000.00002 in floats: "finer than a microsecond".
+    assert as_duration(text).micros == micros
+
+
+def test_a_duration_finer_than_a_microsecond_is_still_refused() -> None:
+    with pytest.raises(ValidationError, match="finer than a microsecond"):
+        as_duration("1.0000001s")

@@ -10,6 +10,7 @@ import math
 import re
 import warnings
 from datetime import UTC, datetime, timedelta, tzinfo
+from fractions import Fraction
 from typing import Any, Final
 
 import attrs
@@ -395,14 +396,15 @@ def as_duration(value: Any, *, what: str = "duration") -> Duration:
         )
     text = value.strip().lower().replace(" ", "")
     pos = 0
-    total_us: float = 0.0
+    # Exact: 1.1 days is 95,040,000,000 µs, which float arithmetic misses by 2e-5.
+    total_us = Fraction(0)
     months = 0
     for m in _PART.finditer(text):
         if m.start() != pos:
             break
-        number, unit = float(m.group(1)), m.group(2)
+        number, unit = Fraction(m.group(1)), m.group(2)
         if unit in _CALENDAR_UNITS:
-            if not number.is_integer():
+            if number.denominator != 1:
                 raise ValidationError(
                     f"{what} {value!r}: months and years must be whole numbers"
                 )
@@ -416,7 +418,7 @@ def as_duration(value: Any, *, what: str = "duration") -> Duration:
         raise ValidationError(
             f"{what} {value!r} mixes months/years with smaller units; use one or the other"
         )
-    if not float(total_us).is_integer():
+    if total_us.denominator != 1:
         raise ValidationError(f"{what} {value!r} is finer than a microsecond")
     if total_us <= 0 and months <= 0:
         raise ValidationError(f"{what} must be positive, got {value!r}")
