@@ -499,3 +499,28 @@ def test_adapters_on_an_empty_input_give_an_empty_log(vendor):
     log = load([], **options)
     assert len(log) == 0
     assert log.report.counts == {"input": 0, "kept": 0, "duplicates": 0, "rejected": 0}
+
+
+def test_segment_skew_past_year_9999_is_a_rejection_with_future_tolerance_too() -> None:
+    # With future_tolerance= the future check came first and formatted the instant, whose
+    # ValidationError aborted the whole load.
+    good = {"type": "track", "userId": "u1", "event": "login",
+            "timestamp": "2026-05-01T09:00:00Z"}
+    late = {"type": "track", "userId": "u1", "event": "x",
+            "originalTimestamp": "9999-12-30T00:00:00Z",
+            "sentAt": "0001-01-01T00:00:00Z", "receivedAt": "9999-01-01T00:00:00Z"}
+    for kw in ({}, {"future_tolerance": "1d"}):
+        log = pio.from_segment([good, late], **kw)
+        assert log.report.by_reason() == {"timestamp_out_of_range": 1}, kw
+
+
+@pytest.mark.parametrize(("time", "zone"), [(253402300799, "America/Los_Angeles"),
+                                            (-62135596800, "Asia/Tokyo")])
+def test_mixpanel_project_tz_carrying_a_time_out_of_range_is_a_rejection(
+        time: int, zone: str) -> None:
+    rows = [{"event": "login", "properties": {"time": 1780000000, "distinct_id": "u1"}},
+            {"event": "login", "properties": {"time": time, "distinct_id": "u1"}}]
+    log = pio.from_mixpanel(rows, project_tz=zone)
+    assert log.report.by_reason() == {"timestamp_out_of_range": 1}
+    with pytest.raises(RejectedRowError, match="timestamp_out_of_range"):
+        pio.from_mixpanel(rows, project_tz=zone, strict=True)

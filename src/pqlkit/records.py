@@ -198,8 +198,13 @@ def future_limit(future_tolerance: str | timedelta | None, now: Any = None) -> i
 def check_not_future(ts_us: int, limit: int | None, field: str = "timestamp") -> None:
     """Reject an event instant later than ``limit`` (see :func:`future_limit`)."""
     if limit is not None and ts_us > limit:
+        try:
+            shown = from_micros(ts_us).isoformat()
+        except ValidationError:  # (a Segment clock-skew correction can land past 9999)
+            raise FieldError(f"{field} {ts_us} µs since the epoch is out of range (years 1 "
+                             "to 9999)", reason="timestamp_out_of_range", field=field) from None
         raise FieldError(
-            f"{field} {from_micros(ts_us).isoformat()} is later than the load's future "
+            f"{field} {shown} is later than the load's future "
             f"tolerance allows (latest accepted: {from_micros(limit).isoformat()}); a client "
             "clock is probably wrong; widen future_tolerance= if such events are real",
             reason="future_timestamp", field=field,

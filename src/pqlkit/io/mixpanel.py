@@ -14,12 +14,12 @@ from datetime import datetime, timedelta, tzinfo
 from os import PathLike
 from typing import Any, Final
 
-from pqlkit._time import EPOCH_UNITS, _zone, from_micros, to_micros, to_utc
+from pqlkit._time import EPOCH_UNITS, _zone, from_micros, to_micros
 from pqlkit.eventlog import EventLog
 from pqlkit.io._convert import group_account, id_value, mapping_value, name_value, timestamp_us
 from pqlkit.io._sink import AccountPolicy, AnonymousPolicy, Sink, check_choice
 from pqlkit.io._source import rows_of
-from pqlkit.records import FieldError
+from pqlkit.records import FieldError, check_timestamp
 
 __all__ = ["from_mixpanel"]
 
@@ -42,7 +42,8 @@ def _time(value: Any, epoch_unit: str, project_tz: tzinfo | None) -> int:
     # Projects created before 2023 export "epoch" seconds that are really the project's
     # wall clock: read them as a naive local time and convert.
     local = from_micros(ts).replace(tzinfo=None)
-    return to_micros(to_utc(local, what="time", tz=project_tz))
+    # (Within hours of year 1 or 9999 the zone can carry it out of range: a rejection.)
+    return to_micros(check_timestamp(local, "time", tz=project_tz))
 
 
 def _row(sink: Sink, source: int, row: Any, group_key: str | None, epoch_unit: str,
