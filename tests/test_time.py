@@ -446,3 +446,17 @@ def test_decimal_durations_are_exact(text: str, micros: int) -> None:
 def test_a_duration_finer_than_a_microsecond_is_still_refused() -> None:
     with pytest.raises(ValidationError, match="finer than a microsecond"):
         as_duration("1.0000001s")
+
+
+def test_ceil_div_of_int64s_minimum_does_not_wrap() -> None:
+    # -(-a // b) negates int64's minimum to itself: epoch -2**63 ns loaded as a column
+    # landed in 2262, as a record in 1677.
+    import pqlkit as pk
+    from pqlkit._time import ceil_div
+
+    values = [-2**63, -1001, -1000, -999, -1, 0, 1, 999, 1000, 1001, 2**63 - 1]
+    got = ceil_div(np.array(values, dtype=np.int64), 1000).tolist()
+    assert got == [-(-v // 1000) for v in values]
+    log = pk.EventLog.from_columns(user_id=["u"], name=["a"], epoch_unit="ns",
+                                   timestamp=np.array([-2**63], dtype=np.int64))
+    assert next(log.events()).timestamp.year == 1677

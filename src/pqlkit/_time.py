@@ -243,7 +243,10 @@ _SUBMICRO_TEXT: Final = re.compile(r"\d:?\d\d[.,]\d{6}(\d+)")
 
 
 def ceil_div(a: Any, b: int) -> Any:
-    """``a / b`` rounded up (Python ints or numpy integer arrays)."""
+    """``a / b`` rounded up (Python ints or numpy integer arrays; ``b`` > 0). Not as
+    ``-(-a // b)``, whose negation wraps int64's minimum round to itself."""
+    if isinstance(a, np.ndarray):
+        return a // b + (a % b != 0)
     return -(-a // b)
 
 
