@@ -462,3 +462,19 @@ def test_every_event_loader_takes_future_tolerance_and_now(tmp_path):
         assert r.message == logs["records"].report.rejections[0].message, way
     with pytest.raises(RejectedRowError, match="future_timestamp"):
         EventLog.from_parquet(tmp_path / "e.parquet", strict=True, **kw)
+
+
+def test_a_users_frame_column_arrow_cannot_type_is_a_pqlkit_error() -> None:
+    # The events frame's was; the users frame's escaped as pyarrow's ArrowTypeError (and a
+    # sparse column as a bare TypeError).
+    users = pd.DataFrame({"user_id": ["u1", "u2"], "account_id": ["a1", 3.5]})
+    events = pd.DataFrame({"user_id": ["u1"], "name": ["login"],
+                           "timestamp": pd.to_datetime(["2026-05-01T09:00:00Z"], utc=True)})
+    with pytest.raises(PqlkitTypeError, match="from_pandas users=: a column cannot become"):
+        EventLog.from_pandas(events, users=users)
+    with pytest.raises(PqlkitTypeError, match="users=: a column cannot become"):
+        EventLog.from_records([{"user_id": "u1", "name": "login",
+                                   "timestamp": "2026-05-01T09:00:00Z"}], users=users)
+    sparse = events.assign(seats=pd.arrays.SparseArray([1.0]))
+    with pytest.raises(PqlkitTypeError, match="from_pandas: a column cannot become"):
+        EventLog.from_pandas(sparse)

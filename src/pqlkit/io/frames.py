@@ -140,14 +140,29 @@ def _load_table(table: Any, *, feature: str, name: str, timestamp: str, user_id:
                  account_id=account_id, event_id=event_id, properties=properties,
                  feature=feature)
     table = _zoned(table, m.timestamp, tz, feature)
-    return _from_arrow(table, m, users=_entities(users, feature, _USER_FIELDS),
-                       accounts=_entities(accounts, feature, _ACCOUNT_FIELDS), strict=strict,
-                       tz=tz, epoch_unit=epoch_unit, future_tolerance=future_tolerance, now=now)
+    return _from_arrow(table, m, users=_entities(users, f"{feature} users=", _USER_FIELDS),
+                       accounts=_entities(accounts, f"{feature} accounts=", _ACCOUNT_FIELDS),
+                       strict=strict, tz=tz, epoch_unit=epoch_unit, future_tolerance=future_tolerance, now=now)
 
 
 #: The record fields of a users / accounts row (other columns are traits).
 _USER_FIELDS = frozenset({"user_id", "account_id", "created_at"})
 _ACCOUNT_FIELDS = frozenset({"account_id", "created_at"})
+
+
+def _from_pandas(pa: Any, df: Any, feature: str) -> Any:
+    """A pandas frame as an Arrow table; a column Arrow cannot type is a PqlkitTypeError
+    naming what to do (not pyarrow's own error)."""
+    try:
+        return pa.Table.from_pandas(df, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError,
+            OverflowError, TypeError) as exc:
+        raise PqlkitTypeError(
+            f"{feature}: a column cannot become a typed column ({exc}); an object column "
+            "mixing kinds of values (numbers and text, booleans and numbers), or holding "
+            "integers beyond 64 bits, needs one kind: cast it (df[col].astype(str)), or "
+            "pass the rows as dicts (df.to_dict('records'))"
+        ) from exc
 
 
 def _entities(obj: Any, feature: str, fields: frozenset[str], *, as_rows: bool = False) -> Any:
@@ -165,7 +180,7 @@ def _entities(obj: Any, feature: str, fields: frozenset[str], *, as_rows: bool =
         from pqlkit._arrow import unique_columns
 
         unique_columns([str(c) for c in obj.columns], feature)
-        table = pa.Table.from_pandas(obj, preserve_index=False)
+        table = _from_pandas(pa, obj, feature)
     elif type(obj).__module__.startswith("polars"):
         if not hasattr(obj, "to_arrow"):  # a LazyFrame
             raise PqlkitTypeError(f"{feature}: got a polars {type(obj).__name__}; collect it "
@@ -290,17 +305,7 @@ def from_pandas(
         # give them all the first one's kind. As ISO text each is read as records read it.
         df = df.assign(**{timestamp: df[timestamp].map(
             lambda v: v.isoformat() if isinstance(v, datetime) and not pd.isna(v) else v)})
-    try:
-        table = pa.Table.from_pandas(df, preserve_index=False)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError,
-            OverflowError) as exc:
-        raise PqlkitTypeError(
-            f"from_pandas: a column cannot become a typed column ({exc}); an object column "
-            "mixing kinds of values (numbers and text, booleans and numbers), or holding "
-            "integers beyond 64 bits, needs one kind: "
-            "cast it (df[col].astype(str)), or load the rows with "
-            "EventLog.from_records(df.to_dict('records'))"
-        ) from exc
+    table = _from_pandas(pa, df, "from_pandas")
     return _load_table(table, feature="from_pandas", name=name, timestamp=timestamp,
                        user_id=user_id, account_id=account_id, event_id=event_id,
                        properties=properties, users=users, accounts=accounts, strict=strict,
@@ -393,8 +398,8 @@ def read_parquet(
         return EventLog.from_parquet(
             path, name=m.name, timestamp=m.timestamp, user_id=m.user_id,
             account_id=m.account_id, event_id=m.event_id, properties=m.properties,
-            users=_entities(users, "read_parquet", _USER_FIELDS),
-            accounts=_entities(accounts, "read_parquet", _ACCOUNT_FIELDS), strict=strict, tz=tz,
+            users=_entities(users, "read_parquet users=", _USER_FIELDS),
+            accounts=_entities(accounts, "read_parquet accounts=", _ACCOUNT_FIELDS), strict=strict, tz=tz,
             epoch_unit=epoch_unit, future_tolerance=future_tolerance, now=now)
     # A zone-less timestamp column of a single file is localised with the columns in hand.
     used = {m.name, m.timestamp, m.user_id, m.account_id, m.event_id,
