@@ -1141,3 +1141,11 @@ def test_from_columns_reads_zone_less_typed_timestamps_in_tz_or_refuses_them(kin
     log = EventLog.from_columns(user_id=["u"], name=["e"],
                                 timestamp=np.array([wall], dtype="datetime64[us]"))
     assert [e.timestamp for e in log.events()] == [datetime(2026, 5, 30, 10, 0, tzinfo=UTC)]
+
+
+def test_an_integer_name_column_says_names_must_be_strings() -> None:
+    # The message said "name values must be strings or integers" about int64 names.
+    with pytest.raises(PqlkitTypeError, match="event names must be strings") as info:
+        EventLog.from_columns(user_id=["u1", "u2"], name=np.array([1, 2]),
+                              timestamp=["2026-05-01T09:00:00Z"] * 2)
+    assert "or integers" not in str(info.value)

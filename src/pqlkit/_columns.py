@@ -402,6 +402,10 @@ def _coded(piece: Piece, label: str, *, allow_int: bool) -> Coded:
 
 
 def _dtype_error(label: str, dtype: Any) -> PqlkitTypeError:
+    if label == "name":
+        return PqlkitTypeError(
+            f"name column has dtype {dtype}; event names must be strings (a column of codes "
+            "needs mapping to its names first, or casting to text: .astype(str))")
     hint = ""
     if getattr(dtype, "kind", "") == "f":
         hint = (" (an integer column with missing values becomes float when converted to "
