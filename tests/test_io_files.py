@@ -505,3 +505,18 @@ def test_csv_header_check_allows_dotted_fields_and_unnamed_columns(tmp_path):
     assert [e.user_id for e in log.events()] == ["u1"]
     path.write_text("name,timestamp,user_id,,\nsignup,2026-05-01T09:00:00Z,u1,,\n")
     assert pio.read_csv(path).report.counts["kept"] == 1
+
+
+def test_csv_properties_column_is_read_as_json(tmp_path: Path) -> None:
+    # Every row was rejected: the cell's text went to the properties check as a string.
+    path = tmp_path / "e.csv"
+    path.write_text(
+        "name,timestamp,user_id,props\n"
+        'run,2026-05-26T15:30:00Z,u1,"{""report"": ""pipeline"", ""n"": 2}"\n'
+        "run,2026-05-26T15:31:00Z,u1,\n"
+        'run,2026-05-26T15:32:00Z,u1,"[1, 2]"\n'
+        "run,2026-05-26T15:33:00Z,u1,{not json\n", encoding="utf-8")
+    log = pio.read_csv(path, properties="props")
+    assert [dict(e.properties) for e in log.events()] == [{"report": "pipeline", "n": 2}, {}]
+    assert [(r.source, r.reason) for r in log.report.rejections] == [
+        (4, "invalid_properties"), (5, "invalid_properties")]  # (file lines)

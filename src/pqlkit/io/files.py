@@ -290,7 +290,8 @@ def read_csv(
         path: the file (compression is detected from the content).
         name, timestamp, user_id, account_id, event_id: the column of each event attribute
             (``account_id``/``event_id`` may be None, or name a column the file lacks).
-        properties: a column holding a JSON object of properties (or None).
+        properties: a column holding a JSON object of properties (or None); an empty
+            cell is none, text that is not a JSON object rejects its row.
         extra: what to do with the other columns: ``"properties"`` (default),
             ``"ignore"`` or ``"reject"``.
         types: per column, how to read its text: ``"int"``, ``"float"``, ``"bool"``,
@@ -338,7 +339,10 @@ def read_csv(
     if types is not None and not isinstance(types, Mapping):
         raise PqlkitTypeError(f"read_csv: types= maps a column name to its type (e.g. "
                               f"{{'seats': int}}), got {types!r}")
-    converters = {col: _converter(kind, col) for col, kind in (types or {}).items()}
+    # The properties column holds JSON text (a CSV cell is text): read as JSON unless
+    # types= says how.
+    kinds = {**({properties: "json"} if properties is not None else {}), **(types or {})}
+    converters = {col: _converter(kind, col) for col, kind in kinds.items()}
     id_columns = {g.key for g in (fields.user_id, fields.account_id, fields.event_id) if g}
     sink = _reader_sink(strict, future_tolerance, now, lambda s: s)
     sink.table("events")
