@@ -831,3 +831,22 @@ def test_epoch_unit_reads_created_at_numbers_too(tmp_path: Path) -> None:
         log = load()
         assert log.report.counts["rejected"] == 0, name
         assert [u.created_at for u in log.users()] == [datetime(2026, 4, 30, 12, tzinfo=UTC)]
+
+
+def test_properties_nested_too_deep_reject_their_row_not_the_load() -> None:
+    # 500 levels (json.loads reads them) raised RecursionError out of the whole load.
+    def nested(depth: int) -> Any:
+        return json.loads('{"a":' * depth + "1" + "}" * depth)
+
+    from pqlkit.records import MAX_DEPTH
+
+    rows = [{"name": "x", "timestamp": "2026-05-01T00:00:00Z", "user_id": "u1",
+             "properties": {"p": nested(d)}} for d in (MAX_DEPTH, MAX_DEPTH + 1, 500)]
+    log = EventLog.from_records(rows)
+    assert [r.source for r in log.report.rejections] == [1, 2]
+    assert log.report.by_reason() == {"invalid_properties": 2}
+    deep_list = json.loads("[" * 500 + "1" + "]" * 500)
+    by_columns = EventLog.from_columns(
+        user_id=["u1", "u2", "u3"], name=["a"] * 3, timestamp=["2026-05-01T00:00:00Z"] * 3,
+        properties={"p": [nested(500), tuple(deep_list), 1]})
+    assert by_columns.report.by_reason() == {"invalid_properties": 2}

@@ -279,10 +279,10 @@ def factorize_objects(values: Sequence[Any] | Array) -> Coded:
             continue
         t = type(v)
         # A tuple holds its items' types in its text: (1,) and (1.0,) are two values.
-        key = _float_key(v) if t is float else (t, v) if t is not tuple else value_key(v)
         try:
+            key = _float_key(v) if t is float else (t, v) if t is not tuple else value_key(v)
             code = index.get(key)
-        except TypeError:
+        except (TypeError, RecursionError):  # (unhashable, or nested too deep: checked later)
             append(len(uniq))
             uniq.append(v)
             continue

@@ -78,7 +78,18 @@ def check_name(value: Any) -> str:
     return value if type(value) is str else str(value)
 
 
-def _check_value(value: Any, path: str) -> Any:
+#: How deep lists and mappings may nest in a property or trait value.
+MAX_DEPTH: Final = 32
+
+
+def _check_value(value: Any, path: str, depth: int = 0) -> Any:
+    if isinstance(value, (Mapping, list, tuple)) and depth >= MAX_DEPTH:
+        # (Deeper values would exhaust Python's recursion where the log keys and orders
+        # them, aborting the whole load.)
+        raise FieldError(
+            f"{path.split('.', 1)[0]} nest lists and mappings more than {MAX_DEPTH} levels "
+            f"deep (at {path[:80]}...); flatten the value",
+            reason=f"invalid_{path.split('.', 1)[0]}", field=path.split(".", 1)[0])
     if isinstance(value, (float, np.floating)):
         if not math.isfinite(float(value)):
             raise FieldError(
@@ -119,11 +130,11 @@ def _check_value(value: Any, path: str) -> Any:
                     f"{path} has two keys that read as {key!r} ({k!r} among them); keys are "
                     "text, so rename one", reason=f"invalid_{path.split('.', 1)[0]}",
                     field=path)
-            out[key] = _check_value(v, f"{path}.{k}")
+            out[key] = _check_value(v, f"{path}.{k}", depth + 1)
         # Keys in order: equal mappings read back alike, whichever came first.
         return MappingProxyType(dict(sorted(out.items())))
     if isinstance(value, (list, tuple)):
-        return tuple(_check_value(v, f"{path}[{i}]") for i, v in enumerate(value))
+        return tuple(_check_value(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value))
     raise FieldError(
         f"{path} has unsupported type {type(value).__name__} ({value!r}); use strings, "
         "numbers, booleans, None, lists or mappings",
