@@ -863,3 +863,25 @@ def test_nanosecond_wall_times_at_the_edge_of_int64_do_not_wrap_around() -> None
                       "timestamp": pa.array(wall, pa.timestamp("ns"))})
     log = EventLog.from_arrow(table, tz="America/New_York")
     assert [e.timestamp for e in log.events()] == [datetime(2262, 4, 12, 2, 0, tzinfo=UTC)]
+
+
+def test_arrow_types_pqlkit_holds_no_value_of_reject_their_rows() -> None:
+    # Their storage passed for a value: a pandas Period became its count of months since
+    # 1970 (672), an Interval a mapping, an Arrow interval a tuple; records refuse them.
+    pd = pytest.importorskip("pandas")
+    ts = pd.to_datetime(["2026-05-01T00:00:00Z"] * 3, utc=True)
+    df = pd.DataFrame({"user_id": ["u1", "u2", "u3"], "name": ["a"] * 3, "timestamp": ts,
+                       "month": pd.PeriodIndex(["2026-01", None, None], freq="M"),
+                       "span": pd.arrays.IntervalArray.from_tuples([None, (0, 1), None])})
+    log = EventLog.from_pandas(df)
+    assert [(r.source, r.reason) for r in log.report.rejections] == [
+        (0, "invalid_properties"), (1, "invalid_properties")]
+    assert [e.user_id for e in log.events()] == ["u3"]
+    interval = pa.array([pa.MonthDayNano([0, 1, 0]), None], pa.month_day_nano_interval())
+    table = pa.table({"user_id": ["u1", "u2"], "name": ["a", "a"], "p": interval,
+                      "timestamp": pa.array([0, 0], pa.timestamp("us", tz="UTC"))})
+    log = EventLog.from_arrow(table, properties=["p"])
+    assert log.report.by_reason() == {"invalid_properties": 1}
+    users = pd.DataFrame({"user_id": ["u3"], "cohort": pd.PeriodIndex(["2026-01"], freq="M")})
+    log = EventLog.from_pandas(df.iloc[2:][["user_id", "name", "timestamp"]], users=users)
+    assert log.report.by_reason() == {"invalid_traits": 1}

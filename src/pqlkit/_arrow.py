@@ -356,7 +356,37 @@ def arrow_piece(arr: Any) -> Any:
         if pa.types.is_float16(t):
             arr = arr.cast(pa.float32())
         return Typed(_np(arr), _null_mask(arr))
+    if isinstance(t, pa.ExtensionType) and _is_text(pa, t.storage_type):
+        return ArrowStr(arr.storage)  # (JSON or UUID text: the text is the value)
+    if _unheld(pa, t):
+        return Objects(object_array([arrow_value(arr, i) for i in range(len(arr))]))
     return Objects(object_array(arr.to_pylist()))
+
+
+def _unheld(pa: Any, t: Any) -> bool:
+    """An Arrow type whose storage would pass for a value it is not (pandas' Period as a
+    count of months, an Interval as a mapping, an interval as a tuple): each of its values
+    is refused, as records refuse a Period."""
+    return _is_interval(pa, t) or isinstance(t, pa.ExtensionType)
+
+
+def _is_interval(pa: Any, t: Any) -> bool:
+    # (pyarrow.types.is_interval is recent; month_day_nano is the interval Arrow writers use.)
+    return bool(getattr(pa.types, "is_interval", lambda _: False)(t)
+                or t == pa.month_day_nano_interval())
+
+
+class ArrowValue:
+    """A value of an Arrow type pqlkit holds no value of (an extension type such as
+    pandas' Period or Interval, an interval): rejected where it arrives."""
+
+    __slots__ = ("type", "value")
+
+    def __init__(self, type_: Any, value: Any) -> None:
+        self.type, self.value = type_, value
+
+    def __repr__(self) -> str:
+        return f"{self.value!r} stored as Arrow type {self.type}"
 
 
 def _combine(pa: Any, arr: Any) -> Any:
@@ -587,6 +617,11 @@ def arrow_value(arr: Any, i: int) -> Any:
         return None
     if pa.types.is_timestamp(t):
         return np.datetime64(arr[i].cast(pa.int64()).as_py(), t.unit)
+    if isinstance(t, pa.ExtensionType):
+        stored = arr[i].value.as_py()  # (the storage's value)
+        return stored if _is_text(pa, t.storage_type) else ArrowValue(t, stored)
+    if _is_interval(pa, t):
+        return ArrowValue(t, tuple(arr[i].as_py()))
     return arr[i].as_py()
 
 
