@@ -885,3 +885,28 @@ def test_arrow_types_pqlkit_holds_no_value_of_reject_their_rows() -> None:
     users = pd.DataFrame({"user_id": ["u3"], "cohort": pd.PeriodIndex(["2026-01"], freq="M")})
     log = EventLog.from_pandas(df.iloc[2:][["user_id", "name", "timestamp"]], users=users)
     assert log.report.by_reason() == {"invalid_traits": 1}
+
+
+def test_a_users_directory_whose_files_type_a_column_differently_loads(
+        tmp_path: Path) -> None:
+    # The events loader reads such files; users= refused the whole table ("Unable to
+    # merge: Field user_id has incompatible types: string vs int64"), naming no file.
+    ev_dir, us_dir = tmp_path / "events", tmp_path / "users"
+    ts = pa.array([1_777_626_000_000_000], pa.timestamp("us", tz="UTC"))
+    days = [("2026-05-01", ["u1"], ["2026-04-01T00:00:00Z"], ["free"]),
+            ("2026-05-02", [42], pa.array([1_775_001_600_000_000], pa.timestamp("us", "UTC")),
+             [3])]
+    for day, uid, created, plan in days:
+        for d in (ev_dir, us_dir):
+            (d / f"date={day}").mkdir(parents=True)
+        pq.write_table(pa.table({"user_id": uid, "name": ["login"], "timestamp": ts}),
+                       ev_dir / f"date={day}" / "part-0.parquet")
+        pq.write_table(pa.table({"user_id": uid, "created_at": created, "plan": plan}),
+                       us_dir / f"date={day}" / "part-0.parquet")
+    log = EventLog.from_parquet(ev_dir, users=us_dir)
+    assert log.report.counts["rejected"] == 0
+    users = {u.user_id: u for u in log.users()}
+    assert set(users) == {42, "u1"}
+    assert users[42].traits["plan"] == 3 and users["u1"].traits["plan"] == "free"
+    assert users[42].created_at == datetime(2026, 4, 1, tzinfo=UTC)
+    assert users["u1"].created_at == datetime(2026, 4, 1, tzinfo=UTC)

@@ -1118,7 +1118,31 @@ def read_table(path: Any, where: str) -> tuple[Any, Any]:
         return tables[0], None
     try:
         table = pa.concat_tables(tables, promote_options="permissive")
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise ValidationError(f"{where}: the files' columns do not fit together: {exc}"
-                              ) from exc
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return _columns_across(tables), files
     return table, files
+
+
+def _columns_across(tables: list[Any]) -> dict[str, Any]:
+    """The columns of tables whose types differ from file to file (ids that were all
+    numbers on one day, a ``created_at`` written as text by an older job), as the events'
+    loader reads such files: a column of one type stays Arrow; one of several becomes
+    its Python values, each checked as a record's would be."""
+    pa, _ = _pa()
+    names = list(dict.fromkeys(n for t in tables for n in t.column_names))
+    unique_columns(names, "the files")
+    out: dict[str, Any] = {}
+    for name in names:
+        pieces = [t.column(name) if name in t.column_names else None for t in tables]
+        kinds = {p.type for p in pieces if p is not None and not pa.types.is_null(p.type)}
+        if len(kinds) <= 1:
+            kind = next(iter(kinds), pa.null())
+            out[name] = pa.chunked_array(
+                [c for p, t in zip(pieces, tables, strict=True)
+                 for c in (p.cast(kind).chunks if p is not None
+                           else [pa.nulls(t.num_rows, kind)])], type=kind)
+        else:
+            out[name] = object_array([v for p, t in zip(pieces, tables, strict=True)
+                                      for v in (p.to_pylist() if p is not None
+                                                else [None] * t.num_rows)])
+    return out
