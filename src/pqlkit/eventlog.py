@@ -1665,9 +1665,13 @@ class EventLog:
     def concat(cls, logs: Sequence[EventLog], *, strict: bool = False) -> EventLog:
         """One log holding the events and entities of several (chunks of one load).
 
-        Duplicates across the logs are found as within one load; the reports add up, each
-        rejection's ``source`` prefixed with the position of its log (``"2:15"``). The
-        logs' columns are joined as they are, without going back to records.
+        Duplicates across the logs are found as within one load, so the rows kept (and
+        every score) are those of one load of all the rows; the reports add up, each
+        rejection's ``source`` prefixed with the position of its log (``"2:15"``). Each
+        log's own verdicts stand: a row one log rejected as a conflicting duplicate is not
+        looked at again, so where it is identical to the row another log keeps, one load
+        would have counted it a duplicate instead. The logs' columns are joined as they
+        are, without going back to records.
 
         >>> a = EventLog.from_records([{"name": "x", "timestamp": "2026-05-01T09:00:00Z",
         ...                             "user_id": "u1", "event_id": 1}])
