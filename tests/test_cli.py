@@ -300,3 +300,22 @@ def test_an_id_spelled_as_a_number_in_one_file_and_text_in_another_is_an_error(
     users.write_text('{"user_id": "1", "email": "a@school.edu"}\n')
     code, text = _run("score", TRIAL, str(events), "--users", str(users))
     assert code == 0 and ": 1 users" in text
+
+
+def test_cli_engine_and_as_of_are_checked_and_named_as_options(
+        tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    events = tmp_path / "events.csv"
+    events.write_text("name,timestamp,user_id\n")
+    # An unknown engine was a "bad input" (exit 1) after reading the events.
+    assert _run("score", TRIAL, str(events), "--engine", "fast")[0] == 2
+    assert "invalid choice: 'fast'" in capsys.readouterr().err
+    # The library's messages named its own as_of= and tz=.
+    assert _run("score", TRIAL, str(events), "--as-of", "2026-06-01")[0] == 2
+    err = capsys.readouterr().err
+    assert "--as-of '2026-06-01' has no time zone" in err and "tz=" not in err
+    assert _run("demo", "--as-of", "someday")[0] == 2
+    assert "--as-of 'someday' is not a timestamp" in capsys.readouterr().err
+    assert _run("score", TRIAL, str(events))[0] == 1
+    err = capsys.readouterr().err
+    assert "pass --as-of" in err and "as_of=" not in err
+    assert _run("score", TRIAL, str(events), "--as-of", "2026-06-01T00:00:00Z")[0] == 0

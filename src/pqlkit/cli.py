@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from pqlkit import __version__
+from pqlkit.engine import ENGINES
 from pqlkit.errors import PqlkitError
 from pqlkit.results import _text_table
 
@@ -102,6 +103,23 @@ def _zone(text: str) -> str:
     return text
 
 
+def _moment(text: str) -> str:
+    """An argparse type: a moment with its zone, for --as-of (checked before any row is
+    read; the library's message would name its own as_of= and tz=)."""
+    from pqlkit._time import to_utc
+    from pqlkit.errors import ValidationError
+
+    try:
+        to_utc(text, what="--as-of")
+    except ValidationError as exc:
+        message = str(exc)
+        if "no time zone" in message:
+            message = (f"--as-of {text!r} has no time zone; write it with 'Z' or an offset, "
+                       "e.g. 2026-06-01T00:00:00Z")
+        raise argparse.ArgumentTypeError(message) from None
+    return text
+
+
 def _sub(sub: Any, name: str, help: str) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = sub.add_parser(
         name, help=help, description=help[0].upper() + help[1:] + ".",
@@ -122,11 +140,11 @@ def _data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--accounts", metavar="FILE",
                    help="accounts table (CSV or JSON lines): account_id, created_at; other "
                         "columns are traits")
-    p.add_argument("--as-of", metavar="TIMESTAMP",
+    p.add_argument("--as-of", metavar="TIMESTAMP", type=_moment,
                    help="score as of this moment, e.g. 2026-06-01T00:00:00Z "
                         "(default: the latest event)")
-    p.add_argument("--engine", default=None, help="engine to score with (default: the "
-                   "library default)")
+    p.add_argument("--engine", default=None, choices=ENGINES,
+                   help="engine to score with (default: the library default, columnar)")
     g = p.add_argument_group("reading the events file")
     g.add_argument("--input-format", choices=_EVENT_FORMATS,
                    help="format of EVENTS when its name does not say")
@@ -193,7 +211,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7, help="random seed (default: 7)")
     demo.add_argument("--template", default="trial",
                       help="template model to score with (default: trial)")
-    demo.add_argument("--as-of", default=None, metavar="TIMESTAMP",
+    demo.add_argument("--as-of", default=None, metavar="TIMESTAMP", type=_moment,
                       help="score as of this moment (default: the latest event)")
     demo.add_argument("--top", type=_positive, default=10, metavar="N",
                       help="how many top accounts to list (default: 10)")
@@ -334,6 +352,9 @@ def _load(args: argparse.Namespace, progress: _Progress) -> Any:
     if counts.get("rejected") or counts.get("duplicates"):
         print(f"pqlkit: {args.events}: {log.report.summary()}", file=sys.stderr)
     _same_ids_as_text(log)
+    if not len(log) and args.as_of is None:
+        raise _BadInput(f"{args.events} holds no events to take the moment to score from; "
+                        "pass --as-of")
     kw: dict[str, Any] = {"as_of": args.as_of}
     if args.engine:
         kw["engine"] = args.engine
