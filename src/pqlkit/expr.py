@@ -335,8 +335,6 @@ def plain(value: Any) -> Any:
     kind = type(value)
     if kind in (str, int, float, bool, datetime) or value is None:
         return value
-    if isinstance(value, bool):
-        return bool(value)
     if isinstance(value, str):
         return str.__str__(value)
     if isinstance(value, int):
