@@ -325,6 +325,13 @@ def test_rollup_min_share_may_be_none_or_a_bound():
     pk.Rollup(min_share=1)
 
 
+def test_rollup_active_within_without_the_active_denominator_is_refused():
+    # It was accepted and ignored: every user still counted in the share.
+    with pytest.raises(ValidationError, match="applies only with denominator='active'"):
+        pk.Rollup(active_within="7d")
+    assert pk.Rollup(denominator="active", active_within="7d").active_within is not None
+
+
 def test_rollup_denominator_active_needs_active_within():
     with pytest.raises(ValidationError, match="denominator='active' needs active_within="):
         pk.Rollup(denominator="active")

@@ -411,6 +411,13 @@ class Rollup(_Structural):
                 "Rollup: denominator='active' needs active_within= (e.g. '30d') to say "
                 "which users count as active"
             )
+        if self.denominator == "all" and self.active_within is not None:
+            # (It would be ignored: every user counts in the share.)
+            raise ValidationError(
+                "Rollup: active_within= applies only with denominator='active' (the share "
+                "of PQLs among the users active in that window); pass "
+                "denominator='active' too, or leave active_within out"
+            )
 
     def aggregate(self, scores: list[float]) -> float:
         """The account score from its eligible users' scores (0 when there are none)."""
