@@ -911,3 +911,24 @@ def test_a_users_directory_whose_files_type_a_column_differently_loads(
     assert users[42].traits["plan"] == 3 and users["u1"].traits["plan"] == "free"
     assert users[42].created_at == datetime(2026, 4, 1, tzinfo=UTC)
     assert users["u1"].created_at == datetime(2026, 4, 1, tzinfo=UTC)
+
+
+def test_parquet_decodes_into_jemalloc_when_pyarrow_has_it_and_the_default_pool_else(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    table = pa.table({"user_id": ["u1", "u2", None, "u1"], "name": ["a", "b", "a", "c"],
+                      "timestamp": pa.array([3, 1, 2, 0], pa.timestamp("us", tz="UTC")),
+                      "plan": ["x", None, "y", "x"]})
+    path = tmp_path / "e.parquet"
+    pq.write_table(table, path, row_group_size=2)
+    pool = _arrow.decode_pool()
+    if pool is not None:
+        reader = _arrow.reopen_parquet(str(path), ["user_id"])
+        before = pool.bytes_allocated()
+        got = reader.read_row_group(0)
+        assert pool.bytes_allocated() > before  # the row group lives in that pool
+        del got
+    with_pool = EventLog.from_parquet(path, properties=["plan"])
+    monkeypatch.setattr(_arrow, "decode_pool", lambda: None)
+    default = EventLog.from_parquet(path, properties=["plan"])
+    assert snapshot(with_pool) == snapshot(default)
+    assert with_pool.report.counts == default.report.counts
