@@ -1097,9 +1097,8 @@ def reopen_parquet(source: Any, text: list[str]) -> Any:
         # ParquetFile takes no memory pool; its reader does (pyarrow's own module, so any
         # failure keeps the file's default reader).
         try:
-            from pyarrow import _parquet
-
-            reader = _parquet.ParquetReader(memory_pool=pool)
+            reader = require("pyarrow._parquet", "arrow", "EventLog.from_parquet"
+                             ).ParquetReader(memory_pool=pool)
             reader.open(source, metadata=parquet_file.metadata, **options)
             parquet_file.reader = reader
         except Exception:  # a pyarrow without this API: the file's own reader, default pool
