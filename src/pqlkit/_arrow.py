@@ -1152,6 +1152,8 @@ def read_table(path: Any, where: str) -> tuple[Any, Any]:
     try:
         table = pa.concat_tables(tables, promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError):
+        for part, t in zip(parts, tables, strict=True):
+            unique_columns(t.column_names, f"{where}: {part.shown}")
         return _columns_across(tables), files
     return table, files
 
@@ -1163,7 +1165,6 @@ def _columns_across(tables: list[Any]) -> dict[str, Any]:
     its Python values, each checked as a record's would be."""
     pa, _ = _pa()
     names = list(dict.fromkeys(n for t in tables for n in t.column_names))
-    unique_columns(names, "the files")
     out: dict[str, Any] = {}
     for name in names:
         pieces = [t.column(name) if name in t.column_names else None for t in tables]
