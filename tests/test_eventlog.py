@@ -850,3 +850,22 @@ def test_properties_nested_too_deep_reject_their_row_not_the_load() -> None:
         user_id=["u1", "u2", "u3"], name=["a"] * 3, timestamp=["2026-05-01T00:00:00Z"] * 3,
         properties={"p": [nested(500), tuple(deep_list), 1]})
     assert by_columns.report.by_reason() == {"invalid_properties": 2}
+
+
+@pytest.mark.parametrize("traits", [{}, {"tags": ["a"]}])
+def test_concat_names_a_users_row_by_its_input_row_as_one_load_does(
+        traits: dict[str, Any]) -> None:
+    # The source was the row's position in its log's id-sorted users table: the
+    # conflicting u1 row (input row 2 of the first log) was reported as "0:0".
+    ev = [{"name": "x", "timestamp": "2026-05-01T10:00:00Z", "user_id": "u1"}]
+    first = [{"user_id": ""}, {"user_id": "u9", "traits": traits},
+             {"user_id": "u1", "account_id": "a2", "traits": traits}]
+    second = [{"user_id": "u1", "account_id": "a1", "traits": traits}]
+    both = EventLog.concat([EventLog.from_records(ev, users=first),
+                            EventLog.from_records([], users=second)])
+    one = EventLog.from_records(ev, users=first + second)
+    assert [(r.source, r.reason) for r in both.report.rejections] == [
+        ("0:0", "missing_identity"), ("0:2", "conflicting_duplicate")]
+    assert [(r.source, r.reason) for r in one.report.rejections] == [
+        (0, "missing_identity"), (2, "conflicting_duplicate")]
+    assert "users[1:0]" in both.report.rejections[1].message

@@ -482,8 +482,15 @@ class _Entities:
         return len(self.ids)
 
     def source(self, r: int) -> int | str:
-        row = r if self.sources is None else self.sources[r]
-        return self.files(row) if self.files is not None and isinstance(row, int) else row
+        return _row_source(self.sources, self.files, r)
+
+    def sources_of(self, kept: Int64Array, at: Int64Array, n: int) -> _RowSources:
+        """Where the ``kept`` rows, which became entities ``at`` of ``n``, came from."""
+        row_of = np.full(n, -1, dtype=np.int64)
+        row_of[at] = kept
+        return _RowSources(self.sources, self.files, row_of)
+
+
 
     def traits(self, r: int) -> Mapping[str, Any]:
         if self.row_traits is not None:
@@ -576,12 +583,33 @@ class _Entities:
         return kept
 
 
+def _row_source(sources: list[int | str] | None, files: col.Files | None, r: int
+                ) -> int | str:
+    """The ``source`` of table row ``r`` (its position, or ``sources[r]``; in a file)."""
+    row = r if sources is None else sources[r]
+    return files(row) if files is not None and isinstance(row, int) else row
+
+
+class _RowSources:
+    """The input row (its ``source``) each entity of a log's users or accounts table came
+    from, so that :meth:`EventLog.concat` names it as one load would."""
+
+    __slots__ = ("_files", "_row_of", "_sources")
+
+    def __init__(self, sources: list[int | str] | None, files: col.Files | None,
+                 row_of: Int64Array) -> None:
+        self._sources, self._files, self._row_of = sources, files, row_of
+
+    def __call__(self, entity: int) -> int | str:
+        return _row_source(self._sources, self._files, int(self._row_of[entity]))
+
+
 def _concat_entities(logs: Sequence[EventLog], kind: type[User] | type[Account],
                      strict: bool) -> _Entities:
     """The users (or accounts) tables of several logs as one table of columns, for
     :meth:`EventLog.concat`: trait columns loaded from Arrow stay Arrow text, the others
-    are gathered per row without building a mapping per entity. Row ``k`` of log ``i``'s
-    table has the source ``"i:k"``."""
+    are gathered per row without building a mapping per entity. A row of log ``i``'s
+    table has the source ``"i:<its source in that log's load>"``."""
     user = kind is User
     id_field = "user_id" if user else "account_id"
     ids: list[Any] = []
@@ -598,16 +626,18 @@ def _concat_entities(logs: Sequence[EventLog], kind: type[User] | type[Account],
             names = [*log.account_ids, None]
             accounts.extend(map(names.__getitem__, log.user_account[rows].tolist()))
         created.append((log.user_created if user else log.account_created)[rows])
-        sources.extend(f"{i}:{k}" for k in range(len(rows)))
+        source = log._user_sources if user else log._account_sources
+        sources.extend(f"{i}:{source(e)}" for e in rows.tolist())
         table = log._user_traits if user else log._account_traits
         keys.update(dict.fromkeys(table.keys()))
         parts.append((rows, table))
     traits = {key: [table.values_of(key, rows) for rows, table in parts] for key in keys}
     if not all(_scalars(p) for cells in traits.values() for p in cells):
         # Lists or mappings as traits: kept as they are, as when the logs were loaded.
-        return _Entities.from_rows([(*row[:4], f"{i}:{k}") for i, log in enumerate(logs)
-                                    for k, row in enumerate(log._entity_rows(
-                                        "user" if user else "account"))])
+        return _Entities.from_rows([
+            (*row[:4], f"{i}:{(log._user_sources if user else log._account_sources)(row[4])}")
+            for i, log in enumerate(logs)
+            for row in log._entity_rows("user" if user else "account")])
     us = np.concatenate(created) if created else np.zeros(0, dtype=np.int64)
     columns: dict[str, Any] = {
         id_field: col.object_array(ids),
@@ -1172,6 +1202,8 @@ class EventLog:
     account_created: Int64Array
     account_in_table: BoolArray
     _user_traits: _TraitTable
+    _user_sources: _RowSources
+    _account_sources: _RowSources
     _account_traits: _TraitTable
     report: LoadReport
     _user_index: dict[EntityId, int] | None  # built on first use
@@ -1839,6 +1871,10 @@ class EventLog:
                           account_remap[user_acc]))
         (_, self.account_created, self.account_in_table, self._account_traits) = _entity_table(
             account_rows, account_kept, account_remap[account_at], len(self.account_ids), None)
+        self._user_sources = user_rows.sources_of(user_kept, user_remap[user_at],
+                                                  len(self.user_ids))
+        self._account_sources = account_rows.sources_of(
+            account_kept, account_remap[account_at], len(self.account_ids))
 
         self.ts = rows.ts
         self.props = {}
