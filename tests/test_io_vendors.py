@@ -524,3 +524,46 @@ def test_mixpanel_project_tz_carrying_a_time_out_of_range_is_a_rejection(
     assert log.report.by_reason() == {"timestamp_out_of_range": 1}
     with pytest.raises(RejectedRowError, match="timestamp_out_of_range"):
         pio.from_mixpanel(rows, project_tz=zone, strict=True)
+
+
+def test_mixpanel_dedup_key_reads_time_as_a_moment() -> None:
+    # The key held `time` as written: a datetime raised json's TypeError out of the load,
+    # and 1777885198 / 1777885198.0 / "1777885198" were three events.
+    def row(t: Any) -> dict[str, Any]:
+        return {"event": "Report Built", "properties": {
+            "time": t, "distinct_id": "ada", "$insert_id": "x1", "chart": "funnel"}}
+
+    for pair in ([1777885198, 1777885198.0], [1777885198, "1777885198"],
+                 [1777885198, datetime(2026, 5, 4, 8, 59, 58, tzinfo=UTC)]):
+        log = pio.from_mixpanel([row(t) for t in pair])
+        assert log.report.counts == {"input": 2, "kept": 1, "duplicates": 1, "rejected": 0}
+        assert next(log.events()).event_id == '["Report Built","ada",1777885198,"x1"]'
+
+
+def test_a_rejected_row_does_not_tie_an_anonymous_id_to_its_user() -> None:
+    # Segment and Mixpanel linked the ids before the row's own checks: a row rejected for
+    # its future timestamp still gave the anonymous events to the user.
+    seg = pio.from_segment([
+        {"type": "track", "event": "Pricing Viewed", "anonymousId": "anon-1",
+         "messageId": "m1", "timestamp": "2026-05-04T09:00:00Z"},
+        {"type": "track", "event": "Clicked", "userId": "ada", "anonymousId": "anon-1",
+         "messageId": "m2", "timestamp": "2031-01-01T00:00:00Z"},
+    ], future_tolerance="1d", now="2026-05-05T00:00:00Z")
+    mp = pio.from_mixpanel([
+        {"event": "Pricing Viewed", "properties": {"time": 1777885200,
+                                                   "distinct_id": "$device:D1"}},
+        {"event": "Clicked", "properties": {"time": 1924992000, "distinct_id": "ada",
+                                            "$device_id": "D1"}},
+    ], future_tolerance="1d", now="2026-05-05T00:00:00Z")
+    for log in (seg, mp):
+        assert len(log) == 0
+        assert log.report.by_reason() == {"anonymous_only": 1, "future_timestamp": 1}
+
+
+def test_amplitude_property_operations_other_than_set_are_not_traits() -> None:
+    rows = [{"event_type": "$identify", "user_id": "ada", "insert_id": f"i{k}",
+             "time": 1777885200000 + k, "user_properties": ops}
+            for k, ops in enumerate([{"$set": {"plan": "pro"}}, {"$add": {"logins": 1}},
+                                     {"$unset": {"plan": "-"}, "$append": {"tags": "b"}}])]
+    log = pio.from_amplitude(rows)
+    assert [dict(u.traits) for u in log.users()] == [{"plan": "pro"}]

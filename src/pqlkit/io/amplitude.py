@@ -46,13 +46,20 @@ def _event_time(row: Mapping[str, Any]) -> int:
     raise FieldError("event_time is missing", reason="missing_timestamp", field="event_time")
 
 
+#: Amplitude's Identify API property operations.
+_OPERATIONS: Final = frozenset({"$set", "$setOnce", "$add", "$append", "$prepend", "$unset",
+                                "$preInsert", "$postInsert", "$remove", "$clearAll"})
+
+
 def _property_ops(value: Any, field: str, kind: str) -> list[tuple[str, Mapping[str, Any]]]:
     """User or group properties: a flat mapping (export rows) or Identify API operations
     (``$set``, ``$setOnce``); other operations (``$add``, ``$unset`` …) are not replayed."""
     value = json_object(value, field, kind)
     if value is None:
         return []
-    if isinstance(value, Mapping) and any(str(k).startswith("$set") for k in value):
+    if isinstance(value, Mapping) and any(k in _OPERATIONS for k in value):
+        # An operations body: only $set and $setOnce are applied (the others, read as flat
+        # properties, became traits named "$add", "$unset" …).
         out = []
         for op, mode in (("$set", "set"), ("$setOnce", "once")):
             if value.get(op) is not None:

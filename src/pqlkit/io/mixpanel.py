@@ -35,8 +35,8 @@ def _field(row: Mapping[str, Any], props: Mapping[str, Any], key: str) -> Any:
     return row.get(key) if value is None else value
 
 
-def _time(value: Any, epoch_unit: str, project_tz: tzinfo | None) -> int:
-    ts = timestamp_us(value, "time", epoch_unit=epoch_unit)
+def _time(ts: int, project_tz: tzinfo | None) -> int:
+    """The moment of ``time`` (µs as exported) in UTC."""
     if project_tz is None:
         return ts
     # Projects created before 2023 export "epoch" seconds that are really the project's
@@ -58,7 +58,9 @@ def _row(sink: Sink, source: int, row: Any, group_key: str | None, epoch_unit: s
         time_value = _field(row, props, "time")
         if time_value is None:
             raise FieldError("time is missing", reason="missing_timestamp", field="time")
-        ts = _time(time_value, epoch_unit, project_tz)
+        exported = timestamp_us(time_value, "time", epoch_unit=epoch_unit)
+        ts = _time(exported, project_tz)
+        key_time = _export_time(exported, epoch_unit)
         distinct = id_value(_field(row, props, "distinct_id"), "distinct_id")
         user = id_value(_field(row, props, "$user_id"), "$user_id")
         device = id_value(_field(row, props, "$device_id"), "$device_id")
@@ -80,7 +82,7 @@ def _row(sink: Sink, source: int, row: Any, group_key: str | None, epoch_unit: s
                                  reason="missing_identity", field="$identified_id")
             # Original ID merge: $identify joins the anonymous id's events to the user.
             sink.identity_row(table, source, ts, [("alias", anon, identified)],
-                              dedup=_dedup_key(event, distinct, time_value, insert_id), row=row)
+                              dedup=_dedup_key(event, distinct, key_time, insert_id), row=row)
             return
         if event == "$create_alias":
             alias = id_value(props.get("alias"), "alias")
@@ -88,7 +90,7 @@ def _row(sink: Sink, source: int, row: Any, group_key: str | None, epoch_unit: s
                 raise FieldError("a $create_alias event needs alias and distinct_id",
                                  reason="missing_identity", field="alias")
             sink.identity_row(table, source, ts, [("alias", alias, distinct)],
-                              dedup=_dedup_key(event, distinct, time_value, insert_id), row=row)
+                              dedup=_dedup_key(event, distinct, key_time, insert_id), row=row)
             return
         name = name_value(event, "event")
         account = None
@@ -98,15 +100,25 @@ def _row(sink: Sink, source: int, row: Any, group_key: str | None, epoch_unit: s
     except FieldError as exc:
         sink.reject(table, source, exc.reason, str(exc), row)
         return
-    if user is not None and device is not None:
+    stored = sink.event(source, ts, name, user=user, account=account,
+                        event_id=_dedup_key(name, distinct, key_time, insert_id), properties=kept,
+                        anonymous=anonymous, row=row)
+    if stored and user is not None and device is not None:
+        # (Only a row kept here links the device: see segment._event.)
         sink.link(device, user, ts)
         sink.link(f"{_DEVICE_PREFIX}{device}", user, ts)
-    sink.event(source, ts, name, user=user, account=account,
-               event_id=_dedup_key(name, distinct, time_value, insert_id), properties=kept,
-               anonymous=anonymous, row=row)
 
 
-def _dedup_key(event: Any, distinct: Any, time: Any, insert_id: Any) -> str | None:
+def _export_time(us: int, epoch_unit: str) -> int | float:
+    """``time`` (µs as exported) as a number in the export's unit, whatever carried it:
+    1777885198, 1777885198.0, "1777885198" and the datetime they stand for are one time."""
+    if epoch_unit == "ns":
+        return us * 1000
+    per = {"s": 1_000_000, "ms": 1_000, "us": 1}[epoch_unit]
+    return us // per if us % per == 0 else us / per
+
+
+def _dedup_key(event: Any, distinct: Any, time: int | float, insert_id: Any) -> str | None:
     """Mixpanel's de-duplication key as one id; None (no de-duplication) without
     ``$insert_id``, as Mixpanel itself does not de-duplicate such events."""
     if insert_id is None:

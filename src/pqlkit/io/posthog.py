@@ -152,8 +152,9 @@ def from_posthog(
     merge distinct ids (aliases are applied in time order, and an id already merged into
     one person is never moved to another), count as kept in the table ``identities``,
     and are not events. Timestamps without a zone are read as UTC, the zone PostHog
-    stores. Properties are kept as sent, minus ``$set``, ``$set_once``, ``$groups`` and
-    ``$anon_distinct_id``.
+    stores. Properties are kept as sent, minus the identity plumbing read into the log:
+    ``$set``, ``$set_once``, ``$groups``, ``$anon_distinct_id``, ``distinct_id``,
+    ``token``, ``$group_type``, ``$group_key`` and ``$group_set``.
 
     Example:
         >>> import pqlkit.io

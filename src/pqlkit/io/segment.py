@@ -139,10 +139,13 @@ def _event(sink: Sink, source: int, msg: Mapping[str, Any], kind: str, ts: int, 
         if extra:
             props = {**props, **extra}
     account = _group_of(msg)
-    if user is not None:
+    stored = sink.event(source, ts, name, user=user, account=account, event_id=message_id,
+                        properties=props, anonymous=(anon,) if anon is not None else (),
+                        row=msg)
+    if stored and user is not None:
+        # (Only a row kept here ties its anonymous id to the user: a rejected one, say a
+        # future timestamp, must not decide whose the anonymous events are.)
         sink.link(anon, user, ts)
-    sink.event(source, ts, name, user=user, account=account, event_id=message_id,
-               properties=props, anonymous=(anon,) if anon is not None else (), row=msg)
 
 
 def from_segment(
