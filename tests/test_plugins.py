@@ -12,7 +12,7 @@ import pytest
 
 import pqlkit as pk
 from pqlkit import plugins
-from pqlkit.errors import ExpressionError, PluginError
+from pqlkit.errors import ExpressionError, PluginError, ValidationError
 from pqlkit.lang import parse_expr
 from pqlkit.plugins import BUILTINS, GROUPS, PluginInfo, Registry
 
@@ -153,3 +153,34 @@ def test_a_registry_can_be_built_from_explicit_claims_for_tests() -> None:
     reg = Registry(claims)
     assert reg.names("decay") == ["HalfLife"] and reg.names("signal") == []
     assert reg.describe("signal") == "none"
+
+
+def test_a_custom_signal_or_rule_giving_nan_is_an_error_in_both_engines() -> None:
+    # The reference engine clamped a nan score to the floor (max(0, nan) is 0) and the
+    # columnar one kept nan: the engines disagreed on the score.
+    from typing import ClassVar
+
+    import attrs
+
+    @attrs.frozen(eq=False, repr=False)
+    class Ratio(pk.Signal):
+        kind: ClassVar[str] = "number"
+
+        def evaluate(self, ctx: Any) -> float:
+            return float("nan") if ctx.entity_id == "u1" else 2.0
+
+    @attrs.frozen(kw_only=True)
+    class Flat:
+        name: str = "flat"
+
+        def points_for(self, ctx: Any) -> Any:
+            return {"u1": float("nan"), "u2": "5"}.get(ctx.entity_id, 1.0)
+
+    events = [{"name": "x", "timestamp": "2026-05-01T00:00:00Z", "user_id": u}
+              for u in ("u1", "u2")]
+    for rule, message in ((pk.Rule("pp", Ratio(), points_per=1), r"Ratio\(\) returned nan"),
+                          (Flat(), "rule 'flat': points_for")):
+        model = pk.ScoringModel(name="m", threshold=1, rules=[rule])
+        for engine in ("reference", "columnar"):
+            with pytest.raises(ValidationError, match=message):
+                model.score(events, engine=engine)

@@ -35,6 +35,7 @@ from pqlkit.engine.reference import (
     apply_decay,
     arith,
     compare,
+    custom_points,
     distinct_key,
     is_number,
     lower,
@@ -2084,7 +2085,7 @@ class _Scored:
         for i, _ref_engine, ectx in frame.contexts():
             ectx.touched = set()
             ectx.values = {}
-            custom.value[i] = float(rule.points_for(ectx))
+            custom.value[i] = custom_points(rule, ectx)
             if ectx.touched:
                 touched = sorted(ectx.touched)
                 custom.touched[i] = touched

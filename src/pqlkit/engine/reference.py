@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, SupportsFloat, TypeVar
 
 from pqlkit._fsum import fsum
 from pqlkit._time import US_PER_DAY, Duration, as_duration, from_micros
@@ -91,6 +91,32 @@ def toward_zero(before: float, after: float) -> float:
     if before >= 0:
         return max(0.0, after) if after < before else after
     return min(0.0, after) if after > before else after
+
+
+def _is_nan(value: Any) -> bool:
+    """Whether a value (a float, numpy's, a Decimal ...) is nan."""
+    if isinstance(value, (bool, int, str)) or not isinstance(value, SupportsFloat):
+        return False
+    try:
+        return math.isnan(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def custom_points(rule: Any, ctx: Any) -> float:
+    """``rule.points_for(ctx)`` of a custom rule as a float, refused unless a finite
+    number (nan would be clamped to the floor in one engine and stay nan in the other; a
+    string is not points)."""
+    got = rule.points_for(ctx)
+    try:
+        out = float(got)
+    except (TypeError, ValueError):
+        out = math.nan
+    if isinstance(got, (str, bytes)) or not math.isfinite(out):
+        raise ValidationError(
+            f"rule {rule.name!r}: points_for(ctx) returned {got!r} for {ctx.level} "
+            f"{ctx.entity_id!r}; a rule's points must be a finite number")
+    return out
 
 
 def apply_decay(decay: Any, value: float, age: timedelta) -> float:
@@ -465,6 +491,12 @@ class ReferenceEngine(Engine):
     def visit_Signal(self, node: Signal, ctx: EntityContext) -> Any:
         # A custom signal: its own evaluate(ctx), plus any evidence it offers.
         value = node.evaluate(ctx)
+        if _is_nan(value):
+            # (Compared, nan is False in both engines, but as points it would be clamped
+            # to the floor in one and stay nan in the other.)
+            raise ValidationError(
+                f"{node!r} returned nan for {ctx.level} {ctx.entity_id!r}; a signal's value "
+                "is a number or None (missing), never nan")
         evidence = getattr(node, "evidence", None)
         if callable(evidence):
             found = evidence(ctx)
@@ -584,7 +616,7 @@ class ReferenceEngine(Engine):
                 matched = truth(value) if rule.points is not None else base != 0
                 condition = repr(rule.when)
             else:
-                base = float(rule.points_for(ctx))
+                base = custom_points(rule, ctx)
                 matched = base != 0
                 condition = repr(rule)
             evidence_idx = sorted(ctx.touched, key=lambda i: (int(log.ts[i]), i))
