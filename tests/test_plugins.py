@@ -184,3 +184,38 @@ def test_a_custom_signal_or_rule_giving_nan_is_an_error_in_both_engines() -> Non
         for engine in ("reference", "columnar"):
             with pytest.raises(ValidationError, match=message):
                 model.score(events, engine=engine)
+
+
+def test_a_signals_repr_passes_private_fields_by_alias_and_leaves_derived_ones_out() -> None:
+    # It printed Recent(_within='14d') and Paced(window='14d', days=14.0), which
+    # __init__ refuses: such a signal could not be parsed back or saved in a model file.
+    from typing import ClassVar
+
+    import attrs
+
+    @attrs.frozen(eq=False, repr=False, kw_only=True)
+    class Recent(pk.Signal):
+        _within: str = "7d"
+        kind: ClassVar[str] = "number"
+
+        def evaluate(self, ctx: Any) -> int:
+            return len(ctx.events(within=self._within))
+
+    @attrs.frozen(eq=False, repr=False, kw_only=True)
+    class Paced(pk.Signal):
+        window: str = "7d"
+        days: float = attrs.field(init=False)
+        kind: ClassVar[str] = "number"
+
+        def __attrs_post_init__(self) -> None:
+            object.__setattr__(self, "days", 7.0 if self.window == "7d" else 14.0)
+
+        def evaluate(self, ctx: Any) -> float:
+            return len(ctx.events(within=self.window)) / self.days
+
+    assert repr(Recent(within="14d")) == "Recent(within='14d')"
+    assert repr(Recent()) == "Recent()"
+    assert repr(Paced(window="14d")) == "Paced(window='14d')"
+    namespace = {"Recent": Recent, "Paced": Paced}
+    for sig in (Recent(within="14d"), Paced(window="14d")):
+        assert eval(repr(sig), namespace).equals(sig)

@@ -262,12 +262,28 @@ class Signal(Expr):
         raise NotImplementedError(f"{type(self).__name__} must implement evaluate(ctx)")
 
     def __repr__(self) -> str:
-        fields = ", ".join(
-            f"{f.name}={getattr(self, f.name)!r}"
-            # _value_equals, not !=: a field may hold an expression, whose != builds a node.
-            for f in _fields(self) if not _value_equals(getattr(self, f.name), f.default)
-        ) if attrs.has(type(self)) else ""
+        fields = ", ".join(f"{key}={value!r}" for key, value in init_arguments(self)
+                           ) if attrs.has(type(self)) else ""
         return f"{type(self).__name__}({fields})"
+
+
+def init_arguments(obj: object) -> list[tuple[str, Any]]:
+    """The keyword arguments that rebuild an attrs object, those at their default left
+    out: a field with ``init=False`` is derived, not passed; a private field (``_within``)
+    is passed by its alias (``within``)."""
+    out = []
+    for f in _fields(obj):
+        if not f.init:
+            continue
+        value = getattr(obj, f.name)
+        default = f.default
+        if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+            default = default.factory() if not default.takes_self else attrs.NOTHING
+        # _value_equals, not ==: a field may hold an expression, whose == builds a node.
+        if default is not attrs.NOTHING and _value_equals(value, default):
+            continue
+        out.append((getattr(f, "alias", None) or f.name.lstrip("_"), value))
+    return out
 
 
 def as_expr(value: Any, *, like: Expr | None = None) -> Expr:

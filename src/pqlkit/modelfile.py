@@ -40,7 +40,7 @@ import attrs
 
 from pqlkit._time import Duration, as_duration
 from pqlkit.errors import ExpressionError, ModelFileError, PluginError, PqlkitError, PqlkitTypeError
-from pqlkit.expr import Expr, _value_equals
+from pqlkit.expr import Expr, _value_equals, init_arguments
 from pqlkit.lang import parse_decay, parse_expr
 from pqlkit.model import (
     LEVELS,
@@ -706,19 +706,8 @@ class _Writer:
         if not attrs.has(type(obj)):
             raise self.fail(path, f"{type(obj).__name__} is not an attrs class, so its "
                             "arguments cannot be read back; make it one (@attrs.frozen)")
-        out: dict[str, Any] = {}
-        for f in attrs.fields(type(obj)):
-            if not f.init:
-                continue
-            alias = getattr(f, "alias", None) or f.name.lstrip("_")
-            value = getattr(obj, f.name)
-            default = f.default
-            if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
-                default = default.factory() if not default.takes_self else attrs.NOTHING
-            if default is not attrs.NOTHING and _value_equals(value, default):
-                continue
-            out[alias] = self.value(value, _join(path, alias))
-        return out
+        return {alias: self.value(value, _join(path, alias))
+                for alias, value in init_arguments(obj)}
 
     def plugin(self, kind: Any, obj: Any, path: str) -> dict[str, Any]:
         name = self.plugin_name(kind, obj, path)
