@@ -219,3 +219,51 @@ def test_a_signals_repr_passes_private_fields_by_alias_and_leaves_derived_ones_o
     namespace = {"Recent": Recent, "Paced": Paced}
     for sig in (Recent(within="14d"), Paced(window="14d")):
         assert eval(repr(sig), namespace).equals(sig)
+
+
+def test_a_class_name_that_is_another_plugins_name_is_ambiguous_not_swapped(
+        fake_dist: FakeDist) -> None:
+    # Files hold a plugin signal by its class name (its repr). "SeatShare" was also
+    # another distribution's entry-point name: the file loaded, silently, as the other
+    # signal; and two classes of one name made files unwritable with problems() silent.
+    fake_dist("seats", {"pqlkit.signals": {"seat_share": "seat_mod_f:SeatShare"}},
+              {"seat_mod_f": SIGNAL_MODULE})
+    fake_dist("other", {"pqlkit.signals": {"SeatShare": "seat_mod_g:Other"}},
+              {"seat_mod_g": SIGNAL_MODULE.replace("class SeatShare", "class Other")})
+    reg = Registry.discover()
+    with pytest.raises(ExpressionError, match="'SeatShare' is ambiguous"):
+        parse_expr("SeatShare() >= 0.5", plugins=reg)
+    assert any("'SeatShare' is ambiguous" in p for p in reg.problems())
+    assert parse_expr("seat_share() >= 0.5", plugins=reg).kind == "bool"
+
+
+def test_a_class_name_two_plugins_share_is_reported(fake_dist: FakeDist) -> None:
+    fake_dist("seats-a", {"pqlkit.signals": {"seats_a": "seat_mod_h:SeatShare"}},
+              {"seat_mod_h": SIGNAL_MODULE})
+    fake_dist("seats-b", {"pqlkit.signals": {"seats_b": "seat_mod_i:SeatShare"}},
+              {"seat_mod_i": SIGNAL_MODULE})
+    reg = Registry.discover()
+    assert any("class name 'SeatShare' is shared by the signals 'seats_a', 'seats_b'" in p
+               for p in reg.problems())
+
+
+def test_saving_a_rule_whose_name_two_distributions_claim_names_both(
+        fake_dist: FakeDist, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The writer said the rule was "not a registered rule", which it is.
+    module = textwrap.dedent("""
+        import attrs
+
+        @attrs.frozen(kw_only=True)
+        class Flat:
+            name: str
+            def points_for(self, ctx):
+                return 1
+    """)
+    fake_dist("rules-a", {"pqlkit.rules": {"flat": "flat_mod_a:Flat"}}, {"flat_mod_a": module})
+    fake_dist("rules-b", {"pqlkit.rules": {"flat": "flat_mod_b:Flat"}}, {"flat_mod_b": module})
+    import flat_mod_a
+
+    reg = Registry.discover()
+    model = pk.ScoringModel(name="m", threshold=1, rules=[flat_mod_a.Flat(name="f")])
+    with pytest.raises(pk.errors.ModelFileError, match="claimed by two distributions"):
+        pk.modelfile.to_dict(model, plugins=reg)

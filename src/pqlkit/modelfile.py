@@ -679,6 +679,9 @@ class _Writer:
     def plugin_name(self, kind: Any, obj: Any, path: str) -> str:
         name = self.reg.name_of(kind, type(obj))
         if name is None:
+            conflict = self.reg.conflict_of(kind, type(obj))
+            if conflict is not None:
+                raise self.fail(path, conflict)
             group = {"rule": "pqlkit.rules", "decay": "pqlkit.decays"}[kind]
             raise self.fail(path, f"{type(obj).__name__} is not a registered {kind}; register "
                             f"it under the {group!r} entry-point group so model files can "

@@ -160,6 +160,8 @@ class Registry:
                 what is installed), two distributions claim it, or its plugin fails to load.
         """
         slot = self._slots[kind].get(name)
+        if slot is not None and self._shadowed(kind, name):
+            raise PluginError(self._shadow_message(kind, name))
         if slot is None:
             aliases = self._alias_map(kind).get(name, [])
             if len(aliases) == 1:
@@ -204,6 +206,14 @@ class Registry:
                 self._try_load(slot)
                 if slot.error is not None:
                     out.append(slot.error)
+            for cls_name, names in sorted(self._alias_map(kind).items()):
+                if cls_name in self._slots[kind]:
+                    out.append(self._shadow_message(kind, cls_name))
+                elif len(names) > 1:
+                    out.append(f"{kind} class name {cls_name!r} is shared by the {kind}s "
+                               f"{', '.join(map(repr, names))}: a model file naming "
+                               f"{cls_name}(...), which is what repr prints, cannot tell "
+                               "them apart")
         return out
 
     def _loaded(self, kind: Kind, name: str) -> Any:
@@ -242,6 +252,8 @@ class Registry:
                 if slot.loaded and slot.error is not None]
 
     def _alias_map(self, kind: Kind) -> dict[str, list[str]]:
+        """Class name -> the registered names of the classes so named. A class name that is
+        also another plugin's registered name is listed too (:meth:`_shadowed`)."""
         aliases = self._aliases[kind]
         if aliases is None:
             aliases = {}
@@ -250,10 +262,34 @@ class Registry:
                     continue
                 self._try_load(slot)
                 cls_name = getattr(slot.obj, "__name__", None) if isinstance(slot.obj, type) else None
-                if cls_name and cls_name != name and cls_name not in self._slots[kind]:
+                if cls_name and cls_name != name:
                     aliases.setdefault(cls_name, []).append(name)
             self._aliases[kind] = aliases
         return aliases
+
+    def _shadowed(self, kind: Kind, name: str) -> list[str]:
+        """The plugins whose class is named ``name`` when ``name`` is also a registered
+        name of another: what ``repr`` prints for them (and ``save`` writes) would read
+        back as the other."""
+        return self._alias_map(kind).get(name, []) if name in self._slots[kind] else []
+
+    def conflict_of(self, kind: Kind, obj: Any) -> str | None:
+        """Why ``obj`` (a class or function) has no name of its own: two distributions
+        claim its name, or its class name is another plugin's name; else None."""
+        where = f"{getattr(obj, '__module__', '')}:{getattr(obj, '__qualname__', '')}"
+        for name, slot in sorted(self._slots[kind].items()):
+            if len(slot.claims) > 1 and any(c.value == where for c in slot.claims):
+                return self._conflict(kind, name, slot)
+        cls_name = getattr(obj, "__name__", "")
+        if self._shadowed(kind, cls_name):
+            return self._shadow_message(kind, cls_name)
+        return None
+
+    def _shadow_message(self, kind: Kind, name: str) -> str:
+        return (f"{kind} {name!r} is ambiguous: it is the registered name of "
+                f"{self._slots[kind][name].claims[0].label()} and the class name of the "
+                f"{kind} {', '.join(map(repr, self._shadowed(kind, name)))}; a model file "
+                "naming it cannot tell them apart: ask one plugin's authors to rename it")
 
 
 @functools.cache
