@@ -267,3 +267,25 @@ def test_saving_a_rule_whose_name_two_distributions_claim_names_both(
     model = pk.ScoringModel(name="m", threshold=1, rules=[flat_mod_a.Flat(name="f")])
     with pytest.raises(pk.errors.ModelFileError, match="claimed by two distributions"):
         pk.modelfile.to_dict(model, plugins=reg)
+
+
+def test_evidence_that_is_not_an_event_set_is_an_error_not_silently_no_evidence() -> None:
+    from typing import ClassVar
+
+    import attrs
+
+    @attrs.frozen(eq=False, repr=False)
+    class Logins(pk.Signal):
+        kind: ClassVar[str] = "number"
+
+        def evaluate(self, ctx: Any) -> int:
+            return len(ctx.events("login"))
+
+        def evidence(self, ctx: Any) -> Any:
+            return list(ctx.events("login"))  # records: not traceable to the log
+
+    events = [{"name": "login", "timestamp": "2026-05-01T00:00:00Z", "user_id": "u1"}]
+    model = pk.ScoringModel(name="m", threshold=1, rules=[pk.Rule("r", Logins() >= 1, points=1)])
+    for engine in ("reference", "columnar"):
+        with pytest.raises(pk.errors.PqlkitTypeError, match="returns the EventSet"):
+            model.score(events, engine=engine)

@@ -500,7 +500,14 @@ class ReferenceEngine(Engine):
         evidence = getattr(node, "evidence", None)
         if callable(evidence):
             found = evidence(ctx)
-            ctx.touched.update(getattr(found, "indices", []))
+            if found is not None and not isinstance(found, EventSet):
+                # (A list of the events' records cannot be traced back to the log: it
+                # was shown as no evidence at all.)
+                raise PqlkitTypeError(
+                    f"{node!r}.evidence(ctx) returned a {type(found).__name__}; it returns "
+                    "the EventSet its value was computed from (what ctx.events(...) gives), "
+                    "or None")
+            ctx.touched.update(found.indices if found is not None else [])
         return self._record(node, ctx, value)
 
     # -- scoring -----------------------------------------------------------------------------
