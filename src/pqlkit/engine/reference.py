@@ -103,35 +103,30 @@ def _is_nan(value: Any) -> bool:
         return False
 
 
-def custom_points(rule: Any, ctx: Any) -> float:
-    """``rule.points_for(ctx)`` of a custom rule as a float, refused unless a finite
-    number (nan would be clamped to the floor in one engine and stay nan in the other; a
-    string is not points)."""
-    got = rule.points_for(ctx)
+def _finite(got: Any, noun: str, refused: Callable[[], str]) -> float:
+    """A plugin's number as a float, refused (``refused()`` says what call returned it)
+    unless finite: nan would be clamped to the floor in one engine and stay nan in the
+    other, and a string is not a number."""
     try:
         out = float(got)
     except (TypeError, ValueError):
         out = math.nan
     if isinstance(got, (str, bytes)) or not math.isfinite(out):
-        raise ValidationError(
-            f"rule {rule.name!r}: points_for(ctx) returned {got!r} for {ctx.level} "
-            f"{ctx.entity_id!r}; a rule's points must be a finite number")
+        raise ValidationError(f"{refused()} returned {got!r}; {noun} must return a finite "
+                              "number")
     return out
+
+
+def custom_points(rule: Any, ctx: Any) -> float:
+    """``rule.points_for(ctx)`` of a custom rule as a float (refused unless finite)."""
+    return _finite(rule.points_for(ctx), "a rule's points_for", lambda: (
+        f"rule {rule.name!r}: points_for(ctx) for {ctx.level} {ctx.entity_id!r}"))
 
 
 def apply_decay(decay: Any, value: float, age: timedelta) -> float:
-    """``decay.apply(value, age)`` as a float, refused unless a finite number (a custom
-    decay's nan would become 0 in one engine and nan in the other)."""
-    got = decay.apply(value, age)
-    try:
-        out = float(got)
-    except (TypeError, ValueError):
-        out = math.nan
-    if isinstance(got, (str, bytes)) or not math.isfinite(out):
-        raise ValidationError(
-            f"{decay!r}.apply({value!r}, {age!r}) returned {got!r}; a decay must return a "
-            "finite number")
-    return out
+    """``decay.apply(value, age)`` as a float (refused unless finite)."""
+    return _finite(decay.apply(value, age), "a decay",
+                   lambda: f"{decay!r}.apply({value!r}, {age!r})")
 
 
 def rule_decay(decay: Any, points: float, age: timedelta) -> float:
