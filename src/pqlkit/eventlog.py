@@ -885,6 +885,16 @@ def _entities(data: Any, kind: type[User] | type[Account], table: str, report: L
         EventLog._load_entities(data, table, kind, allowed, report, strict, tz, epoch_unit))
 
 
+def _tables(users: Any, accounts: Any, report: LoadReport, strict: bool,
+            tz: str | tzinfo | None, epoch_unit: str | None, *, columns_ok: bool
+            ) -> tuple[_Entities, _Entities]:
+    """The users and the accounts tables of a load, read with its options."""
+    return (_entities(users, User, "users", report, strict, tz, columns_ok=columns_ok,
+                      epoch_unit=epoch_unit),
+            _entities(accounts, Account, "accounts", report, strict, tz,
+                      columns_ok=columns_ok, epoch_unit=epoch_unit))
+
+
 def _rank(order: Sequence[int]) -> Int32Array:
     """The inverse of a permutation, with one extra slot so code -1 maps to -1."""
     rank = np.empty(len(order) + 1, dtype=np.int32)
@@ -1312,10 +1322,8 @@ class EventLog:
                                report=report, count_input=False)
         ev_cols.src = np.array(src, dtype=np.int64)[
             ev_cols.src if ev_cols.src is not None else slice(None)]
-        user_rows = _entities(users, User, "users", report, strict, tz, columns_ok=False,
-                              epoch_unit=epoch_unit)
-        account_rows = _entities(accounts, Account, "accounts", report, strict, tz,
-                                 columns_ok=False, epoch_unit=epoch_unit)
+        user_rows, account_rows = _tables(users, accounts, report, strict, tz, epoch_unit,
+                                          columns_ok=False)
         return cls._finish(ev_cols, user_rows, account_rows, report, strict)
 
     @classmethod
@@ -1416,10 +1424,8 @@ class EventLog:
         ev = _load_events(n, _slices(columns, props, n), fields=set(columns),
                           prop_keys=list(props), tz=tz, epoch_unit=epoch_unit, strict=strict,
                           report=report, limit=future_limit(future_tolerance, now))
-        user_rows = _entities(users, User, "users", report, strict, tz, columns_ok=True,
-                              epoch_unit=epoch_unit)
-        account_rows = _entities(accounts, Account, "accounts", report, strict, tz,
-                                 columns_ok=True, epoch_unit=epoch_unit)
+        user_rows, account_rows = _tables(users, accounts, report, strict, tz, epoch_unit,
+                                          columns_ok=True)
         return cls._finish(ev, user_rows, account_rows, report, strict)
 
     @classmethod
@@ -1608,10 +1614,8 @@ class EventLog:
         tables_report = LoadReport()
 
         def tables() -> tuple[_Entities, _Entities]:
-            return (_entities(users, User, "users", tables_report, strict, tz,
-                              columns_ok=True, epoch_unit=epoch_unit),
-                    _entities(accounts, Account, "accounts", tables_report, strict, tz,
-                              columns_ok=True, epoch_unit=epoch_unit))
+            return _tables(users, accounts, tables_report, strict, tz, epoch_unit,
+                           columns_ok=True)
 
         def table_ids() -> dict[str, list[Any]]:
             # The tables' ids, merged with the events' in one pass (when all are text).
@@ -1656,10 +1660,8 @@ class EventLog:
     def _with_entities(cls, ev: _Events, users: Any, accounts: Any, report: LoadReport,
                        strict: bool, tz: str | tzinfo | None,
                        epoch_unit: str | None = None) -> EventLog:
-        user_rows = _entities(users, User, "users", report, strict, tz, columns_ok=True,
-                              epoch_unit=epoch_unit)
-        account_rows = _entities(accounts, Account, "accounts", report, strict, tz,
-                                 columns_ok=True, epoch_unit=epoch_unit)
+        user_rows, account_rows = _tables(users, accounts, report, strict, tz, epoch_unit,
+                                          columns_ok=True)
         from pqlkit._arrow import release_unused
 
         release_unused()  # what coding the entity ids left in Arrow's pool, before _finish
