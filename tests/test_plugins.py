@@ -289,3 +289,14 @@ def test_evidence_that_is_not_an_event_set_is_an_error_not_silently_no_evidence(
     for engine in ("reference", "columnar"):
         with pytest.raises(pk.errors.PqlkitTypeError, match="returns the EventSet"):
             model.score(events, engine=engine)
+
+
+def test_one_class_under_two_names_is_no_clash(fake_dist: FakeDist) -> None:
+    fake_dist("seats-two", {"pqlkit.signals": {"seat_share": "seat_mod_j:SeatShare",
+                                               "SeatShare": "seat_mod_j:SeatShare",
+                                               "seats": "seat_mod_j:SeatShare"}},
+              {"seat_mod_j": SIGNAL_MODULE})
+    reg = Registry.discover()
+    assert parse_expr("SeatShare() >= 0.5", plugins=reg).kind == "bool"
+    assert parse_expr("seats() >= 0.5", plugins=reg).kind == "bool"
+    assert reg.problems() == []

@@ -164,8 +164,8 @@ class Registry:
             raise PluginError(self._shadow_message(kind, name))
         if slot is None:
             aliases = self._alias_map(kind).get(name, [])
-            if len(aliases) == 1:
-                return self._loaded(kind, aliases[0])
+            if len({id(self._slots[kind][a].obj) for a in aliases}) == 1:
+                return self._loaded(kind, aliases[0])  # (one class, maybe under two names)
             if len(aliases) > 1:
                 raise PluginError(
                     f"{kind} {name!r} is ambiguous: it is the class name of the {kind}s "
@@ -208,8 +208,9 @@ class Registry:
                     out.append(slot.error)
             for cls_name, names in sorted(self._alias_map(kind).items()):
                 if cls_name in self._slots[kind]:
-                    out.append(self._shadow_message(kind, cls_name))
-                elif len(names) > 1:
+                    if self._shadowed(kind, cls_name):
+                        out.append(self._shadow_message(kind, cls_name))
+                elif len({id(self._slots[kind][n].obj) for n in names}) > 1:
                     out.append(f"{kind} class name {cls_name!r} is shared by the {kind}s "
                                f"{', '.join(map(repr, names))}: a model file naming "
                                f"{cls_name}(...), which is what repr prints, cannot tell "
@@ -268,10 +269,15 @@ class Registry:
         return aliases
 
     def _shadowed(self, kind: Kind, name: str) -> list[str]:
-        """The plugins whose class is named ``name`` when ``name`` is also a registered
-        name of another: what ``repr`` prints for them (and ``save`` writes) would read
-        back as the other."""
-        return self._alias_map(kind).get(name, []) if name in self._slots[kind] else []
+        """The plugins whose class is named ``name`` when ``name`` is also the registered
+        name of another object: what ``repr`` prints for them (and ``save`` writes) would
+        read back as that other. (One class under two names is no clash.)"""
+        slot = self._slots[kind].get(name)
+        aliases = self._alias_map(kind).get(name, [])
+        if slot is None or not aliases or len(slot.claims) > 1:
+            return []
+        self._try_load(slot)
+        return [a for a in aliases if self._slots[kind][a].obj is not slot.obj]
 
     def conflict_of(self, kind: Kind, obj: Any) -> str | None:
         """Why ``obj`` (a class or function) has no name of its own: two distributions
