@@ -850,6 +850,14 @@ def test_properties_nested_too_deep_reject_their_row_not_the_load() -> None:
         user_id=["u1", "u2", "u3"], name=["a"] * 3, timestamp=["2026-05-01T00:00:00Z"] * 3,
         properties={"p": [nested(500), tuple(deep_list), 1]})
     assert by_columns.report.by_reason() == {"invalid_properties": 2}
+    # Deeper than repr() can go: even printing the rejected row's sample recursed.
+    deepest: Any = 1
+    for _ in range(5000):
+        deepest = [deepest]
+    log = EventLog.from_records([{"name": "x", "timestamp": "2026-05-01T00:00:00Z",
+                                  "user_id": "u", "properties": {"d": deepest}}],
+                                users=[{"user_id": "u", "traits": {"d": deepest}}])
+    assert log.report.by_reason() == {"invalid_properties": 1, "invalid_traits": 1}
 
 
 @pytest.mark.parametrize("traits", [{}, {"tags": ["a"]}])

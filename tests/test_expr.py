@@ -610,3 +610,11 @@ def test_isin_of_a_numpy_array_matches_in_both_engines() -> None:
     for engine in ("columnar", "reference"):
         row = model.score(log, engine=engine).users["u"]
         assert [row[r] for r in ("plan", "id", "prop", "enum")] == [1, 1, 1, 1], engine
+
+
+def test_isin_refuses_nat_as_it_refuses_nan() -> None:
+    np = pytest.importorskip("numpy")
+    with pytest.raises(ValidationError, match="NaT"):
+        trait("d").isin([np.datetime64("NaT")])
+    with pytest.raises(ValidationError, match="NaT"):
+        trait("d") == np.datetime64("NaT")  # noqa: B015

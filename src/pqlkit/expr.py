@@ -387,6 +387,8 @@ def _check_literal(value: Any, what: str) -> None:
     non-finite number, a naive datetime; inside lists and mappings too."""
     if isinstance(value, float) and not math.isfinite(value):
         raise ValidationError(f"{what} must be finite, got {value!r}")
+    if isinstance(value, np.datetime64):  # (plain() leaves only NaT as a datetime64)
+        raise ValidationError(f"{what} is NaT (not a time); use None for a missing value")
     if isinstance(value, datetime) and value.tzinfo is None:
         raise ValidationError(
             f"{what} {value!r} has no time zone; give it one "

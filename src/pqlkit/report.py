@@ -67,7 +67,10 @@ class Rejection:
 
 
 def _sample(row: object, limit: int = 160) -> str:
-    text = repr(row)
+    try:
+        text = repr(row)
+    except RecursionError:  # a value nested deeper than Python's repr can go
+        text = f"<{type(row).__name__} nested too deep to print>"
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
