@@ -567,3 +567,46 @@ def test_amplitude_property_operations_other_than_set_are_not_traits() -> None:
                                      {"$unset": {"plan": "-"}, "$append": {"tags": "b"}}])]
     log = pio.from_amplitude(rows)
     assert [dict(u.traits) for u in log.users()] == [{"plan": "pro"}]
+
+
+def test_a_rejected_copy_of_an_event_does_not_shape_the_users_table() -> None:
+    # Identity facts were recorded as rows arrived: a conflicting copy (rejected) still set
+    # the user's account, traits and signup moment, and an event rejected under
+    # account_policy="reject" still set traits.
+    seg = pio.from_segment([
+        {"type": "track", "event": "Report Built", "userId": "ada", "messageId": "m1",
+         "context": {"groupId": "acme"}, "timestamp": "2026-05-04T09:00:00Z"},
+        {"type": "track", "event": "Report Built", "userId": "ada", "messageId": "m1",
+         "context": {"groupId": "zeta"}, "timestamp": "2026-05-04T09:30:00Z"},
+    ], account_policy="latest")
+    amp = pio.from_amplitude([
+        {"event_type": "Plan Changed", "user_id": "ada", "$insert_id": "i1",
+         "event_time": "2026-05-04 09:00:00.000000", "user_properties": {"plan": "pro"}},
+        {"event_type": "Plan Changed", "user_id": "ada", "$insert_id": "i1",
+         "event_time": "2026-05-04 09:05:00.000000", "user_properties": {"plan": "ent"},
+         "user_creation_time": "2020-01-01 00:00:00.000000", "groups": {"company": "zeta"}},
+    ], group_type="company", account_policy="latest")
+    reject = pio.from_amplitude([
+        {"event_type": "Signed Up", "user_id": "ada", "$insert_id": "i1",
+         "groups": {"company": "acme"}, "event_time": "2026-05-04 09:00:00.000000",
+         "user_properties": {"role": "admin"}},
+        {"event_type": "Report Built", "user_id": "ada", "$insert_id": "i2",
+         "groups": {"company": "zeta"}, "event_time": "2026-05-04 10:00:00.000000",
+         "user_properties": {"role": "viewer"}},
+    ], group_type="company", account_policy="reject")
+    ph = pio.from_posthog([
+        {"uuid": "0190-a", "event": "plan changed", "distinct_id": "ada",
+         "timestamp": "2026-05-04T09:00:00Z", "properties": {"$set": {"plan": "pro"}}},
+        {"uuid": "0190-a", "event": "plan changed", "distinct_id": "ada",
+         "timestamp": "2026-05-04T09:05:00Z", "properties": {"$set": {"plan": "ent"}}},
+    ])
+    ada = {name: next(log.users()) for name, log in
+           (("seg", seg), ("amp", amp), ("reject", reject), ("ph", ph))}
+    assert ada["seg"].account_id == "acme"
+    assert (ada["amp"].account_id, dict(ada["amp"].traits)) == (None, {"plan": "pro"})
+    assert ada["amp"].created_at == datetime(2026, 5, 4, 9, tzinfo=UTC)
+    assert (ada["reject"].account_id, dict(ada["reject"].traits)) == ("acme", {"role": "admin"})
+    assert dict(ada["ph"].traits) == {"plan": "pro"}
+    for log in (seg, amp, ph):
+        assert log.report.by_reason() == {"conflicting_duplicate": 1}
+    assert reject.report.by_reason() == {"multiple_accounts": 1}

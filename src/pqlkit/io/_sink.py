@@ -174,6 +174,11 @@ class Sink:
         self._traits = {"user": _Folds(), "account": _Folds()}
         self._created: dict[tuple[str, Any], int] = {}
         self._anon_link: dict[Any, tuple[int, tuple[int, Any], Any]] = {}
+        # Identity facts of stored events that share their event id with others, applied
+        # in finish() only if the event is not rejected as a conflicting duplicate.
+        self._pending: dict[int, list[tuple[Any, ...]]] = {}
+        self._last = -1
+        self._losers: set[int] = set()
 
     # -- counting ----------------------------------------------------------------------------
 
@@ -250,6 +255,7 @@ class Sink:
                         "anonymous='reject' keeps only events of known users", row)
             return False
         pos = len(self._name)
+        self._last = pos  # (the event the next link/traits/created(of_event=True) is of)
         self._ts.append(ts)
         self._source.append(source)
         self._name.append(self.intern(name))
@@ -271,13 +277,25 @@ class Sink:
 
     # -- identity facts ----------------------------------------------------------------------
 
-    def link(self, anonymous_key: Any, user: Any, ts: int) -> None:
+    def _defer(self, of_event: bool, fact: tuple[Any, ...]) -> bool:
+        """Hold a fact of the event just stored (``of_event``) until :meth:`finish` knows
+        whether the event is kept: one rejected later (a conflicting duplicate, a second
+        account under ``account_policy="reject"``) must not shape the users table."""
+        if of_event:
+            self._pending.setdefault(self._last, []).append(fact)
+            return True
+        return False
+
+    def link(self, anonymous_key: Any, user: Any, ts: int, *, of_event: bool = False) -> None:
         """Record that an anonymous id belongs to a user (seen together on a row).
 
         An anonymous id linked to several users goes to the one it was linked to first
-        (ties by user id), whatever the input order.
+        (ties by user id), whatever the input order. ``of_event``: the fact comes with the
+        event just stored (see :meth:`_defer`).
         """
         if anonymous_key is None or user is None:
+            return
+        if self._defer(of_event, ("link", anonymous_key, user, ts)):
             return
         cand = (ts, id_key(user), user)
         cur = self._anon_link.get(anonymous_key)
@@ -285,13 +303,15 @@ class Sink:
             self._anon_link[anonymous_key] = cand
 
     def traits(self, kind: str, ref: Any, traits: Mapping[str, Any], ts: int,
-               mode: str = "set") -> None:
+               mode: str = "set", *, of_event: bool = False) -> None:
         """Fold traits seen on an event row (``mode='once'``: the earliest value wins)."""
-        if traits:
+        if traits and not self._defer(of_event, ("traits", kind, ref, traits, ts, mode)):
             self._traits[kind].add(ref, traits, ts, mode)
 
-    def created(self, kind: str, ref: Any, ts: int) -> None:
+    def created(self, kind: str, ref: Any, ts: int, *, of_event: bool = False) -> None:
         """Record a vendor's signup moment for an entity (the earliest one wins)."""
+        if self._defer(of_event, ("created", kind, ref, ts)):
+            return
         key = (kind, ref)
         cur = self._created.get(key)
         if cur is None or ts < cur:
@@ -361,6 +381,14 @@ class Sink:
         (``derive_entities``) get the tables they derive from identify/group rows and
         traits instead.
         """
+        losers = self._losers = self._conflict_losers()
+        # An event's links count unless it is a conflicting copy (they decide whose the
+        # anonymous events are, so they come before the rest is known).
+        for pos, facts in self._pending.items():
+            if pos not in losers:
+                for fact in facts:
+                    if fact[0] == "link":
+                        self.link(*fact[1:])
         identity = self._dedup_identity()
         aliases = _UnionFind()
         anon_link = self._anon_link
@@ -422,6 +450,15 @@ class Sink:
             return self._build(keep, users=users, accounts=accounts, entities_are_input=True,
                                tz=tz)
         membership = self._memberships(kept_identity, keep, resolve)
+        # An event's traits and signup moment count only if the event is kept.
+        for pos, facts in self._pending.items():
+            if keep[pos] and pos not in losers:
+                for fact in facts:
+                    if fact[0] == "traits":
+                        self.traits(*fact[1:])
+                    elif fact[0] == "created":
+                        self.created(*fact[1:])
+        self._pending.clear()
         kept_identity = [row for row in kept_identity if not row.rejected]
         for row in kept_identity:
             self.report.add_kept(row.table)
@@ -429,6 +466,42 @@ class Sink:
                                                          resolve)
         return self._build(keep, users=derived_users, accounts=derived_accounts,
                            entities_are_input=False, tz=tz)
+
+    def _conflict_losers(self) -> set[int]:
+        """The stored events the log will reject as conflicting duplicates: those sharing
+        an event id with a different, earlier copy. Found by loading just the events that
+        share an id, by the log's own rule (anonymous ones, whose user is not known yet,
+        are left out)."""
+        groups: dict[Any, list[int]] = {}
+        for pos, eid in enumerate(self._event_id):
+            if eid is not None and pos not in self._anon:
+                groups.setdefault(eid, []).append(pos)
+        shared = [pos for group in groups.values() if len(group) > 1 for pos in group]
+        if not shared:
+            return set()
+        index = {pos: k for k, pos in enumerate(shared)}
+        props: dict[str, Any] = {}
+        for key, (positions, values) in self._props.items():
+            column = np.full(len(shared), None, dtype=object)
+            for pos, value in zip(positions, values, strict=True):
+                k = index.get(pos)
+                if k is not None:
+                    column[k] = value
+            props[key] = column
+
+        def objects(values: list[Any]) -> Any:
+            out = np.empty(len(shared), dtype=object)
+            out[:] = [values[pos] for pos in shared]
+            return out
+
+        log = EventLog.from_columns(
+            name=objects(self._name), user_id=objects(self._user),
+            account_id=objects(self._account), event_id=objects(self._event_id),
+            timestamp=np.array([self._ts[pos] for pos in shared],
+                               dtype=np.int64).view("datetime64[us]"),
+            properties=props)
+        return {shared[int(r.source)] for r in log.report.rejections
+                if r.reason == "conflicting_duplicate"}
 
     def _event_sample(self, pos: int) -> dict[str, Any]:
         return {"name": self._name[pos], "timestamp": from_micros(self._ts[pos]).isoformat(),
@@ -461,7 +534,8 @@ class Sink:
         users, accounts, ts_col = self._user, self._account, self._ts
         for pos in range(len(accounts)):
             a = accounts[pos]
-            if a is not None and keep[pos] and users[pos] is not None:
+            if a is not None and keep[pos] and users[pos] is not None and \
+                    pos not in self._losers:
                 sight(users[pos], a, ts_col[pos])
         home: dict[Any, Any] = {}
         since: dict[Any, int] = {}
@@ -490,7 +564,8 @@ class Sink:
                         break
         for pos in range(len(accounts)):
             a = accounts[pos]
-            if a is not None and keep[pos] and users[pos] is not None and a != home[users[pos]]:
+            if a is not None and keep[pos] and users[pos] is not None and \
+                    a != home[users[pos]] and pos not in self._losers:
                 keep[pos] = 0
                 self.reject("events", self._source[pos], "multiple_accounts",
                             message(users[pos], a), self._event_sample(pos))

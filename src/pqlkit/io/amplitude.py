@@ -127,12 +127,12 @@ def _row(sink: Sink, source: int, row: Any, group_type: str | None) -> None:
         return
     if user is not None:
         for key in anonymous:
-            sink.link(key, user, ts)
+            sink.link(key, user, ts, of_event=True)
     if ref is not None:
         for mode, traits in user_traits:
-            sink.traits("user", ref, traits, ts, mode)
+            sink.traits("user", ref, traits, ts, mode, of_event=True)
         if signup is not None:
-            sink.created("user", ref, signup)
+            sink.created("user", ref, signup, of_event=True)
 
 
 def from_amplitude(

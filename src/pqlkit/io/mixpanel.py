@@ -105,8 +105,8 @@ def _row(sink: Sink, source: int, row: Any, group_key: str | None, epoch_unit: s
                         anonymous=anonymous, row=row)
     if stored and user is not None and device is not None:
         # (Only a row kept here links the device: see segment._event.)
-        sink.link(device, user, ts)
-        sink.link(f"{_DEVICE_PREFIX}{device}", user, ts)
+        sink.link(device, user, ts, of_event=True)
+        sink.link(f"{_DEVICE_PREFIX}{device}", user, ts, of_event=True)
 
 
 def _export_time(us: int, epoch_unit: str) -> int | float:

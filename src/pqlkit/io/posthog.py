@@ -114,7 +114,7 @@ def _row(sink: Sink, source: int, row: Any, group_type: str | None) -> None:
                       anonymous=(distinct,) if anonymous else (), row=row):
         return
     for mode, traits in sets:
-        sink.traits("user", ref, traits, ts, mode)
+        sink.traits("user", ref, traits, ts, mode, of_event=True)
 
 
 def from_posthog(

@@ -145,7 +145,7 @@ def _event(sink: Sink, source: int, msg: Mapping[str, Any], kind: str, ts: int, 
     if stored and user is not None:
         # (Only a row kept here ties its anonymous id to the user: a rejected one, say a
         # future timestamp, must not decide whose the anonymous events are.)
-        sink.link(anon, user, ts)
+        sink.link(anon, user, ts, of_event=True)
 
 
 def from_segment(
