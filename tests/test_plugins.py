@@ -300,3 +300,29 @@ def test_one_class_under_two_names_is_no_clash(fake_dist: FakeDist) -> None:
     assert parse_expr("SeatShare() >= 0.5", plugins=reg).kind == "bool"
     assert parse_expr("seats() >= 0.5", plugins=reg).kind == "bool"
     assert reg.problems() == []
+
+
+def test_a_signal_that_never_set_kind_is_told_how_when_used_as_a_condition() -> None:
+    from typing import ClassVar
+
+    import attrs
+
+    @attrs.frozen(eq=False, repr=False)
+    class IsActive(pk.Signal):  # kind forgotten: a number by default
+        def evaluate(self, ctx: Any) -> bool:
+            return True
+
+    @attrs.frozen(eq=False, repr=False)
+    class Score(pk.Signal):
+        kind: ClassVar[str] = "number"
+
+        def evaluate(self, ctx: Any) -> int:
+            return 1
+
+    with pytest.raises(pk.errors.PqlkitTypeError, match="kind: ClassVar"):
+        pk.Rule("r", IsActive(), points=1)
+    with pytest.raises(pk.errors.PqlkitTypeError, match="kind: ClassVar"):
+        IsActive() & pk.exists("a")
+    with pytest.raises(pk.errors.PqlkitTypeError) as info:
+        pk.Rule("r", Score(), points=1)  # a number on purpose: no hint about kind
+    assert "ClassVar" not in str(info.value)

@@ -760,9 +760,18 @@ def _as_condition(node: Expr, op: str) -> Expr:
     if node.kind in ("number", "time", "text"):
         raise PqlkitTypeError(
             f"{node!r} is a {node.kind}, not a condition; compare it before using {op}, "
-            f"e.g. {node!r} >= 1"
+            f"e.g. {node!r} >= 1{kind_hint(node)}"
         )
     return node
+
+
+def kind_hint(node: Expr) -> str:
+    """For a custom signal whose class never set ``kind`` (a number by default), how to."""
+    if isinstance(node, Signal) and not any("kind" in vars(c) for c in type(node).__mro__
+                                             if c is not Signal and issubclass(c, Signal)):
+        return (f"; or, if {type(node).__name__} gives True/False, say so in its class: "
+                "kind: ClassVar[str] = 'bool'")
+    return ""
 
 
 def _cond_and(value: Any) -> Expr:

@@ -21,7 +21,7 @@ import numpy as np
 from pqlkit._fsum import fsum
 from pqlkit._time import Duration, as_duration
 from pqlkit.errors import PqlkitTypeError, ValidationError
-from pqlkit.expr import EventSignal, Expr, _value_equals, plain
+from pqlkit.expr import EventSignal, Expr, _value_equals, kind_hint, plain
 
 if TYPE_CHECKING:
     from pqlkit.engine import Engine
@@ -290,6 +290,7 @@ class Rule(_Structural):
                 raise PqlkitTypeError(
                     f"{where}: {self.when!r} is a {self.when.kind}, not a condition; compare "
                     f"it (e.g. {self.when!r} >= 1) or use points_per= to score per unit"
+                    f"{kind_hint(self.when)}"
                 )
             if self.max_points is not None:
                 raise ValidationError(f"{where}: max_points= goes with points_per=, not points=")
