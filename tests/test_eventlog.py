@@ -877,3 +877,17 @@ def test_concat_names_a_users_row_by_its_input_row_as_one_load_does(
     assert [(r.source, r.reason) for r in one.report.rejections] == [
         (0, "missing_identity"), (2, "conflicting_duplicate")]
     assert "users[1:0]" in both.report.rejections[1].message
+
+
+def test_a_numpy_datetime64_property_is_a_utc_moment_in_records_as_in_columns() -> None:
+    # Records refused it ("unsupported type datetime64") while a datetime64 column read
+    # it as UTC moments; one normaliser (records.plain) now serves literals and values.
+    moment = np.datetime64("2026-01-01T00:00:00")
+    by_records = EventLog.from_records([{"name": "a", "timestamp": "2026-05-01T00:00:00Z",
+                                         "user_id": "u", "properties": {"t": moment}}])
+    by_columns = EventLog.from_columns(user_id=["u"], name=["a"],
+                                       timestamp=["2026-05-01T00:00:00Z"],
+                                       properties={"t": np.array([moment])})
+    expected = {"t": datetime(2026, 1, 1, tzinfo=UTC)}
+    assert dict(next(by_records.events()).properties) == expected
+    assert dict(next(by_columns.events()).properties) == expected

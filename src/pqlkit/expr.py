@@ -18,6 +18,7 @@ import numpy as np
 
 from pqlkit._time import Duration, as_duration, to_utc
 from pqlkit.errors import PqlkitTypeError, ValidationError
+from pqlkit.records import plain
 
 __all__ = [
     "ActiveDays", "And", "Arith", "Compare", "Count", "DaysSinceFirst", "DaysSinceLast",
@@ -334,36 +335,6 @@ def _key(value: Any) -> str:
 
 
 # -- literals and event properties ---------------------------------------------------------
-
-
-def plain(value: Any) -> Any:
-    """A value as the plain Python value it stands for: a numpy scalar (``np.float64``,
-    ``np.str_``, ``np.datetime64``, read as UTC as loaders read it), an enum member or other
-    subclass of str, int or float, and an aware pandas ``Timestamp`` become str, int, float,
-    bool or datetime; inside lists, tuples and mappings too. So that a literal or setting
-    from a dataframe (``df["plan"].unique()``, ``df.score.quantile(0.9)``) or an enum prints
-    as code that builds it and equals what a model file reads back. Anything else is left
-    for the checks to refuse."""
-    if isinstance(value, np.generic):
-        if isinstance(value, np.datetime64):
-            return value if np.isnat(value) else to_utc(value, what="comparison value")
-        value = value.item()
-    kind = type(value)
-    if kind in (str, int, float, bool, datetime) or value is None:
-        return value
-    if isinstance(value, str):
-        return str.__str__(value)
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, datetime):
-        return value if value.tzinfo is None else to_utc(value, what="comparison value")
-    if isinstance(value, (list, tuple)):
-        return type(value)(map(plain, value)) if kind in (list, tuple) else list(map(plain, value))
-    if isinstance(value, Mapping):
-        return {plain(k): plain(v) for k, v in value.items()}
-    return value
 
 
 def _as_lists(value: Any) -> Any:

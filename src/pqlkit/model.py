@@ -21,7 +21,8 @@ import numpy as np
 from pqlkit._fsum import fsum
 from pqlkit._time import Duration, as_duration
 from pqlkit.errors import PqlkitTypeError, ValidationError
-from pqlkit.expr import EventSignal, Expr, _value_equals, kind_hint, plain
+from pqlkit.expr import EventSignal, Expr, _value_equals, kind_hint
+from pqlkit.records import plain
 
 if TYPE_CHECKING:
     from pqlkit.engine import Engine

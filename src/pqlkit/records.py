@@ -78,38 +78,71 @@ def check_name(value: Any) -> str:
     return value if type(value) is str else str(value)
 
 
+def plain(value: Any, what: str = "comparison value") -> Any:
+    """A value as the plain Python value it stands for: a numpy scalar (``np.float64``,
+    ``np.str_``, ``np.datetime64``, read as UTC as loaders read it), an enum member or other
+    subclass of str, int or float, and an aware pandas ``Timestamp`` become str, int, float,
+    bool or datetime; inside lists, tuples and mappings too. So that a literal, setting or
+    property from a dataframe (``df["plan"].unique()``, ``df.score.quantile(0.9)``) or an
+    enum prints as code that builds it and equals what a model file reads back. Anything
+    else is left for the checks to refuse."""
+    if isinstance(value, (list, tuple)):
+        return (type(value)(plain(v, what) for v in value) if type(value) in (list, tuple)
+                else [plain(v, what) for v in value])
+    if isinstance(value, Mapping):
+        return {plain(k, what): plain(v, what) for k, v in value.items()}
+    return _plain_scalar(value, what)
+
+
+def _plain_scalar(value: Any, what: str) -> Any:
+    if isinstance(value, np.generic):
+        if isinstance(value, np.datetime64):
+            return value if np.isnat(value) else to_utc(value, what=what)
+        value = value.item()
+    kind = type(value)
+    if kind in (str, int, float, bool, datetime) or value is None:
+        return value
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return to_utc(value, what=what)
+    return value
+
+
 #: How deep lists and mappings may nest in a property or trait value.
 MAX_DEPTH: Final = 32
 
 
 def _check_value(value: Any, path: str, depth: int = 0) -> Any:
+    table = path.split(".", 1)[0]  # properties / traits
     if isinstance(value, (Mapping, list, tuple)) and depth >= MAX_DEPTH:
         # (Deeper values would exhaust Python's recursion where the log keys and orders
         # them, aborting the whole load.)
         raise FieldError(
-            f"{path.split('.', 1)[0]} nest lists and mappings more than {MAX_DEPTH} levels "
-            f"deep (at {path[:80]}...); flatten the value",
-            reason=f"invalid_{path.split('.', 1)[0]}", field=path.split(".", 1)[0])
-    if isinstance(value, (float, np.floating)):
-        if not math.isfinite(float(value)):
+            f"{table} nest lists and mappings more than {MAX_DEPTH} levels deep (at "
+            f"{path[:80]}...); flatten the value", reason=f"invalid_{table}", field=table)
+    try:
+        value = _plain_scalar(value, path)
+    except ValidationError as exc:  # a numpy datetime64 out of range
+        raise FieldError(str(exc), reason=f"invalid_{table}", field=path) from None
+    if isinstance(value, float):
+        if not math.isfinite(value):
             raise FieldError(
                 f"{path} is {value!r}; numeric values must be finite (use None for missing)",
                 reason="non_finite_property", field=path,
             )
-        return float(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, str) and type(value) is not str:
-        return str(value)
+        return value
     if isinstance(value, datetime) and value.tzinfo is None:
         # A naive moment is never assumed to be UTC (DESIGN §3.1), in a trait or
         # property as in a timestamp: compared with an aware one it would never match.
         raise FieldError(
             f"{path} is {value!r}, which has no time zone; give it one "
             "(datetime(..., tzinfo=timezone.utc))",
-            reason=f"invalid_{path.split('.', 1)[0]}", field=path)
+            reason=f"invalid_{table}", field=path)
     if isinstance(value, datetime):
         # One spelling per instant (UTC, a plain datetime, as the Arrow loaders read
         # timestamp columns): which of two equal values a log keeps, and how values order
@@ -117,7 +150,7 @@ def _check_value(value: Any, path: str, depth: int = 0) -> Any:
         try:
             return to_utc(value, what=path)
         except ValidationError as exc:
-            raise FieldError(str(exc), reason=f"invalid_{path.split('.', 1)[0]}",
+            raise FieldError(str(exc), reason=f"invalid_{table}",
                              field=path) from None
     if value is None or isinstance(value, (str, int, bool)):
         return value
@@ -128,7 +161,7 @@ def _check_value(value: Any, path: str, depth: int = 0) -> Any:
             if key in out:  # 1 and "1": one of them would be lost
                 raise FieldError(
                     f"{path} has two keys that read as {key!r} ({k!r} among them); keys are "
-                    "text, so rename one", reason=f"invalid_{path.split('.', 1)[0]}",
+                    "text, so rename one", reason=f"invalid_{table}",
                     field=path)
             out[key] = _check_value(v, f"{path}.{k}", depth + 1)
         # Keys in order: equal mappings read back alike, whichever came first.
@@ -138,7 +171,7 @@ def _check_value(value: Any, path: str, depth: int = 0) -> Any:
     raise FieldError(
         f"{path} has unsupported type {type(value).__name__} ({value!r}); use strings, "
         "numbers, booleans, None, lists or mappings",
-        reason=f"invalid_{path.split('.', 1)[0]}", field=path,
+        reason=f"invalid_{table}", field=path,
     )
 
 
