@@ -380,15 +380,19 @@ def arrow_piece(arr: Any) -> Any:
     if isinstance(t, pa.ExtensionType) and _is_text(pa, t.storage_type):
         return ArrowStr(arr.storage)  # (JSON or UUID text: the text is the value)
     if _unheld(pa, t):
-        return Objects(object_array([arrow_value(arr, i) for i in range(len(arr))]))
+        stored = (arr.storage if isinstance(t, pa.ExtensionType) else arr).to_pylist()
+        return Objects(object_array([None if v is None else ArrowValue(t, v)
+                                     for v in stored]))
     return Objects(object_array(arr.to_pylist()))
 
 
 def _unheld(pa: Any, t: Any) -> bool:
     """An Arrow type whose storage would pass for a value it is not (pandas' Period as a
     count of months, an Interval as a mapping, an interval as a tuple): each of its values
-    is refused, as records refuse a Period."""
-    return _is_interval(pa, t) or isinstance(t, pa.ExtensionType)
+    is refused, as records refuse a Period. (Extension types stored as text are read as
+    that text.)"""
+    return _is_interval(pa, t) or (isinstance(t, pa.ExtensionType)
+                                   and not _is_text(pa, t.storage_type))
 
 
 def _is_interval(pa: Any, t: Any) -> bool:
@@ -404,7 +408,8 @@ class ArrowValue:
     __slots__ = ("type", "value")
 
     def __init__(self, type_: Any, value: Any) -> None:
-        self.type, self.value = type_, value
+        # (An interval's value is a named tuple, MonthDayNano: shown as a plain one.)
+        self.type, self.value = type_, tuple(value) if isinstance(value, tuple) else value
 
     def __repr__(self) -> str:
         return f"{self.value!r} stored as Arrow type {self.type}"
@@ -640,9 +645,9 @@ def arrow_value(arr: Any, i: int) -> Any:
         return np.datetime64(arr[i].cast(pa.int64()).as_py(), t.unit)
     if isinstance(t, pa.ExtensionType):
         stored = arr[i].value.as_py()  # (the storage's value)
-        return stored if _is_text(pa, t.storage_type) else ArrowValue(t, stored)
-    if _is_interval(pa, t):
-        return ArrowValue(t, tuple(arr[i].as_py()))
+        return ArrowValue(t, stored) if _unheld(pa, t) else stored
+    if _unheld(pa, t):
+        return ArrowValue(t, arr[i].as_py())
     return arr[i].as_py()
 
 

@@ -490,8 +490,6 @@ class _Entities:
         row_of[at] = kept
         return _RowSources(self.sources, self.files, row_of)
 
-
-
     def traits(self, r: int) -> Mapping[str, Any]:
         if self.row_traits is not None:
             return self.row_traits[r]
@@ -612,6 +610,10 @@ def _concat_entities(logs: Sequence[EventLog], kind: type[User] | type[Account],
     table has the source ``"i:<its source in that log's load>"``."""
     user = kind is User
     id_field = "user_id" if user else "account_id"
+
+    def source_of(log: EventLog) -> _RowSources:
+        return log._user_sources if user else log._account_sources
+
     ids: list[Any] = []
     accounts: list[Any] = []
     created: list[Int64Array] = []
@@ -626,18 +628,16 @@ def _concat_entities(logs: Sequence[EventLog], kind: type[User] | type[Account],
             names = [*log.account_ids, None]
             accounts.extend(map(names.__getitem__, log.user_account[rows].tolist()))
         created.append((log.user_created if user else log.account_created)[rows])
-        source = log._user_sources if user else log._account_sources
-        sources.extend(f"{i}:{source(e)}" for e in rows.tolist())
+        sources.extend(f"{i}:{source_of(log)(e)}" for e in rows.tolist())
         table = log._user_traits if user else log._account_traits
         keys.update(dict.fromkeys(table.keys()))
         parts.append((rows, table))
     traits = {key: [table.values_of(key, rows) for rows, table in parts] for key in keys}
     if not all(_scalars(p) for cells in traits.values() for p in cells):
         # Lists or mappings as traits: kept as they are, as when the logs were loaded.
-        return _Entities.from_rows([
-            (*row[:4], f"{i}:{(log._user_sources if user else log._account_sources)(row[4])}")
-            for i, log in enumerate(logs)
-            for row in log._entity_rows("user" if user else "account")])
+        return _Entities.from_rows([(*row[:4], f"{i}:{source_of(log)(row[4])}")
+                                    for i, log in enumerate(logs)
+                                    for row in log._entity_rows(kind.__name__.lower())])
     us = np.concatenate(created) if created else np.zeros(0, dtype=np.int64)
     columns: dict[str, Any] = {
         id_field: col.object_array(ids),

@@ -174,8 +174,8 @@ class Sink:
         self._traits = {"user": _Folds(), "account": _Folds()}
         self._created: dict[tuple[str, Any], int] = {}
         self._anon_link: dict[Any, tuple[int, tuple[int, Any], Any]] = {}
-        # Identity facts of stored events that share their event id with others, applied
-        # in finish() only if the event is not rejected as a conflicting duplicate.
+        # Identity facts of stored events (links, traits, signup moments), applied in
+        # finish() only for events kept (see _defer).
         self._pending: dict[int, list[tuple[Any, ...]]] = {}
         self._last = -1
         self._losers: set[int] = set()

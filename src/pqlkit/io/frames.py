@@ -142,7 +142,8 @@ def _load_table(table: Any, *, feature: str, name: str, timestamp: str, user_id:
     table = _zoned(table, m.timestamp, tz, feature)
     return _from_arrow(table, m, users=_entities(users, f"{feature} users=", _USER_FIELDS),
                        accounts=_entities(accounts, f"{feature} accounts=", _ACCOUNT_FIELDS),
-                       strict=strict, tz=tz, epoch_unit=epoch_unit, future_tolerance=future_tolerance, now=now)
+                       strict=strict, tz=tz, epoch_unit=epoch_unit,
+                       future_tolerance=future_tolerance, now=now)
 
 
 #: The record fields of a users / accounts row (other columns are traits).

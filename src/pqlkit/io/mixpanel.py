@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, tzinfo
 from os import PathLike
 from typing import Any, Final
 
-from pqlkit._time import EPOCH_UNITS, _zone, from_micros, to_micros
+from pqlkit._time import _EPOCH_UNITS, EPOCH_UNITS, _zone, from_micros, to_micros
 from pqlkit.eventlog import EventLog
 from pqlkit.io._convert import group_account, id_value, mapping_value, name_value, timestamp_us
 from pqlkit.io._sink import AccountPolicy, AnonymousPolicy, Sink, check_choice
@@ -114,7 +114,7 @@ def _export_time(us: int, epoch_unit: str) -> int | float:
     1777885198, 1777885198.0, "1777885198" and the datetime they stand for are one time."""
     if epoch_unit == "ns":
         return us * 1000
-    per = {"s": 1_000_000, "ms": 1_000, "us": 1}[epoch_unit]
+    per = _EPOCH_UNITS[epoch_unit]  # µs per unit
     return us // per if us % per == 0 else us / per
 
 
