@@ -635,7 +635,7 @@ def _map2(a: _Val, b: _Val, fn: Callable[[Any, Any], Any], n: int, memo: Any = N
     width = len(vb)
     uniq, inverse = np.unique(ia * width + ib, return_inverse=True)
     results = [fn(va[k // width], vb[k % width]) for k in uniq.tolist()]
-    return results, inverse.reshape(-1).astype(np.int64)
+    return results, inverse.reshape(-1).astype(np.int64, copy=False)
 
 
 def _from_results(results: _Results, pos: IntArray) -> _Val:
@@ -765,7 +765,7 @@ def _named_events(log: EventLog, level: str, code: int) -> IntArray:
             np.flatnonzero(log.name_code[lo:lo + _CHUNK] == code if owned else
                            (log.name_code[lo:lo + _CHUNK] == code)
                            & (owner[lo:lo + _CHUNK] >= 0)) + lo
-            for lo in range(0, len(log), _CHUNK)]).astype(np.int64)
+            for lo in range(0, len(log), _CHUNK)]).astype(np.int64, copy=False)
         cache[("name", level, code)] = found
     named: IntArray = found
     return named
@@ -1237,7 +1237,7 @@ class _Space:
                 keep = self.ent[: self.n_vis] >= 0
                 if self.excluded is not None:
                     keep &= ~self.excluded
-                found = np.flatnonzero(keep).astype(np.int64)
+                found = np.flatnonzero(keep).astype(np.int64, copy=False)
             else:
                 named = _named_events(self.log, self.level, code)
                 found = named[: int(np.searchsorted(named, self.n_vis))]
@@ -1266,7 +1266,7 @@ class _Selection:
     def ent(self) -> IntArray:
         """The entity of each selected event, aligned with :meth:`indices`."""
         if self._ent is None:
-            self._ent = self.space.ent[self.indices()].astype(np.int64)
+            self._ent = self.space.ent[self.indices()].astype(np.int64, copy=False)
         return self._ent
 
     def indices(self) -> IntArray:
@@ -1277,7 +1277,7 @@ class _Selection:
         if self._indices is None:
             sp = self.space
             keep = sp.ent[self.lo: sp.n_vis] >= 0
-            self._indices = (np.flatnonzero(keep) + self.lo).astype(np.int64)
+            self._indices = (np.flatnonzero(keep) + self.lo).astype(np.int64, copy=False)
         return self._indices
 
     @property
@@ -1288,7 +1288,7 @@ class _Selection:
                 self._count = (_count_by(sp.ent[self.lo: sp.n_vis], sp.n) if self.lo
                                else sp.upto(sp.n_vis))
             else:
-                self._count = np.bincount(self.ent, minlength=sp.n).astype(np.int64)
+                self._count = np.bincount(self.ent, minlength=sp.n).astype(np.int64, copy=False)
         return self._count
 
     def _ends(self, which: str) -> None:
@@ -1747,7 +1747,7 @@ class ColumnarEngine(Engine):
         pairs = np.sort(owner * width + (key - base))
         new = np.ones(len(pairs), dtype=np.bool_)
         new[1:] = pairs[1:] != pairs[:-1]
-        return np.bincount(pairs[new] // width, minlength=n).astype(np.int64)
+        return np.bincount(pairs[new] // width, minlength=n).astype(np.int64, copy=False)
 
     def visit_ActiveDays(self, node: ActiveDays, ctx: Any) -> _Val:
         frame, sel = self._select(node, ctx)
@@ -1941,7 +1941,7 @@ class _Population:
         counted = member >= 0
         counted[counted] = self.account_exists[member[counted]]
         self.counted = counted
-        self.n_users = np.bincount(member[counted], minlength=na).astype(np.int64)
+        self.n_users = np.bincount(member[counted], minlength=na).astype(np.int64, copy=False)
 
 
 # -- scoring one level ---------------------------------------------------------------------------
@@ -2220,24 +2220,24 @@ def _rollup_arrays(policy: Rollup, log: EventLog, people: _Population, scored: _
     na = len(log.account_ids)
     counted = people.counted
     member = people.member
-    n_pql = np.bincount(member[counted & scored.qualified], minlength=na).astype(np.int64)
+    n_pql = np.bincount(member[counted & scored.qualified], minlength=na).astype(np.int64, copy=False)
     if policy.denominator == "active":
         assert policy.active_within is not None
         lo = int(np.searchsorted(log.ts, policy.active_within.before(as_of_us), side="right"))
         hi = int(np.searchsorted(log.ts, as_of_us, side="right"))
         active = _count_by(log.user[lo:hi] if lo < hi else log.user[:0],
                            len(log.user_ids)) > 0
-        denom = np.bincount(member[counted & active], minlength=na).astype(np.int64)
+        denom = np.bincount(member[counted & active], minlength=na).astype(np.int64, copy=False)
         # Idle PQLs count in n_pql, not in the share (which so stays within 0..1).
         in_share = np.bincount(member[counted & active & scored.qualified],
-                               minlength=na).astype(np.int64)
+                               minlength=na).astype(np.int64, copy=False)
     else:
         denom, in_share = people.n_users, n_pql
     share = np.zeros(na, dtype=np.float64)
     nz = denom > 0
     share[nz] = in_share[nz] / denom[nz]
     eligible = counted & ~scored.disqualified
-    n_eligible = np.bincount(member[eligible], minlength=na).astype(np.int64)
+    n_eligible = np.bincount(member[eligible], minlength=na).astype(np.int64, copy=False)
     shown = np.flatnonzero(people.account_exists).tolist()
     if _overrides(policy, Rollup, "aggregate"):
         fallback(f"{policy!r}: its own aggregate, called one account at a time")
