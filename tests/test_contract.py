@@ -417,6 +417,23 @@ class TestPointInTime:
         assert "A" not in result.accounts
         assert "B" in result.accounts
 
+    @pytest.mark.parametrize("level", ["user", "account"])
+    def test_account_named_only_by_a_late_users_events_gets_no_row(self, level):
+        # The events of a user created after as_of count for nothing: they do not bring
+        # into being an account no table names ('Z'), while an event of no user or of a
+        # user that exists does ('Y', 'W').
+        users = [{"user_id": "late", "created_at": AS_OF + US}, {"user_id": "ok"}]
+        events = [ev("a", ago(days=1), user="late", account_id="Z"),
+                  ev("a", ago(days=1), user="ok", account_id="Y"),
+                  ev("a", ago(days=1), user=None, account_id="W")]
+        model = pk.ScoringModel(name="m", rules=[pk.Rule("r", exists("a"), points=1)],
+                                threshold=1, level=level)
+        log = pk.EventLog.from_records(events, users=users)
+        now = model.score(log, as_of=AS_OF)
+        assert sorted(a["account_id"] for a in now.accounts) == ["W", "Y"]
+        later = model.score(log, as_of=AS_OF + US)
+        assert sorted(a["account_id"] for a in later.accounts) == ["W", "Y", "Z"]
+
     def test_default_as_of_is_latest_event_and_recorded(self):
         events = [ev("a", ago(days=10)), ev("a", ago(days=3), user="u2"),
                   ev("b", ago(days=5))]

@@ -1932,10 +1932,16 @@ class _Population:
         has_member[member[member >= 0]] = True
         self.account_exists = np.where(log.account_in_table,
                                        log.account_created <= as_of_us, has_member)
-        # Accounts outside the table without members exist if an event names them.
+        # Accounts outside the table without members exist if an event that counts names
+        # them: not one of a user created after as_of (DESIGN §3.2: it counts for nothing).
         unknown = ~log.account_in_table & ~has_member
         if unknown.any():
-            self.account_exists |= unknown & (_count_by(log.account[:n_vis], na) > 0)
+            named = log.account[:n_vis]
+            late = log.user_created > as_of_us
+            if late.any():
+                users = log.user[:n_vis]
+                named = np.where((users >= 0) & late[np.maximum(users, 0)], -1, named)
+            self.account_exists |= unknown & (_count_by(named, na) > 0)
         # Members of existing accounts only: a user whose account does not exist yet
         # keeps its account id on its row but counts in no roll-up.
         counted = member >= 0

@@ -596,7 +596,10 @@ class ReferenceEngine(Engine):
                 if created == NO_TIME or created <= as_of_us:
                     out.append(a)
             elif a in has_member or any(
-                log.ts[i] <= as_of_us and log.account[i] == a for i in log.account_events(a)
+                log.ts[i] <= as_of_us and log.account[i] == a
+                # (not an event of a user created after as_of: it counts for nothing)
+                and (log.user[i] < 0 or int(log.user_created[log.user[i]]) <= as_of_us)
+                for i in log.account_events(a)
             ):
                 out.append(a)
         return out
