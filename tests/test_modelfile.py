@@ -625,3 +625,30 @@ def test_numpy_numbers_in_a_model_save_as_plain_numbers(tmp_path: Path, suffix: 
     path = model.save(tmp_path / f"m{suffix}")
     assert "np." not in path.read_text(encoding="utf-8")
     assert pk.load_model(path) == model
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".json", ".yaml"])
+def test_enum_and_numpy_str_settings_save_as_plain_text(tmp_path: Path, suffix: str) -> None:
+    # Rollup(score=, denominator=) and ScoringModel(level=) kept a str enum member or an
+    # np.str_ as given: repr printed '<Setting.SUM: 'sum'>' (not code), the saved file did
+    # not load back equal, and YAML raised PyYAML's RepresenterError.
+    import enum
+
+    np = pytest.importorskip("numpy")
+    if suffix == ".yaml":
+        pytest.importorskip("yaml")
+
+    class Setting(enum.StrEnum):
+        SUM = "sum"
+        ACCOUNT = "account"
+
+    model = pk.ScoringModel(
+        name="m", threshold=1, level=Setting.ACCOUNT,
+        rules=[pk.Rule("r", pk.exists("x"), points=1)],
+        rollup=pk.Rollup(score=Setting.SUM, denominator=np.str_("active"),
+                         active_within="30d"))
+    assert type(model.level) is str
+    assert type(model.rollup.score) is str and type(model.rollup.denominator) is str
+    assert "Setting" not in repr(model) and "np." not in repr(model)
+    assert eval(repr(model.rollup), vars(pk)) == model.rollup
+    assert pk.load_model(model.save(tmp_path / f"m{suffix}")) == model

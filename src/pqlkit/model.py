@@ -377,9 +377,10 @@ class Rollup(_Structural):
 
     min_share: float | None = attrs.field(default=0.5, converter=plain)
     min_pql: int = attrs.field(default=1, converter=_whole)
-    score: Literal["max", "sum", "mean", "top_k_mean"] = "max"
+    score: Literal["max", "sum", "mean", "top_k_mean"] = attrs.field(default="max",
+                                                                  converter=plain)
     k: int = attrs.field(default=3, converter=_whole)
-    denominator: Literal["all", "active"] = "all"
+    denominator: Literal["all", "active"] = attrs.field(default="all", converter=plain)
     active_within: Duration | None = attrs.field(
         default=None, converter=_active_within
     )
@@ -532,7 +533,7 @@ class ScoringModel(_Structural):
     disqualify: tuple[Expr, ...] = attrs.field(default=(), converter=_disqualify)
     decay: Any = attrs.field(default=None)
     tiers: tuple[tuple[str, float], ...] = attrs.field(default=None, converter=_tiers)
-    level: Literal["user", "account"] = "user"
+    level: Literal["user", "account"] = attrs.field(default="user", converter=plain)
     rollup: Rollup = attrs.field(factory=Rollup)
     floor: float | None = attrs.field(default=0, converter=plain)
     ceiling: float | None = attrs.field(default=None, converter=plain)
