@@ -378,6 +378,24 @@ def test_duration_is_frozen():
     assert isinstance(d, Duration)
 
 
+def test_a_duration_built_directly_is_spelled_and_checked_like_a_parsed_one():
+    # Duration(micros=...) had no text: count('x', within=it) printed within='' (not code
+    # that builds it), and a zero or negative one made a window with nothing in it.
+    import pqlkit as pk
+
+    day = Duration(micros=86_400_000_000)
+    assert repr(day) == "'1d'" and day == as_duration("1d")
+    assert repr(Duration(months=3)) == "'3mo'"
+    signal = pk.count("x", within=day)
+    assert repr(signal) == "count('x', within='1d')"
+    assert eval(repr(signal), vars(pk)).equals(signal)
+    for bad, match in [(Duration(micros=-5), "must be positive"),
+                       (Duration(), "must be positive"),
+                       (Duration(micros=5, months=1), "mixes months")]:
+        with pytest.raises(ValidationError, match=match):
+            pk.count("x", within=bad)
+
+
 @pytest.mark.parametrize("text", ["monday", "10", "may", "sat 3pm", "3pm", "May 5"])
 def test_a_text_lacking_its_date_is_not_completed_from_today(text):
     with pytest.raises(ValidationError, match="not a complete timestamp"):

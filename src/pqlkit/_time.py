@@ -315,6 +315,13 @@ class Duration:
     months: int = 0
     text: str = attrs.field(default="", eq=False)
 
+    def __attrs_post_init__(self) -> None:
+        # Built directly (Duration(micros=...)), it is spelled as as_duration spells it, so
+        # that its repr -- and every signal's that holds it -- stays code that builds it.
+        if not self.text and (self.micros > 0) != (self.months > 0):
+            text = f"{self.months}mo" if self.months else _fixed_text(self.micros)
+            object.__setattr__(self, "text", text)
+
     @property
     def is_calendar(self) -> bool:
         """True when the duration has month or year parts, whose length depends on the date."""
@@ -369,6 +376,12 @@ def as_duration(value: Any, *, what: str = "duration") -> Duration:
     pqlkit.errors.ValidationError: duration 'fortnight' is not understood; ...
     """
     if isinstance(value, Duration):
+        built = f"Duration(micros={value.micros}, months={value.months})"
+        if value.micros < 0 or value.months < 0 or not (value.micros or value.months):
+            raise ValidationError(f"{what} must be positive, got {built}")
+        if value.micros and value.months:
+            raise ValidationError(f"{what} mixes months/years with smaller units ({built}); "
+                                  "use one or the other")
         return value
     if isinstance(value, timedelta):
         micros = (value.days * 86_400 + value.seconds) * _US_PER_S + value.microseconds
