@@ -317,7 +317,8 @@ class Rule(_Structural):
         if self.points is not None:
             # The engines' two-valued truth (a custom signal may return numpy.bool_).
             # Points of the type given: 0 for int points, 0.0 for float ones.
-            return self.points if value is not None and bool(value) else self.points * 0
+            # (+ 0: the points of a rule that does not hold are 0.0, not -0.0.)
+            return self.points if value is not None and bool(value) else self.points * 0 + 0
         if value is None or not isinstance(value, (numbers.Real, np.bool_)):
             # Text, dates, lists: not a quantity. No points, as a comparison with them is
             # False (a trait "12" read from CSV is text: give the column a type).

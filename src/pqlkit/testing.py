@@ -1200,6 +1200,9 @@ def _same(a: Any, b: Any, rel: float) -> bool:
         x, y = float(a), float(b)
         if math.isnan(x) or math.isnan(y):
             return math.isnan(x) and math.isnan(y)
+        if rel == 0:
+            # Exact is bit for bit: -0.0 prints, and serialises, apart from 0.0.
+            return x == y and math.copysign(1.0, x) == math.copysign(1.0, y)
         return x == y or math.isclose(x, y, rel_tol=rel, abs_tol=rel)
     if type(a) is not type(b) and not (isinstance(a, str) and isinstance(b, str)):
         return False
@@ -1245,8 +1248,9 @@ def assert_results_equal(a: ScoreResult, b: ScoreResult, *, rel: float = 1e-9) -
 
     The ``users`` and ``accounts`` tables are compared entity by entity and column by
     column: integers, booleans, strings, datetimes and None exactly (``True`` is not ``1``,
-    ``None`` is not ``0``, ``25`` is not ``25.0``), floats within ``rel`` relative (or ``rel`` absolute near zero;
-    ``rel=0`` means bit for bit), NaN equal to NaN.
+    ``None`` is not ``0``, ``25`` is not ``25.0``), floats within ``rel`` relative (or
+    ``rel`` absolute near zero; ``rel=0`` means bit for bit, so ``-0.0`` is not ``0.0``),
+    NaN equal to NaN.
 
     Args:
         a: one result.

@@ -1089,12 +1089,15 @@ def _is_builtin_decay(decay: Any) -> bool:
     return type(decay) in (InactivityDecay, HalfLife, ResetAfter)
 
 
-def _decay_builtin(decay: Any, value: AnyArray | float, age_us: IntArray) -> FloatArray:
-    """``float(decay.apply(value, age))`` of a built-in decay, bit for bit.
+def _decay_builtin(decay: Any, value: AnyArray | float, age_us: IntArray,
+                   where: BoolArray | None = None) -> FloatArray:
+    """``float(decay.apply(value, age))`` of a built-in decay, bit for bit, refused (as the
+    reference refuses it) where ``where`` holds (None: everywhere) and it is not finite.
 
     Half-life uses numpy's ``float_power``, which calls the C library's ``pow`` as Python's
     ``**`` does; ``power`` has SIMD loops that may differ from it in the last bit.
     """
+    values = np.broadcast_to(np.asarray(value), age_us.shape)
     with np.errstate(all="ignore"):
         if type(decay) is InactivityDecay:
             # (Lengths past any age are capped to stay within int64.)
@@ -1102,12 +1105,44 @@ def _decay_builtin(decay: Any, value: AnyArray | float, age_us: IntArray) -> Flo
             periods = np.where(age_us > grace,
                                np.maximum(0, (age_us - grace) // min(decay.every.micros, FAR)),
                                0)
-            out = np.asarray(value) - decay.points * periods
+            most = int(periods.max()) if len(periods) else 0
+            if isinstance(decay.points, int) and abs(decay.points) * most >= _EXACT_INT:
+                # Beyond int64: the reference's exact int arithmetic, one entity at a time.
+                return _decay_each(decay, values, age_us, where)
+            out = values - decay.points * periods
         elif type(decay) is HalfLife:
-            out = np.asarray(value) * np.float_power(0.5, age_us / decay.half_life.micros)
+            ratio = age_us / decay.half_life.micros
+            # An int64 over 2**53 rounds on its way to float: Python divides ints exactly.
+            big = np.flatnonzero(np.abs(age_us) >= _EXACT_FLOAT) if (
+                decay.half_life.micros < _EXACT_FLOAT) else np.arange(len(age_us))
+            if len(big):
+                ratio[big] = [a / decay.half_life.micros for a in age_us[big].tolist()]
+            out = values * np.float_power(0.5, ratio)
         else:
-            out = np.where(age_us > min(decay.idle.micros, FAR), 0.0, value)
-    return np.asarray(out, dtype=np.float64)
+            out = np.where(age_us > min(decay.idle.micros, FAR), 0.0, values)
+    out = np.asarray(out, dtype=np.float64)
+    bad = ~np.isfinite(out)
+    if where is not None:
+        bad &= where
+    if bad.any():
+        # The reference's refusal, with its message, for the first such entity.
+        _decay_each(decay, values, age_us, bad)
+    return out
+
+
+#: Magnitudes from which int64 arithmetic may overflow / int64 → float64 may round.
+_EXACT_INT: Final = 1 << 62
+_EXACT_FLOAT: Final = 1 << 53
+
+
+def _decay_each(decay: Any, values: AnyArray, age_us: IntArray,
+                where: BoolArray | None) -> FloatArray:
+    """:func:`apply_decay` (the reference's call) where ``where`` holds, else ``values``."""
+    out = np.asarray(values, dtype=np.float64).copy()
+    rows = np.arange(len(age_us)) if where is None else np.flatnonzero(where)
+    for i in rows.tolist():
+        out[i] = apply_decay(decay, values[i].item(), timedelta(microseconds=int(age_us[i])))
+    return out
 
 
 # -- frames and selections -------------------------------------------------------------------------
@@ -2035,7 +2070,7 @@ class _Scored:
                what: str) -> FloatArray:
         """``float(decay.apply(value, age))`` where ``where`` holds (else ``value``)."""
         if _is_builtin_decay(decay):
-            return _decay_builtin(decay, value, age)
+            return _decay_builtin(decay, value, age, where)
         self.frame.fallback(f"{decay!r} on {what}: custom decay, applied one entity at a time")
         out = np.asarray(value, dtype=np.float64).copy()
         for i in np.flatnonzero(where).tolist():

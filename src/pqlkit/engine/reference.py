@@ -125,8 +125,14 @@ def custom_points(rule: Any, ctx: Any) -> float:
 
 def apply_decay(decay: Any, value: float, age: timedelta) -> float:
     """``decay.apply(value, age)`` as a float (refused unless finite)."""
-    return _finite(decay.apply(value, age), "a decay",
-                   lambda: f"{decay!r}.apply({value!r}, {age!r})")
+    def call() -> str:
+        return f"{decay!r}.apply({value!r}, {age!r})"
+
+    try:
+        got = decay.apply(value, age)
+    except OverflowError:  # a float minus an int past the floats' range, say
+        got = math.inf
+    return _finite(got, "a decay", call)
 
 
 def rule_decay(decay: Any, points: float, age: timedelta) -> float:
