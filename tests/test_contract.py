@@ -97,8 +97,15 @@ class TestTime:
         log = pk.EventLog.from_records([ev("a", ago(days=1))])
         with pytest.raises(ValidationError, match="zone"):
             model.score(log, as_of="2026-06-01T00:00:00")
-        with pytest.raises(ValidationError, match="zone"):
+        with pytest.raises(ValidationError, match="zone") as info:
             model.score(log, as_of=datetime(2026, 6, 1))
+        # No tz= applies to an as_of (nor to at() or a comparison value): not suggested.
+        assert "'Z'" in str(info.value) and "tz=" not in str(info.value)
+        for moment in (lambda: pk.at("2026-06-01T00:00:00"),
+                       lambda: pk.first_seen("a") <= datetime(2026, 6, 1)):
+            with pytest.raises(ValidationError, match="no time zone") as info:
+                moment()
+            assert "tz=" not in str(info.value)
 
     def test_naive_comparison_value_is_an_error(self):
         with pytest.raises(ValidationError, match="zone"):

@@ -290,7 +290,8 @@ def test_calendar_durations_are_marked_calendar():
     assert not as_duration("90d").is_calendar
 
 
-@pytest.mark.parametrize("garbage", ["fortnight", "14", "d", "14 days", "1m", "2w3", "", "14d!"])
+@pytest.mark.parametrize("garbage", ["fortnight", "14", "d", "14 days", "1m", "2w3", "", "14d!",
+                                     "1 4d", "1d 1 2h"])
 def test_as_duration_rejects_garbage_with_examples(garbage):
     with pytest.raises(ValidationError) as info:
         as_duration(garbage)
@@ -376,6 +377,16 @@ def test_duration_is_frozen():
     with pytest.raises(AttributeError):
         d.micros = 1  # type: ignore[misc]
     assert isinstance(d, Duration)
+
+
+def test_a_pandas_timedelta_finer_than_a_microsecond_is_refused_as_the_text_is():
+    # Its nanoseconds were dropped ('1d'), or it was called not positive; the text
+    # "1.000000001d" is refused as finer than a microsecond.
+    pd = pytest.importorskip("pandas")
+    for value in (pd.Timedelta(days=1, nanoseconds=1), pd.Timedelta(nanoseconds=1)):
+        with pytest.raises(ValidationError, match="finer than a microsecond"):
+            as_duration(value)
+    assert as_duration(pd.Timedelta(days=1)) == as_duration("1d")
 
 
 def test_a_duration_built_directly_is_spelled_and_checked_like_a_parsed_one():

@@ -33,6 +33,10 @@ _EPOCH_UNITS: Final = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 0}
 EPOCH_UNITS: Final = tuple(_EPOCH_UNITS)
 
 _NAIVE_HELP = (
+    "attach a zone (datetime(..., tzinfo=timezone.utc)) or write the string with 'Z' or an "
+    "offset like '+02:00'"
+)
+_NAIVE_LOADING_HELP = (
     "attach a zone (datetime(..., tzinfo=timezone.utc)), write the string with 'Z' or an "
     "offset like '+02:00', or declare the zone of naive values with tz='UTC' "
     "(or a zone name such as 'Europe/Paris') when loading"
@@ -111,12 +115,14 @@ def to_utc(
     what: str = "timestamp",
     tz: str | tzinfo | None = None,
     epoch_unit: str | None = None,
+    loaded: bool = True,
 ) -> datetime:
     """Normalise a time-like value to an aware UTC ``datetime``.
 
     Accepts aware datetimes, ISO-8601 strings with a zone, ``numpy.datetime64`` (read as
     UTC) and, when ``epoch_unit`` is given, epoch numbers. Naive values are an error unless
-    ``tz`` declares their zone.
+    ``tz`` declares their zone; the error suggests ``tz=`` only for ``loaded`` values (data,
+    not an ``as_of`` or a value written in a model, which no ``tz=`` applies to).
 
     >>> to_utc("2026-06-01T12:00:00+02:00")
     datetime.datetime(2026, 6, 1, 10, 0, tzinfo=datetime.timezone.utc)
@@ -206,7 +212,8 @@ def to_utc(
         )
     if offset is None:
         if tz is None:
-            raise ValidationError(f"{what} {value!r} has no time zone; {_NAIVE_HELP}")
+            raise ValidationError(f"{what} {value!r} has no time zone; "
+                                  f"{_NAIVE_LOADING_HELP if loaded else _NAIVE_HELP}")
         dt = dt.replace(tzinfo=_zone(tz))
     try:
         out = dt.astimezone(UTC)
@@ -279,7 +286,9 @@ _UNIT_US: Final = {
     "us": 1,
 }
 _CALENDAR_UNITS: Final = ("y", "mo")
-_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(y|mo|w|d|h|min|ms|us|s)")  # ASCII digits
+#: One part of a duration ("14d", "1 h"): spaces may sit between parts and before a unit,
+#: never inside a number ("1 4d" is not 14 days). ASCII digits only.
+_PART = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(y|mo|w|d|h|min|ms|us|s)")
 _DURATION_HELP = (
     "write durations like '14d', '2w', '12h', '30min', '3mo' or '1y' "
     "(or pass a datetime.timedelta)"
@@ -384,6 +393,8 @@ def as_duration(value: Any, *, what: str = "duration") -> Duration:
                                   "use one or the other")
         return value
     if isinstance(value, timedelta):
+        if getattr(value, "nanoseconds", 0):  # a pandas Timedelta, as "1.000000001d" is
+            raise ValidationError(f"{what} {value!r} is finer than a microsecond")
         micros = (value.days * 86_400 + value.seconds) * _US_PER_S + value.microseconds
         if micros <= 0:
             raise ValidationError(f"{what} must be positive, got {value!r}")
@@ -410,7 +421,7 @@ def as_duration(value: Any, *, what: str = "duration") -> Duration:
             f"{what} must be a string like '14d' or a datetime.timedelta, "
             f"got {value!r} ({type(value).__name__})"
         )
-    text = value.strip().lower().replace(" ", "")
+    text = value.strip().lower()
     pos = 0
     # Exact: 1.1 days is 95,040,000,000 µs, which float arithmetic misses by 2e-5.
     total_us = Fraction(0)

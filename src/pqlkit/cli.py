@@ -110,7 +110,7 @@ def _moment(text: str) -> str:
     from pqlkit.errors import ValidationError
 
     try:
-        to_utc(text, what="--as-of")
+        to_utc(text, what="--as-of", loaded=False)
     except ValidationError as exc:
         message = str(exc)
         if "no time zone" in message:

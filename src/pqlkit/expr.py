@@ -56,7 +56,7 @@ def at(moment: str | datetime) -> datetime:
     >>> trait("trial_ends") >= at("2026-05-01T00:00:00Z")
     trait('trial_ends') >= at('2026-05-01T00:00:00Z')
     """
-    return to_utc(moment, what="at()")
+    return to_utc(moment, what="at()", loaded=False)
 
 
 def _fmt(value: Any) -> str:
@@ -292,7 +292,7 @@ def as_expr(value: Any, *, like: Expr | None = None) -> Expr:
     if isinstance(value, Expr):
         return value
     if like is not None and like.kind == "time" and isinstance(value, (str, datetime)):
-        return Lit(to_utc(value, what="comparison value"))
+        return Lit(to_utc(value, what="comparison value", loaded=False))
     return Lit(value)
 
 

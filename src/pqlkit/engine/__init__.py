@@ -49,7 +49,7 @@ def resolve_as_of(log: EventLog, as_of: Any) -> tuple[datetime, int]:
                 "the event log holds no events to take as_of from; pass as_of= explicitly"
             )
         return latest, to_micros(latest)
-    moment = to_utc(as_of, what="as_of")
+    moment = to_utc(as_of, what="as_of", loaded=False)
     return moment, to_micros(moment)
 
 
