@@ -1125,8 +1125,8 @@ def _decay_builtin(decay: Any, value: AnyArray | float, age_us: IntArray,
     if where is not None:
         bad &= where
     if bad.any():
-        # The reference's refusal, with its message, for the first such entity.
-        _decay_each(decay, values, age_us, bad)
+        # The reference's call there: its refusal, with its message, for the first one.
+        out[bad] = _decay_each(decay, values, age_us, bad)[bad]
     return out
 
 
