@@ -478,3 +478,37 @@ def test_a_users_frame_column_arrow_cannot_type_is_a_pqlkit_error() -> None:
     sparse = events.assign(seats=pd.arrays.SparseArray([1.0]))
     with pytest.raises(PqlkitTypeError, match="from_pandas: a column cannot become"):
         EventLog.from_pandas(sparse)
+
+
+def test_pandas_object_columns_keep_their_values_as_records_do():
+    # Arrow typed a column of dicts as a struct (each dict gained every other row's keys,
+    # as None) and a column of ints and floats as floats (7 became 7.0): a conflicting
+    # copy became a duplicate, and a distinct() count fell.
+    t = "2026-05-01T09:00:00Z"
+    carts = [{"plan": "pro"}, {"plan": "pro", "coupon": None}, {"plan": "pro"}, {"seats": 3}]
+    seats = [1, 1.0, 7, 2.5]
+    tags = [[1], [1.0], [1, 2.5], None]
+    eids = ["e1", "e1", None, None]
+    records = [{"name": "checkout", "timestamp": t, "user_id": "u1", "event_id": e,
+                "properties": {k: v for k, v in (("cart", c), ("seats", s), ("tags", g))
+                               if v is not None}}
+               for e, c, s, g in zip(eids, carts, seats, tags, strict=True)]
+    df = pd.DataFrame({"name": ["checkout"] * 4, "timestamp": pd.to_datetime([t] * 4, utc=True),
+                       "user_id": ["u1"] * 4, "event_id": eids, "cart": carts,
+                       "seats": pd.Series(seats, dtype=object), "tags": tags})
+    users = pd.DataFrame({"user_id": ["u1"], "prefs": [{"a": 1}]})
+    want = EventLog.from_records(records, users=[{"user_id": "u1", "traits": {"prefs": {"a": 1}}}])
+    got = EventLog.from_pandas(df, users=users)
+    assert got.report.counts == want.report.counts == {
+        "input": 5, "kept": 4, "duplicates": 0, "rejected": 1}  # (the user row counts)
+    assert [r.message for r in got.report.rejections] == [
+        r.message for r in want.report.rejections]
+    assert [(e.timestamp, dict(e.properties)) for e in got.events()] == [
+        (e.timestamp, dict(e.properties)) for e in want.events()]
+    assert [type(e.properties["seats"]) for e in got.events()] == [float, int, float]
+    assert dict(got.user_traits[0]) == {"prefs": {"a": 1}}
+    import pqlkit as pk
+
+    model = pk.ScoringModel(name="m", threshold=0, rules=[
+        pk.Rule("carts", pk.distinct("cart", of="checkout"), points_per=1)])
+    assert model.score(got).users["u1"]["score"] == model.score(want).users["u1"]["score"] == 3

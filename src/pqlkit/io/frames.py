@@ -135,15 +135,31 @@ def _zoned(table: Any, col: str, tz: str | tzinfo | None, feature: str) -> Any:
 def _load_table(table: Any, *, feature: str, name: str, timestamp: str, user_id: str | None,
                 account_id: str | None, event_id: str | None, properties: Columns,
                 users: Any, accounts: Any, strict: bool, tz: str | tzinfo | None,
-                epoch_unit: str | None, future_tolerance: Any, now: Any) -> EventLog:
+                epoch_unit: str | None, future_tolerance: Any, now: Any,
+                exact: Mapping[str, list[Any]] | None = None) -> EventLog:
+    """``exact``: columns to read as these Python values rather than as the table's
+    (pandas object columns Arrow would have changed, see :func:`_from_pandas`)."""
     m = _mapping(table.column_names, name=name, timestamp=timestamp, user_id=user_id,
                  account_id=account_id, event_id=event_id, properties=properties,
                  feature=feature)
     table = _zoned(table, m.timestamp, tz, feature)
-    return _from_arrow(table, m, users=_entities(users, f"{feature} users=", _USER_FIELDS),
-                       accounts=_entities(accounts, f"{feature} accounts=", _ACCOUNT_FIELDS),
-                       strict=strict, tz=tz, epoch_unit=epoch_unit,
-                       future_tolerance=future_tolerance, now=now)
+    kw = {"users": _entities(users, f"{feature} users=", _USER_FIELDS),
+          "accounts": _entities(accounts, f"{feature} accounts=", _ACCOUNT_FIELDS),
+          "strict": strict, "tz": tz, "epoch_unit": epoch_unit,
+          "future_tolerance": future_tolerance, "now": now}
+    if not exact or not any(c in exact for c in m.properties.values()):
+        return _from_arrow(table, m, **kw)
+
+    # Property columns of Python values: the column loader reads Arrow columns and
+    # Python values alike, each as the records route would.
+    def column(c: str | None) -> Any:
+        return None if c is None else table.column(c)
+
+    return EventLog.from_columns(
+        user_id=column(m.user_id), name=column(m.name), timestamp=column(m.timestamp),
+        account_id=column(m.account_id), event_id=column(m.event_id),
+        properties={p: exact[c] if c in exact else table.column(c)
+                    for p, c in m.properties.items()}, **kw)
 
 
 #: The record fields of a users / accounts row (other columns are traits).
@@ -151,11 +167,13 @@ _USER_FIELDS = frozenset({"user_id", "account_id", "created_at"})
 _ACCOUNT_FIELDS = frozenset({"account_id", "created_at"})
 
 
-def _from_pandas(pa: Any, df: Any, feature: str) -> Any:
-    """A pandas frame as an Arrow table; a column Arrow cannot type is a PqlkitTypeError
-    naming what to do (not pyarrow's own error)."""
+def _from_pandas(pa: Any, df: Any, feature: str) -> tuple[Any, dict[str, list[Any]]]:
+    """A pandas frame as an Arrow table, and the object columns whose values Arrow's
+    typing would change, as their Python values: mappings (a struct gains every other
+    row's keys, as None), lists, and ints beside floats (7 would become 7.0). A column
+    Arrow cannot type is a PqlkitTypeError naming what to do (not pyarrow's own error)."""
     try:
-        return pa.Table.from_pandas(df, preserve_index=False)
+        table = pa.Table.from_pandas(df, preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError,
             OverflowError, TypeError) as exc:
         raise PqlkitTypeError(
@@ -164,6 +182,29 @@ def _from_pandas(pa: Any, df: Any, feature: str) -> Any:
             "integers beyond 64 bits, needs one kind: cast it (df[col].astype(str)), or "
             "pass the rows as dicts (df.to_dict('records'))"
         ) from exc
+    exact: dict[str, list[Any]] = {}
+    for i, c in enumerate(df.columns):
+        if df.dtypes.iloc[i].kind != "O":
+            continue
+        kind = table.schema.field(i).type
+        nested = pa.types.is_nested(kind)
+        if not nested and not pa.types.is_floating(kind):
+            continue
+        values = df.iloc[:, i].tolist()
+        if nested or any(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            # (pandas' missing values at the top of a column are missing: None.)
+            exact[str(c)] = [None if _missing(v) else v for v in values]
+    return table, exact
+
+
+def _missing(value: Any) -> bool:
+    """pandas' top-level missing values: None, NaN, NaT, pd.NA."""
+    if value is None:
+        return True
+    try:
+        return bool(value != value) or type(value).__name__ in ("NAType", "NaTType")
+    except (TypeError, ValueError):  # an array-like's comparison
+        return False
 
 
 def _entities(obj: Any, feature: str, fields: frozenset[str], *, as_rows: bool = False) -> Any:
@@ -177,11 +218,15 @@ def _entities(obj: Any, feature: str, fields: frozenset[str], *, as_rows: bool =
             ("pandas", "polars", "pyarrow"))):
         return obj
     pa = _pa(feature)
+    exact: dict[str, list[Any]] = {}
     if type(obj).__module__.startswith("pandas"):
         from pqlkit._arrow import unique_columns
 
         unique_columns([str(c) for c in obj.columns], feature)
-        table = _from_pandas(pa, obj, feature)
+        table, exact = _from_pandas(pa, obj, feature)
+        if exact and not as_rows and "traits" not in table.column_names:
+            # Columns, as the loader reads them: the exact ones as their Python values.
+            return {c: exact.get(c, table.column(c)) for c in table.column_names}
     elif type(obj).__module__.startswith("polars"):
         if not hasattr(obj, "to_arrow"):  # a LazyFrame
             raise PqlkitTypeError(f"{feature}: got a polars {type(obj).__name__}; collect it "
@@ -192,7 +237,8 @@ def _entities(obj: Any, feature: str, fields: frozenset[str], *, as_rows: bool =
     if "traits" not in table.column_names and not as_rows:
         return table
     rows = []
-    for rec in table.to_pylist():
+    for j, rec in enumerate(table.to_pylist()):
+        rec.update((c, values[j]) for c, values in exact.items())
         row = {k: v for k, v in rec.items() if k in fields and v is not None}
         traits = {k: v for k, v in rec.items() if k not in fields and v is not None}
         if "traits" in rec and isinstance(rec["traits"], Mapping):
@@ -306,12 +352,12 @@ def from_pandas(
         # give them all the first one's kind. As ISO text each is read as records read it.
         df = df.assign(**{timestamp: df[timestamp].map(
             lambda v: v.isoformat() if isinstance(v, datetime) and not pd.isna(v) else v)})
-    table = _from_pandas(pa, df, "from_pandas")
+    table, exact = _from_pandas(pa, df, "from_pandas")
     return _load_table(table, feature="from_pandas", name=name, timestamp=timestamp,
                        user_id=user_id, account_id=account_id, event_id=event_id,
                        properties=properties, users=users, accounts=accounts, strict=strict,
                        tz=tz, epoch_unit=epoch_unit, future_tolerance=future_tolerance,
-                       now=now)
+                       now=now, exact=exact)
 
 
 def from_polars(
