@@ -932,3 +932,33 @@ def test_parquet_decodes_into_jemalloc_when_pyarrow_has_it_and_the_default_pool_
     default = EventLog.from_parquet(path, properties=["plan"])
     assert snapshot(with_pool) == snapshot(default)
     assert with_pool.report.counts == default.report.counts
+
+
+def test_arrow_map_values_are_mappings_as_records_hold_them(tmp_path):
+    # A map (pyarrow, Parquet, DuckDB MAP) was held as a tuple of (key, value) pairs in
+    # written order: the same mapping in another key order made a conflicting copy, not a
+    # duplicate, and a map naming a key twice was kept.
+    mt = pa.map_(pa.string(), pa.int64())
+    ts = pa.array([1777626000_000000] * 3, pa.timestamp("us", tz="UTC"))
+    table = pa.table({
+        "name": ["a", "a", "a"], "user_id": ["u1", "u1", "u2"], "timestamp": ts,
+        "event_id": ["e1", "e1", "e2"],
+        "p": pa.array([[("k", 2), ("j", 3)], [("j", 3), ("k", 2)], [("k", 1), ("k", 2)]], mt),
+        "q": pa.array([[{"m": [("z", 1)]}]] * 3, pa.list_(pa.struct([("m", mt)]))),
+    })
+    path = tmp_path / "maps.parquet"
+    pq.write_table(table, path)
+    records = [{"name": "a", "user_id": u, "timestamp": "2026-05-01T09:00:00Z", "event_id": e,
+                "properties": {"p": p, "q": [{"m": {"z": 1}}]}}
+               for u, e, p in (("u1", "e1", {"k": 2, "j": 3}), ("u1", "e1", {"j": 3, "k": 2}))]
+    want = EventLog.from_records(records)
+    for log in (EventLog.from_arrow(table, properties=["p", "q"]),
+                EventLog.from_parquet(path, properties=["p", "q"])):
+        assert log.report.counts == {"input": 3, "kept": 1, "duplicates": 1, "rejected": 1}
+        assert [dict(e.properties) for e in log.events()] == [
+            dict(e.properties) for e in want.events()]
+        (rejection,) = log.report.rejections
+        assert rejection.source == 2 and "key 'k' twice" in rejection.message
+    users = pa.table({"user_id": ["u1"], "prefs": pa.array([[("b", 1), ("a", 2)]], mt)})
+    log = EventLog.from_arrow(table.slice(0, 1), users=users)
+    assert dict(log.user_traits[0]) == {"prefs": {"a": 2, "b": 1}}

@@ -383,7 +383,43 @@ def arrow_piece(arr: Any) -> Any:
         stored = (arr.storage if isinstance(t, pa.ExtensionType) else arr).to_pylist()
         return Objects(object_array([None if v is None else ArrowValue(t, v)
                                      for v in stored]))
+    if _has_map(pa, t):
+        return Objects(object_array([_with_maps(pa, t, v) for v in arr.to_pylist()]))
     return Objects(object_array(arr.to_pylist()))
+
+
+def _has_map(pa: Any, t: Any) -> bool:
+    """Whether an Arrow type holds a map at any depth."""
+    if pa.types.is_map(t):
+        return True
+    if (pa.types.is_list(t) or pa.types.is_large_list(t)
+            or pa.types.is_fixed_size_list(t)):
+        return _has_map(pa, t.value_type)
+    if pa.types.is_struct(t):
+        return any(_has_map(pa, t.field(i).type) for i in range(t.num_fields))
+    return False
+
+
+def _with_maps(pa: Any, t: Any, value: Any) -> Any:
+    """A value of type ``t`` as ``to_pylist`` gives it, its maps (lists of key-value
+    pairs there) made mappings, as records hold them: the same entries in another order
+    are the same value. A map naming a key twice is refused where it arrives (its
+    value is ambiguous)."""
+    if value is None:
+        return None
+    if pa.types.is_map(t):
+        out = {}
+        for k, v in value:
+            if k in out:
+                return MapWithRepeatedKey(t, value, k)
+            out[k] = _with_maps(pa, t.item_type, v)
+        return out
+    if pa.types.is_struct(t):
+        return {t.field(i).name: _with_maps(pa, t.field(i).type, value[t.field(i).name])
+                for i in range(t.num_fields)}
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return [_with_maps(pa, t.value_type, v) for v in value]
+    return value
 
 
 def _unheld(pa: Any, t: Any) -> bool:
@@ -413,6 +449,20 @@ class ArrowValue:
 
     def __repr__(self) -> str:
         return f"{self.value!r} stored as Arrow type {self.type}"
+
+
+class MapWithRepeatedKey(ArrowValue):
+    """An Arrow map value naming a key twice: which entry holds is ambiguous, so it is
+    refused where it arrives."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, type_: Any, value: Any, key: Any) -> None:
+        super().__init__(type_, value)
+        self.key = key
+
+    def __repr__(self) -> str:
+        return f"key {self.key!r} twice in {self.value!r}, an Arrow {self.type}"
 
 
 def _combine(pa: Any, arr: Any) -> Any:
@@ -648,6 +698,8 @@ def arrow_value(arr: Any, i: int) -> Any:
         return ArrowValue(t, stored) if _unheld(pa, t) else stored
     if _unheld(pa, t):
         return ArrowValue(t, arr[i].as_py())
+    if _has_map(pa, t):
+        return _with_maps(pa, t, arr[i].as_py())
     return arr[i].as_py()
 
 
