@@ -520,3 +520,23 @@ def test_csv_properties_column_is_read_as_json(tmp_path: Path) -> None:
     assert [dict(e.properties) for e in log.events()] == [{"report": "pipeline", "n": 2}, {}]
     assert [(r.source, r.reason) for r in log.report.rejections] == [
         (4, "invalid_properties"), (5, "invalid_properties")]  # (file lines)
+
+
+def test_csv_a_quoted_cell_longer_than_the_csv_modules_limit_is_one_cell(tmp_path):
+    # At the csv module's 128 KiB cell limit the reader stopped inside the cell and read
+    # on from there: the cell's lines became rows, and the rows after it were swallowed.
+    import csv
+
+    note = "x" * 140_000 + "\nmore text\n"
+    path = tmp_path / "events.csv"
+    path.write_text("name,timestamp,user_id,note\n"
+                    f'signup,2026-05-01T09:00:00Z,u1,"{note}"\n'
+                    "signup,2026-05-01T09:00:00Z,u2,ok\n"
+                    "signup,2026-05-01T09:00:00Z,u3,bad,extra\n")
+    limit = csv.field_size_limit()
+    log = pio.read_csv(path)
+    assert log.report.counts == {"input": 3, "kept": 2, "duplicates": 0, "rejected": 1}
+    (rejection,) = log.report.rejections
+    assert rejection.source == 6 and rejection.reason == "malformed_row"
+    assert sorted(e.properties["note"] for e in log.events()) == sorted([note, "ok"])
+    assert csv.field_size_limit() == limit  # the module's own limit is put back

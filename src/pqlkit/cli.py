@@ -278,8 +278,10 @@ def _entity_rows(path: str, id_field: str, fields: tuple[str, ...]) -> Iterator[
     if fmt == "parquet":
         raise _UsageError(f"{path}: give the users and accounts tables as CSV or JSON lines")
     from pqlkit.io._source import open_binary
+    from pqlkit.io.files import _cells_of_any_size
 
     with ExitStack() as stack:
+        stack.enter_context(_cells_of_any_size())  # (a long trait cell is one cell)
         # Gzip is told from the content, as pqlkit.io's readers tell it.
         # (utf-8-sig: a byte order mark, as Excel writes, is not part of the first name.)
         stream = io.TextIOWrapper(open_binary(path, stack), encoding="utf-8-sig", newline="")

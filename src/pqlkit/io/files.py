@@ -13,8 +13,9 @@ import csv
 import io
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import ExitStack
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, Final, Literal
 
@@ -347,6 +348,7 @@ def read_csv(
     sink = _reader_sink(strict, future_tolerance, now, lambda s: s)
     sink.table("events")
     with ExitStack() as stack:
+        stack.enter_context(_cells_of_any_size())
         # Undecodable bytes stay in the text as escapes, so the one row holding them is
         # rejected instead of the whole file failing at the decoder.
         # A UTF-8 file may start with a byte order mark (Excel's "CSV UTF-8" writes one):
@@ -437,6 +439,35 @@ class _Lines:
         line: str = next(self.text)
         self.held.append(line)
         return line
+
+
+_limit_lock = threading.Lock()
+_limit_users = 0
+_limit_before = 0
+
+
+@contextmanager
+def _cells_of_any_size() -> Iterator[None]:
+    """Lift the csv module's cell size limit (128 KiB) while CSV files are read. At the
+    limit the module stops inside the cell and reads on from there, so a long quoted
+    cell spanning lines made rows of its lines and swallowed the rows after it. The limit
+    is the module's (process-wide): it is put back when the last read ends."""
+    global _limit_users, _limit_before
+    with _limit_lock:
+        if _limit_users == 0:
+            _limit_before = csv.field_size_limit(_LARGEST_CELL)
+        _limit_users += 1
+    try:
+        yield
+    finally:
+        with _limit_lock:
+            _limit_users -= 1
+            if _limit_users == 0:
+                csv.field_size_limit(_limit_before)
+
+
+#: The largest cell size the csv module takes (a C long on every platform).
+_LARGEST_CELL: Final = 2**31 - 1
 
 
 def _unclosed(raw: list[str], delimiter: str) -> bool:
