@@ -512,3 +512,26 @@ def test_pandas_object_columns_keep_their_values_as_records_do():
     model = pk.ScoringModel(name="m", threshold=0, rules=[
         pk.Rule("carts", pk.distinct("cart", of="checkout"), points_per=1)])
     assert model.score(got).users["u1"]["score"] == model.score(want).users["u1"]["score"] == 3
+
+
+def test_polars_object_and_128_bit_columns_are_read_as_their_values():
+    # An Object column reached the loader as the objects' memory addresses (each row
+    # rejected as "bytes"), and an Int128 column made pyarrow raise, even when skipped.
+    ts = pl.Series([dt.datetime(2026, 5, 1, 9)] * 2).dt.replace_time_zone("UTC")
+    df = pl.DataFrame({"name": ["a", "b"], "timestamp": ts,
+                       "user_id": pl.Series(["u1", 7], dtype=pl.Object),
+                       "big": pl.Series([2**100, None], dtype=pl.Int128),
+                       "o": pl.Series([{"k": 1}, [1, 2]], dtype=pl.Object)})
+    records = [{"name": "a", "user_id": "u1", "timestamp": "2026-05-01T09:00:00Z",
+                "properties": {"big": 2**100, "o": {"k": 1}}},
+               {"name": "b", "user_id": 7, "timestamp": "2026-05-01T09:00:00Z",
+                "properties": {"o": [1, 2]}}]
+    users = pl.DataFrame({"user_id": ["u1"], "o": pl.Series([{"k": 1}], dtype=pl.Object)})
+    got = EventLog.from_polars(df, users=users)
+    want = EventLog.from_records(records, users=[{"user_id": "u1", "traits": {"o": {"k": 1}}}])
+    assert got.report.counts == want.report.counts
+    assert got.user_ids == want.user_ids == (7, "u1")
+    assert [dict(e.properties) for e in got.events()] == [
+        dict(e.properties) for e in want.events()]
+    assert [dict(t) for t in got.user_traits] == [{}, {"o": {"k": 1}}]
+    assert EventLog.from_polars(df, properties=[]).report.counts["kept"] == 2

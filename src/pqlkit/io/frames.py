@@ -147,19 +147,20 @@ def _load_table(table: Any, *, feature: str, name: str, timestamp: str, user_id:
           "accounts": _entities(accounts, f"{feature} accounts=", _ACCOUNT_FIELDS),
           "strict": strict, "tz": tz, "epoch_unit": epoch_unit,
           "future_tolerance": future_tolerance, "now": now}
-    if not exact or not any(c in exact for c in m.properties.values()):
+    mapped = [m.name, m.timestamp, m.user_id, m.account_id, m.event_id,
+              *m.properties.values()]
+    if not exact or not any(c in exact for c in mapped if c):
         return _from_arrow(table, m, **kw)
 
-    # Property columns of Python values: the column loader reads Arrow columns and
-    # Python values alike, each as the records route would.
+    # Columns of Python values: the column loader reads Arrow columns and Python values
+    # alike, each as the records route would.
     def column(c: str | None) -> Any:
-        return None if c is None else table.column(c)
+        return None if c is None else exact[c] if c in exact else table.column(c)
 
     return EventLog.from_columns(
         user_id=column(m.user_id), name=column(m.name), timestamp=column(m.timestamp),
         account_id=column(m.account_id), event_id=column(m.event_id),
-        properties={p: exact[c] if c in exact else table.column(c)
-                    for p, c in m.properties.items()}, **kw)
+        properties={p: column(c) for p, c in m.properties.items()}, **kw)
 
 
 #: The record fields of a users / accounts row (other columns are traits).
@@ -197,6 +198,22 @@ def _from_pandas(pa: Any, df: Any, feature: str) -> tuple[Any, dict[str, list[An
     return table, exact
 
 
+def _from_polars(pa: Any, df: Any) -> tuple[Any, dict[str, list[Any]]]:
+    """A polars frame as an Arrow table, and the columns Arrow cannot hold as their Python
+    values (null in the table): ``Object`` columns (Arrow would get the objects' memory
+    addresses) and 128-bit integers (pyarrow refuses them)."""
+    pl = require("polars", "polars", "EventLog.from_polars()")
+    odd = [c for c, t in df.schema.items()
+           if t == pl.Object or t in (getattr(pl, "Int128", None), getattr(pl, "UInt128", None))]
+    if not odd:
+        return df.to_arrow(), {}
+    exact = {c: df.get_column(c).to_list() for c in odd}
+    rest = df.drop(odd).to_arrow()
+    return pa.Table.from_arrays(
+        [pa.nulls(df.height) if c in exact else rest.column(c) for c in df.columns],
+        names=list(df.columns)), exact
+
+
 def _missing(value: Any) -> bool:
     """pandas' top-level missing values: None, NaN, NaT, pd.NA."""
     if value is None:
@@ -224,16 +241,16 @@ def _entities(obj: Any, feature: str, fields: frozenset[str], *, as_rows: bool =
 
         unique_columns([str(c) for c in obj.columns], feature)
         table, exact = _from_pandas(pa, obj, feature)
-        if exact and not as_rows and "traits" not in table.column_names:
-            # Columns, as the loader reads them: the exact ones as their Python values.
-            return {c: exact.get(c, table.column(c)) for c in table.column_names}
     elif type(obj).__module__.startswith("polars"):
         if not hasattr(obj, "to_arrow"):  # a LazyFrame
             raise PqlkitTypeError(f"{feature}: got a polars {type(obj).__name__}; collect it "
                                   "first (.collect())")
-        table = obj.to_arrow()
+        table, exact = _from_polars(pa, obj)
     else:
         table = _as_table(obj, feature, "arrow")
+    if exact and not as_rows and "traits" not in table.column_names:
+        # Columns, as the loader reads them: the exact ones as their Python values.
+        return {c: exact.get(c, table.column(c)) for c in table.column_names}
     if "traits" not in table.column_names and not as_rows:
         return table
     rows = []
@@ -396,16 +413,17 @@ def from_polars(
         (2, 2)
     """
     pl = require("polars", "polars", "EventLog.from_polars()")
-    _pa("EventLog.from_polars()", "polars")
+    pa = _pa("EventLog.from_polars()", "polars")
     if isinstance(df, pl.LazyFrame):
         raise PqlkitTypeError("from_polars takes a DataFrame; call .collect() on the LazyFrame")
     if not isinstance(df, pl.DataFrame):
         raise PqlkitTypeError(f"from_polars takes a polars DataFrame, got {type(df).__name__}")
-    return _load_table(df.to_arrow(), feature="from_polars", name=name, timestamp=timestamp,
+    table, exact = _from_polars(pa, df)
+    return _load_table(table, feature="from_polars", name=name, timestamp=timestamp,
                        user_id=user_id, account_id=account_id, event_id=event_id,
                        properties=properties, users=users, accounts=accounts, strict=strict,
                        tz=tz, epoch_unit=epoch_unit, future_tolerance=future_tolerance,
-                       now=now)
+                       now=now, exact=exact)
 
 
 def read_parquet(
