@@ -689,3 +689,31 @@ def test_template_options_take_lists_of_names_and_any_duration():
         "7d").rules
     assert "isin(['rival.io', 'acme.com'])" in repr(
         templates.trial_scoring(competitors=["rival.io", "ACME.com"]).disqualify[1])
+
+
+@pytest.mark.parametrize("build", [
+    lambda big: pk.ScoringModel(name="m", threshold=big,
+                                rules=[pk.Rule("r", pk.exists("a"), points=1)]),
+    lambda big: pk.ScoringModel(name="m", threshold=0, tiers={"A": big},
+                                rules=[pk.Rule("r", pk.exists("a"), points=1)]),
+    lambda big: pk.ScoringModel(name="m", threshold=0, group_caps={"g": big},
+                                rules=[pk.Rule("r", pk.exists("a"), points=1, group="g")]),
+    lambda big: pk.ScoringModel(name="m", threshold=0, floor=-big,
+                                rules=[pk.Rule("r", pk.exists("a"), points=1)]),
+    lambda big: pk.Rule("r", pk.exists("a"), points=big),
+    lambda big: pk.Rule("r", pk.count("a"), points_per=big),
+    lambda big: pk.Rule("r", pk.count("a"), points_per=1, max_points=big),
+])
+def test_whole_number_settings_past_2_to_the_53_are_refused(build):
+    # Scores are floats: past 2**53 the columnar engine compared and added them as floats
+    # and the reference as exact ints (a score of 2**53 met a threshold of 2**53 + 1 in
+    # one engine only).
+    with pytest.raises(ValidationError, match=r"beyond 2\*\*53.*as a float"):
+        build(2**53 + 1)
+    build(2**53)
+    build(float(2**53 + 2))
+
+
+def test_inactivity_decay_points_may_be_any_int():
+    # Both engines compute an InactivityDecay's periods × points exactly.
+    assert pk.InactivityDecay(points=10**20, every="1d").points == 10**20

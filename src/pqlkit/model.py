@@ -47,14 +47,28 @@ def _is_number(value: Any) -> bool:
             and (abs(value) < 1e308 if isinstance(value, int) else math.isfinite(value)))
 
 
-def _number(where: str, field: str, value: Any, *, positive: bool = False) -> Any:
+def _number(where: str, field: str, value: Any, *, positive: bool = False,
+            any_int: bool = False) -> Any:
+    """``value``, checked as a finite number (positive). Unless ``any_int``, an int past
+    2**53 is refused: scores are floats, and there whole numbers stop being exact, so
+    such a threshold, bar, cap or number of points would compare or add up differently
+    from one engine (Python's exact ints) to the other (numpy's floats)."""
     if not _is_number(value):
         raise ValidationError(
             f"{where}: {field} must be a finite number, got {value!r} ({type(value).__name__})"
         )
+    if not any_int and isinstance(value, int) and abs(value) > _WHOLE_MAX:
+        raise ValidationError(
+            f"{where}: {field} {value} is beyond 2**53, where a score's whole numbers are no "
+            f"longer exact; give it as a float ({float(value)!r}) or on a smaller scale"
+        )
     if positive and value <= 0:
         raise ValidationError(f"{where}: {field} must be positive, got {value!r}")
     return value
+
+
+#: The largest whole number every float below it holds exactly.
+_WHOLE_MAX: Final = 2**53
 
 
 def _whole(value: Any) -> Any:
@@ -150,7 +164,8 @@ class InactivityDecay(_Structural):
 
     @points.validator
     def _check_points(self, _: Any, value: Any) -> None:
-        _number("InactivityDecay", "points", value, positive=True)
+        # (Any int: both engines compute its decay exactly.)
+        _number("InactivityDecay", "points", value, positive=True, any_int=True)
 
     def periods(self, age_us: int) -> int:
         """How many full ``every`` periods past the grace an age of ``age_us`` holds."""
