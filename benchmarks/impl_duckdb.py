@@ -67,7 +67,7 @@ scored AS (
              - 5 * coalesce(greatest(0, ($as_of_us - epoch_us(a.last_ts) - $week) // $week), 0)
              AS decayed,
            coalesce(ends_with(lower(p.email), '.edu'), false)
-             OR coalesce(p.email_domain IN ('rival.io'), false) AS disqualified
+             OR coalesce(lower(p.email_domain) IN ('rival.io'), false) AS disqualified
     FROM people p LEFT JOIN agg a USING (user_id) LEFT JOIN fallback f USING (user_id)
 )
 SELECT user_id, account_id, greatest(decayed, 0)::DOUBLE AS score,

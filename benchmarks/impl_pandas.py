@@ -120,7 +120,7 @@ def trial(f: Frames, as_of: datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
     periods = ((t - last - 7 * DAY) // (7 * DAY)).clip(lower=0).fillna(0)
     score = (raw - 5 * periods).clip(lower=0).astype("float64")
     disqualified = (u["email"].str.casefold().str.endswith(".edu").eq(True)
-                    | u["email_domain"].isin(["rival.io"]))
+                    | u["email_domain"].str.lower().isin(["rival.io"]))
     is_pql = (score >= 60) & ~disqualified
     users = pd.DataFrame({"account_id": u["account_id"], "score": score, "is_pql": is_pql,
                           "disqualified": disqualified})

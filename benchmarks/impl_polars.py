@@ -130,7 +130,7 @@ def trial(f: Frames, as_of: datetime) -> tuple[pl.LazyFrame, pl.LazyFrame]:
                         - 5 * periods).clip(lower_bound=0).cast(pl.Float64),
                  disqualified=(pl.col("email").str.to_lowercase().str.ends_with(".edu")
                                .fill_null(False)
-                               | pl.col("email_domain").is_in(["rival.io"]).fill_null(False)),
+                               | pl.col("email_domain").str.to_lowercase().is_in(["rival.io"]).fill_null(False)),
              )
              .with_columns(is_pql=(pl.col("score") >= 60) & ~pl.col("disqualified"))
              .select("user_id", "account_id", "score", "is_pql", "disqualified"))

@@ -43,7 +43,7 @@ def full_model() -> pk.ScoringModel:
             pk.Rule("student", trait("email").lower().endswith(".edu"), points=-50),
         ],
         disqualify=[trait("email").endswith(".edu", ignore_case=True),
-                    trait("email_domain").isin(["rival.io"])],
+                    trait("email_domain").lower().isin(["rival.io"])],
         decay=pk.InactivityDecay(points=5, every="7d", grace="7d"),
         threshold=60,
         tiers={"A": 80, "B": 60, "C": 30},

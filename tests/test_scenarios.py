@@ -45,7 +45,7 @@ def trial_inline() -> pk.ScoringModel:
             pk.Rule("recency", days_since_last() < 7, points=10),
         ],
         disqualify=[trait("email").endswith(".edu", ignore_case=True),
-                    trait("email_domain").isin(["rival.io"])],
+                    trait("email_domain").lower().isin(["rival.io"])],
         decay=pk.InactivityDecay(points=5, every="7d", grace="7d"),
         threshold=60,
         tiers={"hot": 80, "warm": 60, "cold": 30},
@@ -543,12 +543,32 @@ class TestMessageVolume:
         assert result.accounts[account]["is_pqa"] is pqa
 
 
+    def test_batched_messages_count_by_their_property(self):
+        # The demo data sends a batch per event (property "count"): counting events found
+        # 942 "messages" where 3,058 were sent.
+        def batch(account: str, n: int) -> dict:
+            return ev("message_sent", ago(days=1), None, account_id=account,
+                      properties={"count": n})
+
+        events = [batch("big", 1500), batch("big", 500), batch("small", 1999),
+                  ev("integration_connected", ago(days=2), None, account_id="big"),
+                  ev("integration_connected", ago(days=2), None, account_id="small")]
+        batched = tpl.message_volume(count_property="count")
+        assert batched.rules[0].when.equals(
+            (pk.total("count", of="message_sent") >= 2000) & exists("integration_connected"))
+        result = batched.score(pk.EventLog.from_records(events), as_of=AS_OF)
+        assert {r["account_id"]: r["is_pqa"] for r in result.accounts} == {
+            "big": True, "small": False}
+        with pytest.raises(TypeError, match="count_property"):
+            tpl.message_volume(count_property="")
+
+
 # -- Negative qualifiers ----------------------------------------------------------------------------
 
 
 def negative_inline() -> list[pk.Expr]:
     return [trait("email").endswith(".edu", ignore_case=True),
-            trait("email_domain").isin(["rival.io"])]
+            trait("email_domain").lower().isin(["rival.io"])]
 
 
 class TestNegativeQualifiers:
@@ -588,6 +608,18 @@ class TestNegativeQualifiers:
             assert row["score"] == 95                    # kept for transparency
             assert row["is_pql"] is (not expected)
             assert row["tier"] == ("disqualified" if expected else "A")
+
+    def test_a_domain_set_as_a_trait_matches_in_any_case(self):
+        # Only a domain derived from the email was lower-cased: a CRM's "Rival.IO" trait
+        # let a competitor through.
+        users = [{"user_id": "u1", "traits": {"email": "spy@Rival.IO",
+                                              "email_domain": "Rival.IO"}}]
+        model = pk.ScoringModel(name="m", threshold=1,
+                                rules=[pk.Rule("a", exists("a"), points=5)],
+                                disqualify=tpl.negative_qualifiers())
+        log = pk.EventLog.from_records([ev("a", ago(days=1))], users=users)
+        assert model.score(log, as_of=AS_OF).users["u1"]["disqualified"] is True
+        assert tpl.trial_scoring().score(log, as_of=AS_OF).users["u1"]["disqualified"] is True
 
     def test_custom_competitors_are_lowercased(self):
         users = [{"user_id": "u1", "traits": {"email": "x@Acme.com"}}]

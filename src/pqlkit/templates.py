@@ -20,6 +20,7 @@ from pqlkit.expr import (
     days_since_last,
     distinct_users,
     exists,
+    total,
     trait,
 )
 from pqlkit.model import InactivityDecay, Rollup, Rule, ScoringModel
@@ -49,11 +50,13 @@ def negative_qualifiers(competitors: Sequence[str] = ("rival.io",)) -> list[Expr
     """Disqualify students (``.edu`` addresses) and competitors, whatever their usage.
 
     >>> negative_qualifiers()
-    [trait('email').endswith('.edu', ignore_case=True), trait('email_domain').isin(['rival.io'])]
+    [trait('email').endswith('.edu', ignore_case=True), trait('email_domain').lower().isin(['rival.io'])]
     """
     return [
         trait("email").endswith(".edu", ignore_case=True),
-        trait("email_domain").isin([c.lower() for c in _names(competitors, "competitors")]),
+        # (A domain set as a trait, from a CRM say, may be spelled in any case.)
+        trait("email_domain").lower().isin(
+            [c.lower() for c in _names(competitors, "competitors")]),
     ]
 
 
@@ -211,18 +214,29 @@ def team_query_milestone(*, min_users: int = 3, within: str = "7d") -> ScoringMo
     )
 
 
-def message_volume(*, min_messages: int = 2000) -> ScoringModel:
+def message_volume(*, min_messages: int = 2000,
+                   count_property: str | None = None) -> ScoringModel:
     """Account level: at least 2,000 messages sent AND at least one integration connected.
+
+    Each ``message_sent`` event is one message; a tracker that sends one event per batch
+    says how many messages it stands for in a property: name it with ``count_property``
+    (the demo data's events carry ``count``), and the messages are that property's total.
 
     >>> message_volume().rules[0].when
     (count('message_sent') >= 2000) & exists('integration_connected')
+    >>> message_volume(count_property="count").rules[0].when
+    (total('count', of='message_sent') >= 2000) & exists('integration_connected')
     """
+    if count_property is not None and (not isinstance(count_property, str)
+                                       or not count_property.strip()):
+        raise PqlkitTypeError(f"count_property takes a property name, got {count_property!r}")
+    messages = (count("message_sent") if count_property is None
+                else total(count_property, of="message_sent"))
     return ScoringModel(
         name="message-volume",
         level="account",
         rules=[
-            Rule("volume",
-                 (count("message_sent") >= min_messages) & exists("integration_connected"),
+            Rule("volume", (messages >= min_messages) & exists("integration_connected"),
                  points=1),
         ],
         threshold=1,
