@@ -182,7 +182,7 @@ ROUND_TRIPS = [
     trait("email").contains("rival", ignore_case=True),
     trait("email").lower().endswith(".edu"),
     trait("plan").isin(["pro", "team"]),
-    trait("employees").isin([10, 20.5, None]),
+    trait("employees").isin([10, 20.5]),
     trait("x").is_missing(),
     trait("x").is_present(),
     trait("n") >= 1.5,
@@ -214,7 +214,7 @@ ROUND_TRIPS = [
     exists("a") != False,  # noqa: E712
     count("a", where=(prop("n") > 5) & ~prop("plan").isin(["free"])) >= 1,
     count("a", where=prop("email").lower().endswith(".edu")),
-    count("a", where=prop("x").is_missing() | (prop("x") == None)),  # noqa: E711
+    count("a", where=prop("x").is_missing() | (prop("x") == 0)),
     exists("a") & (trait("role") == "admin") & ~trait("email").endswith(".edu"),
 ]
 
@@ -361,7 +361,9 @@ def test_combining_a_number_with_and_or_not_says_compare_first(build, op):
     message = str(info.value)
     assert "not a condition" in message
     assert f"compare it before using {op}" in message
-    assert ">= 1" in message
+    # The example fits the kind (a time with a moment, a text with a string) and builds.
+    example = message.rsplit("e.g. ", 1)[1]
+    assert pk.parse_expr(example).kind == "bool", example
 
 
 def test_ordering_a_time_against_a_number_is_refused():
@@ -618,3 +620,29 @@ def test_isin_refuses_nat_as_it_refuses_nan() -> None:
         trait("d").isin([np.datetime64("NaT")])
     with pytest.raises(ValidationError, match="NaT"):
         trait("d") == np.datetime64("NaT")  # noqa: B015
+
+
+@pytest.mark.parametrize(("build", "match"), [
+    (lambda: trait("role") == None, r"compares with None.*is_missing\(\)"),  # noqa: E711
+    (lambda: trait("role") != None, r"compares with None.*is_present\(\)"),  # noqa: E711
+    (lambda: None < count("a"), "compares with None"),
+    (lambda: trait("role").isin(["admin", None]), r"never matches.*\| trait\('role'\)"),
+    (lambda: count("a") + None >= 0, "always missing"),
+    (lambda: count("a") / 0 >= 0, "divides by 0"),
+    (lambda: pk.parse_expr("prop('x') != None"), "compares with None"),
+])
+def test_literals_no_value_can_meet_are_refused(build, match):
+    # None in a comparison, isin or arithmetic, and a literal / 0, built a condition that
+    # could never hold (a comparison with a missing value is False): always 0 points.
+    with pytest.raises(pk.ValidationError, match=match):
+        build()
+    assert (count("a") / 2 >= 1).equals(pk.parse_expr("count('a') / 2 >= 1"))
+
+
+@pytest.mark.parametrize("where", [prop("b") + 1, prop("b").lower(), prop("b") * 0 + 5])
+def test_where_takes_a_condition_not_a_number_or_text(where):
+    # Its truthiness filtered the events: 0 and "" out, anything else in.
+    with pytest.raises(PqlkitTypeError, match="where= takes a property condition") as info:
+        count("a", where=where)
+    example = str(info.value).rsplit("e.g. ", 1)[1]
+    assert count("a", where=pk.parse_expr(example)).where is not None

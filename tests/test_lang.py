@@ -328,7 +328,7 @@ def test_moments_in_isin_round_trip_through_repr_and_files(tmp_path):
     moment = datetime(2026, 1, 1, tzinfo=UTC)
     for cond in (pk.trait("renewal").isin([moment, "2026-01-01"]),
                  pk.trait("renewal").isin([datetime(2026, 1, 1, 5, tzinfo=timezone(timedelta(hours=2)))]),
-                 pk.prop("k").isin([[moment], {"at": moment}, 1.5, True, None])):
+                 pk.prop("k").isin([[moment], {"at": moment}, 1.5, True])):
         text = repr(cond)
         assert "datetime" not in text
         assert parse_expr(text).equals(cond)

@@ -324,6 +324,11 @@ def _where(value: Any) -> Expr | None:
         raise PqlkitTypeError(
             f"where= tests event properties with prop(...); {value!r} uses entity signals"
         )
+    if value.kind in ("number", "time", "text"):
+        # (Its truthiness would filter: 0 and "" out, anything else in.)
+        raise PqlkitTypeError(
+            f"where= takes a property condition, but {value!r} is a {value.kind}; compare "
+            f"it, e.g. {compared(value)}")
     return value
 
 
@@ -659,6 +664,13 @@ class Compare(Expr):
                     "tighter than comparisons in Python, so put parentheses around each "
                     "comparison: exists('a') & (trait('role') == 'admin'), or join them "
                     "with and/or in a model file")
+        for side, other in ((self.left, self.right), (self.right, self.left)):
+            if isinstance(other, Lit) and other.value is None:
+                # (A comparison with a missing value is False, whatever the operator.)
+                raise ValidationError(
+                    f"{self!r} compares with None, which never holds: a comparison with a "
+                    f"missing value is False; test {side!r}.is_missing() or "
+                    f"{side!r}.is_present()")
         kinds = {self.left.kind, self.right.kind} - {"any"}
         if "time" in kinds and len(kinds) > 1:
             # A moment never equals a number or a text: the comparison could only be False.
@@ -722,6 +734,12 @@ class Arith(Expr):
                 raise PqlkitTypeError(
                     f"arithmetic needs numbers, but {side!r} is a {side.kind} in {self!r}"
                 )
+            if isinstance(side, Lit) and side.value is None:
+                raise ValidationError(
+                    f"{self!r} is always missing (arithmetic with None); use a number")
+        if (self.op == "/" and isinstance(self.right, Lit)
+                and not isinstance(self.right.value, bool) and self.right.value == 0):
+            raise ValidationError(f"{self!r} divides by 0, which is always missing")
 
     def __repr__(self) -> str:
         return f"{_wrap(self.left, self.op, left=True)} {self.op} {_wrap(self.right, self.op)}"
@@ -731,9 +749,20 @@ def _as_condition(node: Expr, op: str) -> Expr:
     if node.kind in ("number", "time", "text"):
         raise PqlkitTypeError(
             f"{node!r} is a {node.kind}, not a condition; compare it before using {op}, "
-            f"e.g. {node!r} >= 1{kind_hint(node)}"
+            f"e.g. {compared(node)}{kind_hint(node)}"
         )
     return node
+
+
+def compared(node: Expr) -> str:
+    """A comparison of ``node`` that its kind allows, to show in an error's example: a
+    number with 1, a time with a moment, a text with a string."""
+    if node.kind == "time":
+        return f"{node!r} >= at('2026-05-01T00:00:00Z')"
+    if node.kind == "text":
+        return f"{node!r} == 'pro'"
+    return f"{node!r} >= 1"
+
 
 
 def kind_hint(node: Expr) -> str:
@@ -809,6 +838,10 @@ class IsIn(Expr):
     def __attrs_post_init__(self) -> None:
         for value in self.values:
             _check_literal(value, "isin() value")
+            if value is None:
+                raise ValidationError(
+                    f"isin() value None never matches: a missing value is in no list; "
+                    f"write {self.operand!r}.isin([...]) | {self.operand!r}.is_missing()")
 
     def __repr__(self) -> str:
         return f"{_wrap(self.operand, '~')}.isin({_literal(list(self.values))})"

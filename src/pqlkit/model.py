@@ -21,7 +21,7 @@ import numpy as np
 from pqlkit._fsum import fsum
 from pqlkit._time import Duration, as_duration
 from pqlkit.errors import PqlkitTypeError, ValidationError
-from pqlkit.expr import EventSignal, Expr, _value_equals, kind_hint
+from pqlkit.expr import EventSignal, Expr, _value_equals, compared, kind_hint
 from pqlkit.records import plain
 
 if TYPE_CHECKING:
@@ -303,10 +303,11 @@ class Rule(_Structural):
         if self.points is not None:
             _number(where, "points", self.points)
             if self.when.kind in ("number", "time", "text"):
+                per_unit = (" or use points_per= to score per unit"
+                            if self.when.kind == "number" else "")
                 raise PqlkitTypeError(
                     f"{where}: {self.when!r} is a {self.when.kind}, not a condition; compare "
-                    f"it (e.g. {self.when!r} >= 1) or use points_per= to score per unit"
-                    f"{kind_hint(self.when)}"
+                    f"it (e.g. {compared(self.when)}){per_unit}{kind_hint(self.when)}"
                 )
             if self.max_points is not None:
                 raise ValidationError(f"{where}: max_points= goes with points_per=, not points=")

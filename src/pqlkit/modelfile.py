@@ -40,7 +40,7 @@ import attrs
 
 from pqlkit._time import Duration, as_duration
 from pqlkit.errors import ExpressionError, ModelFileError, PluginError, PqlkitError, PqlkitTypeError
-from pqlkit.expr import Expr, _value_equals, init_arguments
+from pqlkit.expr import Expr, _value_equals, compared, init_arguments
 from pqlkit.lang import parse_decay, parse_expr
 from pqlkit.model import (
     LEVELS,
@@ -258,7 +258,7 @@ class _Reader:
             return cond
         if cond.kind in ("number", "time", "text"):
             return self.add(path, f"{cond!r} is a {cond.kind}, not a condition; compare it, "
-                            f"e.g. {cond!r} >= 1")
+                            f"e.g. {compared(cond)}")
         return self.scoped(cond, path, level)
 
     def scoped(self, expr: Expr, path: str, level: Any) -> Any:
@@ -458,9 +458,10 @@ class _Reader:
             bad = True
         if when is not _BAD:
             if "points" in table and when.kind in ("number", "time", "text"):
+                per_unit = (" or use points_per to score per unit"
+                            if when.kind == "number" else "")
                 when = self.add(p("when"), f"{when!r} is a {when.kind}, not a condition; "
-                                f"compare it (e.g. {when!r} >= 1) or use points_per to "
-                                "score per unit")
+                                f"compare it (e.g. {compared(when)}){per_unit}")
             elif "points_per" in table and when.kind in ("time", "text"):
                 when = self.add(p("when"), f"points_per needs a numeric signal; {when!r} "
                                 f"is a {when.kind}")

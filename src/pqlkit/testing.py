@@ -848,11 +848,12 @@ def _signals(draw: st.DrawFn, *, level: Level, integer_valued: bool, decay: bool
             return active_users(within=draw(durations()))
         return distinct_users(name, **kw)
     left = draw(_signals(level=level, integer_valued=False, decay=decay, depth=depth - 1))
+    op = draw(st.sampled_from(("+", "-", "*", "/")))
+    # (Dividing by a literal 0 is refused: it is always missing. A signal may still be 0.)
     right: Any = draw(st.one_of(
         _signals(level=level, integer_valued=False, decay=decay, depth=depth - 1),
-        st.integers(-3, 5),
+        st.integers(-3, 5).filter(lambda k: op != "/" or k != 0),
     ))
-    op = draw(st.sampled_from(("+", "-", "*", "/")))
     built: Expr = {"+": operator.add, "-": operator.sub, "*": operator.mul,
                    "/": operator.truediv}[op](left, right)
     return built
