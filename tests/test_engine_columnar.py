@@ -402,8 +402,9 @@ class TestEdges:
 def rollups(draw: st.DrawFn) -> pk.Rollup:
     kw: dict[str, Any] = {"min_share": draw(st.sampled_from((None, 0.0, 0.3, 0.5, 1.0))),
                           "min_pql": draw(st.integers(0, 2)),
-                          "score": draw(st.sampled_from(ROLLUP_SCORES)),
-                          "k": draw(st.integers(1, 3))}
+                          "score": draw(st.sampled_from(ROLLUP_SCORES))}
+    if kw["score"] == "top_k_mean":
+        kw["k"] = draw(st.integers(1, 3))
     if draw(st.booleans()):
         kw.update(denominator="active", active_within=draw(durations(calendar=True)))
     return pk.Rollup(**kw)

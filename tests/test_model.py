@@ -371,7 +371,7 @@ def test_rollups_compare_structurally_and_print_as_code():
     assert pk.Rollup(min_share=1) == pk.Rollup(min_share=1.0)
     assert pk.Rollup(denominator="active", active_within="4w") == pk.Rollup(
         denominator="active", active_within="28d")
-    assert pk.Rollup(k=4) != pk.Rollup()
+    assert pk.Rollup(score="top_k_mean", k=4) != pk.Rollup(score="top_k_mean")
     r = pk.Rollup(min_share=None, min_pql=2, score="top_k_mean", k=5, denominator="active",
                   active_within="30d")
     assert repr(r) == ("Rollup(min_share=None, min_pql=2, score='top_k_mean', k=5, "
@@ -438,7 +438,7 @@ def test_model_arguments_are_validated_naming_the_model(kw, error, text):
 
 
 def test_floor_and_ceiling_may_be_equal_or_none():
-    assert model(floor=10, ceiling=10).ceiling == 10
+    assert model(floor=10, ceiling=10, threshold=10).ceiling == 10
     assert model(floor=None).floor is None
 
 
@@ -717,3 +717,23 @@ def test_whole_number_settings_past_2_to_the_53_are_refused(build):
 def test_inactivity_decay_points_may_be_any_int():
     # Both engines compute an InactivityDecay's periods × points exactly.
     assert pk.InactivityDecay(points=10**20, every="1d").points == 10**20
+
+
+def test_settings_that_could_never_apply_are_refused():
+    # k= without the top-k mean was ignored; two tiers on one bar gave one of them to no
+    # one (which, depended on the mapping's order); a threshold or bar above the ceiling
+    # was never reached; rules given as a set came out in a different order each run.
+    with pytest.raises(ValidationError, match="k= applies only with score='top_k_mean'"):
+        pk.Rollup(k=5)
+    with pytest.raises(ValidationError, match="'gold' and 'silver' have the same minimum"):
+        model(tiers={"gold": 10, "silver": 10})
+    with pytest.raises(ValidationError, match=r"the threshold \(80\) is above the ceiling"):
+        model(threshold=80, ceiling=50)
+    with pytest.raises(ValidationError, match=r"the tier 'A' \(90\) is above the ceiling"):
+        model(threshold=10, ceiling=50, tiers={"A": 90})
+    rules = {pk.Rule(n, exists(n), points=1) for n in "abc"}
+    with pytest.raises(PqlkitTypeError, match="a set, whose order is arbitrary"):
+        model(rules=rules)
+    with pytest.raises(PqlkitTypeError, match="disqualify must be a list, got a frozenset"):
+        model(disqualify=frozenset({exists("x")}))
+    assert model(threshold=50, ceiling=50, tiers={"A": 50, "B": 40}).ceiling == 50

@@ -200,6 +200,8 @@ def test_raising_the_threshold_never_adds_a_qualified_entity(
         rows: Rows, model: pk.ScoringModel, low: int, step: float,
         as_of: datetime | None) -> None:
     log = load(rows)
+    if model.ceiling is not None:  # (a threshold above the ceiling is refused)
+        low, step = min(low, model.ceiling), min(step, model.ceiling - min(low, model.ceiling))
     lenient = rebuilt(model, threshold=low).score(log, as_of=as_of)
     strict = rebuilt(model, threshold=low + step).score(log, as_of=as_of)
     table, flag = main_table(model, strict)

@@ -431,6 +431,12 @@ class Rollup(_Structural):
                 "Rollup: denominator='active' needs active_within= (e.g. '30d') to say "
                 "which users count as active"
             )
+        if self.k != self._defaults["k"] and self.score != "top_k_mean":
+            # (It would be ignored: only the top-k mean reads k.)
+            raise ValidationError(
+                f"Rollup: k= applies only with score='top_k_mean' (the mean of the k best "
+                f"scores); pass score='top_k_mean' too, or leave k out (score={self.score!r})"
+            )
         if self.denominator == "all" and self.active_within is not None:
             # (It would be ignored: every user counts in the share.)
             raise ValidationError(
@@ -464,9 +470,19 @@ class Rollup(_Structural):
 
 # -- the model -----------------------------------------------------------------------------
 
+def _unordered(value: Any, what: str) -> None:
+    """Refuse a set (or a mapping): its order is arbitrary, and the rules' order is that
+    of the result's columns, the explanations and the saved model."""
+    if isinstance(value, (set, frozenset, Mapping)):
+        raise PqlkitTypeError(
+            f"{what} must be a list, got a {type(value).__name__}, whose order is arbitrary "
+            f"(the result's columns and the explanations follow this order); give a list")
+
+
 def _rules(value: Any) -> tuple[Any, ...]:
     if isinstance(value, (Rule, str)) or not isinstance(value, Iterable):
         raise PqlkitTypeError(f"rules must be a list of rules, got {value!r}")
+    _unordered(value, "rules")
     return tuple(value)
 
 
@@ -477,6 +493,7 @@ def _disqualify(value: Any) -> tuple[Expr, ...]:
         return (value,)
     if not isinstance(value, Iterable) or isinstance(value, str):
         raise PqlkitTypeError(f"disqualify must be a list of conditions, got {value!r}")
+    _unordered(value, "disqualify")
     return tuple(value)
 
 
@@ -504,6 +521,11 @@ def _tiers(value: Any) -> tuple[tuple[str, float], ...]:
         if name == "disqualified":
             raise ValidationError("tiers: 'disqualified' is the tier of disqualified entities")
         _number(f"tiers[{name!r}]", "the minimum score", bar)
+        for other, other_bar in out:
+            if other_bar == bar:
+                raise ValidationError(
+                    f"tiers: {other!r} and {name!r} have the same minimum score ({bar}), so "
+                    "one of them could never be given; give each tier its own bar")
         out.append((name, bar))
     return tuple(sorted(out, key=lambda nb: -nb[1]))
 
@@ -570,6 +592,14 @@ class ScoringModel(_Structural):
             raise ValidationError(
                 f"{where}: floor ({self.floor}) is above ceiling ({self.ceiling})"
             )
+        if self.ceiling is not None:
+            # Scores stop at the ceiling: a bar above it is never reached.
+            for what, bar in [("threshold", self.threshold),
+                              *((f"tier {name!r}", b) for name, b in self.tiers)]:
+                if _is_number(bar) and bar > self.ceiling:
+                    raise ValidationError(
+                        f"{where}: the {what} ({bar}) is above the ceiling ({self.ceiling}), "
+                        "which scores never pass: no entity could reach it")
         if not isinstance(self.rollup, Rollup):
             raise PqlkitTypeError(f"{where}: rollup must be a pk.Rollup(...), got {self.rollup!r}")
         _check_decay(where, self.decay)

@@ -1002,8 +1002,9 @@ def _rollups(draw: st.DrawFn) -> Rollup:
                                     st.floats(0, 1, allow_nan=False))),
         "min_pql": draw(st.integers(0, 2)),
         "score": draw(st.sampled_from(ROLLUP_SCORES)),
-        "k": draw(st.integers(1, 3)),
     }
+    if kw["score"] == "top_k_mean":  # (k= goes only with it)
+        kw["k"] = draw(st.integers(1, 3))
     if draw(st.booleans()):
         kw["denominator"] = "active"
         kw["active_within"] = draw(durations())
@@ -1029,16 +1030,19 @@ def _models(draw: st.DrawFn, *, level: Level | None, integer_points: bool, decay
     ceiling = draw(st.one_of(st.none(), st.integers(0, 100)))
     if floor is not None and ceiling is not None:
         ceiling += floor
+    # Bars a score can reach: each its own, none above the ceiling.
+    top = 100 if ceiling is None else ceiling
     tiers = None
     if draw(st.booleans()):
-        bars = draw(st.lists(_points(integer_points, -10, 100), min_size=1, max_size=3))
+        bars = draw(st.lists(_points(integer_points, -10, 100).map(lambda b: min(b, top)),
+                             min_size=1, max_size=3, unique=True))
         tiers = dict(zip(("A", "B", "C"), bars, strict=False))
     return ScoringModel(
         name=f"random-{lvl}",
         rules=rules,
         disqualify=disqualify,
         decay=draw(_maybe_decay()) if decay else None,
-        threshold=draw(_points(integer_points, -5, 80)),
+        threshold=min(draw(_points(integer_points, -5, 80)), top),
         tiers=tiers,
         level=lvl,
         rollup=draw(_rollups()),
