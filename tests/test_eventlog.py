@@ -891,3 +891,63 @@ def test_a_numpy_datetime64_property_is_a_utc_moment_in_records_as_in_columns() 
     expected = {"t": datetime(2026, 1, 1, tzinfo=UTC)}
     assert dict(next(by_records.events()).properties) == expected
     assert dict(next(by_columns.events()).properties) == expected
+
+
+def _one_event_log() -> EventLog:
+    return EventLog.from_records([ev("signup", T0, "u1", properties={"plan": "pro"})])
+
+
+@pytest.mark.parametrize("call", [
+    lambda log: log.event(5), lambda log: log.properties(5), lambda log: log.source(5),
+    lambda log: log.prop("plan", 5), lambda log: log.event(-2)])
+def test_event_accessors_refuse_an_index_out_of_range_naming_it_and_the_range(call):
+    # Were numpy's "index 5 is out of bounds for axis 0 with size 1"; source(5) returned 5.
+    with pytest.raises(ValidationError, match=r"EventLog\.\w+\(\): event index -?\d is out of "
+                                              r"range: this log has 1 event, indices 0 to 0 "
+                                              r"\(or -1 to -1 from the end\)"):
+        call(_one_event_log())
+
+
+def test_event_accessors_count_a_negative_index_from_the_end_and_take_numpy_integers():
+    log = _one_event_log()
+    assert log.event(-1) == log.event(np.int64(0))
+    assert log.source(-1) == log.source(0) == 0
+    assert log.properties(np.int32(0)) == {"plan": "pro"}
+
+
+@pytest.mark.parametrize("index", ["0", 0.0, None, True])
+def test_event_accessors_refuse_an_index_that_is_not_an_integer(index):
+    with pytest.raises(PqlkitTypeError, match=r"EventLog\.event\(\) takes an event index "
+                                              r"\(an integer\), got "):
+        _one_event_log().event(index)
+
+
+def test_event_accessors_on_an_empty_log_say_it_has_no_events():
+    with pytest.raises(ValidationError, match="this log has no events"):
+        EventLog.from_records([]).event(0)
+
+
+def test_user_and_account_events_refuse_a_row_out_of_range():
+    log = _one_event_log()
+    with pytest.raises(ValidationError, match=r"EventLog\.user_events\(\): user index 1 is "
+                                              r"out of range: the user table of this log has "
+                                              r"1 user, indices 0 to 0"):
+        log.user_events(1)
+    with pytest.raises(ValidationError, match="the account table of this log has no accounts"):
+        log.account_events(0)
+
+
+def test_user_and_account_index_of_an_unknown_id_name_it():
+    # Was a bare KeyError: 'nope'.
+    log = _one_event_log()
+    with pytest.raises(pk.errors.UnknownEntityError,
+                       match=r"^no user 'nope' in this log of 1 user; log\.user_ids lists them$"):
+        log.user_index("nope")
+    with pytest.raises(KeyError, match=r"no user 1 in this log of 1 user \(ids are strings "):
+        log.user_index(1)
+    with pytest.raises(pk.errors.UnknownEntityError, match="no account 'acme' in this log of "
+                                                           "0 accounts"):
+        log.account_index("acme")
+    with pytest.raises(PqlkitTypeError, match=r"EventLog\.user_index\(\) takes one user id \(a "
+                                              r"string or an integer\), got \['u1'\] \(list\)"):
+        log.user_index(["u1"])  # type: ignore[arg-type]

@@ -652,3 +652,54 @@ def test_enum_and_numpy_str_settings_save_as_plain_text(tmp_path: Path, suffix: 
     assert "Setting" not in repr(model) and "np." not in repr(model)
     assert eval(repr(model.rollup), vars(pk)) == model.rollup
     assert pk.load_model(model.save(tmp_path / f"m{suffix}")) == model
+
+
+def test_saving_to_a_path_that_is_not_one_is_a_pqlkit_type_error() -> None:
+    # Was pathlib's "argument should be a str or an os.PathLike object ..., not 'int'".
+    with pytest.raises(pk.errors.PqlkitTypeError,
+                       match=r"saving a model takes the path of the model file to write "
+                             r"\(a str or a pathlib\.Path\), got 5 \(int\)"):
+        templates.trial_scoring().save(5)  # type: ignore[arg-type]
+
+
+def test_saving_into_a_missing_folder_names_the_path_and_the_reason(tmp_path: Path) -> None:
+    # Was a raw FileNotFoundError; reading a missing file already gave a ModelFileError.
+    path = tmp_path / "missing" / "m.toml"
+    with pytest.raises(ModelFileError, match=r"^model file '.*m\.toml': cannot write the file: "
+                                             r"No such file or directory$") as info:
+        templates.trial_scoring().save(path)
+    assert info.value.source == path
+    assert [p.message for p in info.value.problems] == [
+        "cannot write the file: No such file or directory"]
+
+
+@pytest.mark.parametrize(("model", "hint"), [
+    (5, ""), ("trial", r"; for the template of that name, pass pk\.templates\.get\('trial'\)"),
+    (["rules"], "")])
+def test_dumps_of_something_not_a_model_is_a_pqlkit_type_error(model: Any, hint: str) -> None:
+    # Were "'int' object is not iterable" and "dictionary update sequence element #0 ...".
+    with pytest.raises(pk.errors.PqlkitTypeError,
+                       match=r"^dumps\(\) takes a ScoringModel or a model table \(a dict\), "
+                             rf"got .* \(\w+\){hint}$"):
+        mf.dumps(model)
+
+
+def test_loads_takes_utf8_bytes_and_refuses_other_types() -> None:
+    # bytes were tomllib's TypeError; an int was an AttributeError from tomllib.
+    assert mf.loads(b'name = "caf\xc3\xa9"', "toml") == {"name": "café"}
+    assert mf.loads(bytearray(b'{"a": 1}'), "json") == {"a": 1}
+    with pytest.raises(ModelFileError, match=r"the text is not UTF-8 \(invalid start byte at "
+                                             r"byte 0\)"):
+        mf.loads(b"\xff", "toml")
+    with pytest.raises(pk.errors.PqlkitTypeError,
+                       match=r"^loads\(\) takes the text of a model file \(a str, or bytes of "
+                             r"UTF-8\), got 5 \(int\); for a file, use pk\.load_model\(path\)$"):
+        mf.loads(5, "toml")  # type: ignore[arg-type]
+
+
+def test_templates_get_of_a_name_that_is_not_a_string_is_a_pqlkit_type_error() -> None:
+    # Was "unhashable type: 'list'".
+    with pytest.raises(pk.errors.PqlkitTypeError,
+                       match=r"^templates\.get\(\) takes one template name \(a string\), got "
+                             r"\['trial'\] \(list\); templates are trial, "):
+        templates.get(["trial"])  # type: ignore[arg-type]

@@ -617,3 +617,43 @@ def test_integer_ids_beyond_int64_export_as_text():
     users = pk.ScoringModel(name="m", threshold=0, rules=[]).score(events).users
     assert users.to_arrow().column("user_id").to_pylist() == ["5", str(2**64)]
     assert users.to_records()[1]["user_id"] == 2**64
+
+
+def _mixed_id_users() -> Table:
+    log = pk.EventLog.from_records([
+        {"name": "a", "timestamp": "2026-05-01T00:00:00Z", "user_id": "u1"},
+        {"name": "a", "timestamp": "2026-05-01T00:00:00Z", "user_id": 2}])
+    model = pk.ScoringModel(name="m", threshold=0, rules=[pk.Rule("a", pk.exists("a"), points=1)])
+    return model.score(log).users
+
+
+def test_sort_by_orders_ids_of_mixed_types_as_the_loader_does():
+    # Raised the builtin "'<' not supported between instances of 'str' and 'int'".
+    users = _mixed_id_users()
+    assert users.sort_by("user_id").column("user_id") == [2, "u1"]
+    assert users.sort_by("user_id", descending=True).column("user_id") == ["u1", 2]
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_sort_by_a_column_of_mixed_types_keeps_missing_values_last(descending):
+    t = Table({"user_id": ["a", "b", "c", "d", "e"], "v": ["x", None, 3, 1.5, "x"]},
+              key="user_id")
+    out = t.sort_by("v", descending=descending).column("user_id")
+    assert out == (["a", "e", "c", "d", "b"] if descending else ["d", "c", "a", "e", "b"])
+
+
+@pytest.mark.parametrize("column", [[], ["score"], ("score",), 5, None])
+def test_sort_by_refuses_anything_but_one_column_name(column):
+    with pytest.raises(PqlkitTypeError, match=r"sort_by\(\) takes one column name "
+                                              r"\(a string\), got .*; columns are user_id, score"):
+        table(2).sort_by(column)
+
+
+def test_filter_refuses_a_column_name_and_suggests_a_function():
+    users = _mixed_id_users()
+    with pytest.raises(PqlkitTypeError, match=r"filter\(\) takes a function of a row .* "
+                                              r"got 'is_pql' \(str\); .*lambda row: "
+                                              r"row\['is_pql'\]"):
+        users.filter("is_pql")
+    with pytest.raises(PqlkitTypeError, match=r"got 5 \(int\)"):
+        users.filter(5)  # type: ignore[arg-type]

@@ -2058,16 +2058,58 @@ class EventLog:
         return self._account_traits.column(key)
 
     def user_index(self, user_id: EntityId) -> int:
-        """The row of ``user_id`` in the user table (KeyError when unknown)."""
+        """The row of ``user_id`` in the user table (:class:`~pqlkit.errors.UnknownEntityError`,
+        a KeyError, when unknown)."""
         if self._user_index is None:
             self._user_index = {u: i for i, u in enumerate(self.user_ids)}
-        return self._user_index[user_id]
+        return self._entity_row(self._user_index, "user", user_id)
 
     def account_index(self, account_id: EntityId) -> int:
-        """The row of ``account_id`` in the account table (KeyError when unknown)."""
+        """The row of ``account_id`` in the account table
+        (:class:`~pqlkit.errors.UnknownEntityError`, a KeyError, when unknown)."""
         if self._account_index is None:
             self._account_index = {a: i for i, a in enumerate(self.account_ids)}
-        return self._account_index[account_id]
+        return self._entity_row(self._account_index, "account", account_id)
+
+    @staticmethod
+    def _entity_row(index: Mapping[Any, int], level: str, entity_id: Any) -> int:
+        """``index[entity_id]``, refusing a value that is not an id, or an unknown id, with
+        an error that names it."""
+        if not isinstance(entity_id, (str, int, np.integer)) or isinstance(entity_id, bool):
+            raise PqlkitTypeError(
+                f"EventLog.{level}_index() takes one {level} id (a string or an integer), "
+                f"got {entity_id!r} ({type(entity_id).__name__})")
+        row = index.get(entity_id)
+        if row is None:
+            from pqlkit.errors import UnknownEntityError
+            hint = ""
+            if index and isinstance(entity_id, str) and all(isinstance(k, int) for k in index):
+                hint = " (ids are integers here)"
+            elif index and not isinstance(entity_id, str) and all(
+                    isinstance(k, str) for k in index):
+                hint = " (ids are strings here)"
+            raise UnknownEntityError(
+                f"no {level} {entity_id!r} in this log of {len(index)} "
+                f"{level}{'' if len(index) == 1 else 's'}{hint}; log.{level}_ids lists them")
+        return row
+
+    def _row(self, i: Any, method: str, level: str = "event") -> int:
+        """``i`` as a row of the events (or of the ``level`` table), counting a negative
+        one from the end; a wrong type or an index out of range is refused by name."""
+        n = (len(self.ts) if level == "event"
+             else len(self.user_ids if level == "user" else self.account_ids))
+        if isinstance(i, (int, np.integer)) and not isinstance(i, bool) and -n <= i < n:
+            return int(i) if i >= 0 else int(i) + n
+        if not isinstance(i, (int, np.integer)) or isinstance(i, bool):
+            raise PqlkitTypeError(
+                f"EventLog.{method}() takes {'a' if level == 'user' else 'an'} {level} index "
+                f"(an integer), got {i!r} ({type(i).__name__})")
+        rows = f"{level}{'' if n == 1 else 's'}"
+        where = "this log" if level == "event" else f"the {level} table of this log"
+        raise ValidationError(
+            f"EventLog.{method}(): {level} index {int(i)} is out of range: {where} has "
+            + (f"no {level}s" if n == 0 else
+               f"{n} {rows}, indices 0 to {n - 1} (or -{n} to -1 from the end)"))
 
     @property
     def user_order(self) -> Array:
@@ -2091,21 +2133,25 @@ class EventLog:
 
     def user_events(self, i: int) -> Array:
         """Indices of user row ``i``'s events, in canonical (time) order."""
+        i = self._row(i, "user_events", "user")
         order, offsets = self._index_csr("user")
         return order[offsets[i]:offsets[i + 1]]
 
     def account_events(self, i: int) -> Array:
         """Indices of the events belonging to account row ``i``, in canonical order."""
+        i = self._row(i, "account_events", "account")
         order, offsets = self._index_csr("account")
         return order[offsets[i]:offsets[i + 1]]
 
     def prop(self, key: str, i: int) -> Any:
         """Property ``key`` of event ``i`` (None when absent)."""
+        i = self._row(i, "prop")
         pc = self.props.get(key)
         return None if pc is None else pc[i]
 
     def properties(self, i: int) -> dict[str, Any]:
         """All properties of event ``i``."""
+        i = self._row(i, "properties")
         out = {}
         for k, pc in self.props.items():
             code = int(pc.codes[i])
@@ -2116,10 +2162,12 @@ class EventLog:
     def source(self, i: int) -> int | str:
         """Where event ``i`` came from: its input row (``"2:15"`` after :meth:`concat`,
         ``"<file>:<row>"`` when read from several Parquet files)."""
+        i = self._row(i, "source")
         return _source(i, self._src, self._files, self._src_prefix, self._prefixes)
 
     def event(self, i: int) -> Event:
         """Event ``i`` as a record."""
+        i = self._row(i, "event")
         u, a = int(self.user[i]), int(self.account[i])
         return Event(
             name=self.names[self.name_code[i]],

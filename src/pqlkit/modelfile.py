@@ -828,13 +828,26 @@ def _format(path: str | os.PathLike[str] | None, format: str | None) -> str:
     return FORMATS[suffix]
 
 
-def loads(text: str, format: str, *, source: Any = None) -> Any:
+def loads(text: str | bytes, format: str, *, source: Any = None) -> Any:
     """Parse model-file text into plain data (no model is built yet).
+
+    ``text`` is a str, or bytes of UTF-8 text (what a model file holds).
 
     Raises:
         ModelFileError: the text is not valid ``format`` (with the line and column), or
-            repeats a key.
+            repeats a key, or (bytes) is not UTF-8.
+        PqlkitTypeError: ``text`` is neither a str nor bytes.
     """
+    if isinstance(text, (bytes, bytearray, memoryview)):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _error([ModelProblem("", f"the text is not UTF-8 ({exc.reason} at byte "
+                                       f"{exc.start})")], source) from None
+    elif not isinstance(text, str):
+        raise PqlkitTypeError(
+            f"loads() takes the text of a model file (a str, or bytes of UTF-8), got "
+            f"{text!r} ({type(text).__name__}); for a file, use pk.load_model(path)")
     fmt = _format(None, format)
     problems: list[ModelProblem] = []
     data: Any = None
@@ -924,7 +937,19 @@ def _repeated_yaml_keys(root: Any, yaml: Any) -> list[ModelProblem]:
 
 def dumps(model: ScoringModel | Mapping[str, Any], format: str = "toml", *,
           plugins: Registry | None = None) -> str:
-    """The model as model-file text in ``format`` (``toml``, ``json`` or ``yaml``)."""
+    """The model as model-file text in ``format`` (``toml``, ``json`` or ``yaml``).
+
+    ``model`` is a :class:`~pqlkit.ScoringModel` or a model table (a dict, as
+    :func:`to_dict` gives); anything else is a :class:`~pqlkit.errors.PqlkitTypeError`.
+    """
+    if not isinstance(model, (ScoringModel, Mapping)):
+        from pqlkit.templates import TEMPLATES
+
+        hint = (f"; for the template of that name, pass pk.templates.get({model!r})"
+                if isinstance(model, str) and model in TEMPLATES else "")
+        raise PqlkitTypeError(
+            f"dumps() takes a ScoringModel or a model table (a dict), got {model!r} "
+            f"({type(model).__name__}){hint}")
     fmt = _format(None, format)
     data = to_dict(model, plugins=plugins) if isinstance(model, ScoringModel) else dict(model)
     if fmt == "toml":
@@ -1009,11 +1034,26 @@ def validate_model(source: str | os.PathLike[str] | Mapping[str, Any] | Any, *,
 
 def save_model(model: ScoringModel, path: str | os.PathLike[str], *,
                format: str | None = None, plugins: Registry | None = None) -> Path:
-    """Write ``model`` to ``path`` in the format its suffix names (or ``format=``)."""
+    """Write ``model`` to ``path`` in the format its suffix names (or ``format=``).
+
+    Raises:
+        ModelFileError: the format is unknown, the model cannot be written in it, or the
+            file cannot be written (a missing folder, no permission), naming the path and
+            the reason.
+        PqlkitTypeError: ``path`` is not a str or an ``os.PathLike``.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise PqlkitTypeError(
+            f"saving a model takes the path of the model file to write (a str or a "
+            f"pathlib.Path), got {path!r} ({type(path).__name__})")
     fmt = _format(path, format)
     text = dumps(model, fmt, plugins=plugins)
     out = Path(path)
-    out.write_text(text, encoding="utf-8")
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise _error([ModelProblem("", f"cannot write the file: {exc.strerror or exc}")],
+                     path) from None
     return out
 
 

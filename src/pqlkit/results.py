@@ -82,6 +82,19 @@ def _check_id(entity_id: object) -> None:
             f"({type(entity_id).__name__}); ask for one id at a time")
 
 
+def _value_key(value: Any) -> tuple[Any, ...]:
+    """A sort key for one present (non-None) cell that orders values of mixed types:
+    numbers (ids that are integers among them, as :func:`id_key` puts them), then text,
+    then anything else, by type name and then by value where values of it compare."""
+    if isinstance(value, numbers.Real):
+        return (1, value)
+    if isinstance(value, str):
+        return (2, value)
+    if isinstance(value, datetime):
+        return (3, "", value)
+    return (4, type(value).__name__, repr(value))
+
+
 def _one_type(columns: Mapping[str, Sequence[Any]]) -> dict[str, Sequence[Any]]:
     """The columns, a column holding both integers and strings (ids of mixed types) as
     strings: Arrow and polars columns have one type. So is a column of integer ids
@@ -217,25 +230,24 @@ class Table:
         return pl.DataFrame(_one_type(self._columns), strict=False)
 
     def sort_by(self, column: str, *, descending: bool = False) -> Table:
-        """A new table with rows ordered by ``column`` (missing values last, ties by key)."""
+        """A new table with rows ordered by ``column`` (missing values last, ties by key).
+
+        A column holding values of several types (ids that are integers and strings) is
+        ordered numbers first, then text, then anything else (reversed when
+        ``descending``); missing values stay last either way.
+        """
+        if not isinstance(column, str):
+            raise PqlkitTypeError(
+                f"sort_by() takes one column name (a string), got {column!r} "
+                f"({type(column).__name__}); columns are {', '.join(self._data)}")
         values = self.column(column)
         keys = self._values(self.key)
-
-        def order(i: int) -> tuple[Any, ...]:
-            v = values[i]
-            missing = v is None
-            return (missing, (-v if descending and isinstance(v, (int, float)) else v)
-                    if not missing else 0, id_key(keys[i]))
-
-        if descending and not all(isinstance(v, (int, float)) or v is None for v in values):
-            # Sort present values descending (ties by key), then put missing ones last.
-            present = sorted((i for i in range(len(self)) if values[i] is not None),
-                             key=lambda i: id_key(keys[i]))
-            present.sort(key=lambda i: values[i], reverse=True)
-            idx = present + sorted((i for i in range(len(self)) if values[i] is None),
-                                   key=lambda i: id_key(keys[i]))
-        else:
-            idx = sorted(range(len(self)), key=order)
+        # Ties go by key: sort by key first, then (stably) by value.
+        present = sorted((i for i in range(len(self)) if values[i] is not None),
+                         key=lambda i: id_key(keys[i]))
+        present.sort(key=lambda i: _value_key(values[i]), reverse=descending)
+        idx = present + sorted((i for i in range(len(self)) if values[i] is None),
+                               key=lambda i: id_key(keys[i]))
         return Table({n: [col[i] for i in idx] for n, col in self._columns.items()}, key=self.key)
 
     def head(self, n: int = 5) -> Table:
@@ -246,6 +258,12 @@ class Table:
 
     def filter(self, predicate: Callable[[dict[str, Any]], bool]) -> Table:
         """The rows for which ``predicate(row)`` is true."""
+        if not callable(predicate):
+            raise PqlkitTypeError(
+                f"filter() takes a function of a row (a dict) that returns true to keep it, "
+                f"got {predicate!r} ({type(predicate).__name__}); "
+                + (f"for a column of flags, pass lambda row: row[{predicate!r}]"
+                   if isinstance(predicate, str) else "e.g. lambda row: row['score'] > 50"))
         idx = [i for i in range(len(self)) if predicate(self._row(i))]
         return Table({n: [col[i] for i in idx] for n, col in self._columns.items()}, key=self.key)
 

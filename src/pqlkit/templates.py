@@ -261,6 +261,12 @@ def get(name: str, **options: Any) -> ScoringModel:
     >>> get("intent-to-pay").name
     'intent-to-pay'
     """
+    if not isinstance(name, str):
+        from pqlkit.errors import PqlkitTypeError
+
+        raise PqlkitTypeError(
+            f"templates.get() takes one template name (a string), got {name!r} "
+            f"({type(name).__name__}); templates are {', '.join(TEMPLATES)}")
     try:
         factory = TEMPLATES[name]
     except KeyError:
