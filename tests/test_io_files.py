@@ -540,3 +540,25 @@ def test_csv_a_quoted_cell_longer_than_the_csv_modules_limit_is_one_cell(tmp_pat
     assert rejection.source == 6 and rejection.reason == "malformed_row"
     assert sorted(e.properties["note"] for e in log.events()) == sorted([note, "ok"])
     assert csv.field_size_limit() == limit  # the module's own limit is put back
+
+
+def test_csv_types_naming_a_column_the_header_lacks_is_refused(tmp_path):
+    # types={"seat": int} with a "seats" column left the property text, silently.
+    with pytest.raises(ValidationError,
+                       match=r"no column 'seat' for types=; the header is 'event', 'at', "
+                             r"'user', 'org', 'seats'") as got:
+        csv_log(tmp_path, types={"seat": int})
+    assert "e.csv" in str(got.value)
+    assert len(csv_log(tmp_path, types={"seats": int})) == 2
+
+
+def test_csv_properties_naming_a_column_the_header_lacks_is_refused(tmp_path):
+    path = tmp_path / "e.csv"
+    path.write_text("name,timestamp,user_id,attrs\n"
+                    'run,2026-05-26T15:30:00Z,u1,"{""n"": 2}"\n', encoding="utf-8")
+    with pytest.raises(ValidationError,
+                       match=r"no column 'props' for properties=; the header is 'name', "
+                             r"'timestamp', 'user_id', 'attrs'"):
+        pio.read_csv(path, properties="props")
+    assert [dict(e.properties) for e in pio.read_csv(path, properties="attrs").events()] == [
+        {"n": 2}]
