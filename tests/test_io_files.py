@@ -562,3 +562,23 @@ def test_csv_properties_naming_a_column_the_header_lacks_is_refused(tmp_path):
         pio.read_csv(path, properties="props")
     assert [dict(e.properties) for e in pio.read_csv(path, properties="attrs").events()] == [
         {"n": 2}]
+
+
+@pytest.mark.parametrize("fmt, error, got", [
+    (5, PqlkitTypeError, r"got 5 \(int\)"),
+    (b"%d/%m/%Y", PqlkitTypeError, r"got b'%d/%m/%Y' \(bytes\)"),
+    ("", ValidationError, "got an empty string"),
+])
+def test_a_timestamp_format_that_is_not_a_format_string_is_refused_up_front(tmp_path, fmt,
+                                                                            error, got):
+    # A non-string raised strptime's builtin TypeError, naming no option.
+    jsonl = write_jsonl(tmp_path / "e.jsonl", [
+        {"name": "a", "timestamp": "01/05/2026 09:00", "user_id": "u1"}])
+    csv_path = tmp_path / "e.csv"
+    csv_path.write_text("name,timestamp,user_id\na,01/05/2026 09:00,u1\n", encoding="utf-8")
+    for read, path in ((pio.read_jsonl, jsonl), (pio.read_csv, csv_path)):
+        with pytest.raises(error, match=rf"{read.__name__}: timestamp_format must be a "
+                                        rf"strptime format string such as '%d/%m/%Y %H:%M', "
+                                        rf"{got}"):
+            read(path, timestamp_format=fmt, tz="UTC")
+        assert len(read(path, timestamp_format="%d/%m/%Y %H:%M", tz="UTC")) == 1

@@ -22,7 +22,15 @@ from typing import Any, Final, Literal
 from pqlkit._time import EPOCH_UNITS
 from pqlkit.errors import PqlkitTypeError, ValidationError
 from pqlkit.eventlog import EventLog
-from pqlkit.io._convert import Getter, id_value, mapping_value, name_value, number, timestamp_us
+from pqlkit.io._convert import (
+    Getter,
+    check_timestamp_format,
+    id_value,
+    mapping_value,
+    name_value,
+    number,
+    timestamp_us,
+)
 from pqlkit.io._sink import Sink, check_choice
 from pqlkit.io._source import CORRUPT, corrupt, is_path, open_binary, rows_of
 from pqlkit.io.frames import _ACCOUNT, _EVENT_ID
@@ -187,6 +195,7 @@ def read_jsonl(
     """
     if epoch_unit is not None:
         check_choice(epoch_unit, EPOCH_UNITS, "epoch_unit")
+    check_timestamp_format(timestamp_format, "read_jsonl")
     fields = _Fields(name=name, timestamp=timestamp, user_id=user_id, account_id=account_id,
                      event_id=event_id, properties=properties, extra=extra)
     rows, label = rows_of(path, what="read_jsonl")
@@ -340,6 +349,7 @@ def read_csv(
         raise PqlkitTypeError(f"read_csv takes the path of a CSV file, got {type(path).__name__}")
     if epoch_unit is not None:
         check_choice(epoch_unit, EPOCH_UNITS, "epoch_unit")
+    check_timestamp_format(timestamp_format, "read_csv")
     fields = _Fields(name=name, timestamp=timestamp, user_id=user_id, account_id=account_id,
                      event_id=event_id, properties=properties, extra=extra)
     if not isinstance(delimiter, str) or len(delimiter) != 1:
