@@ -422,7 +422,42 @@ def _same_ids_as_text(log: Any) -> None:
 
 # -- commands -----------------------------------------------------------------------------
 
+def _same_file(a: str, b: str) -> bool:
+    """Whether two paths name one file: resolved alike (``./x``, a symlink), or, when both
+    exist, the same file on disk (a hard link, a case-insensitive file system)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Refuse, before anything is read, outputs that would overwrite each other or an
+    input: the last table written would silently replace the other, or the data."""
+    outputs = [(f"--{name.replace('_', '-')}", path)
+               for name in ("users_out", "accounts_out") if (path := getattr(args, name))]
+    inputs = [(what, path) for what, path in (("the model file MODEL", args.model),
+                                              ("the events file EVENTS", args.events),
+                                              ("the users file --users", args.users),
+                                              ("the accounts file --accounts", args.accounts))
+              if path]
+    for k, (option, path) in enumerate(outputs):
+        for what, given in inputs:
+            if _same_file(path, given):
+                raise _UsageError(
+                    f"{option} {path!r} is {what}: writing the results there would "
+                    "overwrite it; give the output another file name")
+        for other, other_path in outputs[k + 1:]:
+            if _same_file(path, other_path):
+                raise _UsageError(
+                    f"{option} and {other} both name {path!r}: the account results would "
+                    "replace the user results; give each its own file")
+
+
 def _score(args: argparse.Namespace, out: TextIO, progress: _Progress) -> int:
+    _check_outputs(args)
     model, _log, result = _load(args, progress)
     wrote = False
     if args.users_out:
