@@ -360,3 +360,29 @@ def test_score_refuses_an_output_that_would_overwrite_an_input(
     assert (f"pqlkit: error: {option} {paths[target]!r} is {what}: writing the results "
             "there would overwrite it; give the output another file name") in err
     assert contents() == before
+
+
+def test_a_users_or_accounts_file_that_is_not_utf8_is_named_with_its_line(
+        files: dict[str, str], tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    # The message was the decoder's: "'utf-8' codec can't decode byte 0xe9 in position 23:
+    # invalid continuation byte", naming no file, option or line.
+    users = tmp_path / "latin1-users.csv"
+    users.write_bytes("user_id,account_id,company\nu1,acme,Société\n".encode("latin-1"))
+    code, _ = _run("score", TRIAL, files["events"], "--users", str(users))
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err == (f"pqlkit: error: {users}:2: the --users file is not UTF-8 text (byte 0xe9 "
+                   "at column 13: invalid continuation byte); it must be UTF-8: re-save it "
+                   "as UTF-8 (in Excel, 'CSV UTF-8')\n")
+    # Far into a gzipped file (the decoder reads ahead in blocks): still its own line.
+    accounts = tmp_path / "accounts.jsonl.gz"
+    good = "".join(json.dumps({"account_id": f"a{i}", "plan": "free"}) + "\n"
+                   for i in range(2000))
+    accounts.write_bytes(gzip.compress(
+        good.encode() + '{"account_id": "b", "name": "Soci\xe9t\xe9"}\n'.encode("latin-1")))
+    code, _ = _run("score", TRIAL, files["events"], "--accounts", str(accounts))
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith(f"pqlkit: error: {accounts}:2001: the --accounts file is not UTF-8 "
+                          "text (byte 0xe9 at column 34: invalid continuation byte)")
+    assert len(err.splitlines()) == 1

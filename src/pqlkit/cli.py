@@ -320,15 +320,50 @@ def _entity_rows(path: str, id_field: str, fields: tuple[str, ...]) -> Iterator[
             yield row
 
 
+def _entity_table(path: str, option: str, id_field: str, fields: tuple[str, ...]
+                  ) -> list[Any]:
+    """The rows of the ``--users``/``--accounts`` file, with text that is not UTF-8 named by
+    its file, option and line (the decoder's own message names none of them)."""
+    try:
+        return list(_entity_rows(path, id_field, fields))
+    except UnicodeDecodeError as exc:
+        found = _undecodable(path)
+        line, column, bad = found if found else (None, exc.start + 1, exc)
+        byte = bad.object[bad.start:bad.start + 1].hex()
+        where = f"{path}:{line}" if line else path
+        at = f" at column {column}" if line else ""
+        raise _BadInput(
+            f"{where}: the {option} file is not UTF-8 text (byte 0x{byte}{at}: "
+            f"{bad.reason}); it must be UTF-8: re-save it as UTF-8 (in Excel, 'CSV UTF-8')"
+        ) from None
+
+
+def _undecodable(path: str) -> tuple[int, int, UnicodeDecodeError] | None:
+    """The 1-based line and column of the first bytes of a file that are not UTF-8, and
+    the error there. (The decoder reads ahead in blocks, so its position names no line; a
+    UTF-8 character never spans a newline, so each line decodes on its own.)"""
+    from pqlkit.io._source import open_binary
+
+    with ExitStack() as stack:
+        for number, raw in enumerate(open_binary(path, stack), start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return number, exc.start + 1, exc
+    return None
+
+
 def _load(args: argparse.Namespace, progress: _Progress) -> Any:
     import pqlkit as pk
     from pqlkit import io as pio
 
     model = progress.step(f"reading model {args.model}", lambda: pk.load_model(args.model),
                           lambda m: repr(m.name))
-    users = (list(_entity_rows(args.users, "user_id", ("user_id", "account_id", "created_at")))
+    users = (_entity_table(args.users, "--users", "user_id",
+                           ("user_id", "account_id", "created_at"))
              if args.users else None)
-    accounts = (list(_entity_rows(args.accounts, "account_id", ("account_id", "created_at")))
+    accounts = (_entity_table(args.accounts, "--accounts", "account_id",
+                              ("account_id", "created_at"))
                 if args.accounts else None)
     fmt = _event_format(args.events, args.input_format)
     common: dict[str, Any] = {
