@@ -386,3 +386,34 @@ def test_a_users_or_accounts_file_that_is_not_utf8_is_named_with_its_line(
     assert err.startswith(f"pqlkit: error: {accounts}:2001: the --accounts file is not UTF-8 "
                           "text (byte 0xe9 at column 34: invalid continuation byte)")
     assert len(err.splitlines()) == 1
+
+
+def test_demo_accounts_has_an_upper_bound(capsys: pytest.CaptureFixture[str]) -> None:
+    # --accounts 100000000000 dumped numpy's MemoryError traceback.
+    code, _ = _run("demo", "--accounts", "100000000000")
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.splitlines()[-1] == (
+        "pqlkit: error: --accounts must be at most 10,000 (about 180 events each), got "
+        "100,000,000,000; for larger data sets call pqlkit.datasets.synthetic_saas from "
+        "Python")
+    assert "Traceback" not in err
+    main(["demo", "--help"], out=io.StringIO())
+    assert "at most 10,000" in " ".join(capsys.readouterr().out.split())
+
+
+def test_running_out_of_memory_is_one_line_not_a_traceback(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from pqlkit import datasets
+
+    def too_big(**_: Any) -> Any:
+        raise MemoryError("Unable to allocate 1.2 TiB for an array")
+
+    monkeypatch.setattr(datasets, "synthetic_saas", too_big)
+    code, _ = _run("demo", "--accounts", "50")
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err == ("pqlkit: error: out of memory running 'demo': pass a smaller "
+                   "--accounts\n")
+    with pytest.raises(MemoryError):
+        main(["--debug", "demo", "--accounts", "50"], out=io.StringIO())

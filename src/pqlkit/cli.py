@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Final, TextIO
 
 from pqlkit import __version__
 from pqlkit.engine import ENGINES
@@ -65,6 +65,11 @@ examples:
   pqlkit demo --template weighted-families --top 5
 """,
 }
+
+#: The most accounts ``pqlkit demo`` generates: synthetic_saas makes about 180 events per
+#: account, so this is about 1.8 million events, scored in under a minute in a few GB.
+#: (At 10 times that the demo's records alone outgrow most laptops' memory.)
+_DEMO_MAX_ACCOUNTS: Final = 10_000
 
 _EVENT_FORMATS = ("jsonl", "csv", "parquet")
 _OUTPUT_FORMATS = ("csv", "jsonl", "parquet")
@@ -207,7 +212,8 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = _sub(sub, "demo", "score the built-in demo data and print a summary")
     demo.add_argument("--accounts", type=int, default=200, metavar="N",
-                      help="how many accounts to generate (default: 200)")
+                      help="how many accounts to generate, at most "
+                           f"{_DEMO_MAX_ACCOUNTS:,} (default: 200)")
     demo.add_argument("--seed", type=int, default=7, help="random seed (default: 7)")
     demo.add_argument("--template", default="trial",
                       help="template model to score with (default: trial)")
@@ -561,6 +567,11 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
 
     if args.accounts < 1:
         raise _UsageError("--accounts must be at least 1")
+    if args.accounts > _DEMO_MAX_ACCOUNTS:
+        raise _UsageError(
+            f"--accounts must be at most {_DEMO_MAX_ACCOUNTS:,} (about 180 events each), got "
+            f"{args.accounts:,}; for larger data sets call pqlkit.datasets.synthetic_saas "
+            "from Python")
     started = time.perf_counter()
     data = datasets.synthetic_saas(n_accounts=args.accounts, seed=args.seed)
     events, users, accounts = data.records()
@@ -644,6 +655,15 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
             raise
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"pqlkit: error: {message}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        if args.debug:
+            raise
+        hint = ("pass a smaller --accounts" if args.command == "demo" else
+                "score a smaller events file (e.g. a shorter period), or use a machine with "
+                "more memory")
+        print(f"pqlkit: error: out of memory running '{args.command}': {hint}",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("pqlkit: interrupted", file=sys.stderr)
