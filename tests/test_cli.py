@@ -9,6 +9,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -122,10 +123,11 @@ def test_score_prints_tables_and_reports_rejected_rows(
 def test_score_writes_csv_jsonl_and_parquet(files: dict[str, str]) -> None:
     out = files["dir"]
     code, _ = _run("score", TRIAL, files["events"], "--users", files["users"],
-                   "--as-of", "2026-06-01T00:00:00Z", "--users-out", f"{out}/users.csv",
+                   "--as-of", "2026-06-01T00:00:00Z", "--users-out", f"{out}/scored.csv",
                    "--accounts-out", f"{out}/accounts.jsonl")
     assert code == 0
-    with open(f"{out}/users.csv", encoding="utf-8") as f:
+    # (Not users.csv: that is the --users input, which the command refuses to overwrite.)
+    with open(f"{out}/scored.csv", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     by_id = {r["user_id"]: r for r in rows}
     # u1: 40 + 20 + 15 + 10 = 85; u2 is a student (.edu): disqualified, keeps its 40 + 10.
@@ -319,3 +321,99 @@ def test_cli_engine_and_as_of_are_checked_and_named_as_options(
     err = capsys.readouterr().err
     assert "pass --as-of" in err and "as_of=" not in err
     assert _run("score", TRIAL, str(events), "--as-of", "2026-06-01T00:00:00Z")[0] == 0
+
+
+def test_score_refuses_two_outputs_naming_one_file(
+        files: dict[str, str], tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    # Both tables went to one file (the users table lost), exit 0.
+    out = tmp_path / "out.csv"
+    code, _ = _run("score", TRIAL, files["events"], "--users-out", str(out),
+                   "--accounts-out", f"{tmp_path}/./out.csv")
+    err = capsys.readouterr().err
+    assert code == 2
+    assert (f"pqlkit: error: --users-out and --accounts-out both name {str(out)!r}: the "
+            "account results would replace the user results; give each its own file") in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("option, target, what", [
+    ("--users-out", "events", "the events file EVENTS"),
+    ("--accounts-out", "users", "the users file --users"),
+    ("--users-out", "accounts", "the accounts file --accounts"),
+    ("--accounts-out", "model", "the model file MODEL"),
+])
+def test_score_refuses_an_output_that_would_overwrite_an_input(
+        files: dict[str, str], tmp_path: Any, capsys: pytest.CaptureFixture[str],
+        option: str, target: str, what: str) -> None:
+    # --users-out events.csv overwrote the events file, exit 0.
+    model = tmp_path / "model.toml"
+    shutil.copy(TRIAL, model)
+    paths = {**files, "model": str(model)}
+    def contents() -> dict[str, bytes]:
+        return {k: Path(paths[k]).read_bytes() for k in ("events", "users", "accounts", "model")}
+
+    before = contents()
+    code, _ = _run("score", str(model), files["events"], "--users", files["users"],
+                   "--accounts", files["accounts"], option, paths[target])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert (f"pqlkit: error: {option} {paths[target]!r} is {what}: writing the results "
+            "there would overwrite it; give the output another file name") in err
+    assert contents() == before
+
+
+def test_a_users_or_accounts_file_that_is_not_utf8_is_named_with_its_line(
+        files: dict[str, str], tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    # The message was the decoder's: "'utf-8' codec can't decode byte 0xe9 in position 23:
+    # invalid continuation byte", naming no file, option or line.
+    users = tmp_path / "latin1-users.csv"
+    users.write_bytes("user_id,account_id,company\nu1,acme,Société\n".encode("latin-1"))
+    code, _ = _run("score", TRIAL, files["events"], "--users", str(users))
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err == (f"pqlkit: error: {users}:2: the --users file is not UTF-8 text (byte 0xe9 "
+                   "at column 13: invalid continuation byte); it must be UTF-8: re-save it "
+                   "as UTF-8 (in Excel, 'CSV UTF-8')\n")
+    # Far into a gzipped file (the decoder reads ahead in blocks): still its own line.
+    accounts = tmp_path / "accounts.jsonl.gz"
+    good = "".join(json.dumps({"account_id": f"a{i}", "plan": "free"}) + "\n"
+                   for i in range(2000))
+    accounts.write_bytes(gzip.compress(
+        good.encode() + '{"account_id": "b", "name": "Soci\xe9t\xe9"}\n'.encode("latin-1")))
+    code, _ = _run("score", TRIAL, files["events"], "--accounts", str(accounts))
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith(f"pqlkit: error: {accounts}:2001: the --accounts file is not UTF-8 "
+                          "text (byte 0xe9 at column 34: invalid continuation byte)")
+    assert len(err.splitlines()) == 1
+
+
+def test_demo_accounts_has_an_upper_bound(capsys: pytest.CaptureFixture[str]) -> None:
+    # --accounts 100000000000 dumped numpy's MemoryError traceback.
+    code, _ = _run("demo", "--accounts", "100000000000")
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.splitlines()[-1] == (
+        "pqlkit: error: --accounts must be at most 10,000 (about 180 events each), got "
+        "100,000,000,000; for larger data sets call pqlkit.datasets.synthetic_saas from "
+        "Python")
+    assert "Traceback" not in err
+    main(["demo", "--help"], out=io.StringIO())
+    assert "at most 10,000" in " ".join(capsys.readouterr().out.split())
+
+
+def test_running_out_of_memory_is_one_line_not_a_traceback(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from pqlkit import datasets
+
+    def too_big(**_: Any) -> Any:
+        raise MemoryError("Unable to allocate 1.2 TiB for an array")
+
+    monkeypatch.setattr(datasets, "synthetic_saas", too_big)
+    code, _ = _run("demo", "--accounts", "50")
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err == ("pqlkit: error: out of memory running 'demo': pass a smaller "
+                   "--accounts\n")
+    with pytest.raises(MemoryError):
+        main(["--debug", "demo", "--accounts", "50"], out=io.StringIO())

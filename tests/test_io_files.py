@@ -540,3 +540,45 @@ def test_csv_a_quoted_cell_longer_than_the_csv_modules_limit_is_one_cell(tmp_pat
     assert rejection.source == 6 and rejection.reason == "malformed_row"
     assert sorted(e.properties["note"] for e in log.events()) == sorted([note, "ok"])
     assert csv.field_size_limit() == limit  # the module's own limit is put back
+
+
+def test_csv_types_naming_a_column_the_header_lacks_is_refused(tmp_path):
+    # types={"seat": int} with a "seats" column left the property text, silently.
+    with pytest.raises(ValidationError,
+                       match=r"no column 'seat' for types=; the header is 'event', 'at', "
+                             r"'user', 'org', 'seats'") as got:
+        csv_log(tmp_path, types={"seat": int})
+    assert "e.csv" in str(got.value)
+    assert len(csv_log(tmp_path, types={"seats": int})) == 2
+
+
+def test_csv_properties_naming_a_column_the_header_lacks_is_refused(tmp_path):
+    path = tmp_path / "e.csv"
+    path.write_text("name,timestamp,user_id,attrs\n"
+                    'run,2026-05-26T15:30:00Z,u1,"{""n"": 2}"\n', encoding="utf-8")
+    with pytest.raises(ValidationError,
+                       match=r"no column 'props' for properties=; the header is 'name', "
+                             r"'timestamp', 'user_id', 'attrs'"):
+        pio.read_csv(path, properties="props")
+    assert [dict(e.properties) for e in pio.read_csv(path, properties="attrs").events()] == [
+        {"n": 2}]
+
+
+@pytest.mark.parametrize("fmt, error, got", [
+    (5, PqlkitTypeError, r"got 5 \(int\)"),
+    (b"%d/%m/%Y", PqlkitTypeError, r"got b'%d/%m/%Y' \(bytes\)"),
+    ("", ValidationError, "got an empty string"),
+])
+def test_a_timestamp_format_that_is_not_a_format_string_is_refused_up_front(tmp_path, fmt,
+                                                                            error, got):
+    # A non-string raised strptime's builtin TypeError, naming no option.
+    jsonl = write_jsonl(tmp_path / "e.jsonl", [
+        {"name": "a", "timestamp": "01/05/2026 09:00", "user_id": "u1"}])
+    csv_path = tmp_path / "e.csv"
+    csv_path.write_text("name,timestamp,user_id\na,01/05/2026 09:00,u1\n", encoding="utf-8")
+    for read, path in ((pio.read_jsonl, jsonl), (pio.read_csv, csv_path)):
+        with pytest.raises(error, match=rf"{read.__name__}: timestamp_format must be a "
+                                        rf"strptime format string such as '%d/%m/%Y %H:%M', "
+                                        rf"{got}"):
+            read(path, timestamp_format=fmt, tz="UTC")
+        assert len(read(path, timestamp_format="%d/%m/%Y %H:%M", tz="UTC")) == 1

@@ -610,3 +610,24 @@ def test_a_rejected_copy_of_an_event_does_not_shape_the_users_table() -> None:
     for log in (seg, amp, ph):
         assert log.report.by_reason() == {"conflicting_duplicate": 1}
     assert reject.report.by_reason() == {"multiple_accounts": 1}
+
+
+@pytest.mark.parametrize("load, option, names", [
+    (pio.from_amplitude, "group_type", "a group type"),
+    (pio.from_posthog, "group_type", "a group type"),
+    (pio.from_mixpanel, "group_key", "an event property"),
+])
+def test_vendor_account_options_are_checked_at_the_call(load, option, names):
+    # A list raised the builtin "unhashable type: 'list'"; 5 or "" matched no row and
+    # every event lost its account without a word.
+    where = load.__name__
+    with pytest.raises(PqlkitTypeError,
+                       match=rf"{where}: {option}= must be a string naming {names}.*; got "
+                             r"\['company'\] \(list\); give one"):
+        load([], **{option: ["company"]})
+    with pytest.raises(PqlkitTypeError, match=rf"{where}: {option}=.* got 5 \(int\)"):
+        load([], **{option: 5})
+    with pytest.raises(ValidationError, match=rf"{where}: {option}=.* got an empty string"):
+        load([], **{option: ""})
+    assert len(load([], **{option: None})) == 0
+    assert len(load([], **{option: "company"})) == 0

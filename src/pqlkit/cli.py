@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Final, TextIO
 
 from pqlkit import __version__
 from pqlkit.engine import ENGINES
@@ -65,6 +65,11 @@ examples:
   pqlkit demo --template weighted-families --top 5
 """,
 }
+
+#: The most accounts ``pqlkit demo`` generates: synthetic_saas makes about 180 events per
+#: account, so this is about 1.8 million events, scored in under a minute in a few GB.
+#: (At 10 times that the demo's records alone outgrow most laptops' memory.)
+_DEMO_MAX_ACCOUNTS: Final = 10_000
 
 _EVENT_FORMATS = ("jsonl", "csv", "parquet")
 _OUTPUT_FORMATS = ("csv", "jsonl", "parquet")
@@ -207,7 +212,8 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = _sub(sub, "demo", "score the built-in demo data and print a summary")
     demo.add_argument("--accounts", type=int, default=200, metavar="N",
-                      help="how many accounts to generate (default: 200)")
+                      help="how many accounts to generate, at most "
+                           f"{_DEMO_MAX_ACCOUNTS:,} (default: 200)")
     demo.add_argument("--seed", type=int, default=7, help="random seed (default: 7)")
     demo.add_argument("--template", default="trial",
                       help="template model to score with (default: trial)")
@@ -320,15 +326,50 @@ def _entity_rows(path: str, id_field: str, fields: tuple[str, ...]) -> Iterator[
             yield row
 
 
+def _entity_table(path: str, option: str, id_field: str, fields: tuple[str, ...]
+                  ) -> list[Any]:
+    """The rows of the ``--users``/``--accounts`` file, with text that is not UTF-8 named by
+    its file, option and line (the decoder's own message names none of them)."""
+    try:
+        return list(_entity_rows(path, id_field, fields))
+    except UnicodeDecodeError as exc:
+        found = _undecodable(path)
+        line, column, bad = found if found else (None, exc.start + 1, exc)
+        byte = bad.object[bad.start:bad.start + 1].hex()
+        where = f"{path}:{line}" if line else path
+        at = f" at column {column}" if line else ""
+        raise _BadInput(
+            f"{where}: the {option} file is not UTF-8 text (byte 0x{byte}{at}: "
+            f"{bad.reason}); it must be UTF-8: re-save it as UTF-8 (in Excel, 'CSV UTF-8')"
+        ) from None
+
+
+def _undecodable(path: str) -> tuple[int, int, UnicodeDecodeError] | None:
+    """The 1-based line and column of the first bytes of a file that are not UTF-8, and
+    the error there. (The decoder reads ahead in blocks, so its position names no line; a
+    UTF-8 character never spans a newline, so each line decodes on its own.)"""
+    from pqlkit.io._source import open_binary
+
+    with ExitStack() as stack:
+        for number, raw in enumerate(open_binary(path, stack), start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return number, exc.start + 1, exc
+    return None
+
+
 def _load(args: argparse.Namespace, progress: _Progress) -> Any:
     import pqlkit as pk
     from pqlkit import io as pio
 
     model = progress.step(f"reading model {args.model}", lambda: pk.load_model(args.model),
                           lambda m: repr(m.name))
-    users = (list(_entity_rows(args.users, "user_id", ("user_id", "account_id", "created_at")))
+    users = (_entity_table(args.users, "--users", "user_id",
+                           ("user_id", "account_id", "created_at"))
              if args.users else None)
-    accounts = (list(_entity_rows(args.accounts, "account_id", ("account_id", "created_at")))
+    accounts = (_entity_table(args.accounts, "--accounts", "account_id",
+                              ("account_id", "created_at"))
                 if args.accounts else None)
     fmt = _event_format(args.events, args.input_format)
     common: dict[str, Any] = {
@@ -422,7 +463,42 @@ def _same_ids_as_text(log: Any) -> None:
 
 # -- commands -----------------------------------------------------------------------------
 
+def _same_file(a: str, b: str) -> bool:
+    """Whether two paths name one file: resolved alike (``./x``, a symlink), or, when both
+    exist, the same file on disk (a hard link, a case-insensitive file system)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Refuse, before anything is read, outputs that would overwrite each other or an
+    input: the last table written would silently replace the other, or the data."""
+    outputs = [(f"--{name.replace('_', '-')}", path)
+               for name in ("users_out", "accounts_out") if (path := getattr(args, name))]
+    inputs = [(what, path) for what, path in (("the model file MODEL", args.model),
+                                              ("the events file EVENTS", args.events),
+                                              ("the users file --users", args.users),
+                                              ("the accounts file --accounts", args.accounts))
+              if path]
+    for k, (option, path) in enumerate(outputs):
+        for what, given in inputs:
+            if _same_file(path, given):
+                raise _UsageError(
+                    f"{option} {path!r} is {what}: writing the results there would "
+                    "overwrite it; give the output another file name")
+        for other, other_path in outputs[k + 1:]:
+            if _same_file(path, other_path):
+                raise _UsageError(
+                    f"{option} and {other} both name {path!r}: the account results would "
+                    "replace the user results; give each its own file")
+
+
 def _score(args: argparse.Namespace, out: TextIO, progress: _Progress) -> int:
+    _check_outputs(args)
     model, _log, result = _load(args, progress)
     wrote = False
     if args.users_out:
@@ -491,6 +567,11 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
 
     if args.accounts < 1:
         raise _UsageError("--accounts must be at least 1")
+    if args.accounts > _DEMO_MAX_ACCOUNTS:
+        raise _UsageError(
+            f"--accounts must be at most {_DEMO_MAX_ACCOUNTS:,} (about 180 events each), got "
+            f"{args.accounts:,}; for larger data sets call pqlkit.datasets.synthetic_saas "
+            "from Python")
     started = time.perf_counter()
     data = datasets.synthetic_saas(n_accounts=args.accounts, seed=args.seed)
     events, users, accounts = data.records()
@@ -574,6 +655,15 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
             raise
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"pqlkit: error: {message}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        if args.debug:
+            raise
+        hint = ("pass a smaller --accounts" if args.command == "demo" else
+                "score a smaller events file (e.g. a shorter period), or use a machine with "
+                "more memory")
+        print(f"pqlkit: error: out of memory running '{args.command}': {hint}",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("pqlkit: interrupted", file=sys.stderr)

@@ -15,11 +15,11 @@ from datetime import datetime, tzinfo
 from typing import Any, Final
 
 from pqlkit._time import to_micros
-from pqlkit.errors import ValidationError
+from pqlkit.errors import PqlkitTypeError, ValidationError
 from pqlkit.records import FieldError, check_id, check_mapping, check_name, check_timestamp
 
-__all__ = ["Getter", "group_account", "id_value", "json_object", "mapping_value", "name_value", "number",
-           "timestamp_us"]
+__all__ = ["Getter", "check_timestamp_format", "group_account", "id_value", "json_object",
+           "mapping_value", "name_value", "number", "timestamp_us"]
 
 _NUMBER: Final = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 _MISSING: Final = object()
@@ -65,6 +65,22 @@ def number(text: str) -> int | float | None:
     if text.lstrip("+-").isdigit():
         return int(text)
     return float(text)
+
+
+def check_timestamp_format(fmt: Any, where: str) -> None:
+    """Raise at once on a ``timestamp_format=`` that is not a strptime format: it applies
+    to every row, so a bad one is the caller's mistake (strptime's own TypeError names no
+    option), reported before any row is read."""
+    if fmt is None:
+        return
+    if not isinstance(fmt, str):
+        raise PqlkitTypeError(
+            f"{where}: timestamp_format must be a strptime format string such as "
+            f"'%d/%m/%Y %H:%M', got {fmt!r} ({type(fmt).__name__})")
+    if not fmt:
+        raise ValidationError(
+            f"{where}: timestamp_format must be a strptime format string such as "
+            "'%d/%m/%Y %H:%M', got an empty string (pass None to read ISO 8601)")
 
 
 def timestamp_us(

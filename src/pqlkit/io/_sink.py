@@ -58,6 +58,26 @@ def check_choice(value: Any, allowed: tuple[str, ...], what: str) -> Any:
     return value
 
 
+def check_key_option(value: Any, what: str, *, where: str, names: str, example: str
+                     ) -> str | None:
+    """Validate an option naming one key of the rows (``group_type=``, ``group_key=``): a
+    non-empty string or None. Checked at the call: a bad one would match no row, and every
+    event would lose its account without a word."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        several = ("; give one: each event names one account"
+                   if isinstance(value, list | tuple | set | frozenset) else "")
+        raise PqlkitTypeError(
+            f"{where}: {what}= must be a string naming {names}, such as {example!r}, or None; "
+            f"got {value!r} ({type(value).__name__}){several}")
+    if not value:
+        raise ValidationError(
+            f"{where}: {what}= must name {names}, such as {example!r}, or None; got an "
+            "empty string")
+    return value
+
+
 def _canon(value: Any) -> str:
     return canonical({"v": value})
 

@@ -22,7 +22,7 @@ from pqlkit.io._convert import (
     name_value,
     timestamp_us,
 )
-from pqlkit.io._sink import AccountPolicy, AnonymousPolicy, Sink, UserRef
+from pqlkit.io._sink import AccountPolicy, AnonymousPolicy, Sink, UserRef, check_key_option
 from pqlkit.io._source import rows_of
 from pqlkit.records import FieldError
 
@@ -187,6 +187,8 @@ def from_amplitude(
         >>> [(u.user_id, u.account_id, dict(u.traits)) for u in log.users()]
         [('u1', 'acme', {'role': 'admin'})]
     """
+    check_key_option(group_type, "group_type", where="from_amplitude",
+                     names="a group type (a key of groups)", example="company")
     source_rows, label = rows_of(rows, what="from_amplitude")
     sink = Sink(strict=strict, future_tolerance=future_tolerance, now=now,
                 anonymous=anonymous, account_policy=account_policy, label=label)

@@ -22,7 +22,15 @@ from typing import Any, Final, Literal
 from pqlkit._time import EPOCH_UNITS
 from pqlkit.errors import PqlkitTypeError, ValidationError
 from pqlkit.eventlog import EventLog
-from pqlkit.io._convert import Getter, id_value, mapping_value, name_value, number, timestamp_us
+from pqlkit.io._convert import (
+    Getter,
+    check_timestamp_format,
+    id_value,
+    mapping_value,
+    name_value,
+    number,
+    timestamp_us,
+)
 from pqlkit.io._sink import Sink, check_choice
 from pqlkit.io._source import CORRUPT, corrupt, is_path, open_binary, rows_of
 from pqlkit.io.frames import _ACCOUNT, _EVENT_ID
@@ -187,6 +195,7 @@ def read_jsonl(
     """
     if epoch_unit is not None:
         check_choice(epoch_unit, EPOCH_UNITS, "epoch_unit")
+    check_timestamp_format(timestamp_format, "read_jsonl")
     fields = _Fields(name=name, timestamp=timestamp, user_id=user_id, account_id=account_id,
                      event_id=event_id, properties=properties, extra=extra)
     rows, label = rows_of(path, what="read_jsonl")
@@ -197,7 +206,8 @@ def read_jsonl(
     return sink.finish(users=users, accounts=accounts, tz=tz)
 
 
-def _check_header(header: list[str], fields: _Fields, path: Any) -> None:
+def _check_header(header: list[str], fields: _Fields, path: Any,
+                  types: Mapping[str, Any] | None = None) -> None:
     """A CSV header that cannot give the fields asked for is an error at once, before its
     rows are read (each would otherwise be rejected, or lose a column, silently)."""
     where = f"read_csv({os.fspath(path)!r})" if is_path(path) else "read_csv"
@@ -226,6 +236,17 @@ def _check_header(header: list[str], fields: _Fields, path: Any) -> None:
             f"{where}: the header has neither {fields.user_id.key!r} nor "
             f"{fields.account_id.key if fields.account_id else 'account_id'!r}: events need a "
             f"user or an account (map them with user_id= / account_id=); the header is {have}")
+    # A misspelt properties= or types= column would leave its values text, or unread,
+    # and change scores without a word.
+    if fields.properties is not None and fields.properties not in seen:
+        raise ValidationError(
+            f"{where}: no column {fields.properties!r} for properties=; the header is "
+            f"{have} (pass the JSON column's name as the header spells it, or None)")
+    for column in types or {}:
+        if column not in seen:
+            raise ValidationError(
+                f"{where}: no column {column!r} for types=; the header is {have} (name "
+                "the column as the header spells it)")
 
 
 def _converter(kind: Any, column: str) -> Callable[[str], Any]:
@@ -292,12 +313,14 @@ def read_csv(
         name, timestamp, user_id, account_id, event_id: the column of each event attribute
             (``account_id``/``event_id`` may be None, or name a column the file lacks).
         properties: a column holding a JSON object of properties (or None); an empty
-            cell is none, text that is not a JSON object rejects its row.
+            cell is none, text that is not a JSON object rejects its row. A column the
+            header lacks is an error.
         extra: what to do with the other columns: ``"properties"`` (default),
             ``"ignore"`` or ``"reject"``.
         types: per column, how to read its text: ``"int"``, ``"float"``, ``"bool"``,
             ``"json"`` or ``"str"`` (the default); a value that does not convert rejects
-            its row as ``invalid_properties`` (``invalid_id`` for an id column).
+            its row as ``invalid_properties`` (``invalid_id`` for an id column). A
+            column the header lacks is an error (a misspelt one would stay text).
         timestamp_format, epoch_unit, tz: as for :func:`read_jsonl`.
         delimiter, encoding: the CSV dialect and text encoding.
         users, accounts, strict, future_tolerance, now: as for :func:`read_jsonl`.
@@ -326,6 +349,7 @@ def read_csv(
         raise PqlkitTypeError(f"read_csv takes the path of a CSV file, got {type(path).__name__}")
     if epoch_unit is not None:
         check_choice(epoch_unit, EPOCH_UNITS, "epoch_unit")
+    check_timestamp_format(timestamp_format, "read_csv")
     fields = _Fields(name=name, timestamp=timestamp, user_id=user_id, account_id=account_id,
                      event_id=event_id, properties=properties, extra=extra)
     if not isinstance(delimiter, str) or len(delimiter) != 1:
@@ -366,7 +390,7 @@ def read_csv(
             raise corrupt(path, 0, exc) from exc
         if header is None:
             return sink.finish(users=users, accounts=accounts, tz=tz)
-        _check_header(header, fields, path)
+        _check_header(header, fields, path, types)
         start = reader.line_num + 1
         lines.held.clear()
         for cells in _guarded(reader, sink, path):

@@ -17,7 +17,7 @@ from typing import Any, Final
 from pqlkit._time import _EPOCH_UNITS, EPOCH_UNITS, _zone, from_micros, to_micros
 from pqlkit.eventlog import EventLog
 from pqlkit.io._convert import group_account, id_value, mapping_value, name_value, timestamp_us
-from pqlkit.io._sink import AccountPolicy, AnonymousPolicy, Sink, check_choice
+from pqlkit.io._sink import AccountPolicy, AnonymousPolicy, Sink, check_choice, check_key_option
 from pqlkit.io._source import rows_of
 from pqlkit.records import FieldError, check_timestamp
 
@@ -185,6 +185,8 @@ def from_mixpanel(
         >>> log.report.counts
         {'input': 2, 'kept': 1, 'duplicates': 1, 'rejected': 0}
     """
+    check_key_option(group_key, "group_key", where="from_mixpanel", names="an event property",
+                     example="company_id")
     zone = None if project_tz is None else _zone(project_tz)
     check_choice(epoch_unit, EPOCH_UNITS, "epoch_unit")
     source_rows, label = rows_of(rows, what="from_mixpanel")

@@ -22,7 +22,7 @@ from pqlkit.io._convert import (
     name_value,
     timestamp_us,
 )
-from pqlkit.io._sink import AccountPolicy, AnonymousPolicy, Sink, UserRef
+from pqlkit.io._sink import AccountPolicy, AnonymousPolicy, Sink, UserRef, check_key_option
 from pqlkit.io._source import rows_of
 from pqlkit.records import FieldError
 
@@ -174,6 +174,8 @@ def from_posthog(
         >>> log.report.tables["identities"]
         {'input': 1, 'kept': 1, 'duplicates': 0, 'rejected': 0}
     """
+    check_key_option(group_type, "group_type", where="from_posthog",
+                     names="a group type (a key of $groups)", example="company")
     source_rows, label = rows_of(rows, what="from_posthog")
     sink = Sink(strict=strict, future_tolerance=future_tolerance, now=now,
                 anonymous=anonymous, account_policy=account_policy, label=label)
