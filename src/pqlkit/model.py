@@ -514,7 +514,7 @@ def _tiers(value: Any) -> tuple[tuple[str, float], ...]:
             f"got {value!r}"
         )
     value = plain(value)
-    out = []
+    out: list[tuple[str, float]] = []
     for name, bar in value.items():
         if not isinstance(name, str) or not name:
             raise ValidationError(f"tiers: a tier name must be a non-empty string, got {name!r}")
