@@ -951,3 +951,19 @@ def test_user_and_account_index_of_an_unknown_id_name_it():
     with pytest.raises(PqlkitTypeError, match=r"EventLog\.user_index\(\) takes one user id \(a "
                                               r"string or an integer\), got \['u1'\] \(list\)"):
         log.user_index(["u1"])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("load", [
+    lambda rows, strict: EventLog.from_records(rows, strict=strict),
+    lambda rows, strict: EventLog.from_columns(
+        user_id=[r["user_id"] for r in rows], name=[r["name"] for r in rows],
+        timestamp=[r["timestamp"] for r in rows], strict=strict),
+    lambda rows, strict: EventLog.concat([EventLog.from_records(rows)], strict=strict),
+])
+def test_strict_must_be_a_bool(load):
+    # strict="false" is truthy: it turned strict mode on.
+    rows = [{"name": "a", "timestamp": "not a time", "user_id": "u1"},
+            {"name": "a", "timestamp": "2026-05-01T00:00:00Z", "user_id": "u1"}]
+    with pytest.raises(PqlkitTypeError, match="strict must be True or False, got 'false'"):
+        load(rows, "false")
+    assert load(rows, False).report.counts["kept"] == 1

@@ -646,3 +646,17 @@ def test_where_takes_a_condition_not_a_number_or_text(where):
         count("a", where=where)
     example = str(info.value).rsplit("e.g. ", 1)[1]
     assert count("a", where=pk.parse_expr(example)).where is not None
+
+
+def test_isin_refuses_values_deeper_than_a_property_may_be_or_holding_themselves():
+    # They raised RecursionError; records refuse such a property with a clear message.
+    deep: list[Any] = [1]
+    for _ in range(31):
+        deep = [deep]
+    assert trait("x").isin([deep]).values  # 32 levels, as a property may
+    with pytest.raises(pk.ValidationError, match="more than 32 levels deep"):
+        trait("x").isin([[deep]])
+    cyclic: dict[str, Any] = {}
+    cyclic["self"] = cyclic
+    with pytest.raises(pk.ValidationError, match="holds itself"):
+        trait("x").isin([cyclic])

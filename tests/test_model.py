@@ -737,3 +737,18 @@ def test_settings_that_could_never_apply_are_refused():
     with pytest.raises(PqlkitTypeError, match="disqualify must be a list, got a frozenset"):
         model(disqualify=frozenset({exists("x")}))
     assert model(threshold=50, ceiling=50, tiers={"A": 50, "B": 40}).ceiling == 50
+
+
+@pytest.mark.parametrize("decay", [pk.HalfLife("14d"), pk.ResetAfter("30d"),
+                                   pk.InactivityDecay(points=5, every="7d")])
+def test_a_decays_apply_checks_its_arguments(decay):
+    # A negative age grew the value (HalfLife doubled it); an int or text age, or a text
+    # value, raised AttributeError / TypeError from inside.
+    with pytest.raises(ValidationError, match="the age must be 0 or more"):
+        decay.apply(40, timedelta(days=-14))
+    for age in (28, "28d", None):
+        with pytest.raises(PqlkitTypeError, match=r"takes the age as a datetime\.timedelta"):
+            decay.apply(40, age)
+    with pytest.raises(PqlkitTypeError, match="takes a number to decay"):
+        decay.apply("40", timedelta(days=1))
+    assert decay.apply(40, timedelta(0)) == 40

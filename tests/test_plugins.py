@@ -326,3 +326,35 @@ def test_a_signal_that_never_set_kind_is_told_how_when_used_as_a_condition() -> 
     with pytest.raises(pk.errors.PqlkitTypeError) as info:
         pk.Rule("r", Score(), points=1)  # a number on purpose: no hint about kind
     assert "ClassVar" not in str(info.value)
+
+
+def test_a_custom_signals_context_checks_what_it_is_given():
+    # ctx.events(5) found no events (0 points, silently); ctx.events(where="login") and
+    # ctx.evaluate("login") blamed the engine ("cannot evaluate str nodes").
+    from typing import ClassVar
+
+    import attrs
+
+    @attrs.frozen(eq=False, repr=False)
+    class Logins(pk.Signal):
+        name: Any = "login"
+        where: Any = None
+        raw: Any = None
+        kind: ClassVar[str] = "number"
+
+        def evaluate(self, ctx: Any) -> Any:
+            if self.raw is not None:
+                return ctx.evaluate(self.raw)
+            return len(ctx.events(self.name, where=self.where))
+
+    log = pk.EventLog.from_records(
+        [{"name": "login", "timestamp": "2026-05-01T00:00:00Z", "user_id": "u1"}])
+    for signal, match in [(Logins(name=5), "an event name must be a non-empty string"),
+                          (Logins(where="login"), "where= takes a property condition"),
+                          (Logins(raw="login"), r"ctx.evaluate\(\) takes a signal")]:
+        model = pk.ScoringModel(name="m", threshold=1, rules=[pk.Rule("r", signal, points_per=1)])
+        for engine in ("columnar", "reference"):
+            with pytest.raises(pk.PqlkitError, match=match):
+                model.score(log, engine=engine)
+    ok = pk.ScoringModel(name="m", threshold=1, rules=[pk.Rule("r", Logins(), points_per=1)])
+    assert ok.score(log).users["u1"]["r"] == 1

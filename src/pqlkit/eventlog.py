@@ -1170,6 +1170,12 @@ def _fit(delta: Array | None, values: Array, n: int) -> Array:
     return np.zeros(n, dtype=_narrow(lo, hi))
 
 
+def _check_strict(strict: Any, where: str) -> None:
+    """``strict=`` must be a bool: a truthy string such as ``"false"`` would turn it on."""
+    if not isinstance(strict, (bool, np.bool_)):
+        raise PqlkitTypeError(f"{where}: strict must be True or False, got {strict!r}")
+
+
 class EventLog:
     """Sorted, de-duplicated, integer-coded event columns plus the user and account tables.
 
@@ -1274,6 +1280,7 @@ class EventLog:
         >>> len(log), log.report.by_reason()
         (1, {'missing_name': 1})
         """
+        _check_strict(strict, "EventLog.from_records")
         col.not_rows(events, "EventLog.from_records")
         if isinstance(events, (str, bytes, Mapping)) or not isinstance(events, Iterable):
             raise PqlkitTypeError(
@@ -1393,6 +1400,7 @@ class EventLog:
         >>> len(log), log.user_ids, log.props["plan"].tolist()
         (3, ('u1', 'u2'), ['free', None, 'pro'])
         """
+        _check_strict(strict, "EventLog.from_columns")
         columns: dict[str, Any] = {}
         timestamp = _naive_frame_times(timestamp, tz, "EventLog.from_columns")
         for field, value in (("user_id", user_id), ("name", name), ("timestamp", timestamp),
@@ -1488,6 +1496,7 @@ class EventLog:
         >>> len(log), log.properties(1)
         (2, {'plan': 'pro'})
         """
+        _check_strict(strict, "EventLog.from_arrow")
         from pqlkit import _arrow, _arrowload
 
         _arrow.pyarrow("EventLog.from_arrow")
@@ -1554,6 +1563,7 @@ class EventLog:
         >>> EventLog.from_parquet(path).report.counts
         {'input': 1, 'kept': 1, 'duplicates': 0, 'rejected': 0}
         """
+        _check_strict(strict, "EventLog.from_parquet")
         from pqlkit import _arrow, _arrowload
 
         where = "EventLog.from_parquet"
@@ -1714,6 +1724,7 @@ class EventLog:
         >>> EventLog.concat([a, b]).report.counts
         {'input': 2, 'kept': 1, 'duplicates': 1, 'rejected': 0}
         """
+        _check_strict(strict, "EventLog.concat")
         if isinstance(logs, EventLog) or not isinstance(logs, Iterable):
             raise PqlkitTypeError(
                 "EventLog.concat takes a list of EventLogs, e.g. EventLog.concat([a, b]); "

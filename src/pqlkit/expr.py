@@ -18,7 +18,7 @@ import numpy as np
 
 from pqlkit._time import Duration, as_duration, to_utc
 from pqlkit.errors import PqlkitTypeError, ValidationError
-from pqlkit.records import plain
+from pqlkit.records import MAX_DEPTH, plain
 
 __all__ = [
     "ActiveDays", "And", "Arith", "Compare", "Count", "DaysSinceFirst", "DaysSinceLast",
@@ -355,7 +355,27 @@ def _as_lists(value: Any) -> Any:
 def _options(values: Iterable[Any]) -> tuple[Any, ...]:
     """``isin``'s values, as plain values (:func:`plain`), tuples as lists
     (:func:`_as_lists`)."""
+    values = list(values)
+    _shallow(values)
     return tuple(_as_lists(plain(v)) for v in values)
+
+
+def _shallow(values: list[Any]) -> None:
+    """Refuse ``isin`` values nested deeper than a property may be (or holding
+    themselves), as records refuse such a property: no loaded value could equal them."""
+    stack: list[tuple[Any, int, frozenset[int]]] = [(v, 1, frozenset()) for v in values]
+    while stack:
+        value, depth, path = stack.pop()
+        if not isinstance(value, (list, tuple, Mapping)):
+            continue
+        if id(value) in path:
+            raise ValidationError("isin() value holds itself (a list or mapping inside "
+                                  "itself); give plain values")
+        if depth > MAX_DEPTH:
+            raise ValidationError(f"isin() value nests lists and mappings more than "
+                                  f"{MAX_DEPTH} levels deep, as no property may; flatten it")
+        inner = value.values() if isinstance(value, Mapping) else value
+        stack.extend((v, depth + 1, path | {id(value)}) for v in inner)
 
 
 def _check_literal(value: Any, what: str) -> None:

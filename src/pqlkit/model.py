@@ -118,7 +118,17 @@ class Decay(Protocol):
     def apply(self, value: float, age: timedelta) -> float: ...
 
 
-def _micros(age: timedelta) -> int:
+def _micros(age: timedelta, value: Any, decay: Any) -> int:
+    """``age`` in µs, once ``decay.apply(value, age)``'s arguments are checked: a number,
+    and a ``timedelta`` of 0 or more (a negative age would grow the value)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise PqlkitTypeError(f"{decay!r}.apply() takes a number to decay, got {value!r} "
+                              f"({type(value).__name__})")
+    if not isinstance(age, timedelta):
+        raise PqlkitTypeError(f"{decay!r}.apply() takes the age as a datetime.timedelta, "
+                              f"got {age!r} ({type(age).__name__})")
+    if age < timedelta(0):
+        raise ValidationError(f"{decay!r}.apply(): the age must be 0 or more, got {age!r}")
     return (age.days * 86_400 + age.seconds) * 1_000_000 + age.microseconds
 
 
@@ -173,7 +183,7 @@ class InactivityDecay(_Structural):
         return max(0, (age_us - grace) // self.every.micros) if age_us > grace else 0
 
     def apply(self, value: float, age: timedelta) -> float:
-        return value - self.points * self.periods(_micros(age))
+        return value - self.points * self.periods(_micros(age, value, self))
 
     def __repr__(self) -> str:
         kw: dict[str, Any] = {"points": self.points, "every": self.every}
@@ -194,7 +204,7 @@ class HalfLife(_Structural):
     half_life: Duration = attrs.field(converter=_half_life)
 
     def apply(self, value: float, age: timedelta) -> float:
-        return float(value * 0.5 ** (_micros(age) / self.half_life.micros))
+        return float(value * 0.5 ** (_micros(age, value, self) / self.half_life.micros))
 
     def __repr__(self) -> str:
         return _repr_call("HalfLife", [self.half_life], {})
@@ -212,7 +222,7 @@ class ResetAfter(_Structural):
     idle: Duration = attrs.field(converter=_idle)
 
     def apply(self, value: float, age: timedelta) -> float:
-        return 0 if _micros(age) > self.idle.micros else value
+        return 0 if _micros(age, value, self) > self.idle.micros else value
 
     def __repr__(self) -> str:
         return _repr_call("ResetAfter", [self.idle], {})

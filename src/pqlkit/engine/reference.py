@@ -45,6 +45,8 @@ from pqlkit.expr import (
     StrTest,
     Total,
     Trait,
+    _opt_name,
+    _where,
 )
 from pqlkit.model import InactivityDecay, Rule
 from pqlkit.records import Event
@@ -273,12 +275,17 @@ class EntityContext:
     def events(self, name: str | None = None, *, within: Any = None, since_signup: Any = None,
                where: Expr | None = None) -> EventSet:
         """This entity's events as of ``as_of``, filtered like the built-in signals do."""
+        name, where = _opt_name(name), _where(where)  # (as count() checks them)
         w = None if within is None else as_duration(within, what="within")
         s = None if since_signup is None else as_duration(since_signup, what="since_signup")
         return EventSet(self.log, self.select(name, w, s, where))
 
     def evaluate(self, expr: Expr) -> Any:
         """Evaluate a signal or condition for this entity (evidence is recorded)."""
+        if not isinstance(expr, Expr):
+            raise PqlkitTypeError(
+                f"ctx.evaluate() takes a signal or condition, such as count('login') or "
+                f"trait('plan') == 'pro', got {expr!r} ({type(expr).__name__})")
         return self.engine.evaluate(expr, self)
 
 
