@@ -417,3 +417,12 @@ def test_running_out_of_memory_is_one_line_not_a_traceback(
                    "--accounts\n")
     with pytest.raises(MemoryError):
         main(["--debug", "demo", "--accounts", "50"], out=io.StringIO())
+
+
+def test_python_m_pqlkit_runs_the_command_line():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "pqlkit", "--version"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0 and "pqlkit" in proc.stdout + proc.stderr

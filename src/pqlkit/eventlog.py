@@ -1385,7 +1385,7 @@ class EventLog:
             ValidationError: the columns have different lengths, or numeric timestamps
                 came without ``epoch_unit``.
             PqlkitTypeError: a column is not a column, or has a dtype its field cannot
-                hold (float ids, datetime64 properties).
+                hold (float ids, say).
 
         >>> import numpy as np
         >>> log = EventLog.from_columns(
