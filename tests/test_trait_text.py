@@ -203,3 +203,24 @@ def test_string_tests_on_arrow_traits_need_no_coding(
     ref = STR_MODEL.score(log, as_of=AS_OF, engine="reference")
     assert_results_equal(ref, got)
     assert_explanations_equal(ref, got)
+
+
+def test_lowered_trait_tests_follow_who_exists_at_each_as_of():
+    # The lowered column is coded once per log (its tests vectorised and kept per value);
+    # its rows must still follow each score's as_of, as the trait's own do.
+    users = [{"user_id": f"u{i}", "created_at": f"2026-05-{i + 1:02d}T00:00:00Z",
+              "traits": {"email_domain": d}}
+             for i, d in enumerate(["Rival.IO", "rival.io", "acme.com", "RIVAL.io", "x.org"])]
+    events = [{"name": "a", "timestamp": "2026-05-20T00:00:00Z", "user_id": u["user_id"]}
+              for u in users]
+    log = pk.EventLog.from_records(events, users=users)
+    model = pk.ScoringModel(name="m", threshold=1, rules=[pk.Rule("a", pk.exists("a"), points=1)],
+                            disqualify=[pk.trait("email_domain").lower().isin(["rival.io"])])
+    for as_of, want in [("2026-05-02T12:00:00Z", {"u0": True, "u1": True}),
+                        ("2026-05-20T00:00:00Z", {"u0": True, "u1": True, "u2": False,
+                                                  "u3": True, "u4": False}),
+                        ("2026-05-03T12:00:00Z", {"u0": True, "u1": True, "u2": False})]:
+        for engine in ("columnar", "reference"):
+            got = {r["user_id"]: r["disqualified"]
+                   for r in model.score(log, as_of=as_of, engine=engine).users}
+            assert got == want, (as_of, engine)

@@ -638,6 +638,23 @@ def _map2(a: _Val, b: _Val, fn: Callable[[Any, Any], Any], n: int, memo: Any = N
     return results, inverse.reshape(-1).astype(np.int64, copy=False)
 
 
+def _lowering(results: _Results) -> tuple[IntArray, list[str], Any, dict[Any, Any]] | None:
+    """For ``lower()``'s results per distinct value (None for missing, last), when all
+    text: each value's code among the distinct lowered strings (-1 for missing), those
+    strings, their str array (for the vectorised tests, isin, startswith ..., that
+    follow) and a memo for those tests' results. None otherwise."""
+    head = results[:-1]
+    if isinstance(results, np.ndarray) or results[-1] is not None or not all(
+            type(r) is str for r in head):
+        return None
+    strings = _strings(list(head))
+    if strings is None or not len(strings):
+        return None
+    uniq, inverse = np.unique(strings, return_inverse=True)
+    lut = np.append(inverse.reshape(-1), _NONE).astype(np.int64)
+    return lut, uniq.tolist(), uniq, {}
+
+
 def _from_results(results: _Results, pos: IntArray) -> _Val:
     if isinstance(results, np.ndarray):
         return _Bool(results[pos])
@@ -1709,9 +1726,21 @@ class ColumnarEngine(Engine):
         value = self.evaluate(node.operand, ctx)
         if isinstance(value, (_Num, _Bool, _Time)):
             return value
-        results, pos = _map1(value, lower,
-                             ctx.n, ("lower",))
-        return _from_results(results, pos)
+        results, pos = _map1(value, lower, ctx.n, ("lower",))
+        # A trait column keeps the coding of its lowered values (per log, as it keeps
+        # test results per value: its rows differ from one as_of to the next), and the
+        # lowered column the memo of its own tests.
+        memo = _to_obj(value, ctx.n).memo
+        if memo is None:
+            coding = _lowering(results)
+        else:
+            coding = memo.get(("lower-coding",))
+            if coding is None:
+                coding = memo[("lower-coding",)] = _lowering(results)
+        if coding is None:
+            return _from_results(results, pos)
+        lut, values, strings, tests = coding
+        return _Obj(lut[pos], values, tests, strings=strings)
 
     # -- event signals -----------------------------------------------------------------------
 
