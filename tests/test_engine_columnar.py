@@ -579,3 +579,22 @@ def test_half_life_of_ages_past_2_to_the_53_microseconds_is_exact(where: str) ->
     log = pk.EventLog.from_records([ev("login", "1700-01-01T00:00:00Z")])
     for k in range(40):
         both(model, log, as_of=datetime(2000, 1, 1, 0, 0, 0, k, tzinfo=UTC))
+
+
+def test_scores_past_the_floats_explain_alike_in_both_engines() -> None:
+    # 2 x 1e308 points is +inf: the explanation showed a decay and a clamp of nan
+    # (inf - inf) for a model with neither. With -inf too the score is nan: the reference
+    # clamped it to the floor, the columnar engine kept nan.
+    events = [ev("a", ago(days=2)), ev("a", ago(days=1))]
+    up = pk.ScoringModel(name="m", threshold=1,
+                         rules=[pk.Rule("up", count("a"), points_per=1e308)])
+    got = both(up, pk.EventLog.from_records(events))
+    expl = got.explain("u1")
+    assert expl.score == math.inf and expl.decay == 0 and expl.clamp == 0
+    assert "decay" not in expl.text() and "clamped" not in expl.text()
+    both_ways = pk.ScoringModel(name="m", threshold=1, rules=[
+        pk.Rule("up", count("a"), points_per=1e308),
+        pk.Rule("down", count("a"), points_per=-1e308)])
+    for engine in ENGINES:
+        row = both_ways.score(events, as_of=AS_OF, engine=engine).users["u1"]
+        assert math.isnan(row["score"]) and row["is_pql"] is False, engine

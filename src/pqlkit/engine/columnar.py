@@ -39,6 +39,7 @@ from pqlkit.engine.reference import (
     distinct_key,
     is_number,
     lower,
+    part,
     same_value,
     str_test,
     toward_zero,
@@ -2214,7 +2215,7 @@ class _Scored:
             entity_id=entity_id, level=frame.level, model=model.name, as_of=frame.as_of,
             score=score, raw_score=raw, rules=tuple(contributions), caps=caps,
             group_caps=group_caps,
-            decay=decayed - raw, decay_detail=detail, clamp=score - decayed,
+            decay=part(raw, decayed), decay_detail=detail, clamp=part(decayed, score),
             disqualified=disqualified,
             disqualified_by=tuple(repr(c) for c, hit in zip(model.disqualify,
                                                             self.disqualifiers, strict=True)

@@ -125,6 +125,12 @@ def custom_points(rule: Any, ctx: Any) -> float:
         f"rule {rule.name!r}: points_for(ctx) for {ctx.level} {ctx.entity_id!r}"))
 
 
+def part(before: float, after: float) -> float:
+    """What a step of the score (decay, clamp) changed it by: 0 when it changed nothing,
+    an infinite score included (inf - inf would say nan)."""
+    return 0.0 if before == after else after - before
+
+
 def apply_decay(decay: Any, value: float, age: timedelta) -> float:
     """``decay.apply(value, age)`` as a float (refused unless finite)."""
     def call() -> str:
@@ -674,9 +680,11 @@ class ReferenceEngine(Engine):
             decayed = apply_decay(model.decay, raw, timedelta(microseconds=idle_us))
             detail = _decay_detail(model.decay, idle_us)
         score = decayed
-        if model.floor is not None:
+        # (A nan score, from rule points of +inf and -inf, stays nan: no bound holds it,
+        # as numpy's maximum/minimum keep it in the columnar engine.)
+        if model.floor is not None and not math.isnan(score):
             score = max(float(model.floor), score)
-        if model.ceiling is not None:
+        if model.ceiling is not None and not math.isnan(score):
             score = min(float(model.ceiling), score)
 
         ctx.values = {}
@@ -697,7 +705,7 @@ class ReferenceEngine(Engine):
             entity_id=ctx.entity_id, level=ctx.level, model=model.name, as_of=ctx.as_of,
             score=score, raw_score=raw, rules=tuple(contributions), caps=caps,
             group_caps=group_caps,
-            decay=decayed - raw, decay_detail=detail, clamp=score - decayed,
+            decay=part(raw, decayed), decay_detail=detail, clamp=part(decayed, score),
             disqualified=disqualified, disqualified_by=tuple(hits), tier=tier,
             qualified=qualified, threshold=model.threshold,
             last_event=_ref(log, ctx.all[-1]) if ctx.all else None,
