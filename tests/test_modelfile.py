@@ -703,3 +703,52 @@ def test_templates_get_of_a_name_that_is_not_a_string_is_a_pqlkit_type_error() -
                        match=r"^templates\.get\(\) takes one template name \(a string\), got "
                              r"\['trial'\] \(list\); templates are trial, "):
         templates.get(["trial"])  # type: ignore[arg-type]
+
+
+def test_hostile_model_files_are_model_file_errors_not_python_ones(tmp_path: Path) -> None:
+    # Found by fuzzing: each raised a raw ValueError / RecursionError / UnicodeEncodeError,
+    # or ran for minutes expanding a YAML alias bomb into an error message.
+    pytest.importorskip("yaml")
+    cases = {
+        "long.toml": 'name = "m"\nthreshold = ' + "9" * 5000 + "\nrules = []\n",
+        "long.json": '{"name": "m", "threshold": ' + "9" * 5000 + ', "rules": []}',
+        "long.yaml": "name: m\nthreshold: " + "9" * 5000 + "\nrules: []\n",
+        "hex.toml": 'name = "m"\nthreshold = 0x' + "f" * 4000 + "\nrules = []\n",
+        "deep.toml": 'name = "m"\nthreshold = 1\nrules = []\nx = ' + "[" * 1000 + "]" * 1000,
+        "span.toml": ('name = "m"\nthreshold = 1\nrules = []\n[decay]\ntype = "HalfLife"\n'
+                      f'half_life = "{"9" * 5000}d"\n'),
+    }
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i in range(1, 9):
+        lines.append(f"{chr(97 + i)}: &{chr(97 + i)} [" + ",".join([f"*{chr(96 + i)}"] * 9) + "]")
+    cases["laughs.yaml"] = "\n".join(lines) + "\nname: m\nthreshold: *i\nrules: []\n"
+    for name, text in cases.items():
+        path = tmp_path / name
+        path.write_text(text)
+        with pytest.raises(ModelFileError):
+            pk.load_model(path)
+        assert pk.validate_model(path), name
+    with pytest.raises(pk.errors.ExpressionError, match="too large"):
+        pk.parse_expr("count('x') >= 0x" + "f" * 4000)
+    with pytest.raises(pk.ValidationError, match="about 400 digits"):
+        pk.count("x") >= 10**400  # noqa: B015
+
+
+def test_text_yaml_or_utf8_cannot_hold_is_saved_faithfully_or_refused(tmp_path: Path) -> None:
+    # PyYAML wrote U+0085 raw in a quoted name, which read back as a space; a lone
+    # surrogate (from JSON's "\ud800") raised UnicodeEncodeError when saved as TOML.
+    pytest.importorskip("yaml")
+    model = pk.ScoringModel(name="a\x85b\u2028c", threshold=1,
+                            rules=[pk.Rule("r", pk.trait("plan") == "x\x85y", points=1)])
+    assert pk.load_model(model.save(tmp_path / "m.yaml")) == model
+    odd = pk.ScoringModel(name="m\ud800", threshold=1, rules=[])
+    with pytest.raises(ModelFileError, match="not valid Unicode"):
+        odd.save(tmp_path / "m.toml")
+
+
+def test_false_is_none_for_an_optional_argument_in_toml(tmp_path: Path) -> None:
+    # "TOML has no null, so none is written false everywhere": grace = false was refused.
+    path = tmp_path / "m.toml"
+    path.write_text('name = "m"\nthreshold = 1\nrules = []\n[decay]\n'
+                    'type = "InactivityDecay"\npoints = 5\nevery = "7d"\ngrace = false\n')
+    assert pk.load_model(path).decay == pk.InactivityDecay(points=5, every="7d")

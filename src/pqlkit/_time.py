@@ -299,6 +299,11 @@ def _fmt_number(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else repr(float(x))
 
 
+def _short(text: str) -> str:
+    """``repr(text)``, shortened for a message."""
+    return repr(text) if len(text) <= 40 else repr(text[:37]) + "..."
+
+
 def _fixed_text(micros: int) -> str:
     for unit in ("w", "d", "h", "min", "s", "ms"):
         size = _UNIT_US[unit]
@@ -429,6 +434,10 @@ def as_duration(value: Any, *, what: str = "duration") -> Duration:
     for m in _PART.finditer(text):
         if m.start() != pos:
             break
+        if len(m.group(1)) > 30:  # (whole, past year 9999 in any unit; Fraction balks
+            # at 4300 digits)
+            raise ValidationError(f"{what} {_short(value)} has a number of more than 30 "
+                                  "digits; write it with fewer")
         number, unit = Fraction(m.group(1)), m.group(2)
         if unit in _CALENDAR_UNITS:
             if number.denominator != 1:

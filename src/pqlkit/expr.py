@@ -378,11 +378,19 @@ def _shallow(values: list[Any]) -> None:
         stack.extend((v, depth + 1, path | {id(value)}) for v in inner)
 
 
+#: Ints of more bits are beyond every float (2**1024), so beyond any signal's value.
+MAX_INT_BITS: Final = 1100
+
+
 def _check_literal(value: Any, what: str) -> None:
     """Refuse what no loaded value can equal (such a literal would never match): a
     non-finite number, a naive datetime; inside lists and mappings too."""
     if isinstance(value, float) and not math.isfinite(value):
         raise ValidationError(f"{what} must be finite, got {value!r}")
+    if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
+        raise ValidationError(
+            f"{what} is an integer of about {int(value.bit_length() * 0.30103)} digits, "
+            "beyond any number a signal gives (floats end near 1.8e308)")
     if isinstance(value, np.datetime64):  # (plain() leaves only NaT as a datetime64)
         raise ValidationError(f"{what} is NaT (not a time); use None for a missing value")
     if isinstance(value, datetime) and value.tzinfo is None:

@@ -29,6 +29,7 @@ import json
 import math
 import os
 import re
+import reprlib
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -108,10 +109,23 @@ def _join(path: str, key: Any) -> str:
 
 
 def _got(value: Any) -> str:
-    text = repr(value)
+    # A bounded repr: a YAML alias bomb expands to billions of items, and an int of more
+    # than 4300 digits cannot be printed at all.
+    text = _SHORT.repr(value)
     if len(text) > 60:
         text = text[:57] + "..."
     return f"{text} ({type(value).__name__})"
+
+
+class _ShortRepr(reprlib.Repr):
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > 200:
+            return f"<an integer of about {int(x.bit_length() * 0.30103)} digits>"
+        return repr(x)
+
+
+_SHORT: Final = _ShortRepr()
+_SHORT.maxstring = _SHORT.maxother = 60
 
 
 def _unset(table: Mapping[Any, Any], keys: tuple[str, ...]) -> Mapping[Any, Any]:
@@ -356,6 +370,8 @@ class _Reader:
         if origin in (typing.Union, types.UnionType):
             if value is None and type(None) in args:
                 return None
+            if value is False and type(None) in args and bool not in args:
+                return None  # (TOML has no null: false is "none" everywhere)
             arms = [a for a in args if a is not type(None)]
             return self.typed(value, arms[0], path, name) if len(arms) == 1 else value
         if origin is tuple and isinstance(value, list):
@@ -860,6 +876,10 @@ def loads(text: str | bytes, format: str, *, source: Any = None) -> Any:
             m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
             line, col = (int(m.group(1)), int(m.group(2))) if m else (None, None)
             problems.append(ModelProblem("", f"not valid TOML: {exc}", line, col))
+        except RecursionError:
+            problems.append(ModelProblem("", "not valid TOML: nested too deeply"))
+        except ValueError as exc:  # an integer of more digits than Python converts
+            problems.append(ModelProblem("", f"cannot read the TOML: {exc}"))
     elif fmt == "json":
         duplicates: list[str] = []
 
@@ -877,6 +897,8 @@ def loads(text: str | bytes, format: str, *, source: Any = None) -> Any:
             problems.append(ModelProblem("", f"not valid JSON: {exc}", exc.lineno, exc.colno))
         except RecursionError:
             problems.append(ModelProblem("", "not valid JSON: nested too deeply"))
+        except ValueError as exc:  # an integer of more digits than Python converts
+            problems.append(ModelProblem("", f"cannot read the JSON: {exc}"))
         problems += [ModelProblem("", f"the key {k!r} appears twice in one object; the file "
                                   "is ambiguous") for k in duplicates]
     else:
@@ -903,6 +925,8 @@ def _load_yaml(text: str) -> tuple[Any, list[ModelProblem]]:
         return None, [ModelProblem("", f"not valid YAML: {exc}".replace("\n", " "), line, col)]
     except RecursionError:
         return None, [ModelProblem("", "not valid YAML: nested too deeply")]
+    except ValueError as exc:  # an integer of more digits than Python converts
+        return None, [ModelProblem("", f"cannot read the YAML: {exc}")]
     return data, problems
 
 
@@ -962,7 +986,12 @@ def dumps(model: ScoringModel | Mapping[str, Any], format: str = "toml", *,
     from pqlkit._optional import require
 
     yaml = require("yaml", "yaml", "YAML model files")
-    return str(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100))
+    text = str(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100))
+    if yaml.safe_load(text) != data:
+        # PyYAML writes some line-break characters (U+0085, U+2028 ...) raw in quoted
+        # scalars, where they read back as spaces: escaped, they read back as written.
+        text = str(yaml.safe_dump(data, sort_keys=False, allow_unicode=False, width=100))
+    return text
 
 
 def _read(path: str | os.PathLike[str], format: str | None
@@ -1048,9 +1077,15 @@ def save_model(model: ScoringModel, path: str | os.PathLike[str], *,
             f"pathlib.Path), got {path!r} ({type(path).__name__})")
     fmt = _format(path, format)
     text = dumps(model, fmt, plugins=plugins)
+    try:
+        encoded = text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate, say (from JSON's "\ud800")
+        raise _error([ModelProblem("", f"the model holds text that is not valid Unicode "
+                                       f"({exc.reason}: {text[exc.start:exc.end]!r}); "
+                                       "it cannot be written as UTF-8")], path) from None
     out = Path(path)
     try:
-        out.write_text(text, encoding="utf-8")
+        out.write_bytes(encoded)
     except OSError as exc:
         raise _error([ModelProblem("", f"cannot write the file: {exc.strerror or exc}")],
                      path) from None
