@@ -752,3 +752,11 @@ def test_false_is_none_for_an_optional_argument_in_toml(tmp_path: Path) -> None:
     path.write_text('name = "m"\nthreshold = 1\nrules = []\n[decay]\n'
                     'type = "InactivityDecay"\npoints = 5\nevery = "7d"\ngrace = false\n')
     assert pk.load_model(path).decay == pk.InactivityDecay(points=5, every="7d")
+
+
+def test_cross_field_problems_are_reported_with_the_others_and_their_paths() -> None:
+    # They came one per run, after every field problem was fixed, with the path "".
+    data = {"name": "m", "threshold": 50, "ceiling": 10, "tiers": {"hot": 40, "warm": 40},
+            "rules": [{"name": "r", "when": "exists('x')", "points": "one"}]}
+    paths = [p.path for p in pk.validate_model(data)]
+    assert paths == ["rules[0].points", "tiers.warm", "threshold", "tiers.hot", "tiers.warm"]

@@ -610,6 +610,27 @@ class _Reader:
                     self.add(_join("group_caps", group),
                              f"no rule is in group {group!r} (groups: "
                              f"{', '.join(sorted(groups)) or 'none'})")
+        # The model's own cross-field checks, here with their paths and beside the other
+        # problems (ScoringModel would say only the first, once the rest are fixed).
+        tiers = kw.get("tiers")
+        bars = ({n: b for n, b in tiers.items() if _is_number(b)}
+                if isinstance(tiers, Mapping) else {})
+        first: dict[Any, str] = {}
+        for name, bar in bars.items():
+            if bar in first:
+                self.add(_join("tiers", name), f"has the same minimum score ({bar}) as "
+                         f"{first[bar]!r}, so one of them could never be given")
+            first.setdefault(bar, name)
+        ceiling: Any = kw.get("ceiling")
+        if _is_number(ceiling):
+            threshold: Any = kw.get("threshold")
+            if _is_number(threshold) and threshold > ceiling:
+                self.add("threshold", f"{threshold} is above the ceiling ({ceiling}), which "
+                         "scores never pass: no entity could reach it")
+            for name, bar in bars.items():
+                if bar > ceiling:
+                    self.add(_join("tiers", name), f"{bar} is above the ceiling ({ceiling}), "
+                             "which scores never pass: no entity could reach it")
         for key in ("disqualify", "rules"):
             if isinstance(kw.get(key), list) and _has_bad(kw[key]):
                 kw[key] = _BAD
