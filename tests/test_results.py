@@ -498,6 +498,9 @@ def test_explain_an_unknown_id_says_why_it_may_be_missing(result):
 def test_explain_a_user_created_after_as_of_is_unknown(result):
     with pytest.raises(UnknownEntityError):
         result.explain("u_new")
+    # With level= too, the message says why an id may have no row.
+    with pytest.raises(UnknownEntityError, match="created after as_of get no row"):
+        result.explain("u_new", level="user")
 
 
 def test_explain_with_a_level_that_does_not_hold_the_id(result):

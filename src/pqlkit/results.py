@@ -547,7 +547,9 @@ class ScoreResult:
             raise PqlkitTypeError(f"level must be 'user' or 'account', got {level!r}")
         table = self.users if level == "user" else self.accounts
         if entity_id not in table:
-            raise UnknownEntityError(f"no {level} {entity_id!r} in this result")
+            raise UnknownEntityError(
+                f"no {level} {entity_id!r} in this result as of {_cell(self.as_of)}; ids are "
+                "case- and type-sensitive, and entities created after as_of get no row")
         return self._explainer(level, entity_id)
 
     def summary(self) -> dict[str, Any]:
