@@ -382,15 +382,27 @@ def _shallow(values: list[Any]) -> None:
 MAX_INT_BITS: Final = 1100
 
 
+def too_big(value: Any) -> bool:
+    """An int beyond every float (and so beyond any score, count or number of days)."""
+    return isinstance(value, int) and not isinstance(value, bool) and (
+        value.bit_length() > MAX_INT_BITS)
+
+
+def about_digits(value: int) -> str:
+    """A long int described by its size: Python refuses to print one of more than 4300
+    digits, and a message has no room for it anyway."""
+    return f"an integer of about {int(value.bit_length() * 0.30103)} digits"
+
+
 def _check_literal(value: Any, what: str) -> None:
     """Refuse what no loaded value can equal (such a literal would never match): a
     non-finite number, a naive datetime; inside lists and mappings too."""
     if isinstance(value, float) and not math.isfinite(value):
         raise ValidationError(f"{what} must be finite, got {value!r}")
-    if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
+    if too_big(value):
         raise ValidationError(
-            f"{what} is an integer of about {int(value.bit_length() * 0.30103)} digits, "
-            "beyond any number a signal gives (floats end near 1.8e308)")
+            f"{what} is {about_digits(value)}, beyond any number a signal gives (floats "
+            "end near 1.8e308)")
     if isinstance(value, np.datetime64):  # (plain() leaves only NaT as a datetime64)
         raise ValidationError(f"{what} is NaT (not a time); use None for a missing value")
     if isinstance(value, datetime) and value.tzinfo is None:

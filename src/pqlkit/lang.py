@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any, Final, NoReturn
 
 from pqlkit.errors import ExpressionError, PluginError
-from pqlkit.expr import MAX_INT_BITS, Expr
+from pqlkit.expr import Expr, about_digits, too_big
 from pqlkit.plugins import Kind, Registry, registry
 
 __all__ = ["ALLOWED", "MAX_DEPTH", "MAX_LENGTH", "METHODS", "parse_decay", "parse_expr"]
@@ -105,18 +105,12 @@ def _is_decay(value: Any) -> bool:
 
 
 def _describe(value: Any) -> str:
-    if _too_big(value):  # (Python refuses to print an int of more than 4300 digits)
-        return f"<an integer of about {int(value.bit_length() * 0.30103)} digits>"
+    if too_big(value):
+        return f"<{about_digits(value)}>"
     text = repr(value)
     if len(text) > 60:
         text = text[:57] + "..."
     return text
-
-
-def _too_big(value: Any) -> bool:
-    """An int beyond every float (and so beyond any score, count or number of days)."""
-    return isinstance(value, int) and not isinstance(value, bool) and (
-        value.bit_length() > MAX_INT_BITS)
 
 
 class _Parser:
@@ -239,7 +233,7 @@ class _Parser:
         v = node.value
         if isinstance(v, float) and not math.isfinite(v):
             self.fail(node, f"the number {ast.get_source_segment(self.src, node)} is too large")
-        if _too_big(v):
+        if too_big(v):
             self.fail(node, f"the number {_describe(v)} is too large")
         if v is None or isinstance(v, (str, bool, int, float)):
             return v
@@ -291,7 +285,7 @@ class _Parser:
             self.fail(node, "division by zero")
         except OverflowError:
             self.fail(node, "the number is too large")
-        if (isinstance(out, float) and not math.isfinite(out)) or _too_big(out):
+        if (isinstance(out, float) and not math.isfinite(out)) or too_big(out):
             self.fail(node, "the number is too large")
         return out
 

@@ -531,13 +531,33 @@ def _tiers(value: Any) -> tuple[tuple[str, float], ...]:
         if name == "disqualified":
             raise ValidationError("tiers: 'disqualified' is the tier of disqualified entities")
         _number(f"tiers[{name!r}]", "the minimum score", bar)
-        for other, other_bar in out:
-            if other_bar == bar:
-                raise ValidationError(
-                    f"tiers: {other!r} and {name!r} have the same minimum score ({bar}), so "
-                    "one of them could never be given; give each tier its own bar")
         out.append((name, bar))
     return tuple(sorted(out, key=lambda nb: -nb[1]))
+
+
+def bar_problems(threshold: Any, ceiling: Any, tiers: Mapping[str, Any]
+                 ) -> list[tuple[tuple[str, ...], str]]:
+    """What makes a bar unreachable, as (field, message) pairs: a tier sharing another's
+    minimum score (one of them could never be given), a threshold or tier above the
+    ceiling (scores stop there). The model refuses the first; a model file reports all,
+    at their paths. Values that are not numbers are left to their own checks."""
+    out: list[tuple[tuple[str, ...], str]] = []
+    first: dict[Any, str] = {}
+    for name, bar in tiers.items():
+        if not _is_number(bar):
+            continue
+        if bar in first:
+            out.append((("tiers", name), f"has the same minimum score ({bar}) as "
+                        f"{first[bar]!r}, so one of them could never be given"))
+        first.setdefault(bar, name)
+    if _is_number(ceiling):
+        bars = [(("threshold",), threshold),
+                *((("tiers", name), bar) for name, bar in tiers.items())]
+        for field, bar in bars:
+            if _is_number(bar) and bar > ceiling:
+                out.append((field, f"{bar} is above the ceiling ({ceiling}), which "
+                            "scores never pass: no entity could reach it"))
+    return out
 
 
 def _caps(value: Any) -> tuple[tuple[str, float], ...]:
@@ -602,14 +622,9 @@ class ScoringModel(_Structural):
             raise ValidationError(
                 f"{where}: floor ({self.floor}) is above ceiling ({self.ceiling})"
             )
-        if self.ceiling is not None:
-            # Scores stop at the ceiling: a bar above it is never reached.
-            for what, bar in [("threshold", self.threshold),
-                              *((f"tier {name!r}", b) for name, b in self.tiers)]:
-                if _is_number(bar) and bar > self.ceiling:
-                    raise ValidationError(
-                        f"{where}: the {what} ({bar}) is above the ceiling ({self.ceiling}), "
-                        "which scores never pass: no entity could reach it")
+        for field, message in bar_problems(self.threshold, self.ceiling, dict(self.tiers)):
+            shown = field[0] if len(field) == 1 else f"{field[0]}[{field[1]!r}]"
+            raise ValidationError(f"{where}: {shown} {message}")
         if not isinstance(self.rollup, Rollup):
             raise PqlkitTypeError(f"{where}: rollup must be a pk.Rollup(...), got {self.rollup!r}")
         _check_decay(where, self.decay)

@@ -41,7 +41,7 @@ import attrs
 
 from pqlkit._time import Duration, as_duration
 from pqlkit.errors import ExpressionError, ModelFileError, PluginError, PqlkitError, PqlkitTypeError
-from pqlkit.expr import Expr, _value_equals, compared, init_arguments
+from pqlkit.expr import Expr, _value_equals, about_digits, compared, init_arguments
 from pqlkit.lang import parse_decay, parse_expr
 from pqlkit.model import (
     LEVELS,
@@ -54,6 +54,7 @@ from pqlkit.model import (
     ScoringModel,
     _is_number,
     _whole,
+    bar_problems,
 )
 from pqlkit.plugins import Registry, registry
 
@@ -120,7 +121,7 @@ def _got(value: Any) -> str:
 class _ShortRepr(reprlib.Repr):
     def repr_int(self, x: int, level: int) -> str:
         if x.bit_length() > 200:
-            return f"<an integer of about {int(x.bit_length() * 0.30103)} digits>"
+            return f"<{about_digits(x)}>"
         return repr(x)
 
 
@@ -610,27 +611,12 @@ class _Reader:
                     self.add(_join("group_caps", group),
                              f"no rule is in group {group!r} (groups: "
                              f"{', '.join(sorted(groups)) or 'none'})")
-        # The model's own cross-field checks, here with their paths and beside the other
-        # problems (ScoringModel would say only the first, once the rest are fixed).
+        # The model's own bar checks, here with their paths and beside the other problems
+        # (ScoringModel says only the first, once the rest are fixed).
         tiers = kw.get("tiers")
-        bars = ({n: b for n, b in tiers.items() if _is_number(b)}
-                if isinstance(tiers, Mapping) else {})
-        first: dict[Any, str] = {}
-        for name, bar in bars.items():
-            if bar in first:
-                self.add(_join("tiers", name), f"has the same minimum score ({bar}) as "
-                         f"{first[bar]!r}, so one of them could never be given")
-            first.setdefault(bar, name)
-        ceiling: Any = kw.get("ceiling")
-        if _is_number(ceiling):
-            threshold: Any = kw.get("threshold")
-            if _is_number(threshold) and threshold > ceiling:
-                self.add("threshold", f"{threshold} is above the ceiling ({ceiling}), which "
-                         "scores never pass: no entity could reach it")
-            for name, bar in bars.items():
-                if bar > ceiling:
-                    self.add(_join("tiers", name), f"{bar} is above the ceiling ({ceiling}), "
-                             "which scores never pass: no entity could reach it")
+        for field, message in bar_problems(kw.get("threshold"), kw.get("ceiling"),
+                                           tiers if isinstance(tiers, Mapping) else {}):
+            self.add(_join(*field) if len(field) == 2 else field[0], message)
         for key in ("disqualify", "rules"):
             if isinstance(kw.get(key), list) and _has_bad(kw[key]):
                 kw[key] = _BAD
