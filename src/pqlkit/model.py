@@ -622,8 +622,8 @@ class ScoringModel(_Structural):
             raise ValidationError(
                 f"{where}: floor ({self.floor}) is above ceiling ({self.ceiling})"
             )
-        for field, message in bar_problems(self.threshold, self.ceiling, dict(self.tiers)):
-            shown = field[0] if len(field) == 1 else f"{field[0]}[{field[1]!r}]"
+        for path, message in bar_problems(self.threshold, self.ceiling, dict(self.tiers)):
+            shown = path[0] if len(path) == 1 else f"{path[0]}[{path[1]!r}]"
             raise ValidationError(f"{where}: {shown} {message}")
         if not isinstance(self.rollup, Rollup):
             raise PqlkitTypeError(f"{where}: rollup must be a pk.Rollup(...), got {self.rollup!r}")
