@@ -392,8 +392,7 @@ def _has_map(pa: Any, t: Any) -> bool:
     """Whether an Arrow type holds a map at any depth."""
     if pa.types.is_map(t):
         return True
-    if (pa.types.is_list(t) or pa.types.is_large_list(t)
-            or pa.types.is_fixed_size_list(t)):
+    if _is_list(pa, t):
         return _has_map(pa, t.value_type)
     if pa.types.is_struct(t):
         return any(_has_map(pa, t.field(i).type) for i in range(t.num_fields))
@@ -417,9 +416,14 @@ def _with_maps(pa: Any, t: Any, value: Any) -> Any:
     if pa.types.is_struct(t):
         return {t.field(i).name: _with_maps(pa, t.field(i).type, value[t.field(i).name])
                 for i in range(t.num_fields)}
-    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+    if _is_list(pa, t):
         return [_with_maps(pa, t.value_type, v) for v in value]
     return value
+
+
+def _is_list(pa: Any, t: Any) -> bool:
+    return bool(pa.types.is_list(t) or pa.types.is_large_list(t)
+                or pa.types.is_fixed_size_list(t))
 
 
 def _unheld(pa: Any, t: Any) -> bool:

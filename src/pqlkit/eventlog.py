@@ -1170,10 +1170,11 @@ def _fit(delta: Array | None, values: Array, n: int) -> Array:
     return np.zeros(n, dtype=_narrow(lo, hi))
 
 
-def _check_strict(strict: Any, where: str) -> None:
+def check_strict(strict: Any, where: str | None = None) -> None:
     """``strict=`` must be a bool: a truthy string such as ``"false"`` would turn it on."""
     if not isinstance(strict, (bool, np.bool_)):
-        raise PqlkitTypeError(f"{where}: strict must be True or False, got {strict!r}")
+        raise PqlkitTypeError(f"{where + ': ' if where else ''}strict must be True or False, "
+                              f"got {strict!r}")
 
 
 class EventLog:
@@ -1280,7 +1281,7 @@ class EventLog:
         >>> len(log), log.report.by_reason()
         (1, {'missing_name': 1})
         """
-        _check_strict(strict, "EventLog.from_records")
+        check_strict(strict, "EventLog.from_records")
         col.not_rows(events, "EventLog.from_records")
         if isinstance(events, (str, bytes, Mapping)) or not isinstance(events, Iterable):
             raise PqlkitTypeError(
@@ -1400,7 +1401,7 @@ class EventLog:
         >>> len(log), log.user_ids, log.props["plan"].tolist()
         (3, ('u1', 'u2'), ['free', None, 'pro'])
         """
-        _check_strict(strict, "EventLog.from_columns")
+        check_strict(strict, "EventLog.from_columns")
         columns: dict[str, Any] = {}
         timestamp = _naive_frame_times(timestamp, tz, "EventLog.from_columns")
         for field, value in (("user_id", user_id), ("name", name), ("timestamp", timestamp),
@@ -1496,7 +1497,7 @@ class EventLog:
         >>> len(log), log.properties(1)
         (2, {'plan': 'pro'})
         """
-        _check_strict(strict, "EventLog.from_arrow")
+        check_strict(strict, "EventLog.from_arrow")
         from pqlkit import _arrow, _arrowload
 
         _arrow.pyarrow("EventLog.from_arrow")
@@ -1563,7 +1564,7 @@ class EventLog:
         >>> EventLog.from_parquet(path).report.counts
         {'input': 1, 'kept': 1, 'duplicates': 0, 'rejected': 0}
         """
-        _check_strict(strict, "EventLog.from_parquet")
+        check_strict(strict, "EventLog.from_parquet")
         from pqlkit import _arrow, _arrowload
 
         where = "EventLog.from_parquet"
@@ -1724,7 +1725,7 @@ class EventLog:
         >>> EventLog.concat([a, b]).report.counts
         {'input': 2, 'kept': 1, 'duplicates': 1, 'rejected': 0}
         """
-        _check_strict(strict, "EventLog.concat")
+        check_strict(strict, "EventLog.concat")
         if isinstance(logs, EventLog) or not isinstance(logs, Iterable):
             raise PqlkitTypeError(
                 "EventLog.concat takes a list of EventLogs, e.g. EventLog.concat([a, b]); "
@@ -2073,17 +2074,17 @@ class EventLog:
         a KeyError, when unknown)."""
         if self._user_index is None:
             self._user_index = {u: i for i, u in enumerate(self.user_ids)}
-        return self._entity_row(self._user_index, "user", user_id)
+        return self._index_of(self._user_index, "user", user_id)
 
     def account_index(self, account_id: EntityId) -> int:
         """The row of ``account_id`` in the account table
         (:class:`~pqlkit.errors.UnknownEntityError`, a KeyError, when unknown)."""
         if self._account_index is None:
             self._account_index = {a: i for i, a in enumerate(self.account_ids)}
-        return self._entity_row(self._account_index, "account", account_id)
+        return self._index_of(self._account_index, "account", account_id)
 
     @staticmethod
-    def _entity_row(index: Mapping[Any, int], level: str, entity_id: Any) -> int:
+    def _index_of(index: Mapping[Any, int], level: str, entity_id: Any) -> int:
         """``index[entity_id]``, refusing a value that is not an id, or an unknown id, with
         an error that names it."""
         if not isinstance(entity_id, (str, int, np.integer)) or isinstance(entity_id, bool):

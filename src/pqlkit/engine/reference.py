@@ -107,8 +107,8 @@ def _is_nan(value: Any) -> bool:
 
 def _finite(got: Any, noun: str, refused: Callable[[], str]) -> float:
     """A plugin's number as a float, refused (``refused()`` says what call returned it)
-    unless finite: nan would be clamped to the floor in one engine and stay nan in the
-    other, and a string is not a number."""
+    unless finite: nan or an infinity would make the score nan or infinite, and a string
+    is not a number."""
     try:
         out = float(got)
     except (TypeError, ValueError):
@@ -506,8 +506,8 @@ class ReferenceEngine(Engine):
         # A custom signal: its own evaluate(ctx), plus any evidence it offers.
         value = node.evaluate(ctx)
         if _is_nan(value):
-            # (Compared, nan is False in both engines, but as points it would be clamped
-            # to the floor in one and stay nan in the other.)
+            # (nan is no value: compared it is False, as points it makes the score nan;
+            # missing is None.)
             raise ValidationError(
                 f"{node!r} returned nan for {ctx.level} {ctx.entity_id!r}; a signal's value "
                 "is a number or None (missing), never nan")

@@ -20,7 +20,7 @@ import numpy as np
 
 from pqlkit._time import from_micros
 from pqlkit.errors import PqlkitError, PqlkitTypeError, ValidationError
-from pqlkit.eventlog import EventLog, canonical, id_key
+from pqlkit.eventlog import EventLog, canonical, check_strict, id_key
 from pqlkit.io._source import BadLine
 from pqlkit.records import (
     Account,
@@ -170,8 +170,7 @@ class Sink:
         label: Callable[[int], int | str] | None = None,
         derive_entities: bool = True,
     ) -> None:
-        if not isinstance(strict, bool):
-            raise PqlkitTypeError(f"strict must be True or False, got {strict!r}")
+        check_strict(strict)
         self.strict = strict
         self.limit = future_limit(future_tolerance, now)
         self.anonymous = check_choice(anonymous, ANONYMOUS_POLICIES, "anonymous")

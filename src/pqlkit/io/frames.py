@@ -194,7 +194,9 @@ def _from_pandas(pa: Any, df: Any, feature: str) -> tuple[Any, dict[str, list[An
         values = df.iloc[:, i].tolist()
         if nested or any(isinstance(v, int) and not isinstance(v, bool) for v in values):
             # (pandas' missing values at the top of a column are missing: None.)
-            exact[str(c)] = [None if _missing(v) else v for v in values]
+            pd = require("pandas", "pandas", feature)
+            exact[str(c)] = [None if pd.api.types.is_scalar(v) and pd.isna(v) else v
+                             for v in values]
     return table, exact
 
 
@@ -212,16 +214,6 @@ def _from_polars(pa: Any, df: Any) -> tuple[Any, dict[str, list[Any]]]:
     return pa.Table.from_arrays(
         [pa.nulls(df.height) if c in exact else rest.column(c) for c in df.columns],
         names=list(df.columns)), exact
-
-
-def _missing(value: Any) -> bool:
-    """pandas' top-level missing values: None, NaN, NaT, pd.NA."""
-    if value is None:
-        return True
-    try:
-        return bool(value != value) or type(value).__name__ in ("NAType", "NaTType")
-    except (TypeError, ValueError):  # an array-like's comparison
-        return False
 
 
 def _entities(obj: Any, feature: str, fields: frozenset[str], *, as_rows: bool = False) -> Any:
