@@ -113,6 +113,10 @@ TEXT_MODEL = pk.ScoringModel(name="t", threshold=1, rules=[
     pk.Rule("acme", pk.trait("email").contains("@acme", ignore_case=False), points=16),
     pk.Rule("upper", pk.trait("email_domain").lower() == "acme.com", points=32),
     pk.Rule("plan", pk.trait("plan").startswith("PRO", ignore_case=True), points=64),
+    pk.Rule("low_isin", pk.trait("email").lower().isin(["bo@acme.com", "di@uni.edu"]),
+            points=128),
+    pk.Rule("low_prefix", pk.trait("plan").lower().startswith("pro"), points=256),
+    pk.Rule("low_missing", pk.trait("plan").lower().is_missing(), points=512),
 ])
 
 
@@ -205,15 +209,25 @@ def test_string_tests_on_arrow_traits_need_no_coding(
     assert_explanations_equal(ref, got)
 
 
-def test_lowered_trait_tests_follow_who_exists_at_each_as_of():
-    # The lowered column is coded once per log (its tests vectorised and kept per value);
-    # its rows must still follow each score's as_of, as the trait's own do.
+@pytest.mark.parametrize("arrow", [False, True])
+def test_lowered_trait_tests_follow_who_exists_at_each_as_of(arrow: bool) -> None:
+    # The lowered column is coded once per log (its tests vectorised and kept per value;
+    # from Arrow, lowered in pyarrow); its rows must still follow each score's as_of, as
+    # the trait's own do.
     users = [{"user_id": f"u{i}", "created_at": f"2026-05-{i + 1:02d}T00:00:00Z",
               "traits": {"email_domain": d}}
              for i, d in enumerate(["Rival.IO", "rival.io", "acme.com", "RIVAL.io", "x.org"])]
     events = [{"name": "a", "timestamp": "2026-05-20T00:00:00Z", "user_id": u["user_id"]}
               for u in users]
-    log = pk.EventLog.from_records(events, users=users)
+    if arrow:
+        table = pa.table({"user_id": [u["user_id"] for u in users],
+                          "created_at": [u["created_at"] for u in users],
+                          "email_domain": [u["traits"]["email_domain"] for u in users]})
+        log = pk.EventLog.from_columns(
+            user_id=[e["user_id"] for e in events], name=["a"] * len(events),
+            timestamp=[datetime(2026, 5, 20, tzinfo=UTC)] * len(events), users=table)
+    else:
+        log = pk.EventLog.from_records(events, users=users)
     model = pk.ScoringModel(name="m", threshold=1, rules=[pk.Rule("a", pk.exists("a"), points=1)],
                             disqualify=[pk.trait("email_domain").lower().isin(["rival.io"])])
     for as_of, want in [("2026-05-02T12:00:00Z", {"u0": True, "u1": True}),
@@ -224,3 +238,25 @@ def test_lowered_trait_tests_follow_who_exists_at_each_as_of():
             got = {r["user_id"]: r["disqualified"]
                    for r in model.score(log, as_of=as_of, engine=engine).users}
             assert got == want, (as_of, engine)
+
+
+def test_ascii_arrow_trait_is_lowered_in_pyarrow(monkeypatch: pytest.MonkeyPatch) -> None:
+    # An email per user: lower() of an ASCII Arrow trait runs in pyarrow, not per value in
+    # Python; a non-ASCII value ("İ".lower() is two characters) sends it back to Python.
+    calls: list[Any] = []
+    real = col.lower
+    monkeypatch.setattr(col, "lower", lambda v: calls.append(v) or real(v))
+    model = pk.ScoringModel(name="m", threshold=1, rules=[
+        pk.Rule("edu", pk.trait("email").lower().endswith(".edu"), points=1),
+        pk.Rule("acme", pk.trait("email").lower().isin(["bo@acme.com"]), points=2)])
+    for emails, python in [(["Bo@ACME.com", "di@Uni.EDU", None], False),
+                           (["Bo@ACME.com", "İ@Uni.EDU", None], True)]:
+        calls.clear()
+        ids = [f"u{i}" for i in range(len(emails))]
+        log = pk.EventLog.from_columns(
+            user_id=ids, name=["a"] * len(ids), timestamp=[AS_OF - timedelta(days=1)] * len(ids),
+            users={"user_id": ids, "email": pa.array(emails, pa.string())})
+        got = model.score(log, as_of=AS_OF, engine="columnar")
+        assert bool(calls) is python
+        assert [r["score"] for r in got.users] == [2, 1, 0]
+        assert_results_equal(model.score(log, as_of=AS_OF, engine="reference"), got)

@@ -584,6 +584,28 @@ def sorted_text_codes(arr: Any) -> tuple[npt.NDArray[np.int32], Array] | None:
     return rank[_codes(encoded.indices)], text
 
 
+def ascii_lower_codes(arr: Any) -> tuple[npt.NDArray[np.int32], Array] | None:
+    """:func:`sorted_text_codes` of the lower-cased strings of an Arrow text column, when
+    every string is ASCII (pyarrow's lower-casing is then Python's ``str.lower``, which
+    maps some non-ASCII characters to several); None otherwise, or when no row has one.
+
+    >>> import pyarrow as pa
+    >>> codes, values = ascii_lower_codes(pa.array(["Uni.EDU", None, "uni.edu", "A"]))
+    >>> codes.tolist(), values.tolist()
+    ([1, -1, 1, 0], ['a', 'uni.edu'])
+    >>> ascii_lower_codes(pa.array(["İ"])) is None
+    True
+    """
+    _, pc = _pa()
+    arr = text_plain(arr)
+    if not len(arr) or arr.null_count == len(arr):
+        return None
+    if not pc.all(pc.string_is_ascii(arr)).as_py():
+        return None
+    got = sorted_text_codes(pc.ascii_lower(arr))
+    return got if got is not None and len(got[1]) else None
+
+
 def text_unicode(strings: Any) -> Array | None:
     """An Arrow string array (without nulls) as a numpy 'U' array, in the same order; None
     when a string ends with NUL (which a 'U' array would drop).

@@ -192,11 +192,16 @@ class _Obj:
         self._codes, self._values = self.text.coded()
 
 
+#: A lowered text column: codes (-1: missing) into the distinct lowered strings, those
+#: strings as values and as a str array, and the memo of the tests over them.
+_Lowered = tuple[IntArray, "_StrValues", npt.NDArray[np.str_], dict[Any, Any]]
+
+
 class _TextColumn:
     """A text trait as loaded: one plain Arrow string array over the rows of the users
     (or accounts) table, hashed into distinct values once per log, if ever."""
 
-    __slots__ = ("_coded", "arrow", "row_memo", "valid")
+    __slots__ = ("_coded", "_lowered", "arrow", "row_memo", "valid")
 
     def __init__(self, arrow: Any) -> None:
         from pqlkit._arrow import text_valid
@@ -204,6 +209,7 @@ class _TextColumn:
         self.arrow = arrow
         self.valid = np.append(text_valid(arrow), False)  # [-1]: no row
         self._coded: tuple[IntArray, _ArrowValues] | None = None
+        self._lowered: _Lowered | bool | None = False  # False: not made yet
         # Results of tests per table row (then one for missing), by memo key.
         self.row_memo: dict[Any, BoolArray | None] = {}
 
@@ -215,6 +221,20 @@ class _TextColumn:
             codes, dictionary = text_dictionary(self.arrow)
             self._coded = (np.append(codes, _NONE).astype(np.int64), _ArrowValues(dictionary))
         return self._coded
+
+    def lowered(self) -> _Lowered | None:
+        """``lower()`` of the column, once per log, in pyarrow: codes per table row (then
+        -1 for no row) into the sorted distinct lower-cased strings, those strings (as
+        values and as a str array) and a memo for the tests that follow. None when
+        pyarrow's lower-casing may not be Python's (a non-ASCII value) or a str array
+        cannot hold the strings: the values are then lowered one by one."""
+        if self._lowered is False:
+            from pqlkit._arrow import ascii_lower_codes
+
+            got = ascii_lower_codes(self.arrow)
+            self._lowered = None if got is None else (
+                np.append(got[0], _NONE).astype(np.int64), _StrValues(got[1]), got[1], {})
+        return None if isinstance(self._lowered, bool) else self._lowered
 
 
 class _TextRows:
@@ -236,6 +256,14 @@ class _TextRows:
     def coded(self) -> tuple[IntArray, _ArrowValues]:
         codes, values = self.column.coded()
         return codes[self.rows], values
+
+    def lowered(self) -> _Obj | None:
+        """``lower()`` of these rows, from the column's (see :meth:`_TextColumn.lowered`)."""
+        got = self.column.lowered()
+        if got is None:
+            return None
+        codes, values, strings, tests = got
+        return _Obj(codes[self.rows], values, tests, strings=strings)
 
     def test(self, memo: Any, fn: Callable[[Any], Any], arrow: _ArrowVector
              ) -> tuple[BoolArray, IntArray] | None:
@@ -1727,11 +1755,16 @@ class ColumnarEngine(Engine):
         value = self.evaluate(node.operand, ctx)
         if isinstance(value, (_Num, _Bool, _Time)):
             return value
+        obj = _to_obj(value, ctx.n)
+        if obj.text is not None and not obj.coded:
+            lowered = obj.text.lowered()  # a text trait as loaded: lowered in pyarrow
+            if lowered is not None:
+                return lowered
         results, pos = _map1(value, lower, ctx.n, ("lower",))
         # A trait column keeps the coding of its lowered values (per log, as it keeps
         # test results per value: its rows differ from one as_of to the next), and the
         # lowered column the memo of its own tests.
-        memo = _to_obj(value, ctx.n).memo
+        memo = obj.memo
         if memo is None:
             coding = _lowering(results)
         else:
