@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any, Final
@@ -195,11 +196,19 @@ def is_arrow(value: Any) -> bool:
     return type(value).__module__.startswith("pyarrow")
 
 
+def _masked(raw: Any) -> bool:
+    """Whether ``raw`` is a numpy masked array. ``numpy.ma`` is imported lazily by numpy
+    2 (7 ms, on each load in a fresh process): a program that never imported it holds
+    no masked array."""
+    ma = sys.modules.get("numpy.ma")
+    return ma is not None and isinstance(raw, ma.MaskedArray)
+
+
 def to_piece(raw: Any) -> Piece:
     """The piece of a raw chunk: a numpy array, a masked array, an arrow array or a piece."""
     if isinstance(raw, (Typed, Objects, Coded)):
         return raw
-    if isinstance(raw, np.ma.MaskedArray):
+    if _masked(raw):
         data = np.ma.getdata(raw)
         mask = np.ma.getmaskarray(raw)
         if data.dtype.kind == "O":
@@ -236,7 +245,7 @@ def raw_value(raw: Any, i: int) -> Any:
         return raw_value(raw.values, i)
     if isinstance(raw, Objects):
         return raw.values[i]
-    if isinstance(raw, np.ma.MaskedArray):
+    if _masked(raw):
         if np.ma.getmaskarray(raw)[i]:
             return None
         return raw_value(np.ma.getdata(raw), i)
