@@ -660,3 +660,23 @@ def test_filter_refuses_a_column_name_and_suggests_a_function():
         users.filter("is_pql")
     with pytest.raises(PqlkitTypeError, match=r"got 5 \(int\)"):
         users.filter(5)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("engine", ["columnar", "reference"])
+@pytest.mark.parametrize(("min_share", "policy"), [(0.667, ">= 0.667"),
+                                                   (2 / 3, ">= 0.6666666666666666")])
+def test_rollup_text_does_not_round_a_share_past_its_policy(engine: str, min_share: float,
+                                                            policy: str) -> None:
+    # 2 of 3 users: "share 67%" beside ">= 0.667" read as a PQA that was refused.
+    t = datetime(2026, 5, 1, tzinfo=UTC)
+    log = pk.EventLog.from_records(
+        [{"name": "a", "timestamp": t, "user_id": u, "account_id": "acme"}
+         for u in ("u1", "u2")],
+        users=[{"user_id": u, "account_id": "acme"} for u in ("u1", "u2", "u3")])
+    model = pk.ScoringModel(name="m", threshold=1, rules=[pk.Rule("a", exists("a"), points=1)],
+                            rollup=pk.Rollup(min_share=min_share))
+    result = model.score(log, as_of=t, engine=engine)
+    text = result.explain("acme", level="account").text()
+    assert "2 of 3 users are PQLs (share 66.67%)" in text
+    assert f"share of PQL users {policy} and" in text
+    assert [r["is_pqa"] for r in result.accounts] == [min_share <= 2 / 3]

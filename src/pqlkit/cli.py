@@ -24,7 +24,7 @@ from typing import Any, Final, TextIO
 from pqlkit import __version__
 from pqlkit.engine import ENGINES
 from pqlkit.errors import PqlkitError
-from pqlkit.results import _text_table
+from pqlkit.results import _text_table, share_percent
 
 __all__ = ["main"]
 
@@ -597,7 +597,7 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
     top = result.accounts.sort_by("score", descending=True).head(args.top)
     cols = [c for c in ("account_id", "score", "n_users", "n_pql", "share_pql", "is_pqa")
             if c in top.columns]
-    rows = [[r[c] if c != "share_pql" else f"{r[c]:.0%}" for c in cols] for r in top]
+    rows = [[r[c] if c != "share_pql" else share_percent(r[c]) for c in cols] for r in top]
     print(f"top {len(rows)} accounts:", file=out)
     print(_text_table(cols, rows), file=out)
 

@@ -39,6 +39,13 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def share_percent(share: float) -> str:
+    """A share of PQL users as a percent, to two decimals at most (``"50%"``,
+    ``"12.5%"``, ``"66.67%"``): whole percents alone made 2 of 3 users read "67%" beside
+    a policy of ``>= 0.667`` that they miss."""
+    return f"{share * 100:.2f}".rstrip("0").rstrip(".") + "%"
+
+
 def _text_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells = [[_cell(v) for v in row] for row in rows]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
@@ -475,7 +482,7 @@ class RollupExplanation(_AsData):
         lines = [
             f"account {self.account_id!r} {'is' if self.is_pqa else 'is not'} a PQA with model "
             f"{self.model!r} as of {_cell(self.as_of)}: {self.n_pql} of {self.n_users} users "
-            f"are PQLs (share {self.share_pql:.0%}"
+            f"are PQLs (share {share_percent(self.share_pql)}"
             f"{'' if self.share_over is None else ': ' + self.share_over}); "
             f"score {_cell(self.score)}",
             f"  policy: {self.policy}",

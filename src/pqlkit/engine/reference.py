@@ -776,7 +776,10 @@ def _share_over(policy: Any, pqls: int, users: int) -> str | None:
 def _policy_text(policy: Any) -> str:
     parts = []
     if policy.min_share is not None:
-        parts.append(f"share of PQL users >= {policy.min_share:g}"
+        short = f"{policy.min_share:g}"  # (all its digits when 6 do not say it exactly)
+        if float(short) != policy.min_share:
+            short = repr(float(policy.min_share))
+        parts.append(f"share of PQL users >= {short}"
                      + (f" (of users active in the last {policy.active_within!r})"
                         if policy.denominator == "active" else ""))
     parts.append(f"at least {policy.min_pql} PQL user{'s' if policy.min_pql != 1 else ''}")
