@@ -426,3 +426,32 @@ def test_python_m_pqlkit_runs_the_command_line():
     proc = subprocess.run([sys.executable, "-m", "pqlkit", "--version"],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0 and "pqlkit" in proc.stdout + proc.stderr
+
+
+def test_column_errors_name_the_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                      ) -> None:
+    # The readers' messages name their keywords (name=); the CLI's user types flags.
+    events = tmp_path / "ev.csv"
+    events.write_text("uid,event,timestamp\nu1,signup,2026-05-01T00:00:00Z\n")
+    assert _run("score", TRIAL, str(events), "--user-col", "uid")[0] == 1
+    err = capsys.readouterr().err
+    assert "no column 'name' for --name-col;" in err and "name=" not in err
+    assert _run("score", TRIAL, str(events), "--name-col", "event", "--user-col", "who")[0] == 1
+    assert "no column 'who' for --user-col;" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("row", "flag"), [
+    ({"user_id": "u1", "event": "signup", "timestamp": "2026-05-01T00:00:00Z"}, "--name-col"),
+    ({"user_id": "u1", "name": "signup", "ts": "2026-05-01T00:00:00Z"}, "--timestamp-col"),
+    ({"uid": "u1", "name": "signup", "timestamp": "2026-05-01T00:00:00Z"}, "--user-col"),
+])
+def test_every_row_missing_one_key_points_at_its_flag(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], row: dict[str, str],
+        flag: str) -> None:
+    # JSON lines may leave any key out: a misnamed key rejects every row, and the CLI
+    # said "holds no events ... pass --as-of" (which could not help).
+    events = tmp_path / "ev.jsonl"
+    events.write_text(json.dumps(row) + "\n" + json.dumps(row) + "\n")
+    assert _run("score", TRIAL, str(events))[0] == 1
+    err = capsys.readouterr().err
+    assert "every event of" in err and f"pass {flag} KEY" in err and "--as-of" not in err

@@ -14,6 +14,7 @@ import gzip
 import io
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -359,9 +360,23 @@ def _undecodable(path: str) -> tuple[int, int, UnicodeDecodeError] | None:
     return None
 
 
+#: The reader keywords the score and explain commands set, and the flags that set them.
+_FLAGS: Final = {"name": "--name-col", "timestamp": "--timestamp-col", "user_id": "--user-col",
+                 "account_id": "--account-col", "event_id": "--event-id-col",
+                 "timestamp_format": "--timestamp-format", "epoch_unit": "--epoch-unit",
+                 "tz": "--tz"}
+#: When every event is rejected for one of these reasons, the column is likely misnamed.
+_COLUMN_HINTS: Final = {
+    "missing_name": "is the event name under another key? pass --name-col KEY",
+    "missing_timestamp": "is the timestamp under another key? pass --timestamp-col KEY",
+    "missing_identity": "are the ids under other keys? pass --user-col KEY (or --account-col)",
+}
+
+
 def _load(args: argparse.Namespace, progress: _Progress) -> Any:
     import pqlkit as pk
     from pqlkit import io as pio
+    from pqlkit.errors import ValidationError
 
     model = progress.step(f"reading model {args.model}", lambda: pk.load_model(args.model),
                           lambda m: repr(m.name))
@@ -389,12 +404,24 @@ def _load(args: argparse.Namespace, progress: _Progress) -> Any:
         reader = pio.read_jsonl if fmt == "jsonl" else pio.read_csv
         if fmt == "csv" and ".tsv" in _suffixes(args.events):
             common["delimiter"] = "\t"
-    log = progress.step(f"reading events {args.events}", lambda: reader(args.events, **common),
-                        lambda lg: f"{len(lg):,} events")
+    try:
+        log = progress.step(f"reading events {args.events}",
+                            lambda: reader(args.events, **common),
+                            lambda lg: f"{len(lg):,} events")
+    except ValidationError as exc:
+        # The readers name their keywords ("no column 'evt' for name="): here, the flags.
+        message = re.sub(r"\b(\w+)=(?=[\s;,.)]|$)", lambda m: _FLAGS.get(m[1], m[0]), str(exc))
+        raise ValidationError(message) from exc
     counts = log.report.counts
     if counts.get("rejected") or counts.get("duplicates"):
         print(f"pqlkit: {args.events}: {log.report.summary()}", file=sys.stderr)
     _same_ids_as_text(log)
+    reasons = log.report.by_reason()
+    if not len(log) and len(reasons) == 1 and next(iter(reasons)) in _COLUMN_HINTS:
+        # Every row lacks the same field: the file names it otherwise (JSON lines may
+        # leave out any key, so the reader cannot tell a wrong key from a missing value).
+        raise _BadInput(f"every event of {args.events} was rejected as {next(iter(reasons))}: "
+                        f"{_COLUMN_HINTS[next(iter(reasons))]}")
     if not len(log) and args.as_of is None:
         raise _BadInput(f"{args.events} holds no events to take the moment to score from; "
                         "pass --as-of")
@@ -444,7 +471,8 @@ def _show(title: str, table: Any, top: int | None, out: TextIO) -> None:
     shown = table.sort_by("score", descending=True).head(top) if top else table
     more = f" (top {len(shown)} of {len(table)})" if top and len(table) > len(shown) else ""
     print(f"{title}: {len(table)} rows{more}", file=out)
-    rows = [[f"{v:.0%}" if c == "share_pql" else v for c, v in row.items()] for row in shown]
+    rows = [[share_percent(v) if c == "share_pql" else v for c, v in row.items()]
+            for row in shown]
     print(_text_table(shown.columns, rows), file=out)
 
 
