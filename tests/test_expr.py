@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -660,3 +661,11 @@ def test_isin_refuses_values_deeper_than_a_property_may_be_or_holding_themselves
     cyclic["self"] = cyclic
     with pytest.raises(pk.ValidationError, match="holds itself"):
         trait("x").isin([cyclic])
+
+
+def test_a_non_finite_constant_is_named_for_any_expression() -> None:
+    # count('a') + nan said "comparison value must be finite": there is no comparison.
+    for build in (lambda: count("a") + math.nan, lambda: count("a") > math.inf):
+        with pytest.raises(ValidationError,
+                           match=r"a constant in an expression must be finite, got (nan|inf)"):
+            build()

@@ -13,7 +13,7 @@ import pqlkit as pk
 import pqlkit._optional as optional
 from pqlkit import count, days_since_last, distinct_users, exists, trait
 from pqlkit._optional import MissingDependencyError
-from pqlkit.errors import PqlkitError, PqlkitTypeError, UnknownEntityError
+from pqlkit.errors import PqlkitError, PqlkitTypeError, UnknownEntityError, ValidationError
 from pqlkit.results import Explanation, RollupExplanation, Table
 
 AS_OF = "2026-06-01T00:00:00Z"
@@ -506,8 +506,12 @@ def test_explain_a_user_created_after_as_of_is_unknown(result):
 def test_explain_with_a_level_that_does_not_hold_the_id(result):
     with pytest.raises(UnknownEntityError, match="no account 'u_42' in this result"):
         result.explain("u_42", level="account")
-    with pytest.raises(PqlkitTypeError, match="level must be 'user' or 'account'"):
+    # As ScoringModel(level="team") says it: a ValidationError (a ValueError); not a str: a
+    # PqlkitTypeError.
+    with pytest.raises(ValidationError, match="level must be 'user' or 'account'"):
         result.explain("u_42", level="team")
+    with pytest.raises(PqlkitTypeError, match="level must be 'user' or 'account', got 1"):
+        result.explain("u_42", level=1)
 
 
 def test_explanations_add_up_for_every_user_of_the_trial_model(result):

@@ -419,7 +419,7 @@ def test_a_text_with_its_date_but_no_time_of_day_is_midnight():
 
 def test_a_huge_finite_epoch_float_is_out_of_range_not_an_overflow():
     # finite, but infinite once scaled by 10**6 to microseconds
-    with pytest.raises(ValidationError, match="out of the representable range"):
+    with pytest.raises(ValidationError, match="is out of range: in 's', epoch values run from"):
         from_epoch(1.7976931348623157e305, unit="s")
 
 
@@ -489,3 +489,19 @@ def test_ceil_div_of_int64s_minimum_does_not_wrap() -> None:
     log = pk.EventLog.from_columns(user_id=["u"], name=["a"], epoch_unit="ns",
                                    timestamp=np.array([-2**63], dtype=np.int64))
     assert next(log.events()).timestamp.year == 1677
+
+
+@pytest.mark.parametrize(("value", "unit", "bounds"), [
+    (1e30, "s", "from -62135596800 to 253402300799"),
+    (1_780_000_000_000_000_000, "ms", "from -62135596800000 to 253402300799999"),
+    (-10**30, "ns", "from -62135596800000000000 to 253402300799999999000"),
+    (10**5000, "us", "from -62135596800000000 to 253402300799999999"),
+], ids=["1e30s", "ms-as-s", "ns", "5000-digits"])
+def test_from_epoch_out_of_range_says_the_range_in_its_unit(value, unit, bounds):
+    # An epoch in ms read as s is the usual cause: the message gives the unit's range (it
+    # gave the microseconds alone, or, past 4300 digits, Python's own ValueError).
+    with pytest.raises(ValidationError, match=f"in '{unit}', epoch values run {bounds} "
+                                              r"\(years 1 to 9999 UTC\); is the unit right"):
+        from_epoch(value, unit)
+    lo, hi = (int(b) for b in bounds.split()[1::2])
+    assert from_epoch(lo, unit).year == 1 and from_epoch(hi, unit).year == 9999

@@ -93,7 +93,7 @@ def from_epoch(value: Any, unit: str = "s") -> datetime:
     try:
         finite = math.isfinite(float(value))
     except OverflowError:  # an int beyond float's range: no instant either
-        raise ValidationError(f"epoch value {value!r} is out of range") from None
+        raise ValidationError(_epoch_out_of_range(value, unit)) from None
     if not finite:
         raise ValidationError(f"an epoch value must be finite, got {value!r}")
     if unit == "ns":
@@ -104,9 +104,24 @@ def from_epoch(value: Any, unit: str = "s") -> datetime:
         try:
             micros = round(float(value) * _EPOCH_UNITS[unit])
         except OverflowError as exc:  # finite, but infinite once scaled to microseconds
-            raise ValidationError(
-                f"epoch value {value!r} is out of the representable range") from exc
-    return from_micros(micros)
+            raise ValidationError(_epoch_out_of_range(value, unit)) from exc
+    try:
+        return from_micros(micros)
+    except ValidationError:
+        raise ValidationError(_epoch_out_of_range(value, unit)) from None
+
+
+def _epoch_out_of_range(value: Any, unit: str) -> str:
+    """Says the range of epoch values in ``unit`` (years 1 to 9999 UTC)."""
+    lo = to_micros(datetime.min.replace(tzinfo=UTC))
+    hi = to_micros(datetime.max.replace(tzinfo=UTC))
+    per = _EPOCH_UNITS[unit]
+    # (Nanoseconds round up to the microsecond.)
+    lo, hi = (lo * 1000, hi * 1000) if unit == "ns" else (-(-lo // per), hi // per)
+    big = isinstance(value, int) and value.bit_length() > 128  # (repr fails past 4300 digits)
+    shown = f"of about {int(value.bit_length() * 0.30103)} digits" if big else repr(value)
+    return (f"epoch value {shown} is out of range: in {unit!r}, epoch values run from {lo} "
+            f"to {hi} (years 1 to 9999 UTC); is the unit right?")
 
 
 def to_utc(

@@ -422,7 +422,9 @@ class Lit(Expr):
 
     def __attrs_post_init__(self) -> None:
         v = self.value
-        _check_literal(v, "comparison value")
+        # (A constant of a comparison, an arithmetic or a function: "comparison value"
+        # misnamed the nan of count('a') + nan.)
+        _check_literal(v, "a constant in an expression")
         if not (v is None or isinstance(v, (int, float, str, bool, datetime))):
             raise PqlkitTypeError(
                 f"cannot use {v!r} ({type(v).__name__}) in an expression; use a number, "

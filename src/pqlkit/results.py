@@ -18,7 +18,7 @@ import numpy.typing as npt
 from pqlkit._columns import id_key
 from pqlkit._fsum import fsum
 from pqlkit._optional import require
-from pqlkit.errors import PqlkitTypeError, UnknownEntityError
+from pqlkit.errors import PqlkitTypeError, UnknownEntityError, ValidationError
 
 if TYPE_CHECKING:
     from pqlkit.model import ScoringModel
@@ -551,7 +551,9 @@ class ScoreResult:
                 )
             level = "user" if in_users else "account"
         if level not in ("user", "account"):
-            raise PqlkitTypeError(f"level must be 'user' or 'account', got {level!r}")
+            # (As ScoringModel(level=...) says it: a text that is not a level is a value error.)
+            error = ValidationError if isinstance(level, str) else PqlkitTypeError
+            raise error(f"level must be 'user' or 'account', got {level!r}")
         table = self.users if level == "user" else self.accounts
         if entity_id not in table:
             raise UnknownEntityError(
