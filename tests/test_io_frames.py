@@ -537,3 +537,58 @@ def test_polars_object_and_128_bit_columns_are_read_as_their_values():
         dict(e.properties) for e in want.events()]
     assert [dict(t) for t in got.user_traits] == [{}, {"o": {"k": 1}}]
     assert EventLog.from_polars(df, properties=[]).report.counts["kept"] == 2
+
+
+PROPERTY_RECORDS = [
+    {"user_id": "u1", "name": "a", "timestamp": "2026-05-01T00:00:00Z",
+     "properties": {"plan": "pro", "seats": 3}},
+    {"user_id": "u1", "name": "b", "timestamp": "2026-05-02T00:00:00Z", "properties": None},
+    {"user_id": "u2", "name": "a", "timestamp": "2026-05-03T00:00:00Z",
+     "properties": {"seats": 7, "ctx": {"page": "/pricing"}}},
+]
+
+
+def _frame_logs() -> dict[str, Any]:
+    import pqlkit as pk
+
+    typed = pl.DataFrame(PROPERTY_RECORDS[:2]).with_columns(
+        pl.col("timestamp").str.to_datetime(time_zone="UTC"))
+    return {
+        "pandas": EventLog.from_pandas(pd.DataFrame(PROPERTY_RECORDS)),
+        "io.from_pandas": pk.io.from_pandas(pd.DataFrame(PROPERTY_RECORDS)),
+        "polars struct": EventLog.from_polars(typed),
+        "arrow struct": pk.io.from_arrow(pa.Table.from_pylist(PROPERTY_RECORDS[:2])),
+    }
+
+
+def test_a_properties_column_of_mappings_holds_each_events_properties() -> None:
+    # pd.DataFrame(records) keeps the records' properties field as a column of dicts: it
+    # was one property named "properties", and prop("plan") matched nothing.
+    import pqlkit as pk
+
+    model = pk.ScoringModel(name="m", threshold=1, rules=[
+        pk.Rule("pro", pk.exists("a", where=pk.prop("plan") == "pro"), points=1)])
+    for label, got in _frame_logs().items():
+        want = EventLog.from_records(PROPERTY_RECORDS[:len(got)])
+        assert [dict(e.properties) for e in got.events()] == [
+            dict(e.properties) for e in want.events()], label
+        assert got.report.counts == want.report.counts, label
+        scores = {r["user_id"]: r["score"]
+                  for r in model.score(got, as_of="2026-06-01T00:00:00Z").users}
+        assert scores["u1"] == 1, label
+
+
+def test_a_properties_column_is_read_as_it_is_when_not_all_mappings_or_named() -> None:
+    df = pd.DataFrame(PROPERTY_RECORDS)
+    # Named in properties=: the column as one property (a mapping value).
+    log = EventLog.from_pandas(df, properties=["properties"])
+    assert dict(log.properties(0)) == {"properties": {"plan": "pro", "seats": 3}}
+    # Text in the column: one property, as before.
+    text = df.assign(properties=["x", None, "y"])
+    assert [dict(e.properties) for e in EventLog.from_pandas(text).events()] == [
+        {"properties": "x"}, {}, {"properties": "y"}]
+    # A key that is also a column: which one is meant?
+    clash = df.assign(plan=["free", None, None])
+    with pytest.raises(ValidationError, match="'plan' is both a column and a key of the "
+                                              "'properties' column"):
+        EventLog.from_pandas(clash)

@@ -149,18 +149,66 @@ def _load_table(table: Any, *, feature: str, name: str, timestamp: str, user_id:
           "future_tolerance": future_tolerance, "now": now}
     mapped = [m.name, m.timestamp, m.user_id, m.account_id, m.event_id,
               *m.properties.values()]
-    if not exact or not any(c in exact for c in mapped if c):
+    nested = _properties_column(table, exact, feature) if properties is None else None
+    if nested is None and (not exact or not any(c in exact for c in mapped if c)):
         return _from_arrow(table, m, **kw)
 
     # Columns of Python values: the column loader reads Arrow columns and Python values
     # alike, each as the records route would.
     def column(c: str | None) -> Any:
-        return None if c is None else exact[c] if c in exact else table.column(c)
+        return None if c is None else exact[c] if exact and c in exact else table.column(c)
 
+    props = {p: column(c) for p, c in m.properties.items()}
+    if nested is not None:
+        del props["properties"]
+        for key in nested:
+            if key in props:
+                raise ValidationError(
+                    f"{feature}: {key!r} is both a column and a key of the 'properties' "
+                    "column; rename the column, or choose the property columns with "
+                    "properties=")
+        props.update(nested)
     return EventLog.from_columns(
         user_id=column(m.user_id), name=column(m.name), timestamp=column(m.timestamp),
-        account_id=column(m.account_id), event_id=column(m.event_id),
-        properties={p: column(c) for p, c in m.properties.items()}, **kw)
+        account_id=column(m.account_id), event_id=column(m.event_id), properties=props,
+        **kw)
+
+
+def _properties_column(table: Any, exact: Mapping[str, list[Any]] | None, feature: str
+                       ) -> dict[str, list[Any]] | None:
+    """A ``properties`` column of mappings (a frame made from records, a struct column)
+    as one column per key, None where a row lacks the key: each row's mapping holds its
+    event's properties, as the records' ``properties`` field does (read as one property
+    named "properties", ``prop("plan")`` found nothing). None when there is no such
+    column, or it holds anything but mappings and missing values."""
+    if "properties" not in table.column_names:
+        return None
+    if exact and "properties" in exact:
+        values = exact["properties"]
+    else:
+        from pqlkit._arrow import _pa
+
+        pa, _ = _pa()
+        column = table.column("properties")
+        if not pa.types.is_struct(column.type):
+            return None
+        values = column.to_pylist()
+    if not all(isinstance(v, Mapping) or _missing(v) for v in values):
+        return None
+    keys: dict[str, None] = {}
+    for v in values:
+        if isinstance(v, Mapping):
+            for k in v:
+                if not isinstance(k, str):
+                    return None  # (not property names: the loader rejects the column as is)
+                keys.setdefault(k)
+    return {k: [v.get(k) if isinstance(v, Mapping) else None for v in values] for k in keys}
+
+
+def _missing(value: Any) -> bool:
+    """None, NaN or pandas' NA: no value in a frame's object column."""
+    return value is None or (isinstance(value, float) and value != value) or (
+        type(value).__name__ == "NAType")
 
 
 #: The record fields of a users / accounts row (other columns are traits).
@@ -290,7 +338,9 @@ def from_arrow(
         account_id, event_id: their columns; by default ``"account_id"`` and
             ``"event_id"`` when the table has them.
         properties: the columns to keep as properties (a list, or a mapping of property
-            name to column); by default every column not mapped above.
+            name to column); by default every column not mapped above, where a
+            ``properties`` column of mappings (a frame made from event records, a struct
+            column) holds each event's properties, as the records' field does.
         users, accounts: user and account tables: records, dicts, or a frame whose
             ``user_id``/``account_id``/``created_at`` columns are the record fields and
             whose other columns are traits.
