@@ -161,12 +161,13 @@ class _Chunk:
     """One decoded batch: its rows, its dictionaries, what the workers found bad, and the
     columns the calling thread still encodes."""
 
-    __slots__ = ("all_used", "bad", "dicts", "hi", "lo", "rest")
+    __slots__ = ("all_used", "bad", "dicts", "hi", "lo", "nulls", "rest")
 
     def __init__(self, lo: int, hi: int, dicts: dict[str, Any], all_used: bool,
-                 bad: BoolArray | None, rest: dict[str, Any]) -> None:
+                 bad: BoolArray | None, rest: dict[str, Any], nulls: frozenset[str]) -> None:
         self.lo, self.hi, self.dicts, self.bad, self.rest = lo, hi, dicts, bad, rest
         self.all_used = all_used  # every entry of its dictionaries has a row
+        self.nulls = nulls  # the text fields with a null row
 
 
 class Loaded:
@@ -238,6 +239,7 @@ class Loader:
                     bad = late if bad is None else bad | late
             dicts = {}
             all_used = True
+            nulls = frozenset(f for f in _TEXT_FIELDS if f in cols and cols[f].null_count)
             for field in _TEXT_FIELDS:
                 if field in cols:
                     dictionary, indices = _arrow.dictionary_codes(cols[field])
@@ -250,7 +252,7 @@ class Loader:
             rest = {"properties": cols["properties"]}
             if "event_id" in cols:
                 rest["event_id"] = cols["event_id"]
-            out.append(_Chunk(lo, hi, dicts, all_used, bad, rest))
+            out.append(_Chunk(lo, hi, dicts, all_used, bad, rest, nulls))
         return out
 
     def _map(self, chunk: _Chunk, luts: dict[str, Int32Array]) -> BoolArray | None:
@@ -259,12 +261,22 @@ class Loader:
         for field, lut in luts.items():
             part = self.codes[field][lo:hi]
             part[...] = lut[part]
+
+        def may_lack(field: str) -> bool:
+            # Only a null row, or a dictionary entry that maps to none, has no value: the
+            # usual chunk has neither, and its rows need no test.
+            lut = luts.get(field)
+            return lut is None or field in chunk.nulls or bool((lut[:-1] < 0).any())
+
         # A null, blank or invalid name; no user and no account (as _load_events checks).
-        unnamed = self.codes["name"][lo:hi] < 0
-        bad = unnamed if chunk.bad is None else chunk.bad | unnamed
-        nobody = (self.codes["user_id"][lo:hi] < 0) & (self.codes["account_id"][lo:hi] < 0)
-        bad |= nobody
-        return bad if bad.any() else None
+        bad = chunk.bad
+        if may_lack("name"):
+            unnamed = self.codes["name"][lo:hi] < 0
+            bad = unnamed if bad is None else bad | unnamed
+        if may_lack("user_id") and may_lack("account_id"):
+            nobody = (self.codes["user_id"][lo:hi] < 0) & (self.codes["account_id"][lo:hi] < 0)
+            bad = nobody if bad is None else bad | nobody
+        return bad if bad is not None and bad.any() else None
 
     # -- on the calling thread ------------------------------------------------------------
 
