@@ -1756,7 +1756,7 @@ class ColumnarEngine(Engine):
         if isinstance(value, (_Num, _Bool, _Time)):
             return value
         obj = _to_obj(value, ctx.n)
-        if obj.text is not None and not obj.coded:
+        if obj.text is not None:
             lowered = obj.text.lowered()  # a text trait as loaded: lowered in pyarrow
             if lowered is not None:
                 return lowered
