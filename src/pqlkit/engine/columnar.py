@@ -974,7 +974,9 @@ def _fsum_rows(columns: Sequence[AnyArray], n: int) -> FloatArray:
             mag += np.abs(c)
             np.minimum(unit, _granule(c), out=unit)
             plain += c
-        exact = mag <= unit * _EXACT53
+        # (A magnitude that overflowed is no bound: inf <= inf held, and 1e308 + 1e308
+        # - 1e308 - 1e308 came out inf where fsum gives 0.)
+        exact = (mag <= unit * _EXACT53) & np.isfinite(mag)
     plain += 0.0
     if exact.all():
         return plain
@@ -1057,7 +1059,7 @@ def _group_fsum(groups: IntArray, values: FloatArray, n: int) -> FloatArray:
         bound = np.bincount(groups, weights=mag, minlength=n)
         unit = np.full(n, np.inf)
         np.minimum.at(unit, groups, _granule(values))
-        exact = bound <= unit * _EXACT53
+        exact = (bound <= unit * _EXACT53) & np.isfinite(bound)  # (see _fsum_rows)
     plain = exact[groups]
     out += np.bincount(groups[plain], weights=values[plain], minlength=n)
     todo = ~exact & (bound > 0)
@@ -2299,7 +2301,8 @@ def _aggregate(policy: Rollup, groups: IntArray, scores: FloatArray, n: int,
     has = counts > 0
     if policy.score == "max":
         best = np.full(n, -np.inf)
-        np.maximum.at(best, groups, scores)
+        with np.errstate(invalid="ignore"):  # (a nan score is kept, without a warning)
+            np.maximum.at(best, groups, scores)
         out[has] = best[has]
         return out
     if policy.score == "top_k_mean":
