@@ -455,3 +455,16 @@ def test_every_row_missing_one_key_points_at_its_flag(
     assert _run("score", TRIAL, str(events))[0] == 1
     err = capsys.readouterr().err
     assert "every event of" in err and f"pass {flag} KEY" in err and "--as-of" not in err
+
+
+@pytest.mark.parametrize("entity", ["²", "٧"])
+def test_explain_reads_only_ascii_digits_as_an_integer_id(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], entity: str) -> None:
+    # str.isdigit() holds for '²' (int() then raised: a traceback) and '٧' (read as 7:
+    # another user explained).
+    events = tmp_path / "ev.jsonl"
+    events.write_text('{"name": "signup", "timestamp": "2026-05-20T00:00:00Z", "user_id": 7}\n')
+    assert _run("explain", TRIAL, str(events), entity)[0] == 1
+    assert f"no user {entity!r} in the results" in capsys.readouterr().err
+    code, text = _run("explain", TRIAL, str(events), "7")
+    assert code == 0 and text.startswith("user 7 scored")

@@ -684,3 +684,13 @@ def test_rollup_text_does_not_round_a_share_past_its_policy(engine: str, min_sha
     assert "2 of 3 users are PQLs (share 66.67%)" in text
     assert f"share of PQL users {policy} and" in text
     assert [r["is_pqa"] for r in result.accounts] == [min_share <= 2 / 3]
+
+
+def test_sort_by_puts_nan_last_and_keeps_the_others_in_order() -> None:
+    # nan compares false to everything: the rows around it were left unsorted (and the
+    # CLI's --top showed a nan account first).
+    t = Table({"user_id": ["a", "b", "c", "d", "e", "f"],
+               "score": [50.0, math.nan, 1.0, 20.0, None, 5.0]}, key="user_id")
+    assert [r["user_id"] for r in t.sort_by("score")] == ["c", "f", "d", "a", "b", "e"]
+    assert [r["user_id"] for r in t.sort_by("score", descending=True)] == [
+        "a", "d", "f", "c", "b", "e"]

@@ -556,7 +556,7 @@ def _explain(args: argparse.Namespace, out: TextIO, progress: _Progress) -> int:
     level = args.level or model.level
     table = result.users if level == "user" else result.accounts
     entity: Any = args.entity
-    if entity not in table and args.entity.lstrip("-").isdigit() and int(entity) in table:
+    if entity not in table and re.fullmatch(r"-?[0-9]+", args.entity) and int(entity) in table:
         entity = int(args.entity)   # ids may be integers in the data
     if entity not in table:
         raise _BadInput(f"no {level} {args.entity!r} in the results as of "

@@ -7,6 +7,7 @@ Engines produce a :class:`ScoreResult`; everything a user reads after scoring (t
 from __future__ import annotations
 
 import html
+import math
 import numbers
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -241,7 +242,8 @@ class Table:
 
         A column holding values of several types (ids that are integers and strings) is
         ordered numbers first, then text, then anything else (reversed when
-        ``descending``); missing values stay last either way.
+        ``descending``); missing values stay last either way, and so does nan (a score
+        of rule points ``+inf`` and ``-inf``), which orders against no number.
         """
         if not isinstance(column, str):
             raise PqlkitTypeError(
@@ -250,11 +252,13 @@ class Table:
         values = self.column(column)
         keys = self._values(self.key)
         # Ties go by key: sort by key first, then (stably) by value.
-        present = sorted((i for i in range(len(self)) if values[i] is not None),
+        last = [v is None or (isinstance(v, float) and math.isnan(v)) for v in values]
+        present = sorted((i for i in range(len(self)) if not last[i]),
                          key=lambda i: id_key(keys[i]))
         present.sort(key=lambda i: _value_key(values[i]), reverse=descending)
-        idx = present + sorted((i for i in range(len(self)) if values[i] is None),
-                               key=lambda i: id_key(keys[i]))
+        # (nan before None: a value, if no number.)
+        idx = present + sorted((i for i in range(len(self)) if last[i]),
+                               key=lambda i: (values[i] is None, id_key(keys[i])))
         return Table({n: [col[i] for i in idx] for n, col in self._columns.items()}, key=self.key)
 
     def head(self, n: int = 5) -> Table:
