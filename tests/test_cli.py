@@ -468,3 +468,25 @@ def test_explain_reads_only_ascii_digits_as_an_integer_id(
     assert f"no user {entity!r} in the results" in capsys.readouterr().err
     code, text = _run("explain", TRIAL, str(events), "7")
     assert code == 0 and text.startswith("user 7 scored")
+
+
+def test_json_lines_outputs_write_non_finite_scores_as_null(tmp_path: Path) -> None:
+    # json.dumps wrote Infinity / NaN, which strict JSON readers (jq, JSON.parse) refuse.
+    events = tmp_path / "ev.jsonl"
+    events.write_text("".join(
+        json.dumps({"name": "pay", "timestamp": f"2026-05-2{d}T00:00:00Z", "user_id": "u",
+                    "account_id": "A", "properties": {"amount": 1e308}}) + "\n"
+        for d in (0, 1)))
+    model = tmp_path / "m.json"
+    model.write_text(json.dumps({"name": "m", "threshold": 10, "rules": [
+        {"name": "pay", "when": "total('amount', of='pay')", "points_per": 1}]}))
+    users, accounts = tmp_path / "u.jsonl", tmp_path / "a.jsonl"
+    assert _run("score", str(model), str(events), "--users-out", str(users),
+                "--accounts-out", str(accounts))[0] == 0
+
+    def refuse(token: str) -> None:
+        raise AssertionError(f"not JSON: {token}")
+
+    row = json.loads(users.read_text(), parse_constant=refuse)
+    assert row["score"] is None and row["pay"] is None and row["is_pql"] is True
+    assert json.loads(accounts.read_text(), parse_constant=refuse)["score"] is None

@@ -1648,6 +1648,33 @@ def test_sums_beyond_the_float_range_are_infinite_in_both_engines(engine):
 
 
 @pytest.mark.parametrize("engine", ["columnar", "reference"])
+def test_a_nan_score_is_explained_without_a_decay_or_clamp_and_in_valid_json(engine):
+    # Rule points of +inf and -inf make a nan score (kept as nan): its explanation showed
+    # "decay −nan" and "clamped −nan" for a model with neither (nan - nan), and to_json()
+    # wrote NaN, which JSON does not have.
+    import json
+
+    events = [{"name": n, "timestamp": ago(days=1), "user_id": "u1", "account_id": "A",
+               "properties": {"amount": v}}
+              for n, v in (("pay", 1e308), ("pay", 1e308), ("ref", -1e308), ("ref", -1e308))]
+    model = pk.ScoringModel(name="m", threshold=1, rules=[  # +inf and -inf points
+        pk.Rule("pay", total("amount", of="pay"), points_per=1),
+        pk.Rule("ref", total("amount", of="ref"), points_per=1)])
+    result = model.score(events, as_of=AS_OF, engine=engine)
+    expl = result.explain("u1")
+    assert math.isnan(expl.score) and expl.decay == 0 and expl.clamp == 0
+    assert "decay" not in expl.text() and "clamped" not in expl.text()
+
+    def refuse(token: str) -> None:
+        raise AssertionError(f"not JSON: {token}")
+
+    for data in (expl, result.explain("A", level="account")):
+        parsed = json.loads(data.to_json(), parse_constant=refuse)
+        assert parsed["score"] is None  # (JavaScript's JSON writes nan and inf as null)
+    assert json.loads(expl.to_json())["rules"][0]["points"] is None  # (+inf)
+
+
+@pytest.mark.parametrize("engine", ["columnar", "reference"])
 @pytest.mark.parametrize("returns", [float("nan"), float("inf"), "3", None])
 @pytest.mark.parametrize("where", ["model", "rule", "signal"])
 def test_a_custom_decay_must_return_a_finite_number(engine, returns, where):

@@ -25,7 +25,7 @@ from typing import Any, Final, TextIO
 from pqlkit import __version__
 from pqlkit.engine import ENGINES
 from pqlkit.errors import PqlkitError
-from pqlkit.results import _text_table, share_percent
+from pqlkit.results import _text_table, json_safe, share_percent
 
 __all__ = ["main"]
 
@@ -458,7 +458,9 @@ def _write(table: Any, path: str, given: str | None) -> None:
     with opener(path, "wt", encoding="utf-8", newline="") as stream:
         if fmt == "jsonl":
             for row in table:
-                stream.write(json.dumps({k: _plain(v) for k, v in row.items()}) + "\n")
+                # (JSON has no NaN or Infinity: a nan or infinite score is null.)
+                stream.write(json.dumps(json_safe({k: _plain(v) for k, v in row.items()}))
+                             + "\n")
         else:
             writer = csv.writer(stream)
             writer.writerow(table.columns)

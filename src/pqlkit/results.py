@@ -354,8 +354,10 @@ class _AsData:
         return data
 
     def to_json(self, **kwargs: Any) -> str:
-        """The explanation as JSON, moments as ISO-8601 text (``kwargs`` go to
-        :func:`json.dumps`, e.g. ``indent=2``)."""
+        """The explanation as JSON, moments as ISO-8601 text and numbers that are not
+        finite (a nan or infinite score) as ``null``, as JavaScript writes them: JSON has
+        no ``NaN`` or ``Infinity`` (``kwargs`` go to :func:`json.dumps`, e.g.
+        ``indent=2``)."""
         import json
 
         def moment(value: Any) -> Any:
@@ -365,7 +367,18 @@ class _AsData:
                 return value.item()
             raise TypeError(f"cannot write {value!r} ({type(value).__name__}) as JSON")
 
-        return json.dumps(self.to_dict(), default=moment, **kwargs)
+        return json.dumps(json_safe(self.to_dict()), default=moment, **kwargs)
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every float that is not finite, in dicts and lists too, as None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def _plain_data(value: Any) -> Any:

@@ -127,8 +127,9 @@ def custom_points(rule: Any, ctx: Any) -> float:
 
 def part(before: float, after: float) -> float:
     """What a step of the score (decay, clamp) changed it by: 0 when it changed nothing,
-    an infinite score included (inf - inf would say nan)."""
-    return 0.0 if before == after else after - before
+    an infinite or nan score included (inf - inf and nan - nan would say nan)."""
+    same = before == after or (math.isnan(before) and math.isnan(after))
+    return 0.0 if same else after - before
 
 
 def apply_decay(decay: Any, value: float, age: timedelta) -> float:
