@@ -11,7 +11,7 @@ import pytest
 
 import pqlkit as pk
 import pqlkit._optional as optional
-from pqlkit import count, days_since_last, distinct_users, exists, trait
+from pqlkit import count, days_since_last, distinct_users, exists, total, trait
 from pqlkit._optional import MissingDependencyError
 from pqlkit.errors import PqlkitError, PqlkitTypeError, UnknownEntityError, ValidationError
 from pqlkit.results import Explanation, RollupExplanation, Table
@@ -694,3 +694,20 @@ def test_sort_by_puts_nan_last_and_keeps_the_others_in_order() -> None:
     assert [r["user_id"] for r in t.sort_by("score")] == ["c", "f", "d", "a", "b", "e"]
     assert [r["user_id"] for r in t.sort_by("score", descending=True)] == [
         "a", "d", "f", "c", "b", "e"]
+
+
+def test_readable_numbers_keep_their_whole_digits() -> None:
+    # Six significant digits printed a score of 1234570.69 as 1.23457e+06 in explanation
+    # text, tables and the CLI: its parts did not add up to it on the page.
+    from pqlkit.results import _cell
+
+    assert [_cell(v) for v in (1234570.69, -250000.125, 1e14 + 0.5, 85.0, 7.0710678, 1e20,
+                               0.000123)] == [
+        "1234570.69", "-250000.12", "100000000000000.5", "85", "7.07107", "1e+20",
+        "0.000123"]
+    events = [{"name": "purchase", "timestamp": "2026-05-20T00:00:00Z", "user_id": "u",
+               "properties": {"cents": 123456789}}]
+    model = pk.ScoringModel(name="revenue", threshold=100, rules=[
+        pk.Rule("spend", total("cents", of="purchase"), points_per=0.01)])
+    text = model.score(events, as_of="2026-06-01T00:00:00Z").explain("u").text()
+    assert "scored 1234567.89" in text and "+1234567.89" in text

@@ -34,7 +34,13 @@ def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
-        return f"{value:g}" if not value.is_integer() or abs(value) >= 1e15 else f"{value:.0f}"
+        if value.is_integer() and abs(value) < 1e15:
+            return f"{value:.0f}"
+        if 1e5 <= abs(value) < 1e15:
+            # Whole digits in full, to the cent: 1234570.69, not 1.23457e+06 (six
+            # significant digits said nothing of a score of revenue cents).
+            return f"{value:.2f}".rstrip("0").rstrip(".")
+        return f"{value:g}"
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
     return str(value)
