@@ -490,3 +490,32 @@ def test_json_lines_outputs_write_non_finite_scores_as_null(tmp_path: Path) -> N
     row = json.loads(users.read_text(), parse_constant=refuse)
     assert row["score"] is None and row["pay"] is None and row["is_pql"] is True
     assert json.loads(accounts.read_text(), parse_constant=refuse)["score"] is None
+
+
+def test_an_output_that_fails_half_way_leaves_no_partial_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A failure while writing (a full disk, Ctrl-C, a value that cannot be written) left
+    # a truncated CSV that looked like a result.
+    import pqlkit.cli as cli
+
+    events = tmp_path / "ev.jsonl"
+    events.write_text("".join(
+        f'{{"name": "signup", "timestamp": "2026-05-20T00:00:00Z", "user_id": "u{i}"}}\n'
+        for i in range(3)))
+    out = tmp_path / "users.csv"
+    out.write_text("the previous result\n")
+    calls = []
+
+    def failing(value: Any) -> Any:
+        calls.append(value)
+        if len(calls) > 12:
+            raise OSError(28, "No space left on device")
+        return value
+
+    monkeypatch.setattr(cli, "_plain", failing)
+    assert _run("score", TRIAL, str(events), "--users-out", str(out))[0] == 1
+    assert out.read_text() == "the previous result\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ev.jsonl", "users.csv"]
+    monkeypatch.undo()
+    assert _run("score", TRIAL, str(events), "--users-out", str(out))[0] == 0
+    assert out.read_text().count("\n") == 4

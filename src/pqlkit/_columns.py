@@ -20,7 +20,15 @@ import numpy.typing as npt
 
 from pqlkit._time import ceil_div, check_options, finer_micros, from_micros, to_micros
 from pqlkit.errors import PqlkitTypeError, ValidationError
-from pqlkit.records import FieldError, _check_value, check_id, check_name, check_timestamp, is_nat
+from pqlkit.records import (
+    FieldError,
+    _check_value,
+    check_id,
+    check_name,
+    check_timestamp,
+    is_nat,
+    utf8,
+)
 
 __all__ = [
     "CHUNK",
@@ -542,9 +550,9 @@ class _CodeEncoder:
             code = self._seen.get(v)
             if code is not None:
                 return code
-            # An id that is an int, or a str not starting with a space (so not blank), is
-            # valid as it is.
-            if self._plain_ids and (t is int or (v and not v[0].isspace())):
+            # An id that is an int, or a str not starting with a space (so not blank) and
+            # without a lone surrogate, is valid as it is.
+            if self._plain_ids and _plain_id(v):
                 return self._add(v)
         try:
             norm = self._check(v)
@@ -713,7 +721,7 @@ def _intern(raw: list[Any], values: list[Any], index: dict[Any, int]) -> list[in
 
 def _plain_id(v: Any) -> bool:
     """An id valid as it is (:func:`pqlkit.records.check_id` would return it unchanged)."""
-    return type(v) is int or (v != "" and not v[0].isspace())
+    return type(v) is int or (v != "" and not v[0].isspace() and utf8(v))
 
 
 def _is_text_dictionary(coded: Coded) -> bool:

@@ -448,13 +448,30 @@ def _write(table: Any, path: str, given: str | None) -> None:
     if fmt is None:
         raise _UsageError(f"cannot tell the format of {path!r} from its name; name it .csv, "
                           ".jsonl or .parquet, or pass --output-format")
+    if os.path.exists(path) and not os.path.isfile(path):
+        _write_as(table, path, fmt, gz=path.endswith(".gz"))  # /dev/stdout, a pipe
+        return
+    # Written beside it, then moved into place: a failure half-way (a full disk, Ctrl-C)
+    # leaves no truncated file that looks like a result.
+    head, name = os.path.split(path)
+    part = os.path.join(head, f".{name}.{os.getpid()}.part")
+    try:
+        _write_as(table, part, fmt, gz=path.endswith(".gz"))
+        os.replace(part, path)
+    except BaseException:
+        if os.path.exists(part):
+            os.unlink(part)
+        raise
+
+
+def _write_as(table: Any, path: str, fmt: str, *, gz: bool) -> None:
     if fmt == "parquet":
         from pqlkit._optional import require
 
         pq = require("pyarrow.parquet", "arrow", "writing Parquet results")
         pq.write_table(table.to_arrow(), path)
         return
-    opener = gzip.open if path.endswith(".gz") else open
+    opener = gzip.open if gz else open
     with opener(path, "wt", encoding="utf-8", newline="") as stream:
         if fmt == "jsonl":
             for row in table:

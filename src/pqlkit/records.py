@@ -47,6 +47,8 @@ def check_id(value: Any, field: str, *, required: bool) -> EntityId | None:
             if required:
                 raise FieldError(f"{field} is empty", reason="missing_identity", field=field)
             return None
+        if not utf8(value):
+            raise FieldError(f"{field} {value!r} {_NOT_UTF8}", reason="invalid_id", field=field)
         # numpy.str_ and other subclasses become plain str, so "u1" is one id however it came.
         return value if type(value) is str else str(value)
     raise FieldError(
@@ -75,7 +77,26 @@ def check_name(value: Any) -> str:
         raise FieldError(
             f"name {value!r} contains control characters", reason="invalid_name", field="name"
         )
+    if not utf8(value):
+        raise FieldError(f"name {value!r} {_NOT_UTF8}", reason="invalid_name", field="name")
     return value if type(value) is str else str(value)
+
+
+#: Why a str with a lone surrogate is refused as an id or a name: results, explanations
+#: and every file written hold ids and names, and UTF-8 cannot.
+_NOT_UTF8 = ("holds a lone surrogate (from a bad \\ud800-style escape in JSON, or bytes "
+             "decoded with errors='surrogateescape'), which no UTF-8 output can hold")
+
+
+def utf8(text: str) -> bool:
+    """Whether ``text`` can be written as UTF-8: it holds no lone surrogate."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def plain(value: Any, what: str = "comparison value") -> Any:

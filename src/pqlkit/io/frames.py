@@ -220,9 +220,23 @@ def _from_pandas(pa: Any, df: Any, feature: str) -> tuple[Any, dict[str, list[An
     """A pandas frame as an Arrow table, and the object columns whose values Arrow's
     typing would change, as their Python values: mappings (a struct gains every other
     row's keys, as None), lists, and ints beside floats (7 would become 7.0). A column
-    Arrow cannot type is a PqlkitTypeError naming what to do (not pyarrow's own error)."""
+    Arrow cannot type is a PqlkitTypeError naming what to do (not pyarrow's own error).
+    Text Arrow cannot hold (a lone surrogate, from a bad JSON escape) is read value by
+    value too: an id or a name holding one rejects its row, as from records."""
+    pd = require("pandas", "pandas", feature)
     try:
         table = pa.Table.from_pandas(df, preserve_index=False)
+    except UnicodeEncodeError:
+        from pqlkit.records import utf8
+
+        odd = [c for i, c in enumerate(df.columns) if df.dtypes.iloc[i].kind == "O" and any(
+            isinstance(v, str) and not utf8(v) for v in df.iloc[:, i].tolist())]
+        if not odd:
+            raise
+        table, values = _from_pandas(pa, df.assign(**{str(c): None for c in odd}), feature)
+        values.update({str(c): [None if pd.api.types.is_scalar(v) and pd.isna(v) else v
+                                for v in df[c].tolist()] for c in odd})
+        return table, values
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError,
             OverflowError, TypeError) as exc:
         raise PqlkitTypeError(
@@ -242,7 +256,6 @@ def _from_pandas(pa: Any, df: Any, feature: str) -> tuple[Any, dict[str, list[An
         values = df.iloc[:, i].tolist()
         if nested or any(isinstance(v, int) and not isinstance(v, bool) for v in values):
             # (pandas' missing values at the top of a column are missing: None.)
-            pd = require("pandas", "pandas", feature)
             exact[str(c)] = [None if pd.api.types.is_scalar(v) and pd.isna(v) else v
                              for v in values]
     return table, exact
