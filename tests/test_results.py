@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
 
 import pqlkit as pk
 import pqlkit._optional as optional
@@ -15,6 +16,7 @@ from pqlkit import count, days_since_last, distinct_users, exists, total, trait
 from pqlkit._optional import MissingDependencyError
 from pqlkit.errors import PqlkitError, PqlkitTypeError, UnknownEntityError, ValidationError
 from pqlkit.results import Explanation, RollupExplanation, Table
+from pqlkit.testing import scoring_cases
 
 AS_OF = "2026-06-01T00:00:00Z"
 AS_OF_DT = datetime(2026, 6, 1, tzinfo=UTC)
@@ -711,3 +713,48 @@ def test_readable_numbers_keep_their_whole_digits() -> None:
         pk.Rule("spend", total("cents", of="purchase"), points_per=0.01)])
     text = model.score(events, as_of="2026-06-01T00:00:00Z").explain("u").text()
     assert "scored 1234567.89" in text and "+1234567.89" in text
+
+
+@settings(max_examples=60, deadline=None)
+@given(case=scoring_cases())
+def test_declared_column_types_are_those_of_the_values(case: Any) -> None:
+    # Exports type a column with no value (an empty result, a tier nobody reaches) by its
+    # declared type: it must be the type every value of the column has when there are some.
+    model, (events, users, accounts), as_of = case
+    log = pk.EventLog.from_records(events, users=users, accounts=accounts)
+    if not len(log) and as_of is None:
+        return
+    python = {"int": int, "float": float, "bool": bool, "str": str}
+    for engine in ("columnar", "reference"):
+        result = model.score(log, as_of=as_of, engine=engine)
+        for table in (result.users, result.accounts):
+            for name, kind in table._types.items():
+                if name.endswith("_id"):
+                    continue  # (ids are ints or strs, as loaded)
+                assert {type(v) for v in table.column(name) if v is not None} <= {
+                    python[kind]}, (engine, name, kind)
+
+
+@pytest.mark.parametrize("engine", ["columnar", "reference"])
+def test_an_empty_result_exports_with_its_column_types(engine: str) -> None:
+    # Columns of no value were Arrow/polars "null" and pandas float64: a daily export's
+    # schema changed on a day without events (and tier on a day nobody reached one).
+    pa = pytest.importorskip("pyarrow")
+    pl = pytest.importorskip("polars")
+    pd = pytest.importorskip("pandas")
+    model = pk.ScoringModel(name="m", threshold=1, tiers={"hot": 50}, rules=[
+        pk.Rule("r", count("a") >= 1, points=1), pk.Rule("d", exists("a"), points=2.5)])
+    for events in ([], [{"name": "a", "timestamp": "2026-05-20T00:00:00Z", "user_id": "u1"}]):
+        result = model.score(events, as_of="2026-06-01T00:00:00Z", engine=engine)
+        schema = result.users.to_arrow().schema
+        assert [(f.name, str(f.type)) for f in schema] == [
+            ("user_id", "string"), ("account_id", "string"), ("score", "double"),
+            ("raw_score", "double"), ("tier", "string"), ("is_pql", "bool"),
+            ("disqualified", "bool"), ("r", "int64"), ("d", "double")]
+        assert result.users.to_polars().schema["tier"] == pl.Utf8
+        assert result.accounts.to_arrow().schema.field("n_pql").type == pa.int64()
+    frame = result.users.head(0).to_pandas()
+    assert dict(frame.dtypes.astype(str)) | {"user_id": "", "account_id": "", "tier": ""} == {
+        "user_id": "", "account_id": "", "score": "float64", "raw_score": "float64",
+        "tier": "", "is_pql": "bool", "disqualified": "bool", "r": "int64", "d": "float64"}
+    assert isinstance(frame, pd.DataFrame)

@@ -109,6 +109,36 @@ def _value_key(value: Any) -> tuple[Any, ...]:
     return (4, type(value).__name__, repr(value))
 
 
+#: pandas dtypes of the column types, for an empty table.
+_PANDAS = {"int": "int64", "float": "float64", "bool": "bool"}
+
+
+def _no_value(values: Sequence[Any]) -> bool:
+    """Whether a column has no value to infer its type from (empty, or all None)."""
+    return all(v is None for v in values)
+
+
+def column_types(model: ScoringModel, table: str) -> dict[str, str]:
+    """The type of each column of ``model``'s result ``table`` ("users", "accounts"): "int",
+    "float", "bool" or "str" (ids as "str": the type a column of no id is exported as).
+    A rule's column holds ints when its points are an int and undecayed, else floats."""
+    from pqlkit.model import Rule
+
+    rules = {r.name: "int" if isinstance(r, Rule) and type(r.points) is int
+             and r.decay is None else "float" for r in model.rules}
+    ids = {"user_id": "str", "account_id": "str"}
+    if table == "users":
+        if model.level != "user":
+            return ids
+        return {**ids, "score": "float", "raw_score": "float", "tier": "str",
+                "is_pql": "bool", "disqualified": "bool", **rules}
+    if model.level == "user":
+        return {"account_id": "str", "score": "float", "n_users": "int", "n_pql": "int",
+                "share_pql": "float", "is_pqa": "bool"}
+    return {"account_id": "str", "score": "float", "raw_score": "float", "tier": "str",
+            "is_pqa": "bool", "disqualified": "bool", "n_users": "int", **rules}
+
+
 def _one_type(columns: Mapping[str, Sequence[Any]]) -> dict[str, Sequence[Any]]:
     """The columns, a column holding both integers and strings (ids of mixed types) as
     strings: Arrow and polars columns have one type. So is a column of integer ids
@@ -135,7 +165,12 @@ class Table:
     (2, {'user_id': 'u2', 'score': 5}, [3, 5])
     """
 
-    def __init__(self, columns: Mapping[str, Sequence[Any] | _Deferred], *, key: str) -> None:
+    def __init__(self, columns: Mapping[str, Sequence[Any] | _Deferred], *, key: str,
+                 types: Mapping[str, str] | None = None) -> None:
+        # The type of each column ("int", "float", "bool", "str") where it is known, for
+        # exports of a column with no value to type it by (an empty result, a tier nobody
+        # reaches): the schema of a model's output does not change with the data.
+        self._types: dict[str, str] = dict(types or {})
         self._data: dict[str, list[Any] | _Deferred] = {
             name: values if isinstance(values, _Deferred) else list(values)
             for name, values in columns.items()}
@@ -219,6 +254,9 @@ class Table:
         changes every id beyond 2**53 and prints the others as ``7.0``.
         """
         pd = require("pandas", "pandas", "Table.to_pandas()")
+        if not len(self):
+            return pd.DataFrame({name: pd.Series([], dtype=_PANDAS.get(
+                self._types.get(name, ""), object)) for name in self.columns})
         frame = pd.DataFrame(self._columns, columns=self.columns)
         for name, values in self._columns.items():
             if None in values and all(
@@ -232,7 +270,11 @@ class Table:
         of mixed types (integers and strings) becomes a string column, as in
         :meth:`to_polars`."""
         pa = require("pyarrow", "arrow", "Table.to_arrow()")
-        return pa.table(_one_type(self._columns))
+        kinds = {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(),
+                 "str": pa.string()}
+        return pa.table({name: pa.array(values, type=kinds[self._types[name]])
+                         if name in self._types and _no_value(values) else values
+                         for name, values in _one_type(self._columns).items()})
 
     def to_polars(self) -> Any:
         """The table as a ``polars.DataFrame`` (needs the ``polars`` extra).
@@ -241,7 +283,11 @@ class Table:
         mixed types) becomes a string column, as polars columns have one type.
         """
         pl = require("polars", "polars", "Table.to_polars()")
-        return pl.DataFrame(_one_type(self._columns), strict=False)
+        kinds = {"int": pl.Int64, "float": pl.Float64, "bool": pl.Boolean, "str": pl.Utf8}
+        columns = _one_type(self._columns)
+        return pl.DataFrame(columns, strict=False, schema_overrides={
+            name: kinds[self._types[name]] for name, values in columns.items()
+            if name in self._types and _no_value(values)})
 
     def sort_by(self, column: str, *, descending: bool = False) -> Table:
         """A new table with rows ordered by ``column`` (missing values last, ties by key).
@@ -265,13 +311,15 @@ class Table:
         # (nan before None: a value, if no number.)
         idx = present + sorted((i for i in range(len(self)) if last[i]),
                                key=lambda i: (values[i] is None, id_key(keys[i])))
-        return Table({n: [col[i] for i in idx] for n, col in self._columns.items()}, key=self.key)
+        return Table({n: [col[i] for i in idx] for n, col in self._columns.items()}, key=self.key,
+                     types=self._types)
 
     def head(self, n: int = 5) -> Table:
         """The first ``n`` rows."""
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise PqlkitTypeError(f"head() takes a number of rows (0 or more), got {n!r}")
-        return Table({k: v[:n] for k, v in self._columns.items()}, key=self.key)
+        return Table({k: v[:n] for k, v in self._columns.items()}, key=self.key,
+                     types=self._types)
 
     def filter(self, predicate: Callable[[dict[str, Any]], bool]) -> Table:
         """The rows for which ``predicate(row)`` is true."""
@@ -282,7 +330,8 @@ class Table:
                 + (f"for a column of flags, pass lambda row: row[{predicate!r}]"
                    if isinstance(predicate, str) else "e.g. lambda row: row['score'] > 50"))
         idx = [i for i in range(len(self)) if predicate(self._row(i))]
-        return Table({n: [col[i] for i in idx] for n, col in self._columns.items()}, key=self.key)
+        return Table({n: [col[i] for i in idx] for n, col in self._columns.items()}, key=self.key,
+                     types=self._types)
 
     def __repr__(self) -> str:
         shown = [[self._columns[c][i] for c in self._columns] for i in range(min(len(self), 10))]
@@ -541,6 +590,8 @@ class ScoreResult:
         self.engine = engine
         self.users = users
         self.accounts = accounts
+        users._types.update(column_types(model, "users"))
+        accounts._types.update(column_types(model, "accounts"))
         self.fallbacks: tuple[str, ...] = tuple(fallbacks)
         self._explainer = explainer
 
