@@ -365,11 +365,16 @@ _FLAGS: Final = {"name": "--name-col", "timestamp": "--timestamp-col", "user_id"
                  "account_id": "--account-col", "event_id": "--event-id-col",
                  "timestamp_format": "--timestamp-format", "epoch_unit": "--epoch-unit",
                  "tz": "--tz"}
-#: When every event is rejected for one of these reasons, the column is likely misnamed.
+#: When every event is rejected for one of these reasons, a column is likely misnamed or
+#: read without the option it needs.
 _COLUMN_HINTS: Final = {
     "missing_name": "is the event name under another key? pass --name-col KEY",
     "missing_timestamp": "is the timestamp under another key? pass --timestamp-col KEY",
     "missing_identity": "are the ids under other keys? pass --user-col KEY (or --account-col)",
+    "naive_timestamp": "the timestamps have no time zone: pass --tz ZONE (e.g. --tz UTC)",
+    "invalid_timestamp": ("the timestamps do not read as ISO 8601: pass --epoch-unit s (or "
+                          "ms, us, ns) for epoch numbers, --timestamp-format FMT for another "
+                          "text format"),
 }
 
 
