@@ -683,7 +683,7 @@ def test_rollup_text_does_not_round_a_share_past_its_policy(engine: str, min_sha
                             rollup=pk.Rollup(min_share=min_share))
     result = model.score(log, as_of=t, engine=engine)
     text = result.explain("acme", level="account").text()
-    assert "2 of 3 users are PQLs (share 66.67%)" in text
+    assert "2 of 3 users are PQLs (share ≈66.67%)" in text
     assert f"share of PQL users {policy} and" in text
     assert [r["is_pqa"] for r in result.accounts] == [min_share <= 2 / 3]
 

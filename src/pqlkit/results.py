@@ -47,10 +47,13 @@ def _cell(value: Any) -> str:
 
 
 def share_percent(share: float) -> str:
-    """A share of PQL users as a percent, to two decimals at most (``"50%"``,
-    ``"12.5%"``, ``"66.67%"``): whole percents alone made 2 of 3 users read "67%" beside
-    a policy of ``>= 0.667`` that they miss."""
-    return f"{share * 100:.2f}".rstrip("0").rstrip(".") + "%"
+    """A share of PQL users as a percent, to two decimals at most, marked ``≈`` when
+    rounded (``"50%"``, ``"12.5%"``, ``"≈66.67%"``): whole percents alone made 2 of 3
+    users read "67%" beside a policy of ``>= 0.667`` that they miss."""
+    percent = share * 100
+    shown = f"{percent:.2f}".rstrip("0").rstrip(".") + "%"
+    rounded = math.isfinite(percent) and abs(round(percent, 2) - percent) > 1e-9
+    return ("≈" if rounded else "") + shown
 
 
 def _text_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
