@@ -307,6 +307,8 @@ def test_a_single_problem_reads_as_one_line() -> None:
     (".toml", 'name = "m"\nthreshold = \n', 2),
     (".json", '{"name": "m",\n "threshold": }', 2),
     (".yaml", "name: m\nrules: [\n", 3),
+    # Cut short: tomllib says "at end of document", with no line (the end is the place).
+    (".toml", 'name = "m"\nthreshold = 1\nrules = [\n', 4),
 ])
 def test_a_file_that_does_not_parse_says_where(tmp_path: Path, suffix: str, text: str,
                                                line: int) -> None:

@@ -882,6 +882,10 @@ def loads(text: str | bytes, format: str, *, source: Any = None) -> Any:
         except tomllib.TOMLDecodeError as exc:
             m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
             line, col = (int(m.group(1)), int(m.group(2))) if m else (None, None)
+            if m is None and "(at end of document)" in str(exc):
+                # A file cut short: the position is its end.
+                lines = text.split("\n")
+                line, col = len(lines), len(lines[-1]) + 1
             problems.append(ModelProblem("", f"not valid TOML: {exc}", line, col))
         except RecursionError:
             problems.append(ModelProblem("", "not valid TOML: nested too deeply"))
