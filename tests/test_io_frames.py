@@ -558,6 +558,11 @@ def _frame_logs() -> dict[str, Any]:
         "io.from_pandas": pk.io.from_pandas(pd.DataFrame(PROPERTY_RECORDS)),
         "polars struct": EventLog.from_polars(typed),
         "arrow struct": pk.io.from_arrow(pa.Table.from_pylist(PROPERTY_RECORDS[:2])),
+        "arrow map": pk.io.from_arrow(pa.table({
+            "user_id": ["u1", "u1"], "name": ["a", "b"],
+            "timestamp": [r["timestamp"] for r in PROPERTY_RECORDS[:2]],
+            "properties": pa.array([[("plan", "pro"), ("seats", "3")], None],
+                                   pa.map_(pa.string(), pa.string()))})),
     }
 
 
@@ -569,7 +574,10 @@ def test_a_properties_column_of_mappings_holds_each_events_properties() -> None:
     model = pk.ScoringModel(name="m", threshold=1, rules=[
         pk.Rule("pro", pk.exists("a", where=pk.prop("plan") == "pro"), points=1)])
     for label, got in _frame_logs().items():
-        want = EventLog.from_records(PROPERTY_RECORDS[:len(got)])
+        want = EventLog.from_records(PROPERTY_RECORDS[:len(got)] if label != "arrow map" else
+                                     [{**r, "properties": r["properties"] and {
+                                         "plan": "pro", "seats": "3"}}
+                                      for r in PROPERTY_RECORDS[:2]])
         assert [dict(e.properties) for e in got.events()] == [
             dict(e.properties) for e in want.events()], label
         assert got.report.counts == want.report.counts, label

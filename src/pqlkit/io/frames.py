@@ -190,9 +190,16 @@ def _properties_column(table: Any, exact: Mapping[str, list[Any]] | None, featur
 
         pa, _ = _pa()
         column = table.column("properties")
-        if not pa.types.is_struct(column.type):
+        if pa.types.is_struct(column.type):
+            values = column.to_pylist()
+        elif pa.types.is_map(column.type):  # (DuckDB's MAP): lists of (key, value) pairs
+            pairs = column.to_pylist()
+            values = [None if p is None else dict(p) for p in pairs]
+            if any(p is not None and len(p) != len(v) for p, v in zip(pairs, values,
+                                                                      strict=True)):
+                return None  # a key twice in a row: the loader says so, as it is
+        else:
             return None
-        values = column.to_pylist()
     if not all(isinstance(v, Mapping) or _missing(v) for v in values):
         return None
     keys: dict[str, None] = {}
