@@ -589,15 +589,15 @@ def sorted_text_codes(arr: Any) -> tuple[npt.NDArray[np.int32], Array] | None:
     return rank[_codes(encoded.indices)], text
 
 
-def ascii_lower_codes(arr: Any) -> tuple[npt.NDArray[np.int32], Array] | None:
-    """:func:`sorted_text_codes` of the lower-cased strings of an Arrow text column, when
+def ascii_lower_codes(arr: Any) -> tuple[npt.NDArray[np.int32], Any] | None:
+    """:func:`text_dictionary` of the lower-cased strings of an Arrow text column, when
     every string is ASCII (pyarrow's lower-casing is then Python's ``str.lower``, which
     maps some non-ASCII characters to several); None otherwise, or when no row has one.
 
     >>> import pyarrow as pa
     >>> codes, values = ascii_lower_codes(pa.array(["Uni.EDU", None, "uni.edu", "A"]))
-    >>> codes.tolist(), values.tolist()
-    ([1, -1, 1, 0], ['a', 'uni.edu'])
+    >>> codes.tolist(), values.to_pylist()
+    ([0, -1, 0, 1], ['uni.edu', 'a'])
     >>> ascii_lower_codes(pa.array(["İ"])) is None
     True
     """
@@ -607,8 +607,7 @@ def ascii_lower_codes(arr: Any) -> tuple[npt.NDArray[np.int32], Array] | None:
         return None
     if not pc.all(pc.string_is_ascii(arr)).as_py():
         return None
-    got = sorted_text_codes(pc.ascii_lower(arr))
-    return got if got is not None and len(got[1]) else None
+    return text_dictionary(pc.ascii_lower(arr))
 
 
 def text_unicode(strings: Any) -> Array | None:

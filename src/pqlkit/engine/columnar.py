@@ -192,9 +192,10 @@ class _Obj:
         self._codes, self._values = self.text.coded()
 
 
-#: A lowered text column: codes (-1: missing) into the distinct lowered strings, those
-#: strings as values and as a str array, and the memo of the tests over them.
-_Lowered = tuple[IntArray, "_StrValues", npt.NDArray[np.str_], dict[Any, Any]]
+#: A lowered text column: codes (-1: missing) into the distinct lowered strings (an
+#: Arrow array: the tests that follow run on it with Arrow kernels), and the memo of the
+#: tests over them.
+_Lowered = tuple[IntArray, "_ArrowValues", dict[Any, Any]]
 
 
 class _TextColumn:
@@ -224,16 +225,15 @@ class _TextColumn:
 
     def lowered(self) -> _Lowered | None:
         """``lower()`` of the column, once per log, in pyarrow: codes per table row (then
-        -1 for no row) into the sorted distinct lower-cased strings, those strings (as
-        values and as a str array) and a memo for the tests that follow. None when
-        pyarrow's lower-casing may not be Python's (a non-ASCII value) or a str array
-        cannot hold the strings: the values are then lowered one by one."""
+        -1 for no row) into the distinct lower-cased strings, those strings and a memo for
+        the tests that follow. None when pyarrow's lower-casing may not be Python's (a
+        non-ASCII value): the values are then lowered one by one."""
         if self._lowered is False:
             from pqlkit._arrow import ascii_lower_codes
 
             got = ascii_lower_codes(self.arrow)
             self._lowered = None if got is None else (
-                np.append(got[0], _NONE).astype(np.int64), _StrValues(got[1]), got[1], {})
+                np.append(got[0], _NONE).astype(np.int64), _ArrowValues(got[1]), {})
         return None if isinstance(self._lowered, bool) else self._lowered
 
 
@@ -262,8 +262,8 @@ class _TextRows:
         got = self.column.lowered()
         if got is None:
             return None
-        codes, values, strings, tests = got
-        return _Obj(codes[self.rows], values, tests, strings=strings)
+        codes, values, tests = got
+        return _Obj(codes[self.rows], values, tests)
 
     def test(self, memo: Any, fn: Callable[[Any], Any], arrow: _ArrowVector
              ) -> tuple[BoolArray, IntArray] | None:
