@@ -639,3 +639,35 @@ def test_a_nan_score_rolls_up_without_a_numpy_warning() -> None:
     for engine in ("columnar", "reference"):
         got = model.score(events, as_of="2026-06-01T00:00:00Z", engine=engine)
         assert math.isnan(got.users["u"]["score"]) and math.isnan(got.accounts["acme"]["score"])
+
+
+def test_one_log_scored_from_many_threads_at_many_moments() -> None:
+    # The per-log LRU of scans is shared: a key one thread had found could be evicted by
+    # another before the first moved it to the end (KeyError: ('last', 'user', 0, 385)),
+    # in four runs of five of this test before the lock.
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    t0 = datetime(2026, 5, 1, tzinfo=UTC)
+    log = pk.EventLog.from_records([
+        {"name": "login", "timestamp": t0 + timedelta(hours=h), "user_id": f"u{h % 7}"}
+        for h in range(24 * 20)])
+    model = pk.ScoringModel(name="m", threshold=1, rules=[
+        pk.Rule("r", count("login") >= 1, points=1)])
+    moments = [t0 + timedelta(days=d + 1) for d in range(16)]  # more than the LRU keeps
+    want = {m: model.score(log, as_of=m).users.to_records() for m in moments}
+
+    def work(k: int) -> int:
+        wrong = 0
+        for i in range(400):
+            m = moments[(i + 5 * k) % len(moments)]
+            wrong += model.score(log, as_of=m).users.to_records() != want[m]
+        return wrong
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # many more thread switches: the race shows
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            assert sum(pool.map(work, range(8))) == 0
+    finally:
+        sys.setswitchinterval(interval)

@@ -11,6 +11,7 @@ entity at a time and are listed in :attr:`pqlkit.ScoreResult.fallbacks`.
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
@@ -1230,17 +1231,25 @@ def _scanned(log: EventLog, key: Any, make: Callable[[], AnyArray]) -> AnyArray:
     """A per-entity result of a scan over the events, kept for the log's last few keys:
     scoring again at the same ``as_of`` finds it (the scans cost a pass over the log)."""
     cache = _log_cache(log)
-    scans: OrderedDict[Any, AnyArray] = cache.setdefault("scans", OrderedDict())
-    found = scans.get(key)
-    if found is None:
-        found = make()
-        found.flags.writeable = False
+    # One log may be scored from several threads: the order of the entries changes under
+    # a lock (a key found, then evicted by another thread, raised KeyError); the scan
+    # itself runs outside it (two threads may both make one, alike).
+    with _SCANS_LOCK:
+        scans: OrderedDict[Any, AnyArray] = cache.setdefault("scans", OrderedDict())
+        found = scans.get(key)
+        if found is not None:
+            scans.move_to_end(key)
+            return found
+    found = make()
+    found.flags.writeable = False
+    with _SCANS_LOCK:
         scans[key] = found
         while len(scans) > _SCANS:
             scans.popitem(last=False)
-    else:
-        scans.move_to_end(key)
     return found
+
+
+_SCANS_LOCK: Final = threading.Lock()
 
 
 def _has_userless_events(log: EventLog, as_of_us: int) -> BoolArray:
