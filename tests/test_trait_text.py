@@ -260,3 +260,19 @@ def test_ascii_arrow_trait_is_lowered_in_pyarrow(monkeypatch: pytest.MonkeyPatch
         assert bool(calls) is python
         assert [r["score"] for r in got.users] == [2, 1, 0]
         assert_results_equal(model.score(log, as_of=AS_OF, engine="reference"), got)
+
+
+@given(emails=st.lists(st.text(alphabet=st.sampled_from("aB@.\nZ é"), max_size=8),
+                       max_size=12, unique=True))
+@example(emails=["a@B.com", "x@y@Z.IO", "noat", "end@", "@lead", "n\nl@Q.c"])
+def test_email_domains_in_pyarrow_are_pythons(emails: list[str]) -> None:
+    # email_domain derived from an Arrow email column, a distinct domain at a time: the
+    # text after the last "@", lower-cased; none without one; Python's path beyond ASCII.
+    got = col._arrow_domains(col._ArrowValues(pa.array(emails, pa.string())))
+    if not all(e.isascii() for e in emails) or not emails:
+        assert got is None
+        return
+    assert got is not None
+    codes, domains = got
+    assert [None if c < 0 else domains[c] for c in codes.tolist()] == [
+        col._domain(e) for e in emails]

@@ -897,7 +897,13 @@ def _trait_from_columns(log: EventLog, level: str, key: str,
     own = np.array([enc.code(v) for v in values] + [_NONE], dtype=np.int64)
     used = np.unique(emails[rows])
     derived = np.full(len(email_values), _NONE, dtype=np.int64)
-    derived[used] = [enc.code(_domain(email_values[c])) for c in used.tolist()]
+    found = _arrow_domains(email_values)
+    if found is not None:  # in pyarrow: a Python call per distinct domain, not per email
+        domain_codes, domains = found
+        lut = np.array([enc.code(d) for d in domains] + [_NONE], dtype=np.int64)
+        derived[used] = lut[domain_codes[used]]
+    else:
+        derived[used] = [enc.code(_domain(email_values[c])) for c in used.tolist()]
     # A None trait is an absent one (the loaders drop it), so every row without its own
     # domain takes its email's.
     rows = rows[derived[emails[rows]] >= 0]
@@ -908,6 +914,25 @@ def _trait_from_columns(log: EventLog, level: str, key: str,
 
 def _domain(email: Any) -> Any:
     return email.rsplit("@", 1)[1].lower() if isinstance(email, str) and "@" in email else None
+
+
+def _arrow_domains(values: Sequence[Any]) -> tuple[IntArray, list[str]] | None:
+    """:func:`_domain` of distinct emails held in Arrow, in pyarrow: each one's code (-1
+    for none) into the distinct domains, and those. None when the values are not Arrow
+    text, or not all ASCII (Python's lower-casing is then another's)."""
+    if not isinstance(values, _ArrowValues) or not len(values):
+        return None
+    from pqlkit._arrow import _pa, text_dictionary
+
+    _, pc = _pa()
+    emails = values.arrow
+    if not pc.all(pc.string_is_ascii(emails)).as_py():
+        return None
+    # After the last "@" ("(?s)": an email may hold a newline), lower-cased; none without.
+    after = pc.replace_substring_regex(emails, pattern="(?s)^.*@", replacement="")
+    domains = pc.if_else(pc.match_substring(emails, "@"), pc.ascii_lower(after), None)
+    codes, dictionary = text_dictionary(domains)
+    return codes.astype(np.int64), dictionary.to_pylist()
 
 
 def _prop_numbers(log: EventLog, key: str) -> tuple[FloatArray, BoolArray]:
@@ -1574,8 +1599,10 @@ class _Frame:
             base = _trait_column(self.log, self.level, key)
             if base.text is not None and not base.coded:
                 return _Obj(None, None, base.memo, text=base.text.within(self.exists))
+            # (Coded since, by another node: its Arrow rows still serve lower().)
             return _Obj(np.where(self.exists, base.codes, _NONE), base.values, base.memo,
-                        base.strings)
+                        base.strings, None if base.text is None else
+                        base.text.within(self.exists))
         return self.cached(("trait", key), make)
 
     def contexts(self) -> Any:
