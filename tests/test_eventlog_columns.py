@@ -1176,3 +1176,25 @@ def test_a_lone_surrogate_in_an_id_or_a_name_rejects_its_row(shape: str) -> None
     assert [(r.source, r.reason) for r in log.report.rejections] == [
         (1, "invalid_id"), (2, "invalid_name")]
     assert "lone surrogate" in log.report.rejections[0].message
+
+
+@given(props=st.lists(st.dictionaries(st.sampled_from(["a", "b", "c", "d"]),
+                                      st.none() | st.integers(-3, 3) | st.floats(-2, 2)
+                                      | st.text(max_size=2) | st.lists(st.integers(), max_size=2),
+                                      max_size=3), max_size=12))
+def test_property_columns_from_the_values_held_are_the_dense_ones(
+        props: list[dict[str, Any]]) -> None:
+    # from_records codes each key from the (row, value) pairs the events hold, in one pass
+    # (a pass over every event per key cost events x keys): the same columns as before.
+    from pqlkit import _columns as col
+    from pqlkit.eventlog import _property_columns
+
+    keys = sorted({k for p in props for k, v in p.items() if v is not None})
+    got = _property_columns(props, keys, len(props))
+    assert sorted(got) == keys
+    for k in keys:
+        values = got[k].values
+        assert [None if c < 0 else values[c] for c in got[k].codes.tolist()] == [
+            p.get(k) for p in props]
+        dense = col.factorize_objects([p.get(k) for p in props])
+        assert len(values) == len(dense.values)  # (as many distinct values)

@@ -162,6 +162,9 @@ class Coded:
         self._values = values
         self.dictionary = dictionary
 
+    def __len__(self) -> int:
+        return len(self.codes)
+
     @property
     def values(self) -> list[Any]:
         if self._values is None:
@@ -234,7 +237,9 @@ def to_piece(raw: Any) -> Piece:
 
 
 def slice_raw(raw: Any, lo: int, hi: int) -> Any:
-    """Rows ``lo:hi`` of a raw column (numpy, masked or arrow)."""
+    """Rows ``lo:hi`` of a raw column (numpy, masked, arrow, or codes pqlkit made)."""
+    if isinstance(raw, Coded):
+        return Coded(raw.codes[lo:hi], raw.values)
     if is_arrow(raw):
         from pqlkit._arrow import arrow_slice
 

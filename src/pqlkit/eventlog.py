@@ -389,7 +389,10 @@ def _naive_frame_times(value: Any, tz: str | tzinfo | None, where: str) -> Any:
 
 
 def _column_input(value: Any, label: str) -> Any:
-    """A column argument as a numpy array, a masked array or an Arrow array."""
+    """A column argument as a numpy array, a masked array or an Arrow array (or codes
+    into values, as pqlkit's own readers hand a sparse property over)."""
+    if isinstance(value, col.Coded):
+        return value
     if isinstance(value, (set, frozenset)):
         raise PqlkitTypeError(
             f"{label} is a set, whose order is arbitrary: rows would pair up by chance; "
@@ -895,6 +898,28 @@ def _tables(users: Any, accounts: Any, report: LoadReport, strict: bool,
                       columns_ok=columns_ok, epoch_unit=epoch_unit))
 
 
+def _property_columns(props: Sequence[Mapping[str, Any]], keys: list[str], n: int
+                      ) -> dict[str, col.Coded]:
+    """Each property key's column of codes over the events, from their mappings in one
+    pass over the values they hold (a key each pass over every event cost events x keys
+    Python steps: 19 s for 100k events with 1,000 keys, three per event)."""
+    held: dict[str, tuple[list[int], list[Any]]] = {k: ([], []) for k in keys}
+    for i, p in enumerate(props):
+        for k, v in p.items():
+            if v is not None:
+                rows, values = held[k]
+                rows.append(i)
+                values.append(v)
+    out = {}
+    for k in keys:
+        rows, values = held.pop(k)
+        sparse = col.factorize_objects(values)
+        codes = np.full(n, -1, dtype=np.int64)
+        codes[np.array(rows, dtype=np.int64)] = sparse.codes
+        out[k] = col.Coded(codes, sparse.values)
+    return out
+
+
 def _rank(order: Sequence[int]) -> Int32Array:
     """The inverse of a permutation, with one extra slot so code -1 maps to -1."""
     rank = np.empty(len(order) + 1, dtype=np.int32)
@@ -1323,7 +1348,7 @@ class EventLog:
             "user_id": col.factorize_objects(user_ids),
             "account_id": col.factorize_objects(account_ids),
             "event_id": col.Objects(col.object_array(event_ids)),
-            "properties": {k: col.factorize_objects([p.get(k) for p in props]) for k in keys},
+            "properties": _property_columns(props, keys, n),
         }
         ev_cols = _load_events(n, [(0, n, chunk)] if n else [], fields=set(_EVENT_FIELDS),
                                prop_keys=keys, tz=None, epoch_unit=None, strict=strict,

@@ -18,6 +18,7 @@ from typing import Any, Final, Literal
 import attrs
 import numpy as np
 
+from pqlkit._columns import Coded, factorize_objects
 from pqlkit._time import from_micros
 from pqlkit.errors import PqlkitError, PqlkitTypeError, ValidationError
 from pqlkit.eventlog import EventLog, canonical, check_strict, id_key
@@ -676,11 +677,14 @@ class Sink:
             pos = np.frombuffer(positions, dtype=np.int64)
             dest = where[pos]
             present = dest >= 0
-            col = np.full(len(take), None, dtype=object)
             vals = np.empty(len(values), dtype=object)
             vals[:] = values
-            col[dest[present]] = vals[present]
-            props[key] = col
+            # Coded from the values the key holds, not from a column of every event
+            # (a pass over every event per key: 25M steps at 25k events, 1,000 keys).
+            sparse = factorize_objects(vals[present])
+            codes = np.full(len(take), -1, dtype=np.int64)
+            codes[dest[present]] = sparse.codes
+            props[key] = Coded(codes, sparse.values)
         self._props.clear()
         return EventLog.from_columns(name=column(self._name), timestamp=ts,
                                      user_id=column(self._user),
