@@ -149,7 +149,7 @@ def _load_table(table: Any, *, feature: str, name: str, timestamp: str, user_id:
           "future_tolerance": future_tolerance, "now": now}
     mapped = [m.name, m.timestamp, m.user_id, m.account_id, m.event_id,
               *m.properties.values()]
-    nested = _properties_column(table, exact, feature) if properties is None else None
+    nested = _properties_column(table, exact) if properties is None else None
     if nested is None and (not exact or not any(c in exact for c in mapped if c)):
         return _from_arrow(table, m, **kw)
 
@@ -174,7 +174,7 @@ def _load_table(table: Any, *, feature: str, name: str, timestamp: str, user_id:
         **kw)
 
 
-def _properties_column(table: Any, exact: Mapping[str, list[Any]] | None, feature: str
+def _properties_column(table: Any, exact: Mapping[str, list[Any]] | None
                        ) -> dict[str, list[Any]] | None:
     """A ``properties`` column of mappings (a frame made from records, a struct column)
     as one column per key, None where a row lacks the key: each row's mapping holds its
