@@ -1202,6 +1202,11 @@ def check_strict(strict: Any, where: str | None = None) -> None:
                               f"got {strict!r}")
 
 
+#: The log's columns, read-only numpy arrays.
+_READ_ONLY: Final = ("ts", "name_code", "user", "account", "user_account", "user_created",
+                     "user_in_table", "account_created", "account_in_table")
+
+
 class EventLog:
     """Sorted, de-duplicated, integer-coded event columns plus the user and account tables.
 
@@ -1261,6 +1266,19 @@ class EventLog:
             "build an EventLog with EventLog.from_records(...), from_columns(...), "
             "from_arrow(...), from_parquet(...) or EventLog.concat(...)"
         )
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Unpickled (or deep-copied, or sent to a worker) numpy arrays come back writeable:
+        # the log's columns are read-only, as the constructors leave them.
+        self.__dict__.update(state)
+        for name in _READ_ONLY:
+            arr = state.get(name)
+            if isinstance(arr, np.ndarray):
+                arr.flags.writeable = False
+        for column in self.props.values():
+            for arr in (column.codes, column.values):
+                if isinstance(arr, np.ndarray):
+                    arr.flags.writeable = False
 
     # -- construction -------------------------------------------------------------------
 
@@ -1935,9 +1953,8 @@ class EventLog:
         self._prefixes = tuple(rows.prefixes)
         self._files = rows.files
         self._csr = {}
-        for arr in (self.ts, self.name_code, self.user, self.account, self.user_account, self.user_created, self.user_in_table,
-                    self.account_created, self.account_in_table):
-            arr.flags.writeable = False
+        for column_name in _READ_ONLY:
+            getattr(self, column_name).flags.writeable = False
         return self
 
     @staticmethod

@@ -7,6 +7,7 @@ rejection on the load report instead of an exception (see :mod:`pqlkit.eventlog`
 
 from __future__ import annotations
 
+import copyreg
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,21 @@ __all__ = ["Account", "EntityId", "Event", "FieldError", "User", "check_not_futu
 EntityId = str | int
 MAX_NAME_LENGTH: Final = 200
 _EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
+
+
+def _proxy(items: dict[str, Any]) -> Mapping[str, Any]:
+    """A read-only view of ``items`` (what a pickled mappingproxy is rebuilt with)."""
+    return MappingProxyType(items)
+
+
+def _reduce_proxy(proxy: Mapping[str, Any]) -> tuple[Any, tuple[dict[str, Any]]]:
+    return _proxy, (dict(proxy),)
+
+
+# Properties and traits are read-only mappings (mappingproxy), which pickle refuses: a log,
+# a record or a result could not go to a worker process, nor be deep-copied. Registered
+# for the type, as cloudpickle does: a proxy pickles as a copy of what it shows.
+copyreg.pickle(MappingProxyType, _reduce_proxy)
 
 
 def check_id(value: Any, field: str, *, required: bool) -> EntityId | None:

@@ -19,7 +19,7 @@ import numpy.typing as npt
 from pqlkit._columns import id_key
 from pqlkit._fsum import fsum
 from pqlkit._optional import require
-from pqlkit.errors import PqlkitTypeError, UnknownEntityError, ValidationError
+from pqlkit.errors import PqlkitError, PqlkitTypeError, UnknownEntityError, ValidationError
 
 if TYPE_CHECKING:
     from pqlkit.model import ScoringModel
@@ -596,7 +596,7 @@ class ScoreResult:
         users._types.update(column_types(model, "users"))
         accounts._types.update(column_types(model, "accounts"))
         self.fallbacks: tuple[str, ...] = tuple(fallbacks)
-        self._explainer = explainer
+        self._explainer: Callable[[str, Any], Explanation | RollupExplanation] | None = explainer
 
     @property
     def level(self) -> str:
@@ -636,7 +636,31 @@ class ScoreResult:
             raise UnknownEntityError(
                 f"no {level} {entity_id!r} in this result as of {_cell(self.as_of)}; ids are "
                 "case- and type-sensitive, and entities created after as_of get no row")
+        if self._explainer is None:
+            raise PqlkitError(
+                "this result was pickled (or sent from another process): its tables came "
+                "along, but explanations are made from the scoring's working state, which "
+                "stays where it was scored; call explain() there (an Explanation pickles), "
+                "or score the log again here")
         return self._explainer(level, entity_id)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The explainer is a closure over the engine's working state (the log, the
+        # frames): not picklable, and many times the tables' size. A result pickles
+        # without it, to come back from a worker process or go into a cache.
+        return {**self.__dict__, "_explainer": None}
+
+    def __copy__(self) -> ScoreResult:
+        new = object.__new__(ScoreResult)
+        new.__dict__.update(self.__dict__)  # (copies in one process keep explain())
+        return new
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> ScoreResult:
+        import copy
+
+        new = self.__copy__()
+        new.users, new.accounts = copy.deepcopy((self.users, self.accounts), memo)
+        return new
 
     def summary(self) -> dict[str, Any]:
         """Headline counts: entities scored, qualified, and accounts that are PQAs."""
