@@ -521,3 +521,59 @@ def test_an_output_that_fails_half_way_leaves_no_partial_file(
     monkeypatch.undo()
     assert _run("score", TRIAL, str(events), "--users-out", str(out))[0] == 0
     assert out.read_text().count("\n") == 4
+
+
+def _events_file(tmp_path: Path) -> Path:
+    events = tmp_path / "ev.jsonl"
+    events.write_text(
+        '{"name": "signup", "timestamp": "2026-05-20T00:00:00Z", "user_id": "u1", '
+        '"account_id": "a1"}\n')
+    return events
+
+
+def test_an_output_through_a_link_fills_its_target_and_keeps_the_link(tmp_path: Path) -> None:
+    # Written beside the path and moved into place, a result replaced the link itself
+    # (/dev/stdout among them) instead of filling what it points to.
+    target = tmp_path / "target.csv"
+    target.write_text("old\n")
+    link = tmp_path / "link.csv"
+    link.symlink_to(target)
+    assert _run("score", TRIAL, str(_events_file(tmp_path)), "--users-out", str(link))[0] == 0
+    assert link.is_symlink() and target.read_text().startswith("user_id,")
+
+
+def test_parquet_to_a_pipe_is_refused_before_anything_is_written(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # pyarrow could not seek in it, then removed the path it failed to write: the link
+    # (/dev/stdout) was deleted.
+    import os
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    link = tmp_path / "out.parquet"
+    link.symlink_to(fifo)
+    assert _run("score", TRIAL, str(_events_file(tmp_path)), "--users-out", str(link))[0] == 2
+    assert "Parquet needs a file it can seek in" in capsys.readouterr().err
+    assert link.is_symlink()
+
+
+@pytest.mark.parametrize(("second", "message"), [
+    ("accounts.txt", "cannot tell the format of"),
+    ("missing/accounts.csv", "there is no directory"),
+    ("events/accounts.csv", "is inside the events directory"),
+])
+def test_outputs_are_checked_before_anything_is_read_or_written(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], second: str, message: str) -> None:
+    # The first output was written, then the second failed (exit 2 or 1): a half result.
+    # An output inside a Parquet events directory was read as events by the next run.
+    pq = pytest.importorskip("pyarrow.parquet")
+    pa = pytest.importorskip("pyarrow")
+    (tmp_path / "events").mkdir()
+    pq.write_table(pa.table({"name": ["signup"], "user_id": ["u1"], "timestamp": pa.array(
+        [0], pa.timestamp("us", tz="UTC"))}), tmp_path / "events" / "part-0.parquet")
+    users = tmp_path / "users.csv"
+    code = _run("score", TRIAL, str(tmp_path / "events"), "--users-out", str(users),
+                "--accounts-out", str(tmp_path / second))[0]
+    assert code == 2 and message in capsys.readouterr().err
+    assert not users.exists()
+    assert sorted(p.name for p in (tmp_path / "events").iterdir()) == ["part-0.parquet"]

@@ -446,22 +446,35 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _write(table: Any, path: str, given: str | None) -> None:
+def _output_format(path: str, given: str | None) -> str:
     ext = (_suffixes(path)[-1:] or [""])[0]
     fmt = given or {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
                     ".parquet": "parquet", ".pq": "parquet"}.get(ext)
     if fmt is None:
         raise _UsageError(f"cannot tell the format of {path!r} from its name; name it .csv, "
                           ".jsonl or .parquet, or pass --output-format")
-    if os.path.exists(path) and not os.path.isfile(path):
-        _write_as(table, path, fmt, gz=path.endswith(".gz"))  # /dev/stdout, a pipe
+    return fmt
+
+
+def _in_place(path: str) -> bool:
+    """Whether an output is written through the path as it is, not beside it and moved
+    into place: a link (``/dev/stdout``: moving a file there would replace the link, not
+    fill what it points to), a device, a pipe."""
+    return os.path.islink(path) or (os.path.exists(path) and not os.path.isfile(path))
+
+
+def _write(table: Any, path: str, given: str | None) -> None:
+    fmt = _output_format(path, given)
+    gz = path.endswith(".gz")
+    if _in_place(path):
+        _write_as(table, path, fmt, gz=gz, in_place=True)
         return
     # Written beside it, then moved into place: a failure half-way (a full disk, Ctrl-C)
     # leaves no truncated file that looks like a result.
     head, name = os.path.split(path)
     part = os.path.join(head, f".{name}.{os.getpid()}.part")
     try:
-        _write_as(table, part, fmt, gz=path.endswith(".gz"))
+        _write_as(table, part, fmt, gz=gz)
         os.replace(part, path)
     except BaseException:
         if os.path.exists(part):
@@ -469,12 +482,21 @@ def _write(table: Any, path: str, given: str | None) -> None:
         raise
 
 
-def _write_as(table: Any, path: str, fmt: str, *, gz: bool) -> None:
+def _write_as(table: Any, path: str, fmt: str, *, gz: bool, in_place: bool = False) -> None:
     if fmt == "parquet":
         from pqlkit._optional import require
 
+        pa = require("pyarrow", "arrow", "writing Parquet results")
         pq = require("pyarrow.parquet", "arrow", "writing Parquet results")
-        pq.write_table(table.to_arrow(), path)
+        if not in_place:
+            pq.write_table(table.to_arrow(), path)
+            return
+        # Through a link: made in memory first (pyarrow removes the path it failed to
+        # write, which would be the link itself).
+        sink = pa.BufferOutputStream()
+        pq.write_table(table.to_arrow(), sink)
+        with open(path, "wb") as stream:
+            stream.write(sink.getvalue().to_pybytes())
         return
     opener = gzip.open if gz else open
     with opener(path, "wt", encoding="utf-8", newline="") as stream:
@@ -547,6 +569,23 @@ def _check_outputs(args: argparse.Namespace) -> None:
                 raise _UsageError(
                     f"{option} and {other} both name {path!r}: the account results would "
                     "replace the user results; give each its own file")
+    # And each can be written, so that none is left written beside one that fails.
+    for option, path in outputs:
+        fmt = _output_format(path, args.output_format)  # (a name that says no format)
+        head = os.path.dirname(path)
+        if head and not os.path.isdir(head):
+            raise _UsageError(f"{option} {path!r}: there is no directory {head!r}; create it "
+                              "or write the results elsewhere")
+        if fmt == "parquet" and _in_place(path) and not os.path.isfile(os.path.realpath(path)):
+            raise _UsageError(f"{option} {path!r} is not a file (a pipe or a terminal?): "
+                              "Parquet needs a file it can seek in; write CSV or JSON lines "
+                              "there, or name a .parquet file")
+        events = args.events
+        if events and os.path.isdir(events) and os.path.realpath(path).startswith(
+                os.path.join(os.path.realpath(events), "")):
+            raise _UsageError(
+                f"{option} {path!r} is inside the events directory {events!r}: the next "
+                "run would read it as events; write the results elsewhere")
 
 
 def _score(args: argparse.Namespace, out: TextIO, progress: _Progress) -> int:
