@@ -286,9 +286,10 @@ def test_csv_values_stay_text_without_types(tmp_path):
 def test_csv_ids_stay_strings_unless_typed(tmp_path):
     text = "name,timestamp,user_id\nx,2026-05-01T00:00:00Z,42\ny,2026-05-01T00:00:00Z,4.5\n"
     assert [e.user_id for e in csv_log(tmp_path, text, name="name", timestamp="timestamp",
-                                       user_id="user_id").events()] == ["42", "4.5"]
+                                       user_id="user_id", account_id=None).events()] == [
+        "42", "4.5"]
     typed = csv_log(tmp_path, text, name="name", timestamp="timestamp", user_id="user_id",
-                    types={"user_id": int})
+                    account_id=None, types={"user_id": int})
     assert [e.user_id for e in typed.events()] == [42]
     assert [(r.source, r.reason) for r in typed.report.rejections] == [(3, "invalid_id")]
 
@@ -582,3 +583,14 @@ def test_a_timestamp_format_that_is_not_a_format_string_is_refused_up_front(tmp_
                                         rf"{got}"):
             read(path, timestamp_format=fmt, tz="UTC")
         assert len(read(path, timestamp_format="%d/%m/%Y %H:%M", tz="UTC")) == 1
+
+
+@pytest.mark.parametrize("field", ["account_id", "event_id"])
+def test_csv_account_and_event_id_columns_named_must_be_there(tmp_path, field):
+    # The default account_id / event_id columns may be absent; one named otherwise and
+    # misspelt lost every account (or kept every duplicate) without a word.
+    text = "event,at,user,org,eid\nx,2026-05-01T00:00:00Z,u1,a1,e1\n"
+    with pytest.raises(ValidationError, match=f"no column 'typo' for {field}="):
+        csv_log(tmp_path, text, **{field: "typo"})
+    assert len(csv_log(tmp_path, "event,at,user\nx,2026-05-01T00:00:00Z,u1\n",
+                       account_id="account_id", event_id="event_id")) == 1

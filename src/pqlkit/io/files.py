@@ -219,11 +219,16 @@ def _check_header(header: list[str], fields: _Fields, path: Any,
                 "rename one, so that no cell is dropped")
         seen[column] = k
     have = ", ".join(map(repr, header))
-    # (account_id= and event_id= may name a column the file lacks: none of its events
-    # names one.)
+    # (The default account_id and event_id columns may be absent: none of the events names
+    # one. A column named otherwise must be there: a misspelt one lost every account, or
+    # kept every duplicate, without a word.)
     for what, getter, default in (("name", fields.name, None),
                                   ("timestamp", fields.timestamp, None),
-                                  ("user_id", fields.user_id, "user_id")):
+                                  ("user_id", fields.user_id, "user_id"),
+                                  ("account_id", fields.account_id, "account_id"),
+                                  ("event_id", fields.event_id, "event_id")):
+        if getter is None:
+            continue
         # (A dotted field reads into a column of JSON objects: "ctx.ts" needs "ctx".)
         if getter.key not in seen and getter.top() not in seen and getter.key != default:
             raise ValidationError(
