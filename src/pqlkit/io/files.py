@@ -316,7 +316,8 @@ def read_csv(
     Args:
         path: the file (compression is detected from the content).
         name, timestamp, user_id, account_id, event_id: the column of each event attribute
-            (``account_id``/``event_id`` may be None, or name a column the file lacks).
+            (``account_id``/``event_id`` may be None; when left at their defaults, the
+            file may lack those columns; a column named otherwise must be there).
         properties: a column holding a JSON object of properties (or None); an empty
             cell is none, text that is not a JSON object rejects its row. A column the
             header lacks is an error.
