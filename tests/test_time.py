@@ -505,3 +505,22 @@ def test_from_epoch_out_of_range_says_the_range_in_its_unit(value, unit, bounds)
         from_epoch(value, unit)
     lo, hi = (int(b) for b in bounds.split()[1::2])
     assert from_epoch(lo, unit).year == 1 and from_epoch(hi, unit).year == 9999
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("01/05/2026 10:00Z", None),           # 5 January or 1 May?
+    ("05/01/26 10:00Z", None),
+    ("1.5.2026 10:00 UTC", None),
+    ("13/05/2026 10:00Z", utc(2026, 5, 13, 10)),  # only day first
+    ("05/05/2026 10:00Z", utc(2026, 5, 5, 10)),   # the same either way
+    ("2026/05/01 10:00Z", utc(2026, 5, 1, 10)),   # year first: year, month, day
+    ("2026-05-01 10:00 UTC", utc(2026, 5, 1, 10)),
+    ("May 1 2026 10:00 UTC", utc(2026, 5, 1, 10)),
+])
+def test_a_date_that_reads_day_or_month_first_is_refused(text, want):
+    # dateutil read 01/05/2026 as 5 January and 13/05/2026 as 13 May: one file, two ways.
+    if want is None:
+        with pytest.raises(ValidationError, match="ambiguous: day first or month first"):
+            to_utc(text)
+    else:
+        assert to_utc(text) == want

@@ -124,6 +124,10 @@ def _epoch_out_of_range(value: Any, unit: str) -> str:
             f"to {hi} (years 1 to 9999 UTC); is the unit right?")
 
 
+#: A date written as two numbers then a year ("01/05/2026", "5.1.26"): day or month first?
+_NUMERIC_DATE: Final = re.compile(r"(?<!\d)(\d{1,2})[/.\-](\d{1,2})[/.\-](?:\d{4}|\d{2})(?!\d)")
+
+
 def to_utc(
     value: Any,
     *,
@@ -182,6 +186,17 @@ def to_utc(
                 raise ValidationError(
                     f"{what} {value!r} is not a complete timestamp (it lacks its year, month "
                     "or day); expected ISO-8601 such as '2026-06-01T12:00:00Z'"
+                ) from None
+            # "01/05/2026" is 5 January month first and 1 May day first, and dateutil
+            # took the other where one was impossible ("13/05/2026"): one file was read
+            # two ways. A date whose first two numbers could each be the month is refused.
+            both = _NUMERIC_DATE.search(text)
+            if both and both.group(1) != both.group(2) and all(
+                    1 <= int(both.group(k)) <= 12 for k in (1, 2)):
+                raise ValidationError(
+                    f"{what} {value!r} is ambiguous: day first or month first? write "
+                    "ISO-8601 such as '2026-06-01T12:00:00Z', or give the format "
+                    "(timestamp_format=, the CLI's --timestamp-format)"
                 ) from None
     elif isinstance(value, np.datetime64):
         if np.isnat(value):
