@@ -577,3 +577,68 @@ def test_outputs_are_checked_before_anything_is_read_or_written(
     assert code == 2 and message in capsys.readouterr().err
     assert not users.exists()
     assert sorted(p.name for p in (tmp_path / "events").iterdir()) == ["part-0.parquet"]
+
+
+def test_users_files_read_as_events_are_read(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    # A repeated users CSV column kept its last cell (a .edu email lost); a JSON-lines row
+    # with a "traits" column that is not a mapping was rejected whole, where CSV kept it.
+    events = _events_file(tmp_path)
+    users = tmp_path / "users.csv"
+    users.write_text("user_id,email,email\nu1,s@uni.edu,s@gmail.com\n")
+    assert _run("score", TRIAL, str(events), "--users", str(users))[0] == 1
+    assert "the header names 'email' twice" in capsys.readouterr().err
+    rows = tmp_path / "users.jsonl"
+    rows.write_text('{"user_id": "u1", "email": "s@uni.edu", "traits": "beta"}\n')
+    out = tmp_path / "out.csv"
+    assert _run("score", TRIAL, str(events), "--users", str(rows), "--users-out", str(out))[0] == 0
+    assert ",True," in out.read_text().splitlines()[1]  # disqualified: a .edu email
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--users", "users.txt"], "name the users and accounts files .csv or .jsonl"),
+    (["--model-as", "model.txt"], "model.txt' from its name; name it .toml, .json"),
+])
+def test_files_whose_format_cannot_be_told_are_usage_errors(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],
+        message: str) -> None:
+    # A model file named .txt exited 1 (docs: 2); a users file's hint named --input-format,
+    # which does not apply to it, and .parquet, which users files cannot be.
+    events = _events_file(tmp_path)
+    (tmp_path / "users.txt").write_text("user_id\nu1\n")
+    shutil.copy(TRIAL, tmp_path / "model.txt")
+    model = str(tmp_path / "model.txt") if args[0] == "--model-as" else TRIAL
+    extra = [] if args[0] == "--model-as" else ["--users", str(tmp_path / args[1])]
+    assert _run("score", model, str(events), *extra)[0] == 2
+    assert message in capsys.readouterr().err
+
+
+def test_reader_keywords_in_messages_are_flags(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    naive = tmp_path / "naive.parquet"
+    pq.write_table(pa.table({"name": ["signup"], "user_id": ["u1"], "timestamp": pa.array(
+        [0], pa.timestamp("us"))}), naive)
+    assert _run("score", TRIAL, str(naive), "--as-of", "2026-06-01T00:00:00Z")[0] == 1
+    err = capsys.readouterr().err
+    assert "--tz 'UTC'" in err and "tz=" not in err
+
+
+def test_validate_gives_file_lines_only_for_the_file(tmp_path: Path) -> None:
+    # An expression's problem was shown at "line 1" (of the expression) under the file.
+    model = tmp_path / "m.toml"
+    model.write_text('name = "m"\nthreshold = 60\n\n[[rules]]\nname = "bad"\n'
+                     'when = "count(\'x\') >= "\npoints = 10\n')
+    code, text = _run("validate", str(model))
+    assert code == 1 and "rules[0].when: column 15:" in text and "(line" not in text
+    broken = tmp_path / "b.toml"
+    broken.write_text('name = "m"\nthreshold = \n')
+    assert "(line 2, column" in _run("validate", str(broken))[1]
+
+
+def test_explain_a_user_under_an_account_level_model(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    model = "examples/models/workspace_expansion.toml"
+    assert _run("explain", model, str(_events_file(tmp_path)), "u1", "--level", "user")[0] == 1
+    assert "is account-level: it scores accounts, not users" in capsys.readouterr().err

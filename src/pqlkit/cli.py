@@ -24,7 +24,7 @@ from typing import Any, Final, TextIO
 
 from pqlkit import __version__
 from pqlkit.engine import ENGINES
-from pqlkit.errors import PqlkitError
+from pqlkit.errors import PqlkitError, PqlkitTypeError
 from pqlkit.results import _text_table, json_safe, share_percent
 
 __all__ = ["main"]
@@ -281,7 +281,11 @@ def _cell(text: str) -> Any:
 
 def _entity_rows(path: str, id_field: str, fields: tuple[str, ...]) -> Iterator[Any]:
     """Rows of a users/accounts file as dicts: known fields, the other columns as traits."""
-    fmt = _event_format(path, None)
+    try:
+        fmt = _event_format(path, None)
+    except _UsageError:
+        raise _UsageError(f"cannot tell the format of {path!r} from its name; name the users "
+                          "and accounts files .csv or .jsonl (optionally .gz)") from None
     if fmt == "parquet":
         raise _UsageError(f"{path}: give the users and accounts tables as CSV or JSON lines")
     from pqlkit.io._source import open_binary
@@ -300,7 +304,9 @@ def _entity_rows(path: str, id_field: str, fields: tuple[str, ...]) -> Iterator[
                     row = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise _BadInput(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-                if isinstance(row, dict) and "traits" not in row:
+                # A row of fields and traits side by side (a "traits" key holding a
+                # mapping is a record's own field; any other "traits" is a trait, as in CSV).
+                if isinstance(row, dict) and not isinstance(row.get("traits"), dict):
                     traits = {k: v for k, v in row.items() if k not in fields}
                     row = {k: v for k, v in row.items() if k in fields}
                     if traits:
@@ -311,6 +317,13 @@ def _entity_rows(path: str, id_field: str, fields: tuple[str, ...]) -> Iterator[
         if reader.fieldnames is None or id_field not in reader.fieldnames:
             raise _BadInput(f"{path}: the header must name a {id_field!r} column, got "
                             f"{reader.fieldnames}")
+        seen: dict[str, int] = {}
+        for k, column in enumerate(reader.fieldnames, 1):
+            if column and column in seen:  # (a dict row keeps the last: a cell lost)
+                raise _BadInput(f"{path}: the header names {column!r} twice (columns "
+                                f"{seen[column]} and {k}); rename one, so that no cell is "
+                                "dropped")
+            seen[column] = k
         for record in reader:
             if None in record or None in record.values():  # cells beyond or short of the header
                 header = len(reader.fieldnames)
@@ -382,7 +395,11 @@ def _load(args: argparse.Namespace, progress: _Progress) -> Any:
     import pqlkit as pk
     from pqlkit import io as pio
     from pqlkit.errors import ValidationError
+    from pqlkit.modelfile import FORMATS
 
+    if Path(args.model).suffix.lower() not in FORMATS:  # (a usage error, as for EVENTS)
+        raise _UsageError(f"cannot tell the format of the model file {args.model!r} from "
+                          "its name; name it .toml, .json, .yaml or .yml")
     model = progress.step(f"reading model {args.model}", lambda: pk.load_model(args.model),
                           lambda m: repr(m.name))
     users = (_entity_table(args.users, "--users", "user_id",
@@ -413,10 +430,15 @@ def _load(args: argparse.Namespace, progress: _Progress) -> Any:
         log = progress.step(f"reading events {args.events}",
                             lambda: reader(args.events, **common),
                             lambda lg: f"{len(lg):,} events")
-    except ValidationError as exc:
-        # The readers name their keywords ("no column 'evt' for name="): here, the flags.
-        message = re.sub(r"\b(\w+)=(?=[\s;,.)]|$)", lambda m: _FLAGS.get(m[1], m[0]), str(exc))
-        raise ValidationError(message) from exc
+    except (ValidationError, PqlkitTypeError) as exc:
+        # The readers name their keywords ("no column 'evt' for name=", "pass tz='UTC'"):
+        # here, the flags ("--name-col", "pass --tz 'UTC'").
+        def flag(m: re.Match[str]) -> str:
+            found = _FLAGS.get(m[1])
+            return m[0] if found is None else found + (" " if m[2] else "") + m[2]
+
+        message = re.sub(r"\b(\w+)=(['\"]?)(?=[\w'\"\s;,.)]|$)", flag, str(exc))
+        raise type(exc)(message) from exc
     counts = log.report.counts
     if counts.get("rejected") or counts.get("duplicates"):
         print(f"pqlkit: {args.events}: {log.report.summary()}", file=sys.stderr)
@@ -617,6 +639,9 @@ def _score(args: argparse.Namespace, out: TextIO, progress: _Progress) -> int:
 def _explain(args: argparse.Namespace, out: TextIO, progress: _Progress) -> int:
     model, _log, result = _load(args, progress)
     level = args.level or model.level
+    if level == "user" and model.level == "account":
+        raise _BadInput(f"model {model.name!r} is account-level: it scores accounts, not "
+                        "users; explain an account id (--level account)")
     table = result.users if level == "user" else result.accounts
     entity: Any = args.entity
     if entity not in table and re.fullmatch(r"-?[0-9]+", args.entity) and int(entity) in table:
@@ -640,7 +665,10 @@ def _validate(args: argparse.Namespace, out: TextIO) -> int:
         bad += 1
         print(f"{path}: {len(problems)} problem{'s' if len(problems) != 1 else ''}", file=out)
         for problem in problems:
-            where = f" (line {problem.line}, column {problem.column})" if problem.line else ""
+            # (A file that does not parse: the place in the file. A problem in an
+            # expression says its column in the expression itself, in its message.)
+            where = (f" (line {problem.line}, column {problem.column})"
+                     if problem.line and not problem.path else "")
             print(f"  {problem}{where}", file=out)
     return 1 if bad else 0
 
