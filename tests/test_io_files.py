@@ -594,3 +594,14 @@ def test_csv_account_and_event_id_columns_named_must_be_there(tmp_path, field):
         csv_log(tmp_path, text, **{field: "typo"})
     assert len(csv_log(tmp_path, "event,at,user\nx,2026-05-01T00:00:00Z,u1\n",
                        account_id="account_id", event_id="event_id")) == 1
+
+
+def test_epoch_unit_reads_the_tables_created_at_too(tmp_path):
+    # The events' numbers were read in epoch_unit, the users' created_at refused "pass
+    # epoch_unit='s'" (it had been passed).
+    path = tmp_path / "e.csv"
+    path.write_text("name,timestamp,user_id\nsignup,1777885198,u1\n")
+    log = pio.read_csv(path, epoch_unit="s", users=[{"user_id": "u1",
+                                                     "created_at": 1777000000}])
+    assert log.report.counts["rejected"] == 0
+    assert log.user_created[0] == 1777000000 * 1_000_000

@@ -394,10 +394,12 @@ class Sink:
         users: Iterable[Any] | None = None,
         accounts: Iterable[Any] | None = None,
         tz: Any = None,
+        epoch_unit: str | None = None,
     ) -> EventLog:
         """Resolve identities, apply the account policy and build the EventLog.
 
-        ``users``/``accounts`` are input tables passed through by readers; adapters
+        ``users``/``accounts`` are input tables passed through by readers (their numeric
+        ``created_at`` read in ``epoch_unit``, as the events' timestamps were); adapters
         (``derive_entities``) get the tables they derive from identify/group rows and
         traits instead.
         """
@@ -468,7 +470,7 @@ class Sink:
             for row in kept_identity:
                 self.report.add_kept(row.table)
             return self._build(keep, users=users, accounts=accounts, entities_are_input=True,
-                               tz=tz)
+                               tz=tz, epoch_unit=epoch_unit)
         membership = self._memberships(kept_identity, keep, resolve)
         # An event's traits and signup moment count only if the event is kept.
         for pos, facts in self._pending.items():
@@ -657,7 +659,8 @@ class Sink:
         return [pos for pos in range(len(self._name)) if keep[pos]]
 
     def _load(self, kept: list[int], users: Iterable[Any] | None,
-              accounts: Iterable[Any] | None, tz: Any) -> EventLog:
+              accounts: Iterable[Any] | None, tz: Any, epoch_unit: str | None = None
+              ) -> EventLog:
         """One EventLog of the kept events, handed over as columns."""
         take = np.asarray(kept, dtype=np.int64)
         everything = len(kept) == len(self._name)
@@ -690,12 +693,14 @@ class Sink:
                                      user_id=column(self._user),
                                      account_id=column(self._account),
                                      event_id=column(self._event_id), properties=props,
-                                     users=users, accounts=accounts, tz=tz)
+                                     users=users, accounts=accounts, tz=tz,
+                                     epoch_unit=epoch_unit)
 
     def _build(self, keep: bytearray, *, users: Iterable[Any] | None,
-               accounts: Iterable[Any] | None, entities_are_input: bool, tz: Any) -> EventLog:
+               accounts: Iterable[Any] | None, entities_are_input: bool, tz: Any,
+               epoch_unit: str | None = None) -> EventLog:
         kept = self._kept(keep)
-        log = self._load(kept, users, accounts, tz)
+        log = self._load(kept, users, accounts, tz, epoch_unit)
         self._name_sources(log, kept)
         built = log.report
         report = self.report

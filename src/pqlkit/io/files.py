@@ -166,7 +166,8 @@ def read_jsonl(
         timestamp_format: a :func:`~datetime.datetime.strptime` format for string
             timestamps that are not ISO 8601 (e.g. ``"%d/%m/%Y %H:%M"``).
         epoch_unit: read numbers (and numeric strings) in the timestamp field as epoch
-            values in this unit: ``"s"``, ``"ms"``, ``"us"`` or ``"ns"``.
+            values in this unit: ``"s"``, ``"ms"``, ``"us"`` or ``"ns"`` (and so the
+            ``created_at`` of ``users``/``accounts``).
         tz: the zone of timestamps written without one (``"UTC"``, ``"Europe/Paris"``);
             without it such rows are rejected as ``naive_timestamp``.
         users, accounts: user and account tables (records or dicts), as for
@@ -203,7 +204,7 @@ def read_jsonl(
     sink.table("events")
     for source, row in rows:
         _event(sink, source, row, fields, tz=tz, epoch_unit=epoch_unit, fmt=timestamp_format)
-    return sink.finish(users=users, accounts=accounts, tz=tz)
+    return sink.finish(users=users, accounts=accounts, tz=tz, epoch_unit=epoch_unit)
 
 
 def _check_header(header: list[str], fields: _Fields, path: Any,
@@ -395,7 +396,7 @@ def read_csv(
         except CORRUPT as exc:
             raise corrupt(path, 0, exc) from exc
         if header is None:
-            return sink.finish(users=users, accounts=accounts, tz=tz)
+            return sink.finish(users=users, accounts=accounts, tz=tz, epoch_unit=epoch_unit)
         _check_header(header, fields, path, types)
         start = reader.line_num + 1
         lines.held.clear()
@@ -451,7 +452,7 @@ def read_csv(
                 continue
             _event(sink, source, row, fields, tz=tz, epoch_unit=epoch_unit,
                    fmt=timestamp_format)
-    return sink.finish(users=users, accounts=accounts, tz=tz)
+    return sink.finish(users=users, accounts=accounts, tz=tz, epoch_unit=epoch_unit)
 
 
 class _Lines:
