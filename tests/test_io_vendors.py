@@ -271,7 +271,7 @@ def test_segment_messages_of_every_broken_shape_are_reported():
         msg("identify", ts, userId="u", traits="admin"),  # invalid_traits
         msg("group", ts, userId="u"),  # missing_identity: no groupId
         msg("alias", ts, userId="u"),  # missing_identity: no previousId
-        msg("track", "1/5/2026", userId="u", event="x"),  # naive_timestamp
+        msg("track", "2026-01-05 00:00", userId="u", event="x"),  # naive_timestamp
         msg("track", "monday", userId="u", event="x"),  # invalid_timestamp
         {"event": "x", "userId": "u", "timestamp": ts},  # no type but an event: a track
     ]
