@@ -642,3 +642,16 @@ def test_explain_a_user_under_an_account_level_model(tmp_path: Path,
     model = "examples/models/workspace_expansion.toml"
     assert _run("explain", model, str(_events_file(tmp_path)), "u1", "--level", "user")[0] == 1
     assert "is account-level: it scores accounts, not users" in capsys.readouterr().err
+
+
+def test_strict_with_a_bad_users_row_is_one_line(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    # The flags rewrite rebuilt the error as type(exc)(message): RejectedRowError takes
+    # more arguments, and a TypeError traceback came out instead.
+    users = tmp_path / "users.csv"
+    users.write_text("user_id,created_at\nu1,2026-05-01T00:00:00Z\nu2,someday\n")
+    code = _run("score", TRIAL, str(_events_file(tmp_path)), "--users", str(users),
+                "--strict")[0]
+    err = capsys.readouterr().err
+    assert code == 1 and "users[1] rejected (invalid_timestamp)" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -438,7 +438,11 @@ def _load(args: argparse.Namespace, progress: _Progress) -> Any:
             return m[0] if found is None else found + (" " if m[2] else "") + m[2]
 
         message = re.sub(r"\b(\w+)=(['\"]?)(?=[\w'\"\s;,.)]|$)", flag, str(exc))
-        raise type(exc)(message) from exc
+        if message == str(exc):
+            raise
+        # (Not type(exc)(message): a subclass, RejectedRowError, takes more arguments.)
+        kind = PqlkitTypeError if isinstance(exc, PqlkitTypeError) else ValidationError
+        raise kind(message) from exc
     counts = log.report.counts
     if counts.get("rejected") or counts.get("duplicates"):
         print(f"pqlkit: {args.events}: {log.report.summary()}", file=sys.stderr)
