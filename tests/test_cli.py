@@ -655,3 +655,8 @@ def test_strict_with_a_bad_users_row_is_one_line(tmp_path: Path,
     err = capsys.readouterr().err
     assert code == 1 and "users[1] rejected (invalid_timestamp)" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_demo_with_a_negative_seed_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run("demo", "--seed", "-1", "--accounts", "3")[0] == 2
+    assert "--seed must be at least 0" in capsys.readouterr().err

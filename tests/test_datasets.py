@@ -397,3 +397,16 @@ def test_empty_dataset() -> None:
     ds = synthetic_saas(n_accounts=0)
     assert len(ds.events) == 0 and ds.users == [] and ds.accounts == []
     assert ds.records() == ([], [], [])
+
+
+@pytest.mark.parametrize("options", [
+    {"seed": -1}, {"n_accounts": -1}, {"days": 0}, {"n_accounts": 2.0},
+    {"end": "2026-01-01T00:00:00"}, {"end": 3}, {"events_per_user": -1},
+    {"events_per_user": "x"}])
+def test_bad_demo_options_are_pqlkit_errors(options):
+    # Some were bare ValueError / TypeError: `pqlkit demo --seed -1` printed a traceback.
+    from pqlkit import datasets
+    from pqlkit.errors import PqlkitError
+
+    with pytest.raises(PqlkitError):
+        datasets.synthetic_saas(**options)

@@ -685,6 +685,10 @@ def test_template_options_take_lists_of_names_and_any_duration():
         templates.workspace_expansion(power_features="automation_created")
     with pytest.raises(ValidationError, match="at least one"):
         templates.workspace_expansion(power_features=())
+    # A feature named twice counted as two adopted (one adoption made a PQA of min 2).
+    with pytest.raises(ValidationError, match="names 'integration_connected' twice"):
+        templates.workspace_expansion(
+            power_features=["integration_connected", "integration_connected"])
     assert templates.activation_within(timedelta(days=7)).rules == templates.activation_within(
         "7d").rules
     assert "isin(['rival.io', 'acme.com'])" in repr(

@@ -690,6 +690,8 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
 
     if args.accounts < 1:
         raise _UsageError("--accounts must be at least 1")
+    if args.seed < 0:
+        raise _UsageError("--seed must be at least 0")
     if args.accounts > _DEMO_MAX_ACCOUNTS:
         raise _UsageError(
             f"--accounts must be at most {_DEMO_MAX_ACCOUNTS:,} (about 180 events each), got "

@@ -247,15 +247,15 @@ def _parse_end(end: datetime | str) -> datetime:
         try:
             value = datetime.fromisoformat(end)
         except ValueError:
-            raise ValueError(
+            raise ValidationError(
                 f"end must be an ISO 8601 timestamp like '2026-06-01T00:00:00Z', got {end!r}"
             ) from None
     elif isinstance(end, datetime):
         value = end
     else:
-        raise TypeError(f"end must be a datetime or an ISO 8601 string, got {type(end).__name__}")
+        raise PqlkitTypeError(f"end must be a datetime or an ISO 8601 string, got {type(end).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(
+        raise ValidationError(
             f"end must be timezone-aware (write 'Z' or an offset, or pass tzinfo), got {end!r}"
         )
     return value.astimezone(UTC)
@@ -263,9 +263,9 @@ def _parse_end(end: datetime | str) -> datetime:
 
 def _check_int(value: Any, name: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+        raise PqlkitTypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
     if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value!r}")
+        raise ValidationError(f"{name} must be at least {minimum}, got {value!r}")
     return int(value)
 
 
@@ -327,7 +327,7 @@ class Columns:
         columns.update({f"properties[{k!r}]": v for k, v in self.properties.items()})
         for label, column in columns.items():
             if len(column) != n:
-                raise ValueError(
+                raise ValidationError(
                     f"column {label} has {len(column)} rows but timestamp has {n}"
                 )
 
@@ -503,9 +503,9 @@ def synthetic_saas(
     if isinstance(events_per_user, bool) or not isinstance(
         events_per_user, (int, float, np.integer, np.floating)
     ):
-        raise TypeError(f"events_per_user must be a number, got {events_per_user!r}")
+        raise PqlkitTypeError(f"events_per_user must be a number, got {events_per_user!r}")
     if not math.isfinite(float(events_per_user)) or events_per_user < 0:
-        raise ValueError(f"events_per_user must be finite and >= 0, got {events_per_user!r}")
+        raise ValidationError(f"events_per_user must be finite and >= 0, got {events_per_user!r}")
     end_dt = _parse_end(end)
     end_us = (end_dt - _EPOCH) // timedelta(microseconds=1)
     start_us = end_us - days * _DAY

@@ -43,6 +43,10 @@ def _names(value: Sequence[str], what: str, *, empty_ok: bool = True) -> list[st
             f"{what} takes a list of non-empty strings, got {value!r}")
     if not value and not empty_ok:
         raise ValidationError(f"{what} needs at least one name")
+    twice = sorted({v for v in value if list(value).count(v) > 1})
+    if twice:
+        # (workspace_expansion counted a power feature named twice as two adopted.)
+        raise ValidationError(f"{what} names {twice[0]!r} twice; list each name once")
     return list(value)
 
 
