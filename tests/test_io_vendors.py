@@ -631,3 +631,19 @@ def test_vendor_account_options_are_checked_at_the_call(load, option, names):
         load([], **{option: ""})
     assert len(load([], **{option: None})) == 0
     assert len(load([], **{option: "company"})) == 0
+
+
+def test_concat_refuses_logs_whose_entities_a_vendor_adapter_folded():
+    # Daily Segment files joined with concat kept the oldest identify's traits (one load
+    # lets the latest win), ignored account_policy="latest", and its report no longer
+    # added up (input 3, kept 4): concat cannot fold identify/group calls again.
+    day = [{"type": "identify", "userId": "u1", "traits": {"plan": "free"},
+            "timestamp": "2026-05-01T09:00:00Z", "messageId": "m1"},
+           {"type": "track", "userId": "u1", "event": "login",
+            "timestamp": "2026-05-01T11:00:00Z", "messageId": "m3"}]
+    with pytest.raises(ValidationError, match="comes from a vendor export"):
+        EventLog.concat([pio.from_segment(day)])
+    # Logs loaded with their own tables still join.
+    rows = [{"name": "login", "timestamp": "2026-05-01T11:00:00Z", "user_id": "u1"}]
+    log = EventLog.from_records(rows, users=[{"user_id": "u1", "traits": {"plan": "free"}}])
+    assert len(EventLog.concat([log, log])) == 2

@@ -1260,6 +1260,8 @@ class EventLog:
     _prefixes: tuple[str, ...]
     _files: col.Files | None  # rows read from several files: their sources
     _csr: dict[str, tuple[Array, Int64Array]]
+    #: Users and accounts a vendor adapter folded from identify/group calls (not tables).
+    _entities_derived: bool = False
 
     def __init__(self) -> None:  # pragma: no cover - built by the constructors below
         raise PqlkitTypeError(
@@ -1759,7 +1761,10 @@ class EventLog:
         log's own verdicts stand: a row one log rejected as a conflicting duplicate is not
         looked at again, so where it is identical to the row another log keeps, one load
         would have counted it a duplicate instead. The logs' columns are joined as they
-        are, without going back to records.
+        are, without going back to records. Logs from the vendor adapters
+        (``pqlkit.io.from_segment`` ...) are refused: their users and accounts are folded
+        from identify and group calls over time, which only one load of all the messages
+        can do.
 
         >>> a = EventLog.from_records([{"name": "x", "timestamp": "2026-05-01T09:00:00Z",
         ...                             "user_id": "u1", "event_id": 1}])
@@ -1776,6 +1781,14 @@ class EventLog:
         logs = list(logs)
         if not logs or not all(isinstance(log, EventLog) for log in logs):
             raise PqlkitTypeError("EventLog.concat takes a non-empty sequence of EventLogs")
+        derived = [i for i, log in enumerate(logs) if log._entities_derived]
+        if derived:
+            raise ValidationError(
+                f"EventLog.concat: log {derived[0]} comes from a vendor export (from_segment, "
+                "from_mixpanel ...), whose users and accounts are folded from identify and "
+                "group calls over time (the latest traits win, account_policy, anonymous "
+                "ids merged later): joined here they would not be those of one load; load "
+                "all the messages at once (the readers take any iterable of them)")
         report = LoadReport.merge(log.report for log in logs)
         # Rows already counted as kept are counted again by _finish; take them back out.
         for table in ("events", "users", "accounts"):

@@ -736,6 +736,9 @@ class Sink:
         report.rejections.sort(key=lambda r: (_TABLE_ORDER.get(r.table, 9), r.table,
                                               _source_key(r.source)))
         log.report = report
+        # Users and accounts folded from identify/group calls over time: EventLog.concat
+        # of such logs cannot give one load's (it has not the calls to fold again).
+        log._entities_derived = not entities_are_input
         return log
 
 
