@@ -689,6 +689,17 @@ def test_template_options_take_lists_of_names_and_any_duration():
     with pytest.raises(ValidationError, match="names 'integration_connected' twice"):
         templates.workspace_expansion(
             power_features=["integration_connected", "integration_connected"])
+    # Counts below 1 made every account qualify; more features than listed, none.
+    with pytest.raises(ValidationError, match="min_users must be at least 1, got 0"):
+        templates.team_query_milestone(min_users=0)
+    with pytest.raises(ValidationError, match="min_messages must be at least 1"):
+        templates.message_volume(min_messages=-1)
+    with pytest.raises(PqlkitTypeError, match="min_active_users takes a whole number"):
+        templates.workspace_expansion(min_active_users=2.5)
+    with pytest.raises(ValidationError, match="min_features=3 but power_features lists 2"):
+        templates.workspace_expansion(min_features=3)
+    with pytest.raises(ValidationError, match="has spaces around it"):
+        templates.message_volume(count_property=" count ")
     assert templates.activation_within(timedelta(days=7)).rules == templates.activation_within(
         "7d").rules
     assert "isin(['rival.io', 'acme.com'])" in repr(

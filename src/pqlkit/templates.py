@@ -7,6 +7,7 @@ the code. Event names follow the demo data in :mod:`pqlkit.datasets`.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -48,6 +49,17 @@ def _names(value: Sequence[str], what: str, *, empty_ok: bool = True) -> list[st
         # (workspace_expansion counted a power feature named twice as two adopted.)
         raise ValidationError(f"{what} names {twice[0]!r} twice; list each name once")
     return list(value)
+
+
+def _at_least_one(value: Any, what: str) -> int:
+    """A template's count option (users, messages, features): a whole number of at least
+    1 (0 or less makes the condition hold for every account)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise PqlkitTypeError(f"{what} takes a whole number, got {value!r}")
+    if value < 1:
+        raise ValidationError(f"{what} must be at least 1, got {value!r} (the condition "
+                              "would hold for every account)")
+    return int(value)
 
 
 def negative_qualifiers(competitors: Sequence[str] = ("rival.io",)) -> list[Expr]:
@@ -183,6 +195,12 @@ def workspace_expansion(
     'account'
     """
     power_features = _names(power_features, "power_features", empty_ok=False)
+    min_active_users = _at_least_one(min_active_users, "min_active_users")
+    min_features = _at_least_one(min_features, "min_features")
+    if min_features > len(power_features):
+        raise ValidationError(
+            f"min_features={min_features} but power_features lists {len(power_features)}: "
+            "no account could adopt that many; lower it or list more features")
     adopted: Expr = exists(power_features[0])
     for name in power_features[1:]:
         adopted = adopted + exists(name)
@@ -207,6 +225,7 @@ def team_query_milestone(*, min_users: int = 3, within: str = "7d") -> ScoringMo
     >>> team_query_milestone().rules[0].when
     distinct_users('saved_query_run', within='7d') >= 3
     """
+    min_users = _at_least_one(min_users, "min_users")
     return ScoringModel(
         name="team-query-milestone",
         level="account",
@@ -234,6 +253,10 @@ def message_volume(*, min_messages: int = 2000,
     if count_property is not None and (not isinstance(count_property, str)
                                        or not count_property.strip()):
         raise PqlkitTypeError(f"count_property takes a property name, got {count_property!r}")
+    if count_property is not None and count_property != count_property.strip():
+        raise ValidationError(f"count_property {count_property!r} has spaces around it: "
+                              "it would name no property; write it as the events spell it")
+    min_messages = _at_least_one(min_messages, "min_messages")
     messages = (count("message_sent") if count_property is None
                 else total(count_property, of="message_sent"))
     return ScoringModel(
