@@ -669,3 +669,26 @@ def test_a_non_finite_constant_is_named_for_any_expression() -> None:
         with pytest.raises(ValidationError,
                            match=r"a constant in an expression must be finite, got (nan|inf)"):
             build()
+
+
+def test_a_long_chain_of_one_operator_prints_and_scores() -> None:
+    # "Any of these 300 events" built with functools.reduce nests 300 deep: repr recursed
+    # two calls per link and raised RecursionError past ~250 links (in both engines).
+    import functools
+    import operator
+
+    conds = [count(f"e{i}") >= 1 for i in range(300)]
+    chain = functools.reduce(operator.or_, conds)
+    assert repr(chain) == " | ".join(f"(count('e{i}') >= 1)" for i in range(300))
+    model = pk.ScoringModel(name="m", threshold=1, rules=[pk.Rule("any", chain, points=1)])
+    events = [{"name": "e299", "timestamp": "2026-05-20T00:00:00Z", "user_id": "u1"}]
+    for engine in ("columnar", "reference"):
+        got = model.score(events, as_of="2026-06-01T00:00:00Z", engine=engine)
+        assert got.users["u1"]["is_pql"] is True
+    a, b, c = (exists(n) for n in "abc")
+    assert [repr(x) for x in ((a | b) & c, a | (b & c), a & b & c, a | (b | c), ~(a | b) | c,
+                              (a & b) | (c & a))] == [
+        "(exists('a') | exists('b')) & exists('c')", "exists('a') | exists('b') & exists('c')",
+        "exists('a') & exists('b') & exists('c')", "exists('a') | (exists('b') | exists('c'))",
+        "~(exists('a') | exists('b')) | exists('c')",
+        "exists('a') & exists('b') | exists('c') & exists('a')"]

@@ -665,6 +665,18 @@ def _wrap(node: Expr, parent: str, *, left: bool = False) -> str:
     return repr(node) if tighter or same_left else f"({node!r})"
 
 
+def _chain_repr(node: Expr, op: str) -> str:
+    """``a | b | c`` of a chain of one operator, without a call per link: a rule "any of
+    these 300 events" built with ``functools.reduce`` nests 300 deep, past Python's
+    recursion limit for a recursive repr (the text is the same)."""
+    links: list[Expr] = []
+    while type(node) in (And, Or) and _op_of(node) == op:
+        links.append(node.right)  # type: ignore[attr-defined]
+        node = node.left  # type: ignore[attr-defined]
+    return f" {op} ".join([_wrap(node, op, left=True)]
+                          + [_wrap(r, op) for r in reversed(links)])
+
+
 def _op_of(node: Expr) -> str | None:
     if isinstance(node, Compare):
         return "cmp"
@@ -840,7 +852,7 @@ class And(Expr):
         _ = self.scope
 
     def __repr__(self) -> str:
-        return f"{_wrap(self.left, '&', left=True)} & {_wrap(self.right, '&')}"
+        return _chain_repr(self, "&")
 
 
 @attrs.frozen(eq=False, repr=False)
@@ -855,7 +867,7 @@ class Or(Expr):
         _ = self.scope
 
     def __repr__(self) -> str:
-        return f"{_wrap(self.left, '|', left=True)} | {_wrap(self.right, '|')}"
+        return _chain_repr(self, "|")
 
 
 @attrs.frozen(eq=False, repr=False)
