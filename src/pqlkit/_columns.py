@@ -315,6 +315,16 @@ def factorize_objects(values: Sequence[Any] | Array) -> Coded:
     return Coded(np.array(codes, dtype=np.int64), uniq)
 
 
+def sparse_coded(rows: Sequence[int] | Array, values: Sequence[Any] | Array, n: int) -> Coded:
+    """A column of ``n`` rows from the rows that hold a value and those values (the
+    others missing), coded from the values alone: a property most events lack costs what
+    it holds, not a pass over every event."""
+    held = factorize_objects(values)
+    codes = np.full(n, -1, dtype=np.int64)
+    codes[np.asarray(rows, dtype=np.int64)] = held.codes
+    return Coded(codes, held.values)
+
+
 def hash_fixed(values: Array) -> npt.NDArray[np.uint64]:
     """A 64-bit hash of each row's bytes of a fixed-width ('U' or 'S') array.
 

@@ -910,14 +910,7 @@ def _property_columns(props: Sequence[Mapping[str, Any]], keys: list[str], n: in
                 rows, values = held[k]
                 rows.append(i)
                 values.append(v)
-    out = {}
-    for k in keys:
-        rows, values = held.pop(k)
-        sparse = col.factorize_objects(values)
-        codes = np.full(n, -1, dtype=np.int64)
-        codes[np.array(rows, dtype=np.int64)] = sparse.codes
-        out[k] = col.Coded(codes, sparse.values)
-    return out
+    return {k: col.sparse_coded(*held.pop(k), n) for k in keys}
 
 
 def _rank(order: Sequence[int]) -> Int32Array:
