@@ -557,7 +557,7 @@ def _frame_logs() -> dict[str, Any]:
         "pandas": EventLog.from_pandas(pd.DataFrame(PROPERTY_RECORDS)),
         "io.from_pandas": pk.io.from_pandas(pd.DataFrame(PROPERTY_RECORDS)),
         "polars struct": EventLog.from_polars(typed),
-        "arrow struct": pk.io.from_arrow(pa.Table.from_pylist(PROPERTY_RECORDS[:2])),
+        "arrow struct": pk.io.from_arrow(pa.Table.from_pylist(PROPERTY_RECORDS)),
         "arrow map": pk.io.from_arrow(pa.table({
             "user_id": ["u1", "u1"], "name": ["a", "b"],
             "timestamp": [r["timestamp"] for r in PROPERTY_RECORDS[:2]],

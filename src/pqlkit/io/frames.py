@@ -175,24 +175,30 @@ def _load_table(table: Any, *, feature: str, name: str, timestamp: str, user_id:
 
 
 def _properties_column(table: Any, exact: Mapping[str, list[Any]] | None
-                       ) -> dict[str, list[Any]] | None:
-    """A ``properties`` column of mappings (a frame made from records, a struct column)
-    as one column per key, None where a row lacks the key: each row's mapping holds its
-    event's properties, as the records' ``properties`` field does (read as one property
-    named "properties", ``prop("plan")`` found nothing). None when there is no such
-    column, or it holds anything but mappings and missing values."""
+                       ) -> dict[str, Any] | None:
+    """A ``properties`` column of mappings (a frame made from records, a struct or map
+    column) as one column per key, None where a row lacks the key: each row's mapping
+    holds its event's properties, as the records' ``properties`` field does (read as one
+    property named "properties", ``prop("plan")`` found nothing). None when there is no
+    such column, or it holds anything but mappings and missing values."""
     if "properties" not in table.column_names:
         return None
     if exact and "properties" in exact:
-        values = exact["properties"]
+        values = exact["properties"]  # (pandas' missing values already None)
     else:
         from pqlkit._arrow import _pa
 
         pa, _ = _pa()
         column = table.column("properties")
         if pa.types.is_struct(column.type):
-            values = column.to_pylist()
-        elif pa.types.is_map(column.type):  # (DuckDB's MAP): lists of (key, value) pairs
+            # Its fields are the keys: their arrays, a null row null in each (no Python
+            # value per event).
+            names = [column.type.field(i).name for i in range(column.type.num_fields)]
+            if len(set(names)) < len(names):
+                return None  # (a field twice: the loader says so, as it is)
+            fields = column.combine_chunks().flatten()
+            return dict(zip(names, fields, strict=True))
+        if pa.types.is_map(column.type):  # (DuckDB's MAP): lists of (key, value) pairs
             pairs = column.to_pylist()
             values = [None if p is None else dict(p) for p in pairs]
             if any(p is not None and len(p) != len(v) for p, v in zip(pairs, values,
@@ -200,7 +206,7 @@ def _properties_column(table: Any, exact: Mapping[str, list[Any]] | None
                 return None  # a key twice in a row: the loader says so, as it is
         else:
             return None
-    if not all(isinstance(v, Mapping) or _missing(v) for v in values):
+    if not all(v is None or isinstance(v, Mapping) for v in values):
         return None
     keys: dict[str, None] = {}
     for v in values:
@@ -210,12 +216,6 @@ def _properties_column(table: Any, exact: Mapping[str, list[Any]] | None
                     return None  # (not property names: the loader rejects the column as is)
                 keys.setdefault(k)
     return {k: [v.get(k) if isinstance(v, Mapping) else None for v in values] for k in keys}
-
-
-def _missing(value: Any) -> bool:
-    """None, NaN or pandas' NA: no value in a frame's object column."""
-    return value is None or (isinstance(value, float) and value != value) or (
-        type(value).__name__ == "NAType")
 
 
 #: The record fields of a users / accounts row (other columns are traits).
@@ -241,8 +241,7 @@ def _from_pandas(pa: Any, df: Any, feature: str) -> tuple[Any, dict[str, list[An
         if not odd:
             raise
         table, values = _from_pandas(pa, df.assign(**{str(c): None for c in odd}), feature)
-        values.update({str(c): [None if pd.api.types.is_scalar(v) and pd.isna(v) else v
-                                for v in df[c].tolist()] for c in odd})
+        values.update({str(c): _python_values(pd, df[c].tolist()) for c in odd})
         return table, values
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError,
             OverflowError, TypeError) as exc:
@@ -263,9 +262,13 @@ def _from_pandas(pa: Any, df: Any, feature: str) -> tuple[Any, dict[str, list[An
         values = df.iloc[:, i].tolist()
         if nested or any(isinstance(v, int) and not isinstance(v, bool) for v in values):
             # (pandas' missing values at the top of a column are missing: None.)
-            exact[str(c)] = [None if pd.api.types.is_scalar(v) and pd.isna(v) else v
-                             for v in values]
+            exact[str(c)] = _python_values(pd, values)
     return table, exact
+
+
+def _python_values(pd: Any, values: list[Any]) -> list[Any]:
+    """A pandas object column's values, its missing ones (None, NaN, NA, NaT) as None."""
+    return [None if pd.api.types.is_scalar(v) and pd.isna(v) else v for v in values]
 
 
 def _from_polars(pa: Any, df: Any) -> tuple[Any, dict[str, list[Any]]]:
