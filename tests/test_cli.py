@@ -587,7 +587,7 @@ def test_users_files_read_as_events_are_read(tmp_path: Path,
     users = tmp_path / "users.csv"
     users.write_text("user_id,email,email\nu1,s@uni.edu,s@gmail.com\n")
     assert _run("score", TRIAL, str(events), "--users", str(users))[0] == 1
-    assert "the header names 'email' twice" in capsys.readouterr().err
+    assert "names column(s) 'email' more than once" in capsys.readouterr().err
     rows = tmp_path / "users.jsonl"
     rows.write_text('{"user_id": "u1", "email": "s@uni.edu", "traits": "beta"}\n')
     out = tmp_path / "out.csv"

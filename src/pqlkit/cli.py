@@ -317,13 +317,10 @@ def _entity_rows(path: str, id_field: str, fields: tuple[str, ...]) -> Iterator[
         if reader.fieldnames is None or id_field not in reader.fieldnames:
             raise _BadInput(f"{path}: the header must name a {id_field!r} column, got "
                             f"{reader.fieldnames}")
-        seen: dict[str, int] = {}
-        for k, column in enumerate(reader.fieldnames, 1):
-            if column and column in seen:  # (a dict row keeps the last: a cell lost)
-                raise _BadInput(f"{path}: the header names {column!r} twice (columns "
-                                f"{seen[column]} and {k}); rename one, so that no cell is "
-                                "dropped")
-            seen[column] = k
+        from pqlkit._arrow import unique_columns
+
+        unique_columns([c for c in reader.fieldnames if c], path)  # (a dict row keeps the
+        # last of two cells of one name: the other would be lost)
         for record in reader:
             if None in record or None in record.values():  # cells beyond or short of the header
                 header = len(reader.fieldnames)

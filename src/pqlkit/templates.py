@@ -7,6 +7,7 @@ the code. Event names follow the demo data in :mod:`pqlkit.datasets`.
 
 from __future__ import annotations
 
+import collections
 import numbers
 from collections.abc import Callable, Sequence
 from datetime import timedelta
@@ -44,7 +45,7 @@ def _names(value: Sequence[str], what: str, *, empty_ok: bool = True) -> list[st
             f"{what} takes a list of non-empty strings, got {value!r}")
     if not value and not empty_ok:
         raise ValidationError(f"{what} needs at least one name")
-    twice = sorted({v for v in value if list(value).count(v) > 1})
+    twice = sorted(v for v, k in collections.Counter(value).items() if k > 1)
     if twice:
         # (workspace_expansion counted a power feature named twice as two adopted.)
         raise ValidationError(f"{what} names {twice[0]!r} twice; list each name once")
