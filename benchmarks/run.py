@@ -156,8 +156,11 @@ def measure_compute(ds: Dataset, tools: Sequence[str], models: Sequence[str], ro
     for r, order in _rotations(rotating, rounds):
         for model in models:
             for tool in order:
+                impl = _impl(tool)
+                if hasattr(impl, "reset"):  # no timed round reuses an earlier one's results
+                    impl.reset(natives[tool])
                 gc.collect()
-                _, wall, cpu = timed(_impl(tool).compute, natives[tool], model, as_of)
+                _, wall, cpu = timed(impl.compute, natives[tool], model, as_of)
                 rows[(tool, model)].add(wall, cpu)
         _log(f"  compute round {r + 1}/{rounds}: " + ", ".join(
             f"{LABELS[t]} {rows[(t, m)].seconds[-1]:.3f}" for m in models for t in rotating))

@@ -671,3 +671,31 @@ def test_one_log_scored_from_many_threads_at_many_moments() -> None:
             assert sum(pool.map(work, range(8))) == 0
     finally:
         sys.setswitchinterval(interval)
+
+
+def test_forget_scans_makes_the_next_score_scan_again() -> None:
+    # The benchmark's timed rounds score one log at one moment over and over: forget_scans
+    # drops what an earlier score kept, so that the next one does the work, with the same
+    # result; the log's indexes stay.
+    log = pk.EventLog.from_records([
+        {"name": n, "timestamp": f"2026-05-{d:02d}T00:00:00Z", "user_id": f"u{d % 3}"}
+        for d in range(1, 20) for n in ("login", "invite")])
+    model = pk.ScoringModel(name="m", threshold=1, rules=[
+        pk.Rule("r", pk.days_since_last("invite") < 5, points=1)])
+    first = model.score(log, as_of="2026-05-10T00:00:00Z").users.to_records()
+    made: list[Any] = []
+    real = col._end
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        made.append(args[-1])
+        return real(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(col, "_end", counting)
+        model.score(log, as_of="2026-05-10T00:00:00Z")
+        assert made == []  # kept from the first score
+        indexes = {k for k in col._log_cache(log) if k != "scans"}
+        col.forget_scans(log)
+        assert model.score(log, as_of="2026-05-10T00:00:00Z").users.to_records() == first
+        assert made  # scanned again
+        assert indexes <= set(col._log_cache(log))

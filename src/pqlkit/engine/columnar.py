@@ -1277,6 +1277,16 @@ def _scanned(log: EventLog, key: Any, make: Callable[[], AnyArray]) -> AnyArray:
 _SCANS_LOCK: Final = threading.Lock()
 
 
+def forget_scans(log: EventLog) -> None:
+    """Drop the scan results kept with ``log`` (each entity's first and latest event in a
+    window, who had been seen by a moment), so that the next score at a moment already
+    scored scans again. The log's indexes (its events by name, its trait codes) stay. The
+    benchmark calls this between timed rounds: scoring one log at one moment over and over
+    would otherwise time the cache."""
+    with _SCANS_LOCK:
+        _log_cache(log).pop("scans", None)
+
+
 def _has_userless_events(log: EventLog, as_of_us: int) -> BoolArray:
     """Per account, whether it has an event naming no user at or before ``as_of``."""
     hi = int(np.searchsorted(log.ts, as_of_us, side="right"))
