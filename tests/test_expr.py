@@ -544,6 +544,20 @@ def test_a_custom_signal_composes_and_prints_its_fields():
     assert sig.equals(StorageUsed(unit="TB"))
     assert not sig.equals(StorageUsed())
 
+    @attrs.frozen(eq=False, repr=False)
+    class Labelled(pk.Signal):
+        label: str = ""
+
+        def evaluate(self, ctx: Any) -> Any:
+            return 1
+
+        def equals(self, other: object) -> bool:  # the label is only for show
+            return type(other) is type(self)
+
+    # Below a built-in node, a signal's own equals() decides.
+    assert ((Labelled(label="x") >= 1) & exists("a")).equals((Labelled() >= 1) & exists("a"))
+    assert not ((Labelled() >= 1) & exists("a")).equals((Labelled() >= 2) & exists("a"))
+
 
 def test_comparing_a_moment_with_a_number_is_refused() -> None:
     with pytest.raises(PqlkitTypeError, match="cannot compare a number with a time"):
@@ -685,6 +699,15 @@ def test_a_long_chain_of_one_operator_prints_and_scores() -> None:
     for engine in ("columnar", "reference"):
         got = model.score(events, as_of="2026-06-01T00:00:00Z", engine=engine)
         assert got.users["u1"]["is_pql"] is True
+    # equals() and a model's == went a call per level too (RecursionError at 300 links), as
+    # did the repr of a sum of 300 signals.
+    again = functools.reduce(operator.or_, [count(f"e{i}") >= 1 for i in range(300)])
+    assert chain.equals(again) and model == attrs.evolve(model)
+    assert not chain.equals(functools.reduce(operator.or_, [*conds[:-1], conds[0]]))
+    total_of = functools.reduce(operator.add, [count(f"e{i}") for i in range(300)])
+    assert repr(total_of) == " + ".join(f"count('e{i}')" for i in range(300))
+    assert total_of.equals(functools.reduce(operator.add, [count(f"e{i}") for i in range(300)]))
+    assert repr(count("a") - count("b") + count("c") * 2) == "(count('a') - count('b')) + count('c') * 2"
     a, b, c = (exists(n) for n in "abc")
     assert [repr(x) for x in ((a | b) & c, a | (b & c), a & b & c, a | (b | c), ~(a | b) | c,
                               (a & b) | (c & a))] == [

@@ -110,10 +110,26 @@ class Expr:
         """
         if type(self) is not type(other):
             return False
-        return all(
-            _value_equals(getattr(self, f.name), getattr(other, f.name))
-            for f in _fields(self)
-        )
+        # Node by node from a list rather than by recursion: a rule "any of these 300
+        # events" built with functools.reduce nests 300 deep, past Python's recursion
+        # limit for a call per level. A node below whose class has its own equals() (a
+        # custom signal's) is compared by it.
+        pending: list[tuple[Expr, Any]] = [(self, other)]
+        while pending:
+            a, b = pending.pop()
+            for f in _fields(a):
+                x, y = getattr(a, f.name), getattr(b, f.name)
+                if not isinstance(x, Expr):
+                    if not _value_equals(x, y):
+                        return False
+                elif type(x) is not type(y):
+                    return False
+                elif type(x).equals is not Expr.equals:
+                    if not x.equals(y):
+                        return False
+                else:
+                    pending.append((x, y))
+        return True
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, repr(self)))
@@ -666,11 +682,11 @@ def _wrap(node: Expr, parent: str, *, left: bool = False) -> str:
 
 
 def _chain_repr(node: Expr, op: str) -> str:
-    """``a | b | c`` of a chain of one operator, without a call per link: a rule "any of
-    these 300 events" built with ``functools.reduce`` nests 300 deep, past Python's
-    recursion limit for a recursive repr (the text is the same)."""
+    """``a | b | c`` (or ``a + b + c``) of a chain of one operator, without a call per
+    link: a rule "any of these 300 events" built with ``functools.reduce`` nests 300 deep,
+    past Python's recursion limit for a recursive repr (the text is the same)."""
     links: list[Expr] = []
-    while type(node) in (And, Or) and _op_of(node) == op:
+    while type(node) in (And, Or, Arith) and _op_of(node) == op:
         links.append(node.right)  # type: ignore[attr-defined]
         node = node.left  # type: ignore[attr-defined]
     return f" {op} ".join([_wrap(node, op, left=True)]
@@ -796,7 +812,7 @@ class Arith(Expr):
             raise ValidationError(f"{self!r} divides by 0, which is always missing")
 
     def __repr__(self) -> str:
-        return f"{_wrap(self.left, self.op, left=True)} {self.op} {_wrap(self.right, self.op)}"
+        return _chain_repr(self, self.op)
 
 
 def _as_condition(node: Expr, op: str) -> Expr:
