@@ -699,3 +699,28 @@ def test_forget_scans_makes_the_next_score_scan_again() -> None:
         assert model.score(log, as_of="2026-05-10T00:00:00Z").users.to_records() == first
         assert made  # scanned again
         assert indexes <= set(col._log_cache(log))
+
+
+def test_isin_of_lists_on_one_log_is_not_read_from_an_earlier_models_results() -> None:
+    # Trait test results are kept with the log by a key made from the test: a list option
+    # stood for itself by its id(), which a later model's list could reuse once the first
+    # was freed, and then read the first model's results (1 run in 3 went wrong).
+    import gc
+
+    assert col._skey([["c"]]) == col._skey([["c"]]) != col._skey([["a", "b"]])
+    assert col._skey({"a": 1}) != col._skey({"a": 1.0}) != col._skey({"a": True})
+    events = [{"name": "x", "timestamp": "2026-05-01T00:00:00Z", "user_id": u}
+              for u in ("u1", "u2")]
+    users = [{"user_id": "u1", "traits": {"tags": ["a", "b"]}},
+             {"user_id": "u2", "traits": {"tags": ["c"]}}]
+    log = pk.EventLog.from_records(events, users=users)
+    for i in range(60):
+        tags = ["a", "b"] if i % 2 == 0 else ["c"]
+        model = pk.ScoringModel(name="m", threshold=1, rules=[
+            pk.Rule("r", trait("tags").isin([tags]), points=1)])
+        got = [r["user_id"] for r in model.score(log).users if r["is_pql"]]
+        assert got == (["u1"] if i % 2 == 0 else ["u2"]), i
+        del model
+        gc.collect()
+    # An option that stands for itself only is not kept with the log at all.
+    assert not col._lasting(col._skey(object())) and col._lasting(col._skey([1, "a"]))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast, overload
 
@@ -506,7 +506,7 @@ def _map1(v: _Val, fn: Callable[[Any], Any], n: int, memo: Any = None,
     ``arrow`` the same over the Arrow array of a text trait as loaded.
     """
     obj = _to_obj(v, n)
-    if memo is not None and obj.memo is not None:
+    if memo is not None and obj.memo is not None and _lasting(memo):
         if obj.text is not None and not obj.coded and arrow is not None:
             by_rows = obj.text.test(memo, fn, arrow)
             if by_rows is not None:
@@ -1640,12 +1640,30 @@ def _skey(value: Any) -> Any:
         return ("Duration", value.micros, value.months)
     if isinstance(value, tuple):
         return tuple(_skey(v) for v in value)
+    # Lists and mappings (literals a trait or property is compared with) by their items.
+    if isinstance(value, list):
+        return ("list", tuple(_skey(v) for v in value))
+    if isinstance(value, Mapping):
+        return ("map", tuple((_skey(k), _skey(v)) for k, v in value.items()))
     if isinstance(value, Expr) and attrs.has(type(value)):
         # Frozen attrs nodes (built-in and custom signals alike) are values.
         fields = attrs.fields(cast(Any, type(value)))
         return (type(value), tuple(_skey(getattr(value, f.name)) for f in fields))
-    # Anything else (decays, unhashable values, other objects) stands for itself.
-    return ("id", id(value))
+    # Anything else (decays, other objects) stands for itself, for as long as it lives:
+    # such a key serves one score, never a memo kept with the log (see _lasting).
+    return (_BY_ID, id(value))
+
+
+#: Marks a cache key part that is an object's id (:func:`_skey`).
+_BY_ID: Final = object()
+
+
+def _lasting(key: Any) -> bool:
+    """Whether ``key`` may outlive the objects it was made from: no part of it is an id,
+    which a later object can reuse."""
+    if isinstance(key, tuple):
+        return not (key and key[0] is _BY_ID) and all(_lasting(k) for k in key)
+    return True
 
 
 # -- the engine ------------------------------------------------------------------------------------
