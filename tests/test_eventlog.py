@@ -607,6 +607,24 @@ def test_user_rows_equal_but_not_alike_keep_the_same_one_whatever_the_order(valu
     assert len(outcomes) == 1
 
 
+@pytest.mark.parametrize("a, b", [(1, True), (1, 1.0), (0.0, -0.0), ([1], [True])])
+def test_user_rows_whose_traits_differ_only_in_type_are_conflicts_as_events_are(a, b):
+    # The users' duplicate check compared traits with ==, which calls 1, True and 1.0 the
+    # same: the second row was counted a duplicate and dropped unreported, while events
+    # differing the same way are rejected as conflicting.
+    ev = {"name": "x", "timestamp": T0, "user_id": "u1"}
+    log = EventLog.from_records(
+        [{**ev, "event_id": "e", "properties": {"t": a}},
+         {**ev, "event_id": "e", "properties": {"t": b}}],
+        users=[{"user_id": "u1", "traits": {"t": a}}, {"user_id": "u1", "traits": {"t": b}}],
+        accounts=[{"account_id": "a", "traits": {"t": a}},
+                  {"account_id": "a", "traits": {"t": b}}])
+    for table in ("events", "users", "accounts"):
+        assert log.report.tables[table] == {"input": 2, "kept": 1, "duplicates": 0,
+                                            "rejected": 1}, table
+    assert {r.reason for r in log.report.rejections} == {"conflicting_duplicate"}
+
+
 def test_conflicting_user_rows_keep_the_same_one_whatever_the_order():
     rows = [{"user_id": "u1", "created_at": T1, "traits": {"r": 1}},
             {"user_id": "u1", "created_at": T0, "traits": {"r": 2}},

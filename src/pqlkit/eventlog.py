@@ -510,8 +510,10 @@ class _Entities:
         return (int(self.created[r]), canonical(self.traits(r)), id_key(self.account_of(r)))
 
     def same(self, a: int, b: int) -> bool:
-        return (self.account_of(a), int(self.created[a]), dict(self.traits(a))) == (
-            self.account_of(b), int(self.created[b]), dict(self.traits(b)))
+        """Whether two rows are duplicates: the same account, created_at and traits (told
+        apart as :meth:`_same_traits` does, as the events' duplicate check does)."""
+        return (self.account_of(a) == self.account_of(b)
+                and int(self.created[a]) == int(self.created[b]) and self._same_traits(a, b))
 
     def _same_traits(self, a: int, b: int) -> bool:
         """Whether two rows' traits are the same values (``value_key``: ``1``, ``True``
