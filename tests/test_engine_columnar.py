@@ -724,3 +724,18 @@ def test_isin_of_lists_on_one_log_is_not_read_from_an_earlier_models_results() -
         gc.collect()
     # An option that stands for itself only is not kept with the log at all.
     assert not col._lasting(col._skey(object())) and col._lasting(col._skey([1, "a"]))
+
+
+@pytest.mark.parametrize("when", [
+    count("x") * 10**9 * 10**10 > 0,  # int64 wrapped to a negative number
+    count("x") * 3 * 3002399751580331 == 2.0**53,  # 2**53 + 1 compared as a float
+    count("x") * 2**40 * 2**40 / 3 > 0,
+    (count("x") + 2**52) * 2 - 2**53 == 2,
+])
+def test_integer_arithmetic_past_2_53_is_exact_as_in_python(when: Any) -> None:
+    # numpy's int64 wraps past 2**63 and compares with floats as floats: such products
+    # go value by value, as the reference engine computes them.
+    events = [ev("x", ago(days=1)), ev("x", ago(days=2))]
+    for rule in (pk.Rule("r", when, points=1), pk.Rule("r", when.left, points_per=1)):
+        model = pk.ScoringModel(name="m", threshold=1, rules=[rule])
+        both(model, pk.EventLog.from_records(events))

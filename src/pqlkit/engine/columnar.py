@@ -720,6 +720,23 @@ def _numeric(v: _Val, n: int) -> tuple[AnyArray | Any, BoolArray | None, bool] |
     return None
 
 
+def _magnitude(x: tuple[AnyArray | Any, BoolArray | None, bool]) -> int:
+    """The largest magnitude among the integers of :func:`_numeric`'s ``x`` (rows without
+    a value included: the bound may only be too large)."""
+    data = x[0]
+    if isinstance(data, np.ndarray):
+        return max(abs(int(data.min())), abs(int(data.max()))) if data.size else 0
+    return abs(int(data))
+
+
+def _exact_ints(op: str, a: int, b: int) -> bool:
+    """Whether numpy computes ``op`` on integers of magnitudes up to ``a`` and ``b`` as
+    Python does: exact integers below 2**53 (beyond, int64 wraps and comparisons with
+    floats round), and ``/`` of operands that convert to floats exactly."""
+    bound = {"+": a + b, "-": a + b, "*": a * b}.get(op, max(a, b))
+    return bound < _SAFE_INT
+
+
 def _both(a: BoolArray | None, b: BoolArray | None) -> BoolArray | None:
     if a is None:
         return b
@@ -1716,7 +1733,9 @@ class ColumnarEngine(Engine):
         op = COMPARE_OPS[node.op]
         a, b = _numeric(left, n), _numeric(right, n)
         if a is not None and b is not None and not (
-                isinstance(left, _Const) and isinstance(right, _Const)):
+                isinstance(left, _Const) and isinstance(right, _Const)) and (
+                # numpy compares an int with a float as two floats, Python exactly.
+                a[2] == b[2] or _magnitude(a if a[2] else b) < _SAFE_INT):
             out = np.asarray(op(a[0], b[0]), dtype=np.bool_)
             present = _both(a[1], b[1])
             out = np.broadcast_to(out, (n,)).copy()
@@ -1737,7 +1756,8 @@ class ColumnarEngine(Engine):
         right = self.evaluate(node.right, ctx)
         n = ctx.n
         a, b = _numeric(left, n), _numeric(right, n)
-        if a is None or b is None or (isinstance(left, _Const) and isinstance(right, _Const)):
+        if a is None or b is None or (isinstance(left, _Const) and isinstance(right, _Const)) \
+                or (a[2] and b[2] and not _exact_ints(node.op, _magnitude(a), _magnitude(b))):
             results, pos = _map2(left, right, lambda x, y: arith(node.op, x, y), n)
             return _from_results(results, pos)
         present = _both(a[1], b[1])
