@@ -18,7 +18,8 @@ from pqlkit.testing import assert_results_equal
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
 AS_OF = datetime(2026, 6, 1, tzinfo=UTC)
 EVENTS = [{"name": n, "timestamp": T0 + timedelta(hours=i), "user_id": f"u{i % 4}",
-           "account_id": f"a{i % 2}", "properties": {"plan": "pro" if i % 3 else "free"}}
+           "account_id": f"a{i % 2}", "properties": {"plan": "pro" if i % 3 else "free"},
+           "event_id": f"e{i}"}
           for i, n in enumerate(["signup", "invite", "pricing", "invite", "signup"] * 4)]
 USERS = [{"user_id": f"u{i}", "account_id": f"a{i % 2}", "created_at": T0,
           "traits": {"email": f"x{i}@Uni.EDU" if i % 2 else f"x{i}@acme.com"}}
@@ -31,7 +32,8 @@ MODEL = pk.ScoringModel(name="m", threshold=5, tiers={"hot": 20}, rules=[
 
 def _logs() -> dict[str, pk.EventLog]:
     pa = pytest.importorskip("pyarrow")
-    columns = {k: [e[k] for e in EVENTS] for k in ("name", "timestamp", "user_id", "account_id")}
+    columns = {k: [e[k] for e in EVENTS] for k in ("name", "timestamp", "user_id", "account_id",
+                                                    "event_id")}
     users = pa.table({"user_id": [u["user_id"] for u in USERS],
                       "account_id": [u["account_id"] for u in USERS],
                       "email": [u["traits"]["email"] for u in USERS]})
@@ -64,12 +66,33 @@ def test_a_scored_log_round_trips_and_scores_alike(how: str) -> None:
         assert back.report.counts == log.report.counts, label
         assert [dict(e.properties) for e in back.events()] == [
             dict(e.properties) for e in log.events()]
-        # The columns stay read-only, as the constructors leave them.
-        for name in ("ts", "name_code", "user", "account", "user_created"):
-            column = getattr(back, name)
-            assert isinstance(column, np.ndarray) and not column.flags.writeable, name
-            with pytest.raises(ValueError, match="read-only"):
-                column[:1] = column[:1]
+        # The columns stay read-only, as the constructors leave them, and so do the
+        # indexes built on first use (the original's, filled by its scores, came back
+        # writeable) and the event ids (never read-only before).
+        for original in (log, back):
+            original.user_order, original.owner_account  # noqa: B018 (built on first use)
+        for name, column in _arrays(through(log)).items():
+            assert not column.flags.writeable, (label, name)
+            if column.size:
+                with pytest.raises(ValueError, match="read-only"):
+                    column[:1] = column[:1]
+        assert _arrays(log).keys() == _arrays(back).keys()
+
+
+def _arrays(log: pk.EventLog) -> dict[str, np.ndarray]:
+    """Every array of ``log`` its public attributes reach."""
+    out = {name: getattr(log, name) for name in (
+        "ts", "name_code", "user", "account", "user_created", "owner_account", "user_order",
+        "user_offsets", "account_order")}
+    out.update({"event_id.codes": log.event_id.codes, "event_id.values": log.event_id.values})
+    for key, column in log.props.items():
+        out.update({f"props.{key}.codes": column.codes, f"props.{key}.values": column.values})
+    for key in ("email",):
+        column = log.user_trait_column(key)
+        if column is not None and isinstance(column.values, np.ndarray):
+            out.update({f"traits.{key}.codes": column.codes,
+                        f"traits.{key}.values": column.values})
+    return {k: v for k, v in out.items() if isinstance(v, np.ndarray)}
 
 
 def test_records_pickle() -> None:

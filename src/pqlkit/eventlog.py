@@ -1264,6 +1264,13 @@ class EventLog:
             "from_arrow(...), from_parquet(...) or EventLog.concat(...)"
         )
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The indexes built on first use (events per entity, owners, id lookups) are not
+        # sent: the copy builds its own, read-only as they always are.
+        state = self.__dict__.copy()
+        state.update(_csr={}, _owner_account=None, _user_index=None, _account_index=None)
+        return state
+
     def __setstate__(self, state: dict[str, Any]) -> None:
         # Unpickled (or deep-copied, or sent to a worker) numpy arrays come back writeable:
         # the log's columns are read-only, as the constructors leave them.
@@ -1272,10 +1279,8 @@ class EventLog:
             arr = state.get(name)
             if isinstance(arr, np.ndarray):
                 arr.flags.writeable = False
-        for column in self.props.values():
-            for arr in (column.codes, column.values):
-                if isinstance(arr, np.ndarray):
-                    arr.flags.writeable = False
+        for column in [*self.props.values(), self.event_id]:
+            _read_only(column)
 
     # -- construction -------------------------------------------------------------------
 
@@ -1952,7 +1957,7 @@ class EventLog:
             self.event_id = PropColumn(np.broadcast_to(np.int32(-1), (n,)),
                                        np.zeros(0, dtype=np.int64))
         else:
-            self.event_id = PropColumn(*rows.eids.final())
+            self.event_id = _read_only(PropColumn(*rows.eids.final()))
         # When every event names its account (the usual export), the owner column is the
         # account column itself: both are read-only, and 4 bytes an event are saved.
         self._owner_account = None  # built on first use: only account-level signals read it
@@ -2380,9 +2385,15 @@ def _final_prop(codes: Int32Array, values: Array | list[Any]) -> PropColumn | No
         typed = col.typed_values([v for v, u in zip(values, keep.tolist(), strict=True) if u])
     else:
         typed = values[keep]
-    typed.flags.writeable = False
-    compact.flags.writeable = False
-    return PropColumn(compact, typed)
+    return _read_only(PropColumn(compact, typed))
+
+
+def _read_only(column: PropColumn) -> PropColumn:
+    """``column`` with its arrays made read-only, as every column of a log is."""
+    for arr in (column.codes, column.values):
+        if isinstance(arr, np.ndarray):
+            arr.flags.writeable = False
+    return column
 
 
 def _entity_table(rows: _Entities, kept: Int64Array, at: Int64Array, n: int,
@@ -2435,6 +2446,12 @@ class _TraitTable:
         self._mappings: tuple[Mapping[str, Any], ...] | None = None
         self._columns: dict[str, PropColumn | None] = {}
 
+    def __getstate__(self) -> tuple[None, dict[str, Any]]:
+        # The columns built on demand are not sent: the copy builds its own, read-only.
+        state = {name: getattr(self, name) for name in self.__slots__}
+        state["_columns"] = {}
+        return None, state
+
     @classmethod
     def from_mappings(cls, mappings: tuple[Mapping[str, Any], ...]) -> _TraitTable:
         none = np.zeros(0, dtype=np.int64)
@@ -2479,10 +2496,8 @@ class _TraitTable:
             if isinstance(raw, _RawTrait):
                 from pqlkit._arrow import arrow_take, text_plain
 
-                rows = np.full(self._n, -1, dtype=np.int64)
-                rows[self._at] = self._keep
                 # (Every entity asked for has a table row: none is -1.)
-                return arrow_take(text_plain(raw.raw), rows[entities])
+                return arrow_take(text_plain(raw.raw), self._table_rows()[entities])
             codes, values = self._coded(j)
             return col.object_array([*values, None])[codes[entities]]
         if self._mappings is not None and not self._keys:
@@ -2504,9 +2519,13 @@ class _TraitTable:
             return None
         from pqlkit._arrow import text_plain
 
+        return self._table_rows(), text_plain(raw.raw)
+
+    def _table_rows(self) -> Int64Array:
+        """Per entity, its row in the table the traits were read from (-1: none)."""
         rows = np.full(self._n, -1, dtype=np.int64)
         rows[self._at] = self._keep
-        return rows, text_plain(raw.raw)
+        return rows
 
     def _build_column(self, key: str) -> PropColumn | None:
         if self._mappings is not None and not self._keys:
