@@ -340,10 +340,7 @@ class Loader:
             bounds = itertools.accumulate((len(c.dicts[field]) for c in self.chunks),
                                           initial=0)
             for lut_of, (lo, hi) in zip(luts, itertools.pairwise(bounds), strict=True):
-                lut = np.empty(hi - lo + 1, dtype=np.int32)
-                lut[:-1] = rank[lo:hi]
-                lut[-1] = -1
-                lut_of[field] = lut
+                lut_of[field] = col.spare_slot(rank[lo:hi])
             # Which of the values the events' dictionaries hold (not only the tables').
             used = np.zeros(len(distinct) + 1, dtype=np.bool_)
             used[rank] = True

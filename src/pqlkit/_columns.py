@@ -54,6 +54,8 @@ __all__ = [
     "parse_iso",
     "raw_value",
     "slice_raw",
+    "spare_slot",
+    "sparse_coded",
     "to_piece",
     "typed_values",
     "value_key",
@@ -313,6 +315,15 @@ def factorize_objects(values: Sequence[Any] | Array) -> Coded:
             uniq.append(v)
         append(code)
     return Coded(np.array(codes, dtype=np.int64), uniq)
+
+
+def spare_slot(positions: npt.NDArray[np.integer[Any]]) -> I32:
+    """Positions as an int32 lookup table with a last slot of -1, where code -1 (missing)
+    lands: ``spare_slot(lut)[codes]`` maps codes, keeping -1."""
+    out = np.empty(len(positions) + 1, dtype=np.int32)
+    out[:-1] = positions
+    out[-1] = -1
+    return out
 
 
 def sparse_coded(rows: Sequence[int] | Array, values: Sequence[Any] | Array, n: int) -> Coded:

@@ -975,14 +975,6 @@ def _merge_ids(sources: list[IdList]) -> tuple[IdList, list[Int64Array]]:
     return values, [next(found) if len(s) else np.zeros(0, dtype=np.int64) for s in sources]
 
 
-def _spare(positions: Int64Array) -> Int32Array:
-    """Positions as int32 with a last slot of -1, where code -1 (missing) lands."""
-    out = np.empty(len(positions) + 1, dtype=np.int32)
-    out[:-1] = positions
-    out[-1] = -1
-    return out
-
-
 def _remap(codes: Int32Array, lut: Int32Array) -> Int32Array:
     """``lut[codes]`` written back into ``codes``, a chunk at a time (no full-size copy);
     nothing to do for codes from -1 up when ``lut`` maps each to itself (the last slot is
@@ -1882,8 +1874,8 @@ class EventLog:
             "account_id") or _merge_ids(
             [ev.account_vals, account_rows.id_vals, user_rows.account_vals])
         name = _remap(ev.name, _rank(name_order))
-        user_lut, account_lut = _spare(user_pos), _spare(account_pos)
-        user_acc_at = _spare(user_acc_pos)
+        user_lut, account_lut = col.spare_slot(user_pos), col.spare_slot(account_pos)
+        user_acc_at = col.spare_slot(user_acc_pos)
         user = _remap(ev.user, user_lut if ev.user_lut is None else user_lut[ev.user_lut])
         account = _remap(ev.account, account_lut if ev.account_lut is None
                          else account_lut[ev.account_lut])
@@ -1958,8 +1950,6 @@ class EventLog:
                                        np.zeros(0, dtype=np.int64))
         else:
             self.event_id = _read_only(PropColumn(*rows.eids.final()))
-        # When every event names its account (the usual export), the owner column is the
-        # account column itself: both are read-only, and 4 bytes an event are saved.
         self._owner_account = None  # built on first use: only account-level signals read it
         self._src = rows.delta
         self._src_prefix = rows.prefix

@@ -274,10 +274,7 @@ class _TextRows:
         if memo in col.row_memo:
             found = col.row_memo[memo]
         else:
-            got = arrow(col.arrow)
-            missing = fn(None)
-            found = (None if got is None or type(missing) is not bool
-                     else np.append(got.astype(np.bool_), missing))
+            found = _with_missing(arrow(col.arrow), fn(None))
             col.row_memo[memo] = found
         if found is None:
             return None
@@ -551,7 +548,12 @@ def _vector_results(obj: _Obj, fn: Callable[[Any], Any], vector: _Vector | None,
         if vector is None or strings is None:
             return None
         got = vector(strings)
-    missing = fn(None)
+    return _with_missing(got, fn(None))
+
+
+def _with_missing(got: BoolArray | None, missing: Any) -> BoolArray | None:
+    """A test's results per value followed by its result for a missing value (None when
+    either is not a plain bool array / bool)."""
     if got is None or type(missing) is not bool:
         return None
     return np.append(got.astype(np.bool_), missing)
@@ -708,7 +710,7 @@ def _safe_number(value: Any) -> bool:
     return isinstance(value, float)
 
 
-def _numeric(v: _Val, n: int) -> tuple[AnyArray | Any, BoolArray | None, bool] | None:
+def _numeric(v: _Val) -> tuple[AnyArray | Any, BoolArray | None, bool] | None:
     """(data, present, is_int) for number-like values (booleans count as 0/1), else None."""
     if isinstance(v, _Num):
         return v.data, v.present, v.data.dtype.kind in "iu"
@@ -764,9 +766,8 @@ def _prop_codes(log: EventLog, key: str) -> _PropCodes:
 
     The engine reads properties only through this adapter. Values must be distinct by type
     and value (``True``, ``1`` and ``1.0`` are three values), so that a filter evaluated
-    once per distinct value means what it means for each event. A column that is already
-    dictionary-encoded (``codes`` and ``values`` attributes) is read as it is; an object
-    column (one Python value or None per event) is encoded here, once per log.
+    once per distinct value means what it means for each event: the log's
+    :class:`~pqlkit.eventlog.PropColumn` holds them so, and is read as it is.
     """
     cache = _log_cache(log)
     found = cache.get(("prop", key))
@@ -774,13 +775,10 @@ def _prop_codes(log: EventLog, key: str) -> _PropCodes:
         column: Any = log.props.get(key)
         if column is None:
             found = (np.full(len(log), _NONE, dtype=np.int32), [])
-        elif hasattr(column, "codes") and hasattr(column, "values"):
+        else:
             values = column.values
             found = (np.asarray(column.codes),
                      values.tolist() if isinstance(values, np.ndarray) else list(values))
-        else:
-            obj = _encode_list(column.tolist())
-            found = (obj.codes.astype(np.int32), obj.values)
         cache[("prop", key)] = found
     return found
 
@@ -874,14 +872,8 @@ def _trait_codes(log: EventLog, level: str, key: str, reader: Callable[[str], An
     if column is None:
         n = len(log.user_ids) if level == "user" else len(log.account_ids)
         return _Obj(np.full(n, _NONE, dtype=np.int64), [])
-    values = column.values
-    strings = _strings(values) if isinstance(values, np.ndarray) else None
-    if strings is not None:
-        values = _StrValues(strings)
-    elif hasattr(column, "python_values"):
-        values = column.python_values()
-    elif isinstance(values, np.ndarray):
-        values = values.tolist()
+    strings = _strings(column.values)
+    values = _StrValues(strings) if strings is not None else column.python_values()
     # One code per entity: int64 costs little here and is what the value shapes hold.
     return _Obj(np.asarray(column.codes).astype(np.int64), values, strings=strings)
 
@@ -1304,6 +1296,17 @@ def forget_scans(log: EventLog) -> None:
         _log_cache(log).pop("scans", None)
 
 
+def _late_users_events(log: EventLog, n_vis: int, as_of_us: int) -> BoolArray | None:
+    """Which of the first ``n_vis`` events are of a user created after ``as_of`` (None
+    when none is): they count for nothing (contract §2)."""
+    late = log.user_created > as_of_us
+    if not late.any():
+        return None
+    users = log.user[:n_vis]
+    bad: BoolArray = (users >= 0) & late[np.maximum(users, 0)]
+    return bad if bad.any() else None
+
+
 def _has_userless_events(log: EventLog, as_of_us: int) -> BoolArray:
     """Per account, whether it has an event naming no user at or before ``as_of``."""
     hi = int(np.searchsorted(log.ts, as_of_us, side="right"))
@@ -1342,12 +1345,7 @@ class _Space:
         # DESIGN §3.2: the events of a user created after as_of count in no account.
         self.excluded: BoolArray | None = None
         if level == "account":
-            late = log.user_created > as_of_us
-            if late.any():
-                users = log.user[: self.n_vis]
-                bad = (users >= 0) & late[np.maximum(users, 0)]
-                if bad.any():
-                    self.excluded = bad
+            self.excluded = _late_users_events(log, self.n_vis, as_of_us)
         self._upto: dict[int, IntArray] = {}
         self._names: dict[int | None, IntArray] = {}
 
@@ -1511,6 +1509,22 @@ class _Custom:
 
     def events_of(self, e: int) -> IntArray:
         return np.array(self.touched.get(e, []), dtype=np.int64)
+
+    @classmethod
+    def run(cls, frame: _Frame, fn: Callable[[Any, Any], Any]) -> _Custom:
+        """``fn(reference_engine, entity_context)`` for each entity of ``frame``, with the
+        events and values it reads recorded as its evidence."""
+        custom = cls(frame.n)
+        for i, ref, ectx in frame.contexts():
+            ectx.touched = set()
+            ectx.values = {}
+            custom.value[i] = fn(ref, ectx)
+            if ectx.touched:
+                touched = sorted(ectx.touched)
+                custom.touched[i] = touched
+                custom.last[i] = touched[-1]
+            custom.recorded[i] = ectx.values
+        return custom
 
 
 class _Leaf:
@@ -1731,7 +1745,7 @@ class ColumnarEngine(Engine):
         right = self.evaluate(node.right, ctx)
         n = ctx.n
         op = COMPARE_OPS[node.op]
-        a, b = _numeric(left, n), _numeric(right, n)
+        a, b = _numeric(left), _numeric(right)
         if a is not None and b is not None and not (
                 isinstance(left, _Const) and isinstance(right, _Const)) and (
                 # numpy compares an int with a float as two floats, Python exactly.
@@ -1740,7 +1754,7 @@ class ColumnarEngine(Engine):
             present = _both(a[1], b[1])
             out = np.broadcast_to(out, (n,)).copy()
             return _Bool(out if present is None else out & present)
-        times = _times_of(left, n), _times_of(right, n)
+        times = _times_of(left), _times_of(right)
         if times[0] is not None and times[1] is not None and not (
                 isinstance(left, _Const) and isinstance(right, _Const)):
             (ld, lp), (rd, rp) = times[0], times[1]
@@ -1755,7 +1769,7 @@ class ColumnarEngine(Engine):
         left = self.evaluate(node.left, ctx)
         right = self.evaluate(node.right, ctx)
         n = ctx.n
-        a, b = _numeric(left, n), _numeric(right, n)
+        a, b = _numeric(left), _numeric(right)
         if a is None or b is None or (isinstance(left, _Const) and isinstance(right, _Const)) \
                 or (a[2] and b[2] and not _exact_ints(node.op, _magnitude(a), _magnitude(b))):
             results, pos = _map2(left, right, lambda x, y: arith(node.op, x, y), n)
@@ -1991,16 +2005,7 @@ class ColumnarEngine(Engine):
 
         def make() -> tuple[_Custom, _Val]:
             ctx.fallback(f"{node!r}: custom signal, evaluated one entity at a time")
-            custom = _Custom(ctx.n)
-            for i, ref, ectx in ctx.contexts():
-                ectx.touched = set()
-                ectx.values = {}
-                custom.value[i] = ref.visit_Signal(node, ectx)
-                if ectx.touched:
-                    touched = sorted(ectx.touched)
-                    custom.touched[i] = touched
-                    custom.last[i] = touched[-1]
-                custom.recorded[i] = ectx.values
+            custom = _Custom.run(ctx, lambda ref, ectx: ref.visit_Signal(node, ectx))
             return custom, _encode_list(custom.value)
         custom, value = ctx.cached(("custom", _skey(node)), make)
         ctx.touch(custom)
@@ -2072,7 +2077,7 @@ def _ids(log: EventLog, level: str, index: IntArray) -> _Deferred:
     return _Deferred(_id_array(log, level)[index])
 
 
-def _times_of(v: _Val, n: int) -> tuple[AnyArray | int, BoolArray | None] | None:
+def _times_of(v: _Val) -> tuple[AnyArray | int, BoolArray | None] | None:
     if isinstance(v, _Time):
         return v.data, v.present
     if (isinstance(v, _Const) and isinstance(v.value, datetime)
@@ -2121,10 +2126,9 @@ class _Population:
         unknown = ~log.account_in_table & ~has_member
         if unknown.any():
             named = log.account[:n_vis]
-            late = log.user_created > as_of_us
-            if late.any():
-                users = log.user[:n_vis]
-                named = np.where((users >= 0) & late[np.maximum(users, 0)], -1, named)
+            late = _late_users_events(log, n_vis, as_of_us)
+            if late is not None:
+                named = np.where(late, -1, named)
             self.account_exists |= unknown & (_count_by(named, na) > 0)
         # Members of existing accounts only: a user whose account does not exist yet
         # keeps its account id on its row but counts in no roll-up.
@@ -2239,8 +2243,7 @@ class _Scored:
             if _overrides(rule, Rule, "points_from"):
                 frame.fallback(f"rule {rule.name!r}: its own points_from, called once per "
                                "distinct value")
-                results, pos = _map1(value, rule.points_from, n)
-                base = np.array([float(x) for x in list(results)], dtype=np.float64)[pos]
+                base = _points_from_each(rule, value, n)
                 matched = _truth(value, n) if rule.points is not None else base != 0
             else:
                 base, matched = _rule_points(rule, value, n)
@@ -2271,17 +2274,7 @@ class _Scored:
         frame = self.frame
         frame.fallback(f"rule {rule.name!r}: custom rule, points_for(ctx) called one entity "
                        "at a time")
-        custom = _Custom(frame.n)
-        for i, _ref_engine, ectx in frame.contexts():
-            ectx.touched = set()
-            ectx.values = {}
-            custom.value[i] = custom_points(rule, ectx)
-            if ectx.touched:
-                touched = sorted(ectx.touched)
-                custom.touched[i] = touched
-                custom.last[i] = touched[-1]
-            custom.recorded[i] = ectx.values
-        return custom
+        return _Custom.run(frame, lambda _ref, ectx: custom_points(rule, ectx))
 
     def columns(self, index: IntArray, flag: str) -> dict[str, _Deferred]:
         out: dict[str, _Deferred] = {
@@ -2358,7 +2351,7 @@ def _rule_points(rule: Rule, value: _Val, n: int) -> tuple[AnyArray, BoolArray]:
         return np.where(hit, float(rule.points), 0.0), hit
     per = rule.points_per
     assert per is not None
-    num = _numeric(value, n)
+    num = _numeric(value)
     if num is not None and not isinstance(value, _Const) and _safe_number(per):
         data, present, _ = num
         with np.errstate(all="ignore"):
@@ -2368,9 +2361,15 @@ def _rule_points(rule: Rule, value: _Val, n: int) -> tuple[AnyArray, BoolArray]:
         base = got if present is None else np.where(present, got, 0.0)
         base = np.broadcast_to(base, (n,)).astype(np.float64)
     else:
-        results, pos = _map1(value, rule.points_from, n)
-        base = np.array([float(x) for x in list(results)], dtype=np.float64)[pos]
+        base = _points_from_each(rule, value, n)
     return base, base != 0
+
+
+def _points_from_each(rule: Any, value: _Val, n: int) -> FloatArray:
+    """``rule.points_from`` of each row's value, called once per distinct value."""
+    results, pos = _map1(value, rule.points_from, n)
+    points: FloatArray = np.array([float(x) for x in list(results)], dtype=np.float64)[pos]
+    return points
 
 
 # -- roll-up ---------------------------------------------------------------------------------------
