@@ -739,3 +739,47 @@ def test_integer_arithmetic_past_2_53_is_exact_as_in_python(when: Any) -> None:
     for rule in (pk.Rule("r", when, points=1), pk.Rule("r", when.left, points_per=1)):
         model = pk.ScoringModel(name="m", threshold=1, rules=[rule])
         both(model, pk.EventLog.from_records(events))
+
+
+def test_a_chain_of_ors_shows_the_evidence_of_the_operands_that_held() -> None:
+    # Chains are evaluated in a loop (pqlkit.expr.chain); the evidence must be what the
+    # nested evaluation gave: each operand's events where it held, all when none did,
+    # however the chain nests.
+    a, b, c = (count(n) >= 2 for n in "abc")
+    events = [ev(n, ago(days=d), user=u) for u, names in (
+        ("only_b", "abbc"), ("none", "abc"), ("a_and_c", "aabcc")) for d, n in enumerate(names)]
+    log = pk.EventLog.from_records(events)
+    shown = []
+    for when in (a | b | c, a | (b | c), (b | a) | c):
+        model = pk.ScoringModel(name="m", threshold=1, rules=[
+            pk.Rule("r", when, points=1, decay=pk.HalfLife("7d"))])
+        result = both(model, log)
+        shown.append({u: result.explain(u).rules[0].evidence.n_events
+                      for u in ("only_b", "none", "a_and_c")})
+    assert shown == [{"only_b": 2, "none": 3, "a_and_c": 4}] * 3
+
+
+def test_chains_of_thousands_of_operands_score_and_explain() -> None:
+    # "Any of these 2,000 events" built with functools.reduce nests 2,000 deep: building,
+    # printing, comparing and scoring it each recursed once per level.
+    import functools
+    import operator
+
+    n = 2000
+    any_of = functools.reduce(operator.or_, [exists(f"e{i}") for i in range(n)])
+    all_of = functools.reduce(operator.and_, [count(f"e{i}") < 5 for i in range(n)])
+    total_of = functools.reduce(operator.add, [count(f"e{i}") for i in range(n)])
+    model = pk.ScoringModel(name="m", threshold=1, rules=[
+        pk.Rule("any", any_of, points=1), pk.Rule("all", all_of, points=2),
+        pk.Rule("total", total_of, points_per=10)])
+    assert model == attrs.evolve(model) and len(repr(model)) > n
+    log = pk.EventLog.from_records([ev("e1999", ago(days=1)), ev("e7", ago(days=2))])
+    got = both(model, log)
+    assert got.users["u1"]["score"] == 1 + 2 + 20
+    assert got.explain("u1").rules[0].evidence.n_events == 2
+    # A model file holds expressions as text, which Python's parser reads only so deep:
+    # saving says so (it said "cannot be parsed (RecursionError)").
+    from pqlkit.errors import ModelFileError
+
+    with pytest.raises(ModelFileError, match="nested deeper than 200 levels; split it"):
+        pk.modelfile.dumps(model, "toml")

@@ -81,6 +81,12 @@ class Expr:
 
     @property
     def scope(self) -> Scope:
+        # Kept once known: a node's children already know theirs (operators check it as
+        # they are built), so a chain of n links is built in n steps, not n * n, and
+        # without a call per level below.
+        known: Scope | None = self.__dict__.get("_scope")
+        if known is not None:
+            return known
         scopes = {c.scope for c in self.children()}
         scopes.discard("const")
         if len(scopes) > 1:
@@ -88,7 +94,9 @@ class Expr:
                 f"{self!r} mixes event properties (prop(...)) with entity signals; "
                 "property tests belong inside where=..."
             )
-        return scopes.pop() if scopes else "const"
+        found: Scope = scopes.pop() if scopes else "const"
+        object.__setattr__(self, "_scope", found)  # (frozen attrs class: not a field)
+        return found
 
     def children(self) -> tuple[Expr, ...]:
         """The expression nodes directly below this one."""
@@ -98,9 +106,11 @@ class Expr:
 
     def walk(self) -> Iterable[Expr]:
         """This node and every node below it, depth first."""
-        yield self
-        for child in self.children():
-            yield from child.walk()
+        pending: list[Expr] = [self]
+        while pending:  # (a list, not recursion: chains of conditions nest deep)
+            node = pending.pop()
+            yield node
+            pending.extend(reversed(node.children()))
 
     def equals(self, other: object) -> bool:
         """Structural equality (``==`` builds a condition instead).
@@ -685,12 +695,24 @@ def _chain_repr(node: Expr, op: str) -> str:
     """``a | b | c`` (or ``a + b + c``) of a chain of one operator, without a call per
     link: a rule "any of these 300 events" built with ``functools.reduce`` nests 300 deep,
     past Python's recursion limit for a recursive repr (the text is the same)."""
+    first, *rest = chain(node)
+    return f" {op} ".join([_wrap(first, op, left=True)] + [_wrap(r, op) for r in rest])
+
+
+def chain(node: Expr) -> list[Expr]:
+    """The operands of the chain of one operator that ``node`` heads, left to right:
+    ``[a, b, c]`` for ``(a | b) | c`` (as ``|`` and ``functools.reduce`` build it), or for
+    ``a + b + c``; ``[left, right]`` when the left operand is not the same operator.
+    Engines evaluate a chain in a loop: a rule "any of these 1,000 events" nests 1,000
+    deep, past Python's recursion limit for a call per level."""
+    op = _op_of(node)
     links: list[Expr] = []
     while type(node) in (And, Or, Arith) and _op_of(node) == op:
         links.append(node.right)  # type: ignore[attr-defined]
         node = node.left  # type: ignore[attr-defined]
-    return f" {op} ".join([_wrap(node, op, left=True)]
-                          + [_wrap(r, op) for r in reversed(links)])
+    links.append(node)
+    links.reverse()
+    return links
 
 
 def _op_of(node: Expr) -> str | None:

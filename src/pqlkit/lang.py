@@ -175,7 +175,10 @@ class _Parser:
                 tree = ast.parse(self.src, mode="eval")
         except SyntaxError as exc:
             self._syntax_error(exc)
-        except (ValueError, RecursionError, MemoryError, OverflowError) as exc:
+        except RecursionError:  # (Python's own parser, past about a thousand levels)
+            self.raise_at(f"the expression is nested deeper than {MAX_DEPTH} levels; split it "
+                          "into several rules", None, None)
+        except (ValueError, MemoryError, OverflowError) as exc:
             self.raise_at(f"the expression cannot be parsed ({type(exc).__name__})", None, None)
         try:
             return self.value(tree.body, 0)

@@ -76,6 +76,7 @@ from pqlkit.expr import (
     StrTest,
     Total,
     Trait,
+    chain,
 )
 from pqlkit.model import HalfLife, InactivityDecay, ResetAfter, Rollup, Rule
 from pqlkit.results import (
@@ -737,6 +738,28 @@ def _exact_ints(op: str, a: int, b: int) -> bool:
     floats round), and ``/`` of operands that convert to floats exactly."""
     bound = {"+": a + b, "-": a + b, "*": a * b}.get(op, max(a, b))
     return bound < _SAFE_INT
+
+
+def _arith(op: str, left: _Val, right: _Val, n: int) -> _Val:
+    """``left op right`` for every row: numpy where it computes as Python does, else once
+    per distinct pair of values."""
+    a, b = _numeric(left), _numeric(right)
+    if a is None or b is None or (isinstance(left, _Const) and isinstance(right, _Const)) \
+            or (a[2] and b[2] and not _exact_ints(op, _magnitude(a), _magnitude(b))):
+        results, pos = _map2(left, right, lambda x, y: arith(op, x, y), n)
+        return _from_results(results, pos)
+    present = _both(a[1], b[1])
+    with np.errstate(all="ignore"):
+        if op == "/":
+            den = np.broadcast_to(np.asarray(b[0]), (n,))
+            nonzero = den != 0
+            present = nonzero if present is None else present & nonzero
+            safe = np.where(nonzero, den, 1)
+            data = np.true_divide(a[0], safe).astype(np.float64)
+        else:
+            data = np.asarray(ARITH_OPS[op](a[0], b[0]))
+            data = data.astype(np.int64 if a[2] and b[2] else np.float64)
+    return _Num(np.broadcast_to(data, (n,)).copy(), present)
 
 
 def _both(a: BoolArray | None, b: BoolArray | None) -> BoolArray | None:
@@ -1765,52 +1788,53 @@ class ColumnarEngine(Engine):
                              ("compare", node.op))
         return _Bool(np.asarray(results, dtype=np.bool_)[pos])
 
+    # A chain of one operator (a | b | c, built nested) is evaluated in a loop, left to
+    # right, with the result of the nested evaluation: see pqlkit.expr.chain.
+
     def visit_Arith(self, node: Arith, ctx: Any) -> _Val:
-        left = self.evaluate(node.left, ctx)
-        right = self.evaluate(node.right, ctx)
-        n = ctx.n
-        a, b = _numeric(left), _numeric(right)
-        if a is None or b is None or (isinstance(left, _Const) and isinstance(right, _Const)) \
-                or (a[2] and b[2] and not _exact_ints(node.op, _magnitude(a), _magnitude(b))):
-            results, pos = _map2(left, right, lambda x, y: arith(node.op, x, y), n)
-            return _from_results(results, pos)
-        present = _both(a[1], b[1])
-        with np.errstate(all="ignore"):
-            if node.op == "/":
-                den = np.broadcast_to(np.asarray(b[0]), (n,))
-                nonzero = den != 0
-                present = nonzero if present is None else present & nonzero
-                safe = np.where(nonzero, den, 1)
-                data = np.true_divide(a[0], safe).astype(np.float64)
-            else:
-                data = np.asarray(ARITH_OPS[node.op](a[0], b[0]))
-                data = data.astype(np.int64 if a[2] and b[2] else np.float64)
-        return _Num(np.broadcast_to(data, (n,)).copy(), present)
+        first, *rest = chain(node)
+        value: _Val = self.evaluate(first, ctx)
+        for operand in rest:
+            value = _arith(node.op, value, self.evaluate(operand, ctx), ctx.n)
+        return value
 
     def visit_And(self, node: And, ctx: Any) -> _Val:
         n = ctx.n
-        left = _truth(self.evaluate(node.left, ctx), n)
-        right = _truth(self.evaluate(node.right, ctx), n)
-        return _Bool(left & right)
+        out: BoolArray | None = None
+        for operand in chain(node):
+            got = _truth(self.evaluate(operand, ctx), n)
+            out = got if out is None else out & got
+        assert out is not None
+        return _Bool(out)
 
     def visit_Or(self, node: Or, ctx: Any) -> _Val:
         n = ctx.n
+        operands = chain(node)
         if not isinstance(ctx, _Frame) or ctx.touched is None:
-            left = _truth(self.evaluate(node.left, ctx), n)
-            return _Bool(left | _truth(self.evaluate(node.right, ctx), n))
-        # A rule's evidence is that of the branches that held (all of them when none did),
-        # per entity: each branch's slices are kept where it held or the other did not.
+            out: BoolArray | None = None
+            for operand in operands:
+                got = _truth(self.evaluate(operand, ctx), n)
+                out = got if out is None else out | got
+            assert out is not None
+            return _Bool(out)
+        # A rule's evidence is that of the operands that held (all of them when none did),
+        # per entity: each operand's slices are kept where it held or none did.
         outer = ctx.touched
-        ctx.touched = []
-        left = _truth(self.evaluate(node.left, ctx), n)
-        left_leaves, ctx.touched = ctx.touched, []
-        right = _truth(self.evaluate(node.right, ctx), n)
-        right_leaves = ctx.touched
+        held: list[BoolArray] = []
+        leaves: list[list[_Leaf]] = []
+        for operand in operands:
+            ctx.touched = []
+            held.append(_truth(self.evaluate(operand, ctx), n))
+            leaves.append(ctx.touched)
         ctx.touched = outer
-        for leaves, keep in ((left_leaves, left | ~right), (right_leaves, right | ~left)):
-            for leaf in leaves:
+        some = held[0].copy()
+        for got in held[1:]:
+            some |= got
+        for mine, theirs in zip(held, leaves, strict=True):
+            keep = mine | ~some
+            for leaf in theirs:
                 outer.append(_Leaf(leaf.source, keep if leaf.mask is None else leaf.mask & keep))
-        return _Bool(left | right)
+        return _Bool(some)
 
     def visit_Not(self, node: Not, ctx: Any) -> _Val:
         return _Bool(~_truth(self.evaluate(node.operand, ctx), ctx.n))

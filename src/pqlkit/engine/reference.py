@@ -47,6 +47,7 @@ from pqlkit.expr import (
     Trait,
     _opt_name,
     _where,
+    chain,
 )
 from pqlkit.model import InactivityDecay, Rule
 from pqlkit.records import Event
@@ -387,32 +388,38 @@ class ReferenceEngine(Engine):
     def visit_Compare(self, node: Compare, ctx: Any) -> bool:
         return compare(node.op, self.evaluate(node.left, ctx), self.evaluate(node.right, ctx))
 
+    # A chain of one operator (a | b | c, built nested) is evaluated in a loop, left to
+    # right, with the result of the nested evaluation: see pqlkit.expr.chain.
+
     def visit_Arith(self, node: Arith, ctx: Any) -> Any:
-        return arith(node.op, self.evaluate(node.left, ctx), self.evaluate(node.right, ctx))
+        first, *rest = chain(node)
+        value = self.evaluate(first, ctx)
+        for operand in rest:
+            value = arith(node.op, value, self.evaluate(operand, ctx))
+        return value
 
     def visit_And(self, node: And, ctx: Any) -> bool:
-        # Both sides are evaluated so that evidence is complete whatever the order.
-        left = truth(self.evaluate(node.left, ctx))
-        right = truth(self.evaluate(node.right, ctx))
-        return left and right
+        # Every operand is evaluated so that evidence is complete whatever the order.
+        return all([truth(self.evaluate(operand, ctx)) for operand in chain(node)])
 
     def visit_Or(self, node: Or, ctx: Any) -> bool:
         if not isinstance(ctx, EntityContext):
-            return truth(self.evaluate(node.left, ctx)) or truth(self.evaluate(node.right, ctx))
+            return any(truth(self.evaluate(operand, ctx)) for operand in chain(node))
         # A rule's matching events (its evidence and its decay age, DESIGN §3.6) are those of
-        # the branches that held; when neither holds, all of them are shown for context.
+        # the branches that held; when none holds, all of them are shown for context.
         outer = ctx.touched
-        ctx.touched = set()
-        left = truth(self.evaluate(node.left, ctx))
-        left_events, ctx.touched = ctx.touched, set()
-        right = truth(self.evaluate(node.right, ctx))
-        right_events = ctx.touched
+        held: list[bool] = []
+        events: list[set[int]] = []
+        for operand in chain(node):
+            ctx.touched = set()
+            held.append(truth(self.evaluate(operand, ctx)))
+            events.append(ctx.touched)
         ctx.touched = outer
-        if left or not right:
-            outer.update(left_events)
-        if right or not left:
-            outer.update(right_events)
-        return left or right
+        none = not any(held)
+        for h, touched in zip(held, events, strict=True):
+            if h or none:
+                outer.update(touched)
+        return not none
 
     def visit_Not(self, node: Not, ctx: Any) -> bool:
         return not truth(self.evaluate(node.operand, ctx))
