@@ -783,3 +783,17 @@ def test_chains_of_thousands_of_operands_score_and_explain() -> None:
 
     with pytest.raises(ModelFileError, match="nested deeper than 200 levels; split it"):
         pk.modelfile.dumps(model, "toml")
+
+
+def test_a_capped_rule_of_a_nan_quantity_gives_nan_points_in_both_engines() -> None:
+    # inf - inf is nan: the reference engine capped it with Python's min(cap, nan), which
+    # is the cap (max points, and a PQL), while numpy's minimum keeps the nan.
+    events = [ev(n, ago(days=d), properties={"x": 1e308})
+              for d, n in enumerate(("a", "a", "b"))]
+    ta, tb = total("x", of="a"), total("x", of="b")
+    model = pk.ScoringModel(name="m", threshold=1, rules=[
+        pk.Rule("ta", ta, points_per=1, max_points=1e300),
+        pk.Rule("n", tb * 3 - ta, points_per=1, max_points=1e300)])
+    got = both(model, pk.EventLog.from_records(events))
+    assert math.isnan(got.users["u1"]["n"]) and got.users["u1"]["is_pql"] is False
+    assert math.isnan(pk.Rule("n", ta, points_per=1, max_points=5).points_from(math.nan))

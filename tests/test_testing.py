@@ -383,3 +383,19 @@ def test_strategies_check_their_arguments() -> None:
     with pytest.raises(pk.ValidationError, match="aware"):
         spellings(datetime(2026, 1, 1))
     assert events(min_value=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=1)) is not None
+
+
+def test_scoring_cases_put_moments_where_the_models_decays_step() -> None:
+    # The parity suite never drew an entity exactly `idle` (or a full inactivity period)
+    # old, so an off-by-one there in either engine went unseen.
+    from pqlkit.testing import _decay_ages, _model_durations
+
+    model = pk.ScoringModel(
+        name="m", threshold=1, decay=pk.InactivityDecay(points=5, every="7d", grace="3d"),
+        rules=[pk.Rule("a", pk.count("a", within="30d", decay=pk.ResetAfter("2d")) >= 1,
+                       points=1, decay=pk.ResetAfter("10d")),
+               pk.Rule("b", pk.count("b", decay=pk.HalfLife("5d")), points_per=1)])
+    days = sorted(d.micros // 86_400_000_000 for d in _decay_ages(model))
+    assert days == [2, 3, 10, 10, 17]
+    assert sorted(d.micros // 86_400_000_000 for d in _model_durations(model)) == sorted(
+        [30, *days])

@@ -351,8 +351,9 @@ class Rule(_Structural):
             return 0.0
         assert self.points_per is not None
         got = float(value) * self.points_per + 0.0  # (+ 0.0: no points are 0.0, not -0.0)
-        if self.max_points is not None:
-            # A float, as uncapped points_per points are (max_points may be an int).
+        if self.max_points is not None and got == got:
+            # A float, as uncapped points_per points are (max_points may be an int). A nan
+            # quantity (inf - inf) stays nan: Python's min(cap, nan) would give the cap.
             got = float(max(-self.max_points, min(self.max_points, got)))
         return got
 

@@ -1091,8 +1091,24 @@ def models(*, level: Level | None = None, integer_points: bool = False, decay: b
 
 
 def _model_durations(model: ScoringModel) -> list[Duration]:
+    """The lengths of time at which the model's results may change: its windows, and the
+    ages at which its decays step (:func:`_decay_ages`)."""
+    windows, ages = _durations_and_ages(model)
+    return windows + ages
+
+
+def _decay_ages(model: ScoringModel) -> list[Duration]:
+    """The ages at which the model's decays step: a reset's ``idle``, an inactivity
+    decay's grace and the first full periods past it."""
+    return _durations_and_ages(model)[1]
+
+
+def _durations_and_ages(model: ScoringModel) -> tuple[list[Duration], list[Duration]]:
     found: list[Duration] = []
+    ages: list[Duration] = []
+    decays: list[Any] = [model.decay]
     exprs: list[Expr] = [r.when for r in model.rules if isinstance(r, Rule)]
+    decays += [r.decay for r in model.rules if isinstance(r, Rule)]
     exprs += list(model.disqualify)
     for expr in exprs:
         for node in expr.walk():
@@ -1100,9 +1116,17 @@ def _model_durations(model: ScoringModel) -> list[Duration]:
                 d = getattr(node, key, None)
                 if isinstance(d, Duration):
                     found.append(d)
+            decays.append(getattr(node, "decay", None))
     if model.rollup.active_within is not None:
         found.append(model.rollup.active_within)
-    return found
+    for decay in decays:
+        if isinstance(decay, ResetAfter):
+            ages.append(decay.idle)
+        elif isinstance(decay, InactivityDecay):
+            grace = decay.grace.micros if decay.grace is not None else 0
+            ages += [Duration(micros=grace + k * decay.every.micros) for k in range(3)
+                     if grace + k * decay.every.micros > 0]
+    return found, ages
 
 
 @st.composite
@@ -1139,6 +1163,21 @@ def _scoring_cases(draw: st.DrawFn, *, level: Level | None, integer_points: bool
                    for m in [*moments, *signups]]
         shifted += [from_micros(d.after(to_micros(m)) - 1) for d in spans for m in moments]
         options.append(st.sampled_from(shifted))
+    # A decay steps when an entity's age reaches one of its ages: moments exactly then
+    # (and a microsecond before), measured from an entity's latest event.
+    ages = _decay_ages(model)
+    latest: dict[Any, int] = {}
+    for e in ev:
+        for key in ("user_id", "account_id"):
+            who = _get(e, key)
+            if who is not None:
+                t = to_micros(to_utc(_get(e, "timestamp")))
+                latest[(key, who)] = max(latest.get((key, who), t), t)
+    if ages and latest:
+        # (Twice: as likely as the other kinds of moment together, when there are ages.)
+        options += [st.sampled_from(
+            [from_micros(a.after(t) - nudge) for a in ages for t in latest.values()
+             for nudge in (0, 1)])] * 2
     as_of = draw(st.one_of(options), label="as_of")
     return model, rows, as_of
 
@@ -1151,9 +1190,11 @@ def scoring_cases(*, level: Level | None = None, integer_points: bool = False,
     The model comes from :func:`models`, the rows from :func:`event_logs` (duplicates,
     conflicting duplicates, users with no events, users and accounts created at any
     time); ``as_of`` is None (the latest event), a random moment, an event's own
-    timestamp, or an event or a signup shifted by one of the model's windows (so that
-    events fall exactly on, and a microsecond inside, window edges). This is what engine
-    parity is tested on: any two engines must score every case alike.
+    timestamp, an event or a signup shifted by one of the model's windows (so that
+    events fall exactly on, and a microsecond inside, window edges), or an entity's
+    latest event shifted by an age at which one of the model's decays steps (a reset's
+    ``idle``, an inactivity decay's grace and first periods). This is what engine parity
+    is tested on: any two engines must score every case alike.
 
     Args:
         level: ``"user"``, ``"account"``, or None for either.
