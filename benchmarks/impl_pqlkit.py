@@ -51,10 +51,11 @@ def load(ds: Dataset) -> pk.EventLog:
 
 
 def reset(log: pk.EventLog) -> None:
-    """Before a timed compute round: forget the scans of earlier scores (each user's latest
-    event by ``as_of`` ...), which scoring the same log at the same moment again would
-    reuse. The log's indexes, built by its first score, stay (see docs/benchmarks.md)."""
-    pqlkit.engine.columnar.forget_scans(log)
+    """Before a timed compute round: forget what earlier scores kept with the log (each
+    user's latest event by ``as_of``, the trait tests' results), which scoring the same
+    model at the same moment again would reuse. The log's indexes, built by its first
+    score, stay (see docs/benchmarks.md)."""
+    pqlkit.engine.columnar.forget_results(log)
 
 
 def compute(log: pk.EventLog, model_name: str, as_of: datetime, *,

@@ -673,31 +673,36 @@ def test_one_log_scored_from_many_threads_at_many_moments() -> None:
         sys.setswitchinterval(interval)
 
 
-def test_forget_scans_makes_the_next_score_scan_again() -> None:
-    # The benchmark's timed rounds score one log at one moment over and over: forget_scans
-    # drops what an earlier score kept, so that the next one does the work, with the same
-    # result; the log's indexes stay.
-    log = pk.EventLog.from_records([
-        {"name": n, "timestamp": f"2026-05-{d:02d}T00:00:00Z", "user_id": f"u{d % 3}"}
-        for d in range(1, 20) for n in ("login", "invite")])
+def test_forget_results_makes_the_next_score_do_the_work_again() -> None:
+    # The benchmark's timed rounds score one log at one moment over and over:
+    # forget_results drops what an earlier score kept (scans, trait tests' results), so
+    # that the next one does the work, with the same result; the log's indexes stay.
+    log = pk.EventLog.from_records(
+        [{"name": n, "timestamp": f"2026-05-{d:02d}T00:00:00Z", "user_id": f"u{d % 3}"}
+         for d in range(1, 20) for n in ("login", "invite")],
+        users=[{"user_id": f"u{i}", "traits": {"email": f"u{i}@X.edu"}} for i in range(3)])
     model = pk.ScoringModel(name="m", threshold=1, rules=[
-        pk.Rule("r", pk.days_since_last("invite") < 5, points=1)])
+        pk.Rule("r", pk.days_since_last("invite") < 5, points=1)],
+        disqualify=[trait("email").lower().endswith(".edu"), trait("email") == "u1@X.edu"])
     first = model.score(log, as_of="2026-05-10T00:00:00Z").users.to_records()
     made: list[Any] = []
-    real = col._end
+    scan, tests = col._end, col._vector_results
 
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        made.append(args[-1])
-        return real(*args, **kwargs)
+    def counting(real: Any, tag: str) -> Any:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            made.append(tag)
+            return real(*args, **kwargs)
+        return run
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(col, "_end", counting)
+        mp.setattr(col, "_end", counting(scan, "scan"))
+        mp.setattr(col, "_vector_results", counting(tests, "test"))
         model.score(log, as_of="2026-05-10T00:00:00Z")
-        assert made == []  # kept from the first score
+        assert made == []  # all kept from the first score
         indexes = {k for k in col._log_cache(log) if k != "scans"}
-        col.forget_scans(log)
+        col.forget_results(log)
         assert model.score(log, as_of="2026-05-10T00:00:00Z").users.to_records() == first
-        assert made  # scanned again
+        assert {"scan", "test"} <= set(made)  # done again
         assert indexes <= set(col._log_cache(log))
 
 

@@ -1309,14 +1309,38 @@ def _scanned(log: EventLog, key: Any, make: Callable[[], AnyArray]) -> AnyArray:
 _SCANS_LOCK: Final = threading.Lock()
 
 
-def forget_scans(log: EventLog) -> None:
-    """Drop the scan results kept with ``log`` (each entity's first and latest event in a
-    window, who had been seen by a moment), so that the next score at a moment already
-    scored scans again. The log's indexes (its events by name, its trait codes) stay. The
-    benchmark calls this between timed rounds: scoring one log at one moment over and over
-    would otherwise time the cache."""
+def forget_results(log: EventLog) -> None:
+    """Drop the results that scoring ``log`` kept with it: its scans (each entity's first
+    and latest event in a window, who had been seen by a moment) and the results of trait
+    tests per distinct value (``.endswith(".edu")``, ``== "admin"``), so that scoring the
+    same model at the same moment again does the work again. The log's indexes stay: its
+    events by name, its trait codes and their lower-cased forms.
+
+    The benchmark calls this between timed rounds: scoring one log at one moment over and
+    over would otherwise time these caches. Not while the log is being scored."""
+    cache = _log_cache(log)
     with _SCANS_LOCK:
-        _log_cache(log).pop("scans", None)
+        cache.pop("scans", None)
+    for value in list(cache.values()):
+        if isinstance(value, _Obj):
+            _forget_tests(value)
+
+
+def _forget_tests(obj: _Obj) -> None:
+    """Clear the test results a trait column keeps (not its lower-cased coding)."""
+    if obj.memo is not None:
+        for key in list(obj.memo):
+            if key == ("lower-coding",):
+                coding = obj.memo[key]
+                if coding is not None:
+                    coding[3].clear()  # the lowered values' own tests
+            elif key != ("lower",):
+                del obj.memo[key]
+    if obj.text is not None:
+        column = obj.text.column
+        column.row_memo.clear()
+        if isinstance(column._lowered, tuple):
+            column._lowered[2].clear()
 
 
 def _late_users_events(log: EventLog, n_vis: int, as_of_us: int) -> BoolArray | None:
