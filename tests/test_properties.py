@@ -511,3 +511,26 @@ def test_fsum_is_the_exact_sum_rounded_once_or_an_infinity(values: list[float]) 
             assert got == float(exact)
         except OverflowError:
             assert got == (math.inf if exact > 0 else -math.inf)
+
+
+@given(st.lists(st.text(max_size=6), min_size=1, max_size=30))
+def test_text_property_values_are_held_in_python_order_whatever_the_route(texts: list[str]):
+    # Text-only property columns are ordered and stored as numpy str arrays (no Python
+    # step per value): the order must be Python's, a value ending in NUL (which a numpy
+    # str array drops) must survive, and every route must give the same column.
+    import numpy as np
+
+    rows = [{"name": "x", "timestamp": f"2026-05-01T00:00:{i % 60:02d}Z", "user_id": "u",
+             "properties": {"p": v}} for i, v in enumerate(texts)]
+    from_rows = pk.EventLog.from_records(rows)
+    from_columns = pk.EventLog.from_columns(
+        user_id=["u"] * len(texts), name=["x"] * len(texts),
+        timestamp=[to_utc(r["timestamp"]) for r in rows], properties={"p": texts})
+    for log in (from_rows, from_columns):
+        column = log.props["p"]
+        assert list(column.values) == sorted(set(texts)), texts
+        assert [column[i] for i in range(len(log))] == [
+            e.properties.get("p") for e in from_rows.events()]
+        if isinstance(column.values, np.ndarray) and column.values.dtype.kind == "U":
+            assert not any(v.endswith("\x00") for v in texts)
+    assert str(from_rows.props["p"].values.dtype) == str(from_columns.props["p"].values.dtype)

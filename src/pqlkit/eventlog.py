@@ -2375,6 +2375,10 @@ def _final_prop(codes: Int32Array, values: Array | list[Any]) -> PropColumn | No
         typed = col.typed_values([v for v, u in zip(values, keep.tolist(), strict=True) if u])
     else:
         typed = values[keep]
+        if typed.dtype.kind == "U" and len(typed) < len(values):
+            # As wide as the longest value kept, as from a list: the same events give
+            # the same columns whichever rows were dropped on the way.
+            typed = typed.astype(f"<U{max(1, int(np.char.str_len(typed).max()))}")
     return _read_only(PropColumn(compact, typed))
 
 
