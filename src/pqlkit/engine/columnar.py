@@ -130,6 +130,15 @@ class _Num:
         self.data = data
         self.present = present
 
+    @classmethod
+    def gather(cls, numbers: AnyArray, codes: npt.NDArray[np.integer[Any]]) -> _Num:
+        """The ``numbers`` that ``codes`` index (-1: missing)."""
+        present = codes >= 0
+        if not len(numbers):
+            return cls(np.zeros(len(codes), dtype=numbers.dtype), present)
+        data = numbers[np.where(present, codes, 0)]
+        return cls(data, None if present.all() else present)
+
 
 class _Bool:
     __slots__ = ("data",)
@@ -155,12 +164,13 @@ class _Obj:
     first read: string tests with an Arrow kernel run on its rows without that hashing.
     """
 
-    __slots__ = ("_codes", "_values", "memo", "strings", "text")
+    __slots__ = ("_codes", "_values", "memo", "numbers", "strings", "text")
 
     def __init__(self, codes: IntArray | None, values: Sequence[Any] | None,
                  memo: dict[Any, Any] | None = None,
                  strings: npt.NDArray[np.str_] | None = None,
-                 text: _TextRows | None = None) -> None:
+                 text: _TextRows | None = None,
+                 numbers: IntArray | FloatArray | None = None) -> None:
         self._codes = codes
         self._values = values
         # Results of tests per distinct value, kept with a column that outlives one score.
@@ -169,6 +179,9 @@ class _Obj:
         # string tests then run over all of them at once.
         self.strings = strings
         self.text = text
+        # The values again as an int64 or float64 array, when they are all one of those:
+        # the column is then read as numbers (see _numbers).
+        self.numbers = numbers
 
     @property
     def coded(self) -> bool:
@@ -762,6 +775,16 @@ def _arith(op: str, left: _Val, right: _Val, n: int) -> _Val:
     return _Num(np.broadcast_to(data, (n,)).copy(), present)
 
 
+def _numbers(values: Any) -> IntArray | FloatArray | None:
+    """A column's distinct values when they are all integers (int64) or all floats: the
+    column is then read as numbers (:class:`_Num`), compared and computed with numpy
+    rather than once per distinct value in Python (a property with a distinct amount on
+    every event made each ``where=`` filter a Python call per event)."""
+    if isinstance(values, np.ndarray) and values.dtype in (np.int64, np.float64):
+        return values
+    return None
+
+
 def _both(a: BoolArray | None, b: BoolArray | None) -> BoolArray | None:
     if a is None:
         return b
@@ -898,7 +921,8 @@ def _trait_codes(log: EventLog, level: str, key: str, reader: Callable[[str], An
     strings = _strings(column.values)
     values = _StrValues(strings) if strings is not None else column.python_values()
     # One code per entity: int64 costs little here and is what the value shapes hold.
-    return _Obj(np.asarray(column.codes).astype(np.int64), values, strings=strings)
+    return _Obj(np.asarray(column.codes).astype(np.int64), values, strings=strings,
+                numbers=_numbers(column.values))
 
 
 def _text_trait(log: EventLog, level: str, key: str) -> tuple[IntArray, Any] | None:
@@ -1690,7 +1714,7 @@ class _Frame:
             # (Coded since, by another node: its Arrow rows still serve lower().)
             return _Obj(np.where(self.exists, base.codes, _NONE), base.values, base.memo,
                         base.strings, None if base.text is None else
-                        base.text.within(self.exists))
+                        base.text.within(self.exists), base.numbers)
         return self.cached(("trait", key), make)
 
     def contexts(self) -> Any:
@@ -1777,13 +1801,19 @@ class ColumnarEngine(Engine):
         if not isinstance(ctx, _EventFrame):
             raise PqlkitTypeError(f"{node!r} can only be used inside where=...")
         codes, values = _prop_codes(ctx.log, node.key)
+        numbers = _numbers(getattr(ctx.log.props.get(node.key), "values", None))
+        if numbers is not None:
+            return _Num.gather(numbers, codes[ctx.idx])
         return _Obj(codes[ctx.idx].astype(np.int64), values,
                     strings=_prop_strings(ctx.log, node.key))
 
     def visit_Trait(self, node: Trait, ctx: Any) -> _Val:
         if not isinstance(ctx, _Frame):
             raise PqlkitTypeError(f"{node!r} is an entity signal; it cannot be used in where=")
-        return ctx.record(node, ctx.trait(node.key))
+        value = ctx.trait(node.key)
+        if value.numbers is not None:
+            return ctx.record(node, _Num.gather(value.numbers, value.codes))
+        return ctx.record(node, value)
 
     # -- operators -------------------------------------------------------------------------
 
@@ -1868,7 +1898,8 @@ class ColumnarEngine(Engine):
         n = ctx.n
         options = node.values
         if isinstance(value, _Num) and all(_safe_number(v) for v in options
-                                           if is_number(v)):
+                                           if is_number(v)) and (
+                value.data.dtype.kind == "f" or _magnitude((value.data, None, True)) < _SAFE_INT):
             nums = [v for v in options if is_number(v)]
             hit = np.isin(value.data, np.array(nums, dtype=np.float64)) if nums else _all(
                 n, False)
