@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import attrs
+import numpy as np
 import numpy.typing as npt
 
 from pqlkit._columns import id_key
@@ -116,9 +117,19 @@ def _value_key(value: Any) -> tuple[Any, ...]:
 _PANDAS = {"int": "int64", "float": "float64", "bool": "bool"}
 
 
-def _no_value(values: Sequence[Any]) -> bool:
-    """Whether a column has no value to infer its type from (empty, or all None)."""
-    return all(v is None for v in values)
+#: dtypes of an engine's arrays that exports hand over as they are: pandas, Arrow and
+#: polars give such an array the type, and keep the values (nan, -0.0, inf), that they give
+#: its ``tolist()``; making that list was most of the time of an export of many rows.
+_AS_ARRAY = frozenset({np.dtype(np.int64), np.dtype(np.float64), np.dtype(np.bool_)})
+
+#: A column as an export reads it: an engine's numeric array, or a list of Python values.
+_Column = list[Any] | npt.NDArray[Any]
+
+
+def _no_value(values: _Column) -> bool:
+    """Whether a column has no value to infer its type from (an empty list, or all None;
+    an export's arrays have values)."""
+    return isinstance(values, list) and all(v is None for v in values)
 
 
 def column_types(model: ScoringModel, table: str) -> dict[str, str]:
@@ -142,16 +153,18 @@ def column_types(model: ScoringModel, table: str) -> dict[str, str]:
             "is_pqa": "bool", "disqualified": "bool", "n_users": "int", **rules}
 
 
-def _one_type(columns: Mapping[str, Sequence[Any]]) -> dict[str, Sequence[Any]]:
+def _one_type(columns: Mapping[str, _Column]) -> dict[str, _Column]:
     """The columns, a column holding both integers and strings (ids of mixed types) as
     strings: Arrow and polars columns have one type. So is a column of integer ids
-    beyond int64 (ids may be any integer; Arrow's and polars' hold 64 bits)."""
-    out: dict[str, Sequence[Any]] = {}
+    beyond int64 (ids may be any integer; Arrow's and polars' hold 64 bits). An array
+    (int64, float64 or bool) has one type already."""
+    out: dict[str, _Column] = {}
     for name, values in columns.items():
-        kinds = {type(v) for v in values if v is not None}
-        if (len(kinds) > 1 and str in kinds) or (kinds == {int} and any(
-                v is not None and not -2**63 <= v < 2**63 for v in values)):
-            values = [None if v is None else str(v) for v in values]
+        if isinstance(values, list):
+            kinds = {type(v) for v in values if v is not None}
+            if (len(kinds) > 1 and str in kinds) or (kinds == {int} and any(
+                    v is not None and not -2**63 <= v < 2**63 for v in values)):
+                values = [None if v is None else str(v) for v in values]
         out[name] = values
     return out
 
@@ -201,6 +214,13 @@ class Table:
                 self._values(name)
             self._deferred = False
         return self._data  # type: ignore[return-value]  # no _Deferred left
+
+    def _export_columns(self) -> dict[str, _Column]:
+        """Every column for an export: an engine's non-empty int64, float64 or bool array as
+        it is, any other column (ids, tiers, columns already read) as a list."""
+        return {name: values.array if isinstance(values, _Deferred) and len(values)
+                and values.array.dtype in _AS_ARRAY else self._values(name)
+                for name, values in self._data.items()}
 
     @property
     def columns(self) -> list[str]:
@@ -260,9 +280,10 @@ class Table:
         if not len(self):
             return pd.DataFrame({name: pd.Series([], dtype=_PANDAS.get(
                 self._types.get(name, ""), object)) for name in self.columns})
-        frame = pd.DataFrame(self._columns, columns=self.columns)
-        for name, values in self._columns.items():
-            if None in values and all(
+        columns = self._export_columns()
+        frame = pd.DataFrame(columns, columns=self.columns)
+        for name, values in columns.items():
+            if isinstance(values, list) and None in values and all(
                     v is None or (isinstance(v, int) and not isinstance(v, bool))
                     for v in values) and any(v is not None for v in values):
                 frame[name] = pd.Series(values, dtype=object, index=frame.index)
@@ -277,7 +298,7 @@ class Table:
                  "str": pa.string()}
         return pa.table({name: pa.array(values, type=kinds[self._types[name]])
                          if name in self._types and _no_value(values) else values
-                         for name, values in _one_type(self._columns).items()})
+                         for name, values in _one_type(self._export_columns()).items()})
 
     def to_polars(self) -> Any:
         """The table as a ``polars.DataFrame`` (needs the ``polars`` extra).
@@ -287,7 +308,7 @@ class Table:
         """
         pl = require("polars", "polars", "Table.to_polars()")
         kinds = {"int": pl.Int64, "float": pl.Float64, "bool": pl.Boolean, "str": pl.Utf8}
-        columns = _one_type(self._columns)
+        columns = _one_type(self._export_columns())
         return pl.DataFrame(columns, strict=False, schema_overrides={
             name: kinds[self._types[name]] for name, values in columns.items()
             if name in self._types and _no_value(values)})
