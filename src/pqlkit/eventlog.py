@@ -2540,6 +2540,13 @@ class _TraitTable:
                 got[1].flags.writeable = False
                 return PropColumn(column, got[1])
         codes, values = self._coded(j)
+        if values and set(map(type, values)) == {str}:
+            # Text (an email per user): ordered and held as a numpy str array, with no
+            # Python step per value.
+            text = col.str_array(values)
+            if text is not None:
+                by_value = np.argsort(text, kind="stable")
+                return _final_prop(_rank(by_value)[codes], text[by_value])  # type: ignore[arg-type]
         order = col.canonical_order(values)
         return _final_prop(_rank(order)[codes], [values[i] for i in order])
 

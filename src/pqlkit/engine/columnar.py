@@ -490,7 +490,7 @@ def _to_obj(v: _Val, n: int) -> _Obj:
     if isinstance(v, _Bool):
         return _Obj(v.data.astype(np.int64), [False, True])
     present = _present(v, n)
-    uniq = np.unique(v.data[present])
+    uniq = _unique(v.data[present])
     codes = np.full(n, _NONE, dtype=np.int64)
     codes[present] = np.searchsorted(uniq, v.data[present])
     if isinstance(v, _Time):
@@ -534,7 +534,7 @@ def _map1(v: _Val, fn: Callable[[Any], Any], n: int, memo: Any = None,
     # Codes of values that occur only: a column can hold many more distinct values than
     # the rows asked about (a where= over a few candidate events).
     if len(obj.values) > 2 * len(obj.codes) + 16:
-        used = np.unique(obj.codes[obj.codes >= 0])
+        used = _unique(obj.codes[obj.codes >= 0])
         remap = np.full(len(obj.values) + 1, len(used), dtype=np.int64)
         remap[used] = np.arange(len(used))
         results = [fn(obj.values[c]) for c in used.tolist()] + [fn(None)]
@@ -785,6 +785,18 @@ def _numbers(values: Any) -> IntArray | FloatArray | None:
     return None
 
 
+def _unique(values: AnyArray) -> AnyArray:
+    """``np.unique(values)``, integers by a sort: numpy 2.4's ``np.unique`` hashes them,
+    10x slower on a million distinct codes (an email per user: 0.8 s against 0.05 s)."""
+    if values.dtype.kind not in "iu" or not len(values):
+        return np.unique(values)
+    ordered = np.sort(values)
+    first = np.empty(len(ordered), dtype=np.bool_)
+    first[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    return ordered[first]
+
+
 def _both(a: BoolArray | None, b: BoolArray | None) -> BoolArray | None:
     if a is None:
         return b
@@ -951,7 +963,7 @@ def _trait_from_columns(log: EventLog, level: str, key: str,
     rows = np.flatnonzero((codes < 0) & (emails >= 0))
     enc = _Encoder()
     own = np.array([enc.code(v) for v in values] + [_NONE], dtype=np.int64)
-    used = np.unique(emails[rows])
+    used = _unique(emails[rows])
     derived = np.full(len(email_values), _NONE, dtype=np.int64)
     found = _arrow_domains(email_values)
     if found is not None:  # in pyarrow: a Python call per distinct domain, not per email
