@@ -802,3 +802,39 @@ def test_a_capped_rule_of_a_nan_quantity_gives_nan_points_in_both_engines() -> N
     got = both(model, pk.EventLog.from_records(events))
     assert math.isnan(got.users["u1"]["n"]) and got.users["u1"]["is_pql"] is False
     assert math.isnan(pk.Rule("n", ta, points_per=1, max_points=5).points_from(math.nan))
+
+
+_TEXTS = st.text(alphabet=st.sampled_from(["a", "b", "B", "\x00", "é", "ß", "😀", " "]),
+                 max_size=4)
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(st.none() | _TEXTS, min_size=1, max_size=8), constant=_TEXTS,
+       op=st.sampled_from(["==", "!=", "<", "<=", ">", ">="]), flip=st.booleans())
+def test_text_compared_with_a_text_constant_matches_the_reference(
+        values: list[str | None], constant: str, op: str, flip: bool) -> None:
+    # Text columns compared with a text constant run over all the values at once (numpy
+    # str arrays, Arrow for == and !=): the same answers as Python's comparison, value
+    # by value, whatever the NULs, cases and code points.
+    import pyarrow as pa
+
+    from pqlkit.expr import Compare, Lit
+
+    def cond(node: Any) -> Any:
+        return Compare(op, Lit(constant), node) if flip else Compare(op, node, Lit(constant))
+
+    ids = [f"u{i}" for i in range(len(values))]
+    events = [ev("x", ago(days=1), user=u, properties={} if v is None else {"p": v})
+              for u, v in zip(ids, values, strict=True)]
+    model = pk.ScoringModel(name="m", threshold=1, rules=[
+        pk.Rule("prop", count(where=cond(prop("p"))) >= 1, points=1),
+        pk.Rule("trait", cond(trait("t")), points=2)])
+    users_rows = [{"user_id": u, "traits": {} if v is None else {"t": v}}
+                  for u, v in zip(ids, values, strict=True)]
+    users_arrow = pa.table({"user_id": ids, "t": pa.array(values, pa.string())})
+    for users in (users_rows, users_arrow):
+        log = pk.EventLog.from_records(events, users=users_rows) if users is users_rows \
+            else pk.EventLog.from_columns(
+                user_id=ids, name=["x"] * len(ids), timestamp=[ago(days=1)] * len(ids),
+                properties={"p": values}, users=users_arrow)
+        both(model, log)

@@ -636,6 +636,32 @@ def _isin_arrow(options: Sequence[Any]) -> _ArrowVector:
     return run
 
 
+def _compare_vectors(op: str | None, constant: Any, *, left_side: bool
+                     ) -> tuple[_Vector | None, _ArrowVector | None]:
+    """The reference comparison ``op`` of text values with a text ``constant``, over a str
+    array of the values and (``==``, ``!=``) over an Arrow one; (None, None) when the
+    constant is not text. numpy orders str arrays by code point, as Python does, for
+    strings that do not end in NUL (those of a str array never do; a constant holding
+    NUL is left to Python)."""
+    if op is None or type(constant) is not str or "\x00" in constant:
+        return None, None
+    compare_op = COMPARE_OPS[op]
+
+    def vector(strings: npt.NDArray[np.str_]) -> BoolArray | None:
+        got = compare_op(constant, strings) if left_side else compare_op(strings, constant)
+        out: BoolArray = np.asarray(got, dtype=np.bool_)
+        return out
+
+    if op not in ("==", "!="):
+        return vector, None
+    equal = _isin_arrow([constant])
+
+    def arrow(strings: Any) -> BoolArray | None:
+        got = equal(strings)
+        return got if got is None or op == "==" else ~got
+    return vector, arrow
+
+
 def _isin_vector(options: Sequence[Any]) -> _Vector:
     """The reference ``visit_IsIn`` over a str array of values (None: not exact)."""
     def run(strings: npt.NDArray[np.str_]) -> BoolArray | None:
@@ -661,19 +687,23 @@ def _strings(values: Any) -> npt.NDArray[np.str_] | None:
     return None
 
 
-def _map2(a: _Val, b: _Val, fn: Callable[[Any, Any], Any], n: int, memo: Any = None
-          ) -> tuple[_Results, IntArray]:
-    """``fn`` once per distinct pair of values; results and row positions."""
+def _map2(a: _Val, b: _Val, fn: Callable[[Any, Any], Any], n: int, memo: Any = None,
+          op: str | None = None) -> tuple[_Results, IntArray]:
+    """``fn`` once per distinct pair of values; results and row positions. ``op``: ``fn``
+    is that comparison, which a column of text compared with a text constant runs over
+    all its values at once."""
     if isinstance(a, _Const) and isinstance(b, _Const):
         return [fn(a.value, b.value)], np.zeros(n, dtype=np.int64)
     if isinstance(a, _Const):
         left = a.value
         key = None if memo is None else (memo, "left", _skey(left))
-        return _map1(b, lambda y: fn(left, y), n, key)
+        return _map1(b, lambda y: fn(left, y), n, key,
+                     *_compare_vectors(op, left, left_side=True))
     if isinstance(b, _Const):
         right = b.value
         key = None if memo is None else (memo, "right", _skey(right))
-        return _map1(a, lambda x: fn(x, right), n, key)
+        return _map1(a, lambda x: fn(x, right), n, key,
+                     *_compare_vectors(op, right, left_side=False))
     oa, ob = _to_obj(a, n), _to_obj(b, n)
     va, vb = [*oa.values, None], [*ob.values, None]
     ia = np.where(oa.codes < 0, len(oa.values), oa.codes)
@@ -1851,7 +1881,7 @@ class ColumnarEngine(Engine):
             present = _both(lp, rp)
             return _Bool(out if present is None else out & present)
         results, pos = _map2(left, right, lambda x, y: compare(node.op, x, y), n,
-                             ("compare", node.op))
+                             ("compare", node.op), op=node.op)
         return _Bool(np.asarray(results, dtype=np.bool_)[pos])
 
     # A chain of one operator (a | b | c, built nested) is evaluated in a loop, left to
