@@ -388,14 +388,36 @@ def test_strategies_check_their_arguments() -> None:
 def test_scoring_cases_put_moments_where_the_models_decays_step() -> None:
     # The parity suite never drew an entity exactly `idle` (or a full inactivity period)
     # old, so an off-by-one there in either engine went unseen.
-    from pqlkit.testing import _decay_ages, _model_durations
+    from pqlkit import testing
 
     model = pk.ScoringModel(
         name="m", threshold=1, decay=pk.InactivityDecay(points=5, every="7d", grace="3d"),
         rules=[pk.Rule("a", pk.count("a", within="30d", decay=pk.ResetAfter("2d")) >= 1,
                        points=1, decay=pk.ResetAfter("10d")),
                pk.Rule("b", pk.count("b", decay=pk.HalfLife("5d")), points_per=1)])
-    days = sorted(d.micros // 86_400_000_000 for d in _decay_ages(model))
-    assert days == [2, 3, 10, 10, 17]
-    assert sorted(d.micros // 86_400_000_000 for d in _model_durations(model)) == sorted(
-        [30, *days])
+    windows, ages = testing._model_spans(model)
+    day = timedelta(days=1)
+    assert [d.micros for d in windows] == [30 * 86_400_000_000]
+    assert sorted(d.micros // 86_400_000_000 for d in ages) == [2, 3, 10, 10, 17]
+    t0 = datetime(2026, 5, 1, tzinfo=UTC)
+    rows = [{"name": "a", "timestamp": t0, "user_id": "u", "account_id": "a"},
+            {"name": "a", "timestamp": t0 + day, "user_id": "u"}]
+    steps = testing._decay_steps(testing._model_spans(
+        pk.ScoringModel(name="r", threshold=1, decay=pk.ResetAfter("2d"), rules=[
+            pk.Rule("a", pk.exists("a"), points=1)]))[1], rows)
+    us = timedelta(microseconds=1)
+    assert sorted(steps) == [t0 + 2 * day - us, t0 + 2 * day, t0 + 3 * day - us, t0 + 3 * day]
+    # ... and scoring_cases draws as_of among them for a model with such decays: about one
+    # case in seven (none without the ages; derandomized, so the count is fixed).
+    hits: list[bool] = []
+
+    @settings(max_examples=200, derandomize=True, database=None)
+    @given(testing.scoring_cases(level="user"))
+    def draw(case: Any) -> None:
+        drawn, (events, _, _), as_of = case
+        ages = testing._model_spans(drawn)[1]
+        if ages and as_of is not None:
+            hits.append(as_of in testing._decay_steps(ages, events))
+
+    draw()
+    assert sum(hits) >= 0.05 * len(hits) > 0, (sum(hits), len(hits))

@@ -2373,9 +2373,11 @@ def _final_prop(codes: Int32Array, values: Array | list[Any]) -> PropColumn | No
     keep = used[:-1]
     if isinstance(values, list):
         typed = col.typed_values([v for v, u in zip(values, keep.tolist(), strict=True) if u])
+    elif keep.all():
+        typed = values
     else:
         typed = values[keep]
-        if typed.dtype.kind == "U" and len(typed) < len(values):
+        if typed.dtype.kind == "U":
             # As wide as the longest value kept, as from a list: the same events give
             # the same columns whichever rows were dropped on the way.
             typed = typed.astype(f"<U{max(1, int(np.char.str_len(typed).max()))}")
@@ -2540,13 +2542,9 @@ class _TraitTable:
                 got[1].flags.writeable = False
                 return PropColumn(column, got[1])
         codes, values = self._coded(j)
-        if values and set(map(type, values)) == {str}:
-            # Text (an email per user): ordered and held as a numpy str array, with no
-            # Python step per value.
-            text = col.str_array(values)
-            if text is not None:
-                by_value = np.argsort(text, kind="stable")
-                return _final_prop(_rank(by_value)[codes], text[by_value])  # type: ignore[arg-type]
+        text = col.sorted_text(values)  # (an email per user: no Python step per value)
+        if text is not None:
+            return _final_prop(text[0][codes], text[1])
         order = col.canonical_order(values)
         return _final_prop(_rank(order)[codes], [values[i] for i in order])
 

@@ -1090,20 +1090,10 @@ def models(*, level: Level | None = None, integer_points: bool = False, decay: b
                    max_rules=max_rules)
 
 
-def _model_durations(model: ScoringModel) -> list[Duration]:
+def _model_spans(model: ScoringModel) -> tuple[list[Duration], list[Duration]]:
     """The lengths of time at which the model's results may change: its windows, and the
-    ages at which its decays step (:func:`_decay_ages`)."""
-    windows, ages = _durations_and_ages(model)
-    return windows + ages
-
-
-def _decay_ages(model: ScoringModel) -> list[Duration]:
-    """The ages at which the model's decays step: a reset's ``idle``, an inactivity
-    decay's grace and the first full periods past it."""
-    return _durations_and_ages(model)[1]
-
-
-def _durations_and_ages(model: ScoringModel) -> tuple[list[Duration], list[Duration]]:
+    ages at which its decays step (a reset's ``idle``, an inactivity decay's grace and
+    the first full periods past it)."""
     found: list[Duration] = []
     ages: list[Duration] = []
     decays: list[Any] = [model.decay]
@@ -1135,7 +1125,8 @@ def _scoring_cases(draw: st.DrawFn, *, level: Level | None, integer_points: bool
     model = draw(_models(level=level, integer_points=integer_points, decay=decay,
                          max_rules=4), label="model")
     ev, us, ac = draw(event_logs(max_events=max_events), label="rows")
-    spans = _model_durations(model)
+    windows, ages = _model_spans(model)
+    spans = windows + ages
     # Events exactly on (and a microsecond around) the edges of since_signup windows: an
     # entity's event or signup shifted by one of the model's windows.
     anchors: list[tuple[dict[str, Any], datetime]] = [
@@ -1163,23 +1154,26 @@ def _scoring_cases(draw: st.DrawFn, *, level: Level | None, integer_points: bool
                    for m in [*moments, *signups]]
         shifted += [from_micros(d.after(to_micros(m)) - 1) for d in spans for m in moments]
         options.append(st.sampled_from(shifted))
-    # A decay steps when an entity's age reaches one of its ages: moments exactly then
-    # (and a microsecond before), measured from an entity's latest event.
-    ages = _decay_ages(model)
+    steps = _decay_steps(ages, ev)
+    if steps:
+        # (Twice: as likely as the other kinds of moment together, when there are ages.)
+        options += [st.sampled_from(steps)] * 2
+    as_of = draw(st.one_of(options), label="as_of")
+    return model, rows, as_of
+
+
+def _decay_steps(ages: list[Duration], rows: Sequence[Any]) -> list[datetime]:
+    """The moments a decay steps: each user's and account's latest event shifted by each
+    of ``ages`` (and a microsecond before)."""
     latest: dict[Any, int] = {}
-    for e in ev:
+    for e in rows:
         for key in ("user_id", "account_id"):
             who = _get(e, key)
             if who is not None:
                 t = to_micros(to_utc(_get(e, "timestamp")))
                 latest[(key, who)] = max(latest.get((key, who), t), t)
-    if ages and latest:
-        # (Twice: as likely as the other kinds of moment together, when there are ages.)
-        options += [st.sampled_from(
-            [from_micros(a.after(t) - nudge) for a in ages for t in latest.values()
-             for nudge in (0, 1)])] * 2
-    as_of = draw(st.one_of(options), label="as_of")
-    return model, rows, as_of
+    return [from_micros(a.after(t) - nudge) for a in ages for t in latest.values()
+            for nudge in (0, 1)]
 
 
 def scoring_cases(*, level: Level | None = None, integer_points: bool = False,
