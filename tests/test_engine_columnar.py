@@ -838,3 +838,21 @@ def test_text_compared_with_a_text_constant_matches_the_reference(
                 user_id=ids, name=["x"] * len(ids), timestamp=[ago(days=1)] * len(ids),
                 properties={"p": values}, users=users_arrow)
         both(model, log)
+
+
+@pytest.mark.parametrize("op", ["==", "!=", "<", ">="])
+def test_numbers_compared_with_text_agree_with_the_reference(op: str) -> None:
+    # A numeric property or trait (read as numbers) against a text constant: never equal,
+    # unordered, so only != holds, and only where there is a value.
+    from pqlkit.expr import Compare, Lit
+
+    ids = ["u1", "u2", "u3"]
+    log = pk.EventLog.from_columns(
+        user_id=ids, name=["x"] * 3, timestamp=[ago(days=1)] * 3,
+        properties={"n": np.ma.masked_array([5, 7, 0], mask=[False, False, True])},
+        users={"user_id": ids[:2], "n": np.array([5.0, 7.5])})
+    model = pk.ScoringModel(name="m", threshold=1, rules=[
+        pk.Rule("prop", count(where=Compare(op, prop("n"), Lit("5"))), points_per=1),
+        pk.Rule("trait", Compare(op, Lit("5"), trait("n")), points=2)])
+    got = both(model, log)
+    assert [r["score"] for r in got.users] == ([3.0, 3.0, 0.0] if op == "!=" else [0.0] * 3)

@@ -1880,6 +1880,13 @@ class ColumnarEngine(Engine):
             present = _both(a[1], b[1])
             out = np.broadcast_to(out, (n,)).copy()
             return _Bool(out if present is None else out & present)
+        for num, other in ((left, right), (right, left)):
+            if isinstance(num, _Num) and isinstance(other, _Const) and type(other.value) is str:
+                # A number is never equal to a text and does not order with one (Python's
+                # ==, !=, <): no need to compare value by value.
+                if node.op != "!=":
+                    return _Bool(_all(n, False))
+                return _Bool(_present(num, n).copy())
         times = _times_of(left), _times_of(right)
         if times[0] is not None and times[1] is not None and not (
                 isinstance(left, _Const) and isinstance(right, _Const)):
