@@ -856,3 +856,34 @@ def test_numbers_compared_with_text_agree_with_the_reference(op: str) -> None:
         pk.Rule("trait", Compare(op, Lit("5"), trait("n")), points=2)])
     got = both(model, log)
     assert [r["score"] for r in got.users] == ([3.0, 3.0, 0.0] if op == "!=" else [0.0] * 3)
+
+
+def test_a_custom_points_from_tells_zero_from_minus_zero_in_both_engines() -> None:
+    # A float trait read as numbers went value by value through one np.unique, which
+    # merges 0.0 and -0.0: both users got -0.0's points. The log keeps them apart.
+    @attrs.frozen
+    class SignRule(pk.Rule):
+        def points_from(self, value: Any) -> float:
+            return math.copysign(1.0, value) if isinstance(value, float) else 0.0
+
+    log = pk.EventLog.from_records([], users=[{"user_id": "u0", "traits": {"x": -0.0}},
+                                              {"user_id": "u1", "traits": {"x": 0.0}}])
+    model = pk.ScoringModel(name="m", threshold=1, floor=-10,
+                            rules=[SignRule("r", trait("x"), points_per=1)])
+    assert [r["r"] for r in both(model, log).users] == [-1.0, 1.0]
+
+
+def test_integer_results_too_large_for_a_float_are_missing_in_both_engines() -> None:
+    # Python raises OverflowError dividing such integers (and turning them into floats):
+    # the columnar engine, which evaluates every operand of | in where=, failed where the
+    # reference stopped at the first that held. Now such a result is missing, and a
+    # points_per quantity beyond any float counts as inf.
+    events = [ev("e", ago(days=1), user="u0", properties={"p": 2**63 - 1}),
+              ev("e", ago(days=1), user="u1", properties={"p": 1})]
+    where = (prop("p") > 2**62) | ((prop("p") * 2**1000) / 3 > 1)
+    model = pk.ScoringModel(name="m", threshold=1, rules=[
+        pk.Rule("r", exists("e", where=where), points=1),
+        pk.Rule("big", total("p", of="e") * 2**1000, points_per=1)])
+    got = both(model, pk.EventLog.from_records(events))
+    assert [r["r"] for r in got.users] == [1, 1]
+    assert got.users["u0"]["big"] == math.inf

@@ -1198,3 +1198,17 @@ def test_property_columns_from_the_values_held_are_the_dense_ones(
             p.get(k) for p in props]
         dense = col.factorize_objects([p.get(k) for p in props])
         assert len(values) == len(dense.values)  # (as many distinct values)
+
+
+def test_uint64_columns_beyond_int64_keep_their_missing_values() -> None:
+    # Beyond int64 the values are read as Python ints: the masked slots became their
+    # fill value (0) instead of missing, in properties and traits alike.
+    pa = pytest.importorskip("pyarrow")
+    x = pa.array([2**64 - 1, None, 1], type=pa.uint64())
+    ids = ["u0", "u1", "u2"]
+    log = EventLog.from_arrow(
+        pa.table({"user_id": ids, "name": ["e"] * 3, "x": x, "timestamp": pa.array(
+            [datetime(2026, 5, 1, tzinfo=UTC)] * 3, pa.timestamp("us", tz="UTC"))}),
+        users=pa.table({"user_id": ids, "x": x}), properties=["x"])
+    assert sorted(log.props["x"].tolist(), key=str) == [1, 18446744073709551615, None]
+    assert log.user_trait_column("x").tolist() == [18446744073709551615, None, 1]

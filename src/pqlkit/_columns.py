@@ -1225,7 +1225,10 @@ class PropEncoder:
         if isinstance(piece, Typed) and piece.values.dtype.kind in "biuf":
             values = piece.values
             if values.dtype.kind == "u" and len(values) and values.max() > _INT64_MAX:
-                return self._feed_coded(lo, hi, Objects(object_array(values.tolist())))
+                beyond = object_array(values.tolist())
+                if piece.missing is not None:
+                    beyond[piece.missing] = None  # (masked slots hold any number)
+                return self._feed_coded(lo, hi, Objects(beyond))
             dtype = {"b": np.bool_, "i": np.int64, "u": np.int64, "f": np.float64}[
                 values.dtype.kind]
             if self._mode is None:

@@ -350,7 +350,11 @@ class Rule(_Structural):
             # False (a trait "12" read from CSV is text: give the column a type).
             return 0.0
         assert self.points_per is not None
-        got = float(value) * self.points_per + 0.0  # (+ 0.0: no points are 0.0, not -0.0)
+        try:
+            quantity = float(value)
+        except OverflowError:  # an integer beyond any float: as far as a float goes
+            quantity = math.inf if cast(Any, value) > 0 else -math.inf
+        got = quantity * self.points_per + 0.0  # (+ 0.0: no points are 0.0, not -0.0)
         if self.max_points is not None and got == got:
             # A float, as uncapped points_per points are (max_points may be an int). A nan
             # quantity (inf - inf) stays nan: Python's min(cap, nan) would give the cap.

@@ -490,8 +490,14 @@ def _to_obj(v: _Val, n: int) -> _Obj:
     if isinstance(v, _Bool):
         return _Obj(v.data.astype(np.int64), [False, True])
     present = _present(v, n)
-    uniq = _unique(v.data[present])
     codes = np.full(n, _NONE, dtype=np.int64)
+    if v.data.dtype == np.float64:
+        # Distinct by bit pattern: 0.0 and -0.0 are two values, as in the log (a custom
+        # points_from may tell them apart).
+        bits, inverse = np.unique(v.data[present].view(np.int64), return_inverse=True)
+        codes[present] = inverse.reshape(-1)
+        return _Obj(codes, bits.view(np.float64).tolist())
+    uniq = _unique(v.data[present])
     codes[present] = np.searchsorted(uniq, v.data[present])
     if isinstance(v, _Time):
         return _Obj(codes, [from_micros(int(x)) for x in uniq.tolist()])

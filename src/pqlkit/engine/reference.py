@@ -339,13 +339,18 @@ def compare(op: str, left: Any, right: Any) -> bool:
 
 
 def arith(op: str, left: Any, right: Any) -> Any:
-    """``left <op> right`` on numbers (bools as ints); None otherwise or on division by 0."""
+    """``left <op> right`` on numbers (bools as ints); None otherwise, on division by 0,
+    and when the result of integers is too large for a float (Python raises there, where
+    float arithmetic gives inf)."""
     if not (isinstance(left, (int, float)) and isinstance(right, (int, float))):
         return None
     if op == "/" and right == 0:
         return None
-    return ARITH_OPS[op](int(left) if isinstance(left, bool) else left,
-                         int(right) if isinstance(right, bool) else right)
+    try:
+        return ARITH_OPS[op](int(left) if isinstance(left, bool) else left,
+                             int(right) if isinstance(right, bool) else right)
+    except OverflowError:
+        return None
 
 
 def str_test(node: StrTest) -> Callable[[Any], bool]:
