@@ -781,6 +781,14 @@ def test_chains_of_thousands_of_operands_score_and_explain() -> None:
     log = pk.EventLog.from_records([ev("e1999", ago(days=1)), ev("e7", ago(days=2))])
     got = both(model, log)
     assert got.users["u1"]["score"] == 1 + 2 + 20
+    # Pickle and deepcopy went a call per level too: a chain goes as its operands.
+    import copy
+    import pickle
+
+    for through in (lambda m: pickle.loads(pickle.dumps(m)), copy.deepcopy):
+        again = through(model)
+        assert again == model and repr(again) == repr(model)
+        assert_results_equal(got, again.score(log, as_of=AS_OF))
     assert got.explain("u1").rules[0].evidence.n_events == 2
     # A model file holds expressions as text, which Python's parser reads only so deep:
     # saving says so (it said "cannot be parsed (RecursionError)").

@@ -715,6 +715,16 @@ def chain(node: Expr) -> list[Expr]:
     return links
 
 
+def _rebuilt(cls: type[Expr], op: str | None, operands: tuple[Expr, ...]) -> Expr:
+    """A chain of one operator from its operands, left to right, as ``|`` (or ``&``, or
+    an arithmetic operator) builds it. Chains pickle and copy as their operands: pickle
+    goes a call per level of nesting, and a 2,000-link chain went past its limit."""
+    node = operands[0]
+    for operand in operands[1:]:
+        node = cls(node, operand) if op is None else cls(op, node, operand)  # type: ignore[call-arg]
+    return node
+
+
 def _op_of(node: Expr) -> str | None:
     if isinstance(node, Compare):
         return "cmp"
@@ -836,6 +846,9 @@ class Arith(Expr):
     def __repr__(self) -> str:
         return _chain_repr(self, self.op)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuilt, (Arith, self.op, tuple(chain(self)))
+
 
 def _as_condition(node: Expr, op: str) -> Expr:
     if node.kind in ("number", "time", "text"):
@@ -892,6 +905,9 @@ class And(Expr):
     def __repr__(self) -> str:
         return _chain_repr(self, "&")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuilt, (And, None, tuple(chain(self)))
+
 
 @attrs.frozen(eq=False, repr=False)
 class Or(Expr):
@@ -906,6 +922,9 @@ class Or(Expr):
 
     def __repr__(self) -> str:
         return _chain_repr(self, "|")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuilt, (Or, None, tuple(chain(self)))
 
 
 @attrs.frozen(eq=False, repr=False)
