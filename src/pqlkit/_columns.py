@@ -331,10 +331,11 @@ def spare_slot(positions: npt.NDArray[np.integer[Any]]) -> I32:
 
 def sparse_coded(rows: Sequence[int] | Array, values: Sequence[Any] | Array, n: int) -> Coded:
     """A column of ``n`` rows from the rows that hold a value and those values (the
-    others missing), coded from the values alone: a property most events lack costs what
-    it holds, not a pass over every event."""
+    others missing), coded from the values alone: a property most events lack costs a
+    Python step per value it holds, not per event (its codes, int32 as the log keeps
+    them, still take 4 bytes per event)."""
     held = factorize_objects(values)
-    codes = np.full(n, -1, dtype=np.int64)
+    codes = np.full(n, -1, dtype=np.int32)
     codes[np.asarray(rows, dtype=np.int64)] = held.codes
     return Coded(codes, held.values)
 
