@@ -985,3 +985,13 @@ def test_strict_must_be_a_bool(load):
     with pytest.raises(PqlkitTypeError, match="strict must be True or False, got 'false'"):
         load(rows, "false")
     assert load(rows, False).report.counts["kept"] == 1
+
+
+def test_a_sparse_property_column_is_coded_int32_from_the_start() -> None:
+    # The readers' sink held every key's codes until the load ended: int64 doubled the
+    # peak memory of a file with many sparse keys.
+    from pqlkit import _columns
+
+    coded = _columns.sparse_coded([1, 3], ["a", "b"], 5)
+    assert coded.codes.dtype == np.int32
+    assert coded.codes.tolist() == [-1, 0, -1, 1, -1] and coded.values == ["a", "b"]
