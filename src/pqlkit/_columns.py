@@ -53,6 +53,7 @@ __all__ = [
     "is_arrow",
     "object_array",
     "parse_iso",
+    "rank_slot",
     "raw_value",
     "slice_raw",
     "sorted_text",
@@ -318,6 +319,15 @@ def factorize_objects(values: Sequence[Any] | Array) -> Coded:
             uniq.append(v)
         append(code)
     return Coded(np.array(codes, dtype=np.int64), uniq)
+
+
+def rank_slot(order: Sequence[int] | npt.NDArray[np.integer[Any]]) -> I32:
+    """The inverse of the permutation ``order`` as an int32 lookup table, with a last slot
+    of -1: ``rank_slot(order)[codes]`` recodes codes into the order's, keeping -1."""
+    rank = np.empty(len(order) + 1, dtype=np.int32)
+    rank[np.asarray(order, dtype=np.int64)] = np.arange(len(order), dtype=np.int32)
+    rank[-1] = -1
+    return rank
 
 
 def spare_slot(positions: npt.NDArray[np.integer[Any]]) -> I32:
@@ -1185,10 +1195,7 @@ def sorted_text(values: Sequence[Any]) -> tuple[I32, npt.NDArray[np.str_]] | Non
     # Sorted in place rather than gathered (text[order]): one str array, not two (128 MB
     # each for a million 32-character tokens). The values are distinct: both sorts agree.
     text.sort()
-    rank = np.empty(len(order) + 1, dtype=np.int32)
-    rank[order] = np.arange(len(order), dtype=np.int32)
-    rank[-1] = -1
-    return rank, text
+    return rank_slot(order), text
 
 
 def str_array(values: Sequence[str]) -> npt.NDArray[np.str_] | None:
@@ -1385,10 +1392,7 @@ class PropEncoder:
             place, text = got
             return place[coded], text
         by_value = canonical_order(self._values)
-        lut = np.empty(len(by_value) + 1, dtype=np.int32)
-        lut[np.array(by_value, dtype=np.int64)] = np.arange(len(by_value), dtype=np.int32)
-        lut[-1] = -1
-        return lut[coded], [self._values[j] for j in by_value]
+        return rank_slot(by_value)[coded], [self._values[j] for j in by_value]
 
 
 def canonical_order(values: list[Any]) -> list[int]:

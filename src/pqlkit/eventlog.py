@@ -915,14 +915,6 @@ def _property_columns(props: Sequence[Mapping[str, Any]], keys: list[str], n: in
     return {k: col.sparse_coded(*held.pop(k), n) for k in keys}
 
 
-def _rank(order: Sequence[int]) -> Int32Array:
-    """The inverse of a permutation, with one extra slot so code -1 maps to -1."""
-    rank = np.empty(len(order) + 1, dtype=np.int32)
-    rank[np.asarray(order, dtype=np.int64)] = np.arange(len(order), dtype=np.int32)
-    rank[-1] = -1
-    return rank
-
-
 def _merge_ids(sources: list[IdList]) -> tuple[IdList, list[Int64Array]]:
     """The distinct ids of several sources in :func:`id_key` order (ints, then strings),
     and where each source's ids are among them.
@@ -1873,7 +1865,7 @@ class EventLog:
         account_vals, (account_pos, account_at_all, user_acc_pos) = ev.merged.get(
             "account_id") or _merge_ids(
             [ev.account_vals, account_rows.id_vals, user_rows.account_vals])
-        name = _remap(ev.name, _rank(name_order))
+        name = _remap(ev.name, col.rank_slot(name_order))
         user_lut, account_lut = col.spare_slot(user_pos), col.spare_slot(account_pos)
         user_acc_at = col.spare_slot(user_acc_pos)
         user = _remap(ev.user, user_lut if ev.user_lut is None else user_lut[ev.user_lut])
@@ -2546,7 +2538,7 @@ class _TraitTable:
         if text is not None:
             return _final_prop(text[0][codes], text[1])
         order = col.canonical_order(values)
-        return _final_prop(_rank(order)[codes], [values[i] for i in order])
+        return _final_prop(col.rank_slot(order)[codes], [values[i] for i in order])
 
     def _coded(self, j: int) -> tuple[Int32Array, list[Any]]:
         """Codes per entity into distinct values of trait ``j`` (coding a raw column)."""

@@ -707,7 +707,7 @@ def chain(node: Expr) -> list[Expr]:
     deep, past Python's recursion limit for a call per level."""
     op = _op_of(node)
     links: list[Expr] = []
-    while type(node) in (And, Or, Arith) and _op_of(node) == op:
+    while isinstance(node, _Chain) and _op_of(node) == op:
         links.append(node.right)  # type: ignore[attr-defined]
         node = node.left  # type: ignore[attr-defined]
     links.append(node)
@@ -820,8 +820,19 @@ def _arith_op(value: str) -> str:
     return value
 
 
+class _Chain(Expr):
+    """A node that chains one operator (``&``, ``|``, an arithmetic one): printed and
+    pickled as its chain's operands (:func:`chain`), without a call per link."""
+
+    def __repr__(self) -> str:
+        return _chain_repr(self, cast(str, _op_of(self)))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuilt, (type(self), getattr(self, "op", None), tuple(chain(self)))
+
+
 @attrs.frozen(eq=False, repr=False)
-class Arith(Expr):
+class Arith(_Chain):
     """``left <op> right`` on numbers (booleans count as 0/1); missing when a side is."""
 
     op: str = attrs.field(converter=_arith_op)
@@ -842,12 +853,6 @@ class Arith(Expr):
         if (self.op == "/" and isinstance(self.right, Lit)
                 and not isinstance(self.right.value, bool) and self.right.value == 0):
             raise ValidationError(f"{self!r} divides by 0, which is always missing")
-
-    def __repr__(self) -> str:
-        return _chain_repr(self, self.op)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return _rebuilt, (Arith, self.op, tuple(chain(self)))
 
 
 def _as_condition(node: Expr, op: str) -> Expr:
@@ -892,7 +897,7 @@ def _cond_not(value: Any) -> Expr:
 
 
 @attrs.frozen(eq=False, repr=False)
-class And(Expr):
+class And(_Chain):
     """Both conditions hold."""
 
     left: Expr = attrs.field(converter=_cond_and)
@@ -902,15 +907,9 @@ class And(Expr):
     def __attrs_post_init__(self) -> None:
         _ = self.scope
 
-    def __repr__(self) -> str:
-        return _chain_repr(self, "&")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return _rebuilt, (And, None, tuple(chain(self)))
-
 
 @attrs.frozen(eq=False, repr=False)
-class Or(Expr):
+class Or(_Chain):
     """At least one condition holds."""
 
     left: Expr = attrs.field(converter=_cond_or)
@@ -919,12 +918,6 @@ class Or(Expr):
 
     def __attrs_post_init__(self) -> None:
         _ = self.scope
-
-    def __repr__(self) -> str:
-        return _chain_repr(self, "|")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return _rebuilt, (Or, None, tuple(chain(self)))
 
 
 @attrs.frozen(eq=False, repr=False)

@@ -772,10 +772,9 @@ def _numeric(v: _Val) -> tuple[AnyArray | Any, BoolArray | None, bool] | None:
     return None
 
 
-def _magnitude(x: tuple[AnyArray | Any, BoolArray | None, bool]) -> int:
-    """The largest magnitude among the integers of :func:`_numeric`'s ``x`` (rows without
-    a value included: the bound may only be too large)."""
-    data = x[0]
+def _magnitude(data: AnyArray | Any) -> int:
+    """The largest magnitude among integers (an array, rows without a value included: the
+    bound may only be too large; or one number)."""
     if isinstance(data, np.ndarray):
         return max(abs(int(data.min())), abs(int(data.max()))) if data.size else 0
     return abs(int(data))
@@ -794,7 +793,7 @@ def _arith(op: str, left: _Val, right: _Val, n: int) -> _Val:
     per distinct pair of values."""
     a, b = _numeric(left), _numeric(right)
     if a is None or b is None or (isinstance(left, _Const) and isinstance(right, _Const)) \
-            or (a[2] and b[2] and not _exact_ints(op, _magnitude(a), _magnitude(b))):
+            or (a[2] and b[2] and not _exact_ints(op, _magnitude(a[0]), _magnitude(b[0]))):
         results, pos = _map2(left, right, lambda x, y: arith(op, x, y), n)
         return _from_results(results, pos)
     present = _both(a[1], b[1])
@@ -1881,7 +1880,7 @@ class ColumnarEngine(Engine):
         if a is not None and b is not None and not (
                 isinstance(left, _Const) and isinstance(right, _Const)) and (
                 # numpy compares an int with a float as two floats, Python exactly.
-                a[2] == b[2] or _magnitude(a if a[2] else b) < _SAFE_INT):
+                a[2] == b[2] or _magnitude((a if a[2] else b)[0]) < _SAFE_INT):
             out = np.asarray(op(a[0], b[0]), dtype=np.bool_)
             present = _both(a[1], b[1])
             out = np.broadcast_to(out, (n,)).copy()
@@ -1961,7 +1960,7 @@ class ColumnarEngine(Engine):
         options = node.values
         if isinstance(value, _Num) and all(_safe_number(v) for v in options
                                            if is_number(v)) and (
-                value.data.dtype.kind == "f" or _magnitude((value.data, None, True)) < _SAFE_INT):
+                value.data.dtype.kind == "f" or _magnitude(value.data) < _SAFE_INT):
             nums = [v for v in options if is_number(v)]
             hit = np.isin(value.data, np.array(nums, dtype=np.float64)) if nums else _all(
                 n, False)
