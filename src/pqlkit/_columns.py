@@ -1188,7 +1188,7 @@ def sorted_text(values: Sequence[Any]) -> tuple[I32, npt.NDArray[np.str_]] | Non
     lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
     if int(lengths.max()) > 2 * float(lengths.mean()) + 16:
         return None
-    text = str_array(values)
+    text = str_array(values, length=int(lengths.sum()))
     if text is None:
         return None
     order = np.argsort(text)
@@ -1198,14 +1198,17 @@ def sorted_text(values: Sequence[Any]) -> tuple[I32, npt.NDArray[np.str_]] | Non
     return rank_slot(order), text
 
 
-def str_array(values: Sequence[str]) -> npt.NDArray[np.str_] | None:
+def str_array(values: Sequence[str], *, length: int | None = None
+              ) -> npt.NDArray[np.str_] | None:
     """Strings as a numpy str array, or None when one ends in NUL: a numpy 'U' array drops
     trailing NULs, so such strings stay Python objects. (A 'U' array orders its strings
-    as Python does, by code point.)"""
+    as Python does, by code point.) ``length``: their total length, when known."""
     if not values:
         return np.zeros(0, dtype="<U1")
     text = np.array(values, dtype=np.str_)
-    if int(np.char.str_len(text).sum()) != sum(map(len, values)):
+    if length is None:
+        length = sum(map(len, values))
+    if int(np.char.str_len(text).sum()) != length:
         return None
     return text
 
